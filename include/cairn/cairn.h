@@ -1,0 +1,9 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+// Everything a service needs to embed cairn.
+#pragma once
+
+#include "cairn/event.h"
+#include "cairn/options.h"
+#include "cairn/status.h"
+#include "cairn/store.h"
+#include "cairn/version.h"

@@ -1,0 +1,148 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The values that go into and come out of a store: event ids, events to append, recorded
+// events, expected versions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/status.h"
+
+namespace cairn {
+
+// A 128-bit event id, written and parsed as a canonical UUID string
+// ("0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"). A value type; thread-compatible.
+class EventId {
+ public:
+  EventId() = default;  // the nil UUID
+  explicit EventId(const std::array<std::uint8_t, 16>& bytes) : bytes_(bytes) {}
+
+  // Accepts the 36-character hyphenated form, either case. Errors name the bad input.
+  static Result<EventId> Parse(std::string_view text);
+  // A new UUIDv7: 48 bits of Unix milliseconds then random bits, so generated ids sort
+  // roughly by creation time. Thread-safe.
+  static EventId Generate();
+
+  bool is_nil() const;
+  const std::array<std::uint8_t, 16>& bytes() const { return bytes_; }
+  std::string ToString() const;  // lowercase, hyphenated
+
+  friend bool operator==(const EventId&, const EventId&) = default;
+  friend auto operator<=>(const EventId&, const EventId&) = default;
+
+ private:
+  std::array<std::uint8_t, 16> bytes_{};
+};
+
+// The stream's version that an append expects to find. Versions start at 1; a stream that
+// does not exist has version 0.
+class ExpectedVersion {
+ public:
+  enum class Kind : std::uint8_t { kAny, kNoStream, kStreamExists, kExact };
+
+  // No check: append whatever the stream's version.
+  static ExpectedVersion Any() { return ExpectedVersion(Kind::kAny, 0); }
+  // The stream must not exist (same as Exact(0)).
+  static ExpectedVersion NoStream() { return ExpectedVersion(Kind::kNoStream, 0); }
+  // The stream must have at least one event.
+  static ExpectedVersion StreamExists() { return ExpectedVersion(Kind::kStreamExists, 0); }
+  // The stream's last version must be exactly `version` (0 = the stream must not exist).
+  static ExpectedVersion Exact(std::uint64_t version) {
+    return version == 0 ? NoStream() : ExpectedVersion(Kind::kExact, version);
+  }
+  // Parses "any", "no-stream", "exists" or a decimal number.
+  static Result<ExpectedVersion> Parse(std::string_view text);
+
+  Kind kind() const { return kind_; }
+  std::uint64_t version() const { return version_; }  // meaningful for kExact only
+  // Whether a stream whose last version is `actual` satisfies this expectation.
+  bool Matches(std::uint64_t actual) const;
+  std::string ToString() const;  // "any", "no-stream", "exists" or the number
+
+ private:
+  ExpectedVersion(Kind kind, std::uint64_t version) : kind_(kind), version_(version) {}
+  Kind kind_;
+  std::uint64_t version_;
+};
+
+// An event to append. The store assigns version, position, timestamp and chain hash.
+struct EventData {
+  // The event type, e.g. "OrderPlaced". Required; 1..StoreOptions::max_type_bytes bytes of
+  // printable UTF-8 (no control characters).
+  std::string type;
+  // The event body, stored and shipped byte for byte.
+  std::string payload;
+  // Describes `payload` ("application/json", "application/octet-stream", ...). Shipped as a
+  // Kafka header. Default: "application/json".
+  std::string content_type = "application/json";
+  // Free-form bytes for correlation/causation ids and the like; stored, not interpreted.
+  std::string metadata;
+  // A caller-chosen id makes the append idempotent: appending an id that is already stored
+  // stores nothing and returns the original positions. Without one the store generates a
+  // UUIDv7 that is not indexed for deduplication.
+  std::optional<EventId> id;
+};
+
+// The events for one stream inside a multi-stream append.
+struct StreamAppend {
+  std::string stream;
+  ExpectedVersion expected = ExpectedVersion::Any();
+  std::vector<EventData> events;
+};
+
+// What an append committed (or, for an idempotent retry, had committed before).
+struct AppendResult {
+  std::uint64_t first_position = 0;  // global position of the first event appended
+  std::uint64_t last_position = 0;
+  std::uint64_t first_version = 0;  // stream version of the first event appended
+  std::uint64_t last_version = 0;   // the stream's version after the append
+  // True when every event id was already stored with the same content and nothing new was
+  // written (a retried append).
+  bool deduplicated = false;
+};
+
+// A stored event as a reader sees it. The string_view fields point into the reader's buffer
+// and stay valid until the reader moves (Next()) or is destroyed; copy what you keep.
+struct RecordedEvent {
+  EventId id;
+  std::string_view stream;
+  std::uint64_t version = 0;
+  std::uint64_t position = 0;
+  std::string_view type;
+  // Commit time, microseconds since the Unix epoch; non-decreasing in position order.
+  std::int64_t timestamp_us = 0;
+  std::string_view content_type;
+  std::string_view metadata;
+  std::string_view payload;
+  // SHA-256 over the previous event's chain hash and this event's canonical bytes.
+  std::array<std::uint8_t, 32> chain_hash{};
+  // Whether `id` was chosen by the appender (and so is indexed for idempotence).
+  bool id_from_caller = false;
+};
+
+// A copy of a RecordedEvent that owns its bytes.
+struct OwnedEvent {
+  EventId id;
+  std::string stream;
+  std::uint64_t version = 0;
+  std::uint64_t position = 0;
+  std::string type;
+  std::int64_t timestamp_us = 0;
+  std::string content_type;
+  std::string metadata;
+  std::string payload;
+  std::array<std::uint8_t, 32> chain_hash{};
+  bool id_from_caller = false;
+
+  static OwnedEvent From(const RecordedEvent& e);
+};
+
+// Lowercase hex of a chain hash.
+std::string HexHash(const std::array<std::uint8_t, 32>& hash);
+
+}  // namespace cairn

@@ -1,0 +1,74 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+namespace cairn {
+
+// What an acknowledged append survives. docs/guarantees.md states each promise in full.
+enum class Durability : std::uint8_t {
+  // The append returns after its batch is in the write-ahead log and fdatasync'ed: it
+  // survives kill -9, a kernel panic and power loss. Concurrent appenders share one sync
+  // (group commit), so throughput grows with the number of appending threads.
+  kSync = 0,
+  // The append returns after its batch is written to the write-ahead log in the OS page
+  // cache, without a sync: it survives the process crashing (kill -9), not power loss or a
+  // kernel crash. The OS writes it out within its dirty-page interval (about 30 s on Linux).
+  kBuffered = 1,
+};
+
+enum class LogLevel : std::uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kOff };
+
+// Receives cairn's log lines when set in StoreOptions::log_sink. Called from whichever cairn
+// thread logs, possibly concurrently: the function must be thread-safe and must not call back
+// into the store.
+using LogSink = std::function<void(LogLevel level, std::string_view message)>;
+
+struct StoreOptions {
+  // --- Opening ---
+  // Create the store if the directory does not exist or is empty. Default: true.
+  bool create_if_missing = true;
+  // Open without taking the writer lock and refuse every write. Several read-only handles may
+  // coexist with each other; they see the store as it was when opened. Default: false.
+  bool read_only = false;
+
+  // --- Durability ---
+  // Default: Durability::kSync.
+  Durability durability = Durability::kSync;
+
+  // --- Limits (violations are kInvalidArgument and store nothing) ---
+  // Stream id length in bytes. Default: 256.
+  std::size_t max_stream_id_bytes = 256;
+  // Event type length in bytes. Default: 256.
+  std::size_t max_type_bytes = 256;
+  // Content-type length in bytes. Default: 128.
+  std::size_t max_content_type_bytes = 128;
+  // Payload size. Default: 1 MiB, Kafka's default message.max.bytes, so every stored event can
+  // also be shipped.
+  std::size_t max_payload_bytes = 1 << 20;
+  // Metadata size. Default: 64 KiB.
+  std::size_t max_metadata_bytes = 64 << 10;
+  // Events in one append call (all streams together). Default: 10,000.
+  std::size_t max_events_per_append = 10000;
+
+  // --- Tuning ---
+  // Most streams whose last version is cached in memory by the writer; beyond it the cache
+  // starts over and versions are re-read from disk on demand. Default: 1,000,000 (~100 MB at
+  // worst).
+  std::size_t stream_cache_entries = 1000000;
+  // Most appends the group-commit leader folds into one write. Default: 1,024.
+  std::size_t max_group_appends = 1024;
+  // RocksDB block cache. Default: 64 MiB.
+  std::size_t block_cache_bytes = 64 << 20;
+
+  // --- Logging ---
+  // Where cairn's log lines go. Default (empty): standard error, prefixed "cairn".
+  LogSink log_sink;
+  // Lines below this level are not produced. Default: LogLevel::kWarn.
+  LogLevel log_level = LogLevel::kWarn;
+};
+
+}  // namespace cairn

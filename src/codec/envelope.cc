@@ -1,0 +1,125 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "codec/envelope.h"
+
+#include <cstring>
+
+#include <fmt/format.h>
+#include <flatbuffers/flatbuffers.h>
+
+#include "cairn/fb/event_generated.h"
+#include "codec/crc32c.h"
+
+namespace cairn::codec {
+namespace {
+
+void PutFixed32(std::uint32_t v, char* out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+
+std::uint32_t GetFixed32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+std::string_view View(const flatbuffers::String* s) {
+  return s == nullptr ? std::string_view() : std::string_view(s->data(), s->size());
+}
+std::string_view View(const flatbuffers::Vector<std::uint8_t>* v) {
+  return v == nullptr ? std::string_view()
+                      : std::string_view(reinterpret_cast<const char*>(v->data()), v->size());
+}
+
+}  // namespace
+
+void EncodeEvent(const EventFields& f, flatbuffers::FlatBufferBuilder* fbb, std::string* out) {
+  fbb->Clear();
+  auto stream = fbb->CreateString(f.stream.data(), f.stream.size());
+  auto type = fbb->CreateString(f.type.data(), f.type.size());
+  auto content_type = fbb->CreateString(f.content_type.data(), f.content_type.size());
+  auto metadata = f.metadata.empty()
+                      ? flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>>()
+                      : fbb->CreateVector(reinterpret_cast<const std::uint8_t*>(f.metadata.data()),
+                                          f.metadata.size());
+  auto payload = fbb->CreateVector(reinterpret_cast<const std::uint8_t*>(f.payload.data()),
+                                   f.payload.size());
+  auto hash = fbb->CreateVector(f.chain_hash.data(), f.chain_hash.size());
+  fb::Uuid id(flatbuffers::span<const std::uint8_t, 16>(f.id.bytes().data(), 16));
+  fb::EventEnvelopeBuilder b(*fbb);
+  b.add_version(f.version);
+  b.add_position(f.position);
+  b.add_timestamp_us(f.timestamp_us);
+  b.add_event_id(&id);
+  b.add_stream(stream);
+  b.add_type(type);
+  b.add_content_type(content_type);
+  if (!f.metadata.empty()) b.add_metadata(metadata);
+  b.add_payload(payload);
+  b.add_chain_hash(hash);
+  b.add_flags(f.id_from_caller ? kFlagIdFromCaller : 0u);
+  fb::FinishEventEnvelopeBuffer(*fbb, b.Finish());
+
+  const char* body = reinterpret_cast<const char*>(fbb->GetBufferPointer());
+  const std::size_t size = fbb->GetSize();
+  const std::size_t start = out->size();
+  out->resize(start + kValueHeaderBytes);
+  char* h = out->data() + start;
+  h[0] = static_cast<char>(kValueFormatV1);
+  h[1] = h[2] = h[3] = 0;
+  PutFixed32(Crc32c(body, size), h + 4);
+  out->append(body, size);
+}
+
+Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* event) {
+  if (value.size() < kValueHeaderBytes + 8)
+    return Status::Corruption(fmt::format("event value is {} bytes, too short", value.size()));
+  if (value.size() >= FLATBUFFERS_MAX_BUFFER_SIZE)
+    return Status::Corruption(fmt::format("event value is {} bytes, too long", value.size()));
+  if (static_cast<std::uint8_t>(value[0]) != kValueFormatV1)
+    return Status::Corruption(fmt::format("unknown event value format {}",
+                                          static_cast<unsigned>(static_cast<std::uint8_t>(value[0]))));
+  const char* body = value.data() + kValueHeaderBytes;
+  const std::size_t size = value.size() - kValueHeaderBytes;
+  const std::uint32_t stored_crc = GetFixed32(value.data() + 4);
+  if (Crc32c(body, size) != stored_crc)
+    return Status::Corruption("event value checksum mismatch");
+  // FlatBuffers reads scalars in place, so the envelope must be 8-byte aligned; values handed
+  // out by RocksDB often are not.
+  if (reinterpret_cast<std::uintptr_t>(body) % 8 != 0) {
+    scratch->assign(body, size);
+    body = scratch->data();
+  }
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(body);
+  flatbuffers::Verifier::Options vopts;
+  vopts.max_depth = 8;
+  vopts.max_tables = 16;
+  flatbuffers::Verifier verifier(bytes, size, vopts);
+  if (!fb::VerifyEventEnvelopeBuffer(verifier))
+    return Status::Corruption("event envelope failed FlatBuffers verification");
+  const fb::EventEnvelope* env = fb::GetEventEnvelope(bytes);
+  if (env->event_id() == nullptr) return Status::Corruption("event envelope has no event id");
+  if (env->chain_hash()->size() != 32)
+    return Status::Corruption("event envelope chain hash is not 32 bytes");
+  std::array<std::uint8_t, 16> id{};
+  std::memcpy(id.data(), env->event_id()->bytes()->data(), 16);
+  event->id = EventId(id);
+  event->stream = View(env->stream());
+  event->version = env->version();
+  event->position = env->position();
+  event->type = View(env->type());
+  event->timestamp_us = env->timestamp_us();
+  event->content_type = View(env->content_type());
+  event->metadata = View(env->metadata());
+  event->payload = View(env->payload());
+  std::memcpy(event->chain_hash.data(), env->chain_hash()->data(), 32);
+  event->id_from_caller = (env->flags() & kFlagIdFromCaller) != 0;
+  return Status::Ok();
+}
+
+EventFields FieldsOf(const RecordedEvent& e) {
+  return EventFields{e.id,       e.id_from_caller, e.stream,       e.version,
+                     e.position, e.type,           e.timestamp_us, e.content_type,
+                     e.metadata, e.payload,        e.chain_hash};
+}
+
+}  // namespace cairn::codec

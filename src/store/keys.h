@@ -1,0 +1,42 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The RocksDB keyspace (docs/format.md, "Keyspace"). Column family names, meta keys and the
+// key encodings are persisted: never change an existing one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cairn::store {
+
+// Column families.
+inline constexpr char kMetaFamily[] = "default";      // store metadata
+inline constexpr char kLogFamily[] = "log";           // position -> event value
+inline constexpr char kStreamsFamily[] = "streams";   // stream, version -> position
+inline constexpr char kEventIdsFamily[] = "event_ids";  // caller event id -> position
+
+// Meta keys (in kMetaFamily).
+inline constexpr char kMetaFormatVersion[] = "cairn.format_version";  // u32 little-endian
+inline constexpr char kMetaStoreId[] = "cairn.store_id";              // 16 bytes (UUID)
+inline constexpr char kMetaCreatedUs[] = "cairn.created_us";          // i64 little-endian
+
+void PutBigEndian64(std::uint64_t v, char* out);
+std::uint64_t GetBigEndian64(const char* p);
+void PutLittleEndian(std::uint64_t v, int bytes, std::string* out);
+std::uint64_t GetLittleEndian(std::string_view in);
+
+// Log keys: the position as 8 big-endian bytes, so byte order is position order.
+std::string PositionKey(std::uint64_t position);
+// False unless `key` is exactly 8 bytes.
+bool DecodePositionKey(std::string_view key, std::uint64_t* position);
+
+// Stream index keys: stream id, a 0x00 separator (stream ids never contain NUL), then the
+// version as 8 big-endian bytes. All of one stream's keys are contiguous, in version order.
+void AppendStreamKey(std::string_view stream, std::uint64_t version, std::string* out);
+std::string StreamKey(std::string_view stream, std::uint64_t version);
+bool DecodeStreamKey(std::string_view key, std::string_view* stream, std::uint64_t* version);
+// The first key after every key of `stream`: stream id followed by 0x01.
+std::string StreamKeyLimit(std::string_view stream);
+
+}  // namespace cairn::store

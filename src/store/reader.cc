@@ -1,0 +1,305 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Reads: cursors over the global log and over one stream's index, and point lookups. Every
+// value read is verified (codec::DecodeEvent) and cross-checked against the key it was found
+// under before it is handed out.
+#include <fmt/format.h>
+#include <rocksdb/iterator.h>
+
+#include "codec/envelope.h"
+#include "store/keys.h"
+#include "store/store_impl.h"
+
+namespace cairn {
+
+class EventReader::Impl {
+ public:
+  virtual ~Impl() = default;
+  bool Valid() const { return valid_; }
+  const RecordedEvent& event() const { return event_; }
+  Status status() const { return status_; }
+  void Next() {
+    if (!valid_) return;
+    if (++returned_ >= limit_) {
+      valid_ = false;
+      return;
+    }
+    Advance();
+    Load();
+  }
+
+ protected:
+  explicit Impl(std::uint64_t limit) : limit_(limit) {}
+  virtual void Advance() = 0;
+  // Loads the event under the cursor into event_, or ends/fails the read.
+  virtual void Load() = 0;
+
+  void Fail(Status s) {
+    status_ = std::move(s);
+    valid_ = false;
+  }
+  bool Decode(std::string_view value, std::uint64_t expected_position) {
+    Status s = codec::DecodeEvent(value, &scratch_, &event_);
+    if (!s.ok()) {
+      Fail(Status::Corruption(fmt::format("position {}: {}", expected_position, s.message())));
+      return false;
+    }
+    if (event_.position != expected_position) {
+      Fail(Status::Corruption(fmt::format("log key {} holds an event claiming position {}",
+                                          expected_position, event_.position)));
+      return false;
+    }
+    return true;
+  }
+
+  bool valid_ = false;
+  RecordedEvent event_;
+  std::string scratch_;
+
+ private:
+  Status status_;
+  std::uint64_t limit_;
+  std::uint64_t returned_ = 0;
+};
+
+namespace {
+
+// Walks the log column family in key (= position) order.
+class LogReader final : public EventReader::Impl {
+ public:
+  LogReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, const LogReadOptions& o)
+      : Impl(o.limit), backward_(o.direction == Direction::kBackward) {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;  // a scan must not evict the working set
+    ro.readahead_size = 2 << 20;
+    it_.reset(db->NewIterator(ro, family));
+    if (o.limit == 0) return;
+    if (backward_) {
+      if (o.from_position)
+        it_->SeekForPrev(store::PositionKey(*o.from_position));
+      else
+        it_->SeekToLast();
+    } else {
+      it_->Seek(store::PositionKey(o.from_position.value_or(1)));
+    }
+    Load();
+  }
+
+ private:
+  void Advance() override {
+    if (backward_)
+      it_->Prev();
+    else
+      it_->Next();
+  }
+  void Load() override {
+    if (!it_->Valid()) {
+      valid_ = false;
+      if (!it_->status().ok()) Fail(FromRocks(it_->status(), "reading the log"));
+      return;
+    }
+    std::uint64_t position = 0;
+    if (!store::DecodePositionKey(it_->key().ToStringView(), &position)) {
+      Fail(Status::Corruption(fmt::format("malformed log key of {} bytes", it_->key().size())));
+      return;
+    }
+    valid_ = Decode(it_->value().ToStringView(), position);
+  }
+
+  bool backward_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+// Walks one stream's index entries and fetches each event from the log.
+class StreamReader final : public EventReader::Impl {
+ public:
+  StreamReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* streams,
+               rocksdb::ColumnFamilyHandle* log, std::string_view stream,
+               const StreamReadOptions& o)
+      : Impl(o.limit), db_(db), log_(log), stream_(stream),
+        backward_(o.direction == Direction::kBackward),
+        lower_(store::StreamKey(stream, 0)), upper_(store::StreamKeyLimit(stream)) {
+    lower_slice_ = rocksdb::Slice(lower_);
+    upper_slice_ = rocksdb::Slice(upper_);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower_slice_;
+    ro.iterate_upper_bound = &upper_slice_;
+    it_.reset(db->NewIterator(ro, streams));
+    if (o.limit == 0) return;
+    if (backward_)
+      it_->SeekForPrev(store::StreamKey(stream, o.from_version.value_or(UINT64_MAX)));
+    else
+      it_->Seek(store::StreamKey(stream, o.from_version.value_or(1)));
+    Load();
+  }
+
+ private:
+  void Advance() override {
+    if (backward_)
+      it_->Prev();
+    else
+      it_->Next();
+  }
+  void Load() override {
+    if (!it_->Valid()) {
+      valid_ = false;
+      if (!it_->status().ok()) Fail(FromRocks(it_->status(), "reading the stream index"));
+      return;
+    }
+    std::string_view stream;
+    std::uint64_t version = 0;
+    const auto value = it_->value();
+    if (!store::DecodeStreamKey(it_->key().ToStringView(), &stream, &version) ||
+        stream != stream_ || value.size() != 8) {
+      Fail(Status::Corruption(
+          fmt::format("malformed stream index entry in stream '{}'", stream_)));
+      return;
+    }
+    const std::uint64_t position = store::GetBigEndian64(value.data());
+    value_.Reset();
+    rocksdb::Status s =
+        db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value_);
+    if (s.IsNotFound()) {
+      Fail(Status::Corruption(fmt::format(
+          "stream '{}' version {} points at position {}, which is not in the log", stream_,
+          version, position)));
+      return;
+    }
+    if (!s.ok()) {
+      Fail(FromRocks(s, "reading the log"));
+      return;
+    }
+    if (!Decode(value_.ToStringView(), position)) return;
+    if (event_.stream != stream_ || event_.version != version) {
+      Fail(Status::Corruption(fmt::format(
+          "stream '{}' version {} points at position {}, which holds stream '{}' version {}",
+          stream_, version, position, event_.stream, event_.version)));
+      return;
+    }
+    valid_ = true;
+  }
+
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* log_;
+  std::string stream_;
+  bool backward_;
+  std::string lower_, upper_;
+  rocksdb::Slice lower_slice_, upper_slice_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  rocksdb::PinnableSlice value_;
+};
+
+}  // namespace
+
+EventReader::EventReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EventReader::EventReader(EventReader&&) noexcept = default;
+EventReader& EventReader::operator=(EventReader&&) noexcept = default;
+EventReader::~EventReader() = default;
+bool EventReader::Valid() const { return impl_ && impl_->Valid(); }
+const RecordedEvent& EventReader::event() const { return impl_->event(); }
+void EventReader::Next() { impl_->Next(); }
+Status EventReader::status() const { return impl_ ? impl_->status() : Status::Ok(); }
+
+namespace {
+Status ClosedError() { return Status::FailedPrecondition("store is closed"); }
+}  // namespace
+
+Result<EventReader> Store::Impl::ReadLog(const LogReadOptions& options) {
+  if (!db_) return ClosedError();
+  // An error on the first event surfaces through the reader's status(), like any later one.
+  auto reader = std::make_unique<LogReader>(db_.get(), log_, options);
+  return EventReader(std::move(reader));
+}
+
+Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
+                                            const StreamReadOptions& options) {
+  if (!db_) return ClosedError();
+  if (stream.empty()) return Status::InvalidArgument("stream id is empty");
+  if (stream.find('\0') != std::string_view::npos)
+    return Status::InvalidArgument("stream id contains a NUL byte");
+  auto info = GetStreamInfo(stream);
+  if (!info.ok()) return info.status();
+  auto reader = std::make_unique<StreamReader>(db_.get(), streams_, log_, stream, options);
+  return EventReader(std::move(reader));
+}
+
+Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position) {
+  if (!db_) return ClosedError();
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
+  if (!s.ok()) return FromRocks(s, "reading the log");
+  RecordedEvent e;
+  std::string scratch;
+  Status d = codec::DecodeEvent(value.ToStringView(), &scratch, &e);
+  if (!d.ok()) return Status::Corruption(fmt::format("position {}: {}", position, d.message()));
+  if (e.position != position)
+    return Status::Corruption(
+        fmt::format("log key {} holds an event claiming position {}", position, e.position));
+  return OwnedEvent::From(e);
+}
+
+Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
+  if (!db_) return ClosedError();
+  const std::string lower = store::StreamKey(stream, 0);
+  const std::string upper = store::StreamKeyLimit(stream);
+  rocksdb::Slice lo(lower), hi(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lo;
+  ro.iterate_upper_bound = &hi;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_));
+  StreamInfo info;
+  info.stream = std::string(stream);
+  std::uint64_t first_version = 0;
+  for (int end = 0; end < 2; ++end) {
+    if (end == 0)
+      it->SeekToFirst();
+    else
+      it->SeekToLast();
+    if (!it->Valid()) {
+      if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
+      return Status::NotFound(fmt::format("stream '{}' not found", stream));
+    }
+    std::string_view found;
+    std::uint64_t version = 0;
+    if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &version) || found != stream ||
+        it->value().size() != 8)
+      return Status::Corruption(fmt::format("malformed stream index entry in stream '{}'", stream));
+    const std::uint64_t position = store::GetBigEndian64(it->value().data());
+    if (end == 0) {
+      first_version = version;
+      info.first_position = position;
+    } else {
+      info.last_version = version;
+      info.last_position = position;
+    }
+  }
+  info.event_count = info.last_version - first_version + 1;
+  return info;
+}
+
+Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix,
+                                                         std::size_t limit,
+                                                         std::string_view start_after) {
+  if (!db_) return ClosedError();
+  std::vector<StreamInfo> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_));
+  std::string seek = std::string(prefix);
+  if (!start_after.empty() && start_after > prefix) seek = store::StreamKeyLimit(start_after);
+  it->Seek(seek);
+  while (it->Valid() && out.size() < limit) {
+    std::string_view stream;
+    std::uint64_t version = 0;
+    if (!store::DecodeStreamKey(it->key().ToStringView(), &stream, &version))
+      return Status::Corruption("malformed stream index key");
+    if (stream.substr(0, prefix.size()) != prefix) break;
+    auto info = GetStreamInfo(stream);
+    if (!info.ok()) return info.status();
+    out.push_back(std::move(info).value());
+    it->Seek(store::StreamKeyLimit(out.back().stream));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing streams");
+  return out;
+}
+
+}  // namespace cairn

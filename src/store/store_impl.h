@@ -1,0 +1,150 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <flatbuffers/flatbuffers.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/logger.h>
+
+#include "audit/chain.h"
+#include "cairn/store.h"
+
+namespace cairn {
+
+// Converts a RocksDB status into cairn's, naming `what` was being done.
+Status FromRocks(const rocksdb::Status& s, std::string_view what);
+
+struct EventIdHash {
+  std::size_t operator()(const EventId& id) const noexcept {
+    std::uint64_t h = 0;
+    for (int i = 8; i < 16; ++i) h = h << 8 | id.bytes()[i];
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+};
+
+// Lets the version cache be probed with a string_view without building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>()(s);
+  }
+};
+
+class Store::Impl {
+ public:
+  static Result<std::unique_ptr<Impl>> Open(const std::string& path, const StoreOptions& options);
+  ~Impl();
+
+  Result<std::vector<AppendResult>> Append(std::span<const StreamAppend> appends);
+  Result<AppendResult> AppendOne(std::string_view stream, ExpectedVersion expected,
+                                 std::span<const EventData> events);
+
+  Result<EventReader> ReadStream(std::string_view stream, const StreamReadOptions& options);
+  Result<EventReader> ReadLog(const LogReadOptions& options);
+  Result<OwnedEvent> ReadEvent(std::uint64_t position);
+  Result<StreamInfo> GetStreamInfo(std::string_view stream);
+  Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
+                                              std::string_view start_after);
+  StoreInfo Info() const;
+  Status Close();
+
+  rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* log_family() const { return log_; }
+  rocksdb::ColumnFamilyHandle* streams_family() const { return streams_; }
+
+ private:
+  // One stream's part of an append, as views into the caller's arguments.
+  struct AppendView {
+    std::string_view stream;
+    ExpectedVersion expected;
+    std::span<const EventData> events;
+  };
+  // An append waiting in the group-commit queue. Lives on the appending thread's stack.
+  struct Writer {
+    std::vector<AppendView> views;
+    Status status;
+    std::vector<AppendResult> results;
+    bool done = false;
+    std::condition_variable cv;
+  };
+  // Where an event id lives: committed (position only) or pending in the current group.
+  struct IdLocation {
+    std::uint64_t position = 0;
+    std::uint64_t version = 0;
+    std::string_view stream;
+    const EventData* pending = nullptr;
+  };
+
+  Impl(std::string path, const StoreOptions& options);
+  Status OpenDatabase();
+  Status LoadOrCreateMeta(bool fresh);
+  Status LoadTail();
+
+  Status Validate(const std::vector<AppendView>& views) const;
+  Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views);
+  // Runs on the group-commit leader only: validates, sequences and writes `group` in one batch.
+  void CommitGroup(const std::vector<Writer*>& group);
+  // Prepares `w` into batch_; on a conflict or error sets w->status and leaves batch_ as it was.
+  void PrepareWriter(Writer* w);
+  Result<std::uint64_t> StreamVersion(std::string_view stream);
+  Result<std::uint64_t> LoadStreamVersion(std::string_view stream);
+  // Looks up caller-chosen ids; fills w->results and returns true when the whole append was
+  // already stored (an idempotent retry). Errors for partial or conflicting matches.
+  Result<bool> Deduplicate(Writer* w);
+  Result<IdLocation> FindEventId(const EventId& id);
+
+  const std::string path_;
+  const StoreOptions options_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* log_ = nullptr;
+  rocksdb::ColumnFamilyHandle* streams_ = nullptr;
+  rocksdb::ColumnFamilyHandle* ids_ = nullptr;
+
+  EventId store_id_;
+  std::uint32_t format_version_ = 0;
+
+  // The group-commit queue. The front writer is the leader; it alone touches the fields in
+  // the "leader only" block, and hands leadership over under mu_.
+  mutable std::mutex mu_;
+  std::deque<Writer*> queue_;
+  bool closed_ = false;
+
+  // --- leader only ---
+  audit::ChainHasher hasher_;
+  flatbuffers::FlatBufferBuilder fbb_{1024};
+  rocksdb::WriteBatch batch_;
+  std::string value_;
+  std::string key_;
+  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> version_cache_;
+  // Per group: streams and ids touched by writers already prepared in this group.
+  std::unordered_map<std::string_view, std::uint64_t> pending_versions_;
+  std::unordered_map<EventId, IdLocation, EventIdHash> pending_ids_;
+  std::uint64_t next_position_ = 1;  // the position the next event gets
+  audit::Hash head_hash_{};
+  std::int64_t head_timestamp_us_ = 0;
+  std::int64_t group_timestamp_us_ = 0;
+  // Set when a write failed: its outcome on disk is unknown (a failed fsync may still have
+  // written the WAL), so the next leader re-reads the head from disk before sequencing.
+  bool reload_head_ = false;
+
+  // Committed head, published after each successful write (readable by Info()).
+  mutable std::mutex head_mu_;
+  std::uint64_t committed_position_ = 0;
+  audit::Hash committed_hash_{};
+  std::int64_t committed_timestamp_us_ = 0;
+};
+
+}  // namespace cairn

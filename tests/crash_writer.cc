@@ -1,0 +1,54 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// cairn_crash_writer STORE THREADS: appends pairs of events synchronously from THREADS
+// threads, each thread to its own streams, until killed. After each acknowledged append it
+// writes "ack STREAM LAST_VERSION LAST_POSITION" to stdout (unbuffered), so the test knows
+// exactly what was acknowledged before the SIGKILL.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cairn/cairn.h"
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: cairn_crash_writer STORE THREADS\n");
+    return 2;
+  }
+  cairn::StoreOptions options;
+  options.log_level = cairn::LogLevel::kError;
+  auto store = cairn::Store::Open(argv[1], options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  const int threads = std::atoi(argv[2]);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (std::uint64_t i = 0;; ++i) {
+        const std::string stream = "order-" + std::to_string(t) + "-" + std::to_string(i % 5);
+        auto info = (*store)->GetStreamInfo(stream);
+        const std::uint64_t v = info.ok() ? info->last_version : 0;
+        std::vector<cairn::EventData> pair(2);
+        for (int k = 0; k < 2; ++k) {
+          pair[k].type = k == 0 ? "OrderPlaced" : "OrderConfirmed";
+          pair[k].payload = stream + ":" + std::to_string(v + 1 + k);
+        }
+        auto r = (*store)->Append(stream, cairn::ExpectedVersion::Exact(v), pair);
+        if (!r.ok()) {
+          std::fprintf(stderr, "append: %s\n", r.status().ToString().c_str());
+          std::_Exit(1);
+        }
+        const std::string line = "ack " + stream + " " + std::to_string(r->last_version) + " " +
+                                 std::to_string(r->last_position) + "\n";
+        if (write(STDOUT_FILENO, line.data(), line.size()) < 0) std::_Exit(1);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+}

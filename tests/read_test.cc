@@ -1,0 +1,151 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "test_util.h"
+
+namespace cairn {
+namespace {
+using testing::Drain;
+using testing::Event;
+using testing::IsOk;
+using testing::StatusIs;
+
+class ReadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = testing::OpenOrDie(dir_.Sub("store"));
+    // Interleave three streams: order-1 gets versions 1..10 at odd positions.
+    for (int i = 1; i <= 10; ++i) {
+      ASSERT_THAT(store_->Append("order-1", ExpectedVersion::Any(),
+                                 Event("OrderEvent", "{\"n\":" + std::to_string(i) + "}")),
+                  IsOk());
+      ASSERT_THAT(store_->Append(i % 2 ? "customer-7" : "payment-3", ExpectedVersion::Any(),
+                                 Event("Other")),
+                  IsOk());
+    }
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(ReadTest, ReadsAStreamForwardFromAVersionWithALimit) {
+  auto r = store_->ReadStream("order-1", {Direction::kForward, 4, 3});
+  ASSERT_THAT(r, IsOk());
+  auto events = Drain(std::move(r).value());
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].version, 4u);
+  EXPECT_EQ(events[0].position, 7u);
+  EXPECT_EQ(events[0].payload, "{\"n\":4}");
+  EXPECT_EQ(events[2].version, 6u);
+  EXPECT_EQ(events[0].stream, "order-1");
+  EXPECT_EQ(events[0].type, "OrderEvent");
+  EXPECT_EQ(events[0].content_type, "application/json");
+}
+
+TEST_F(ReadTest, ReadsAStreamBackward) {
+  auto all = Drain(std::move(store_->ReadStream("order-1", {Direction::kBackward, {}, UINT64_MAX})).value());
+  ASSERT_EQ(all.size(), 10u);
+  EXPECT_EQ(all.front().version, 10u);
+  EXPECT_EQ(all.back().version, 1u);
+  auto part = Drain(std::move(store_->ReadStream("order-1", {Direction::kBackward, 3, 10})).value());
+  ASSERT_EQ(part.size(), 3u);
+  EXPECT_EQ(part[0].version, 3u);
+}
+
+TEST_F(ReadTest, MissingStreamIsNotFound) {
+  EXPECT_THAT(store_->ReadStream("order-404"), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->GetStreamInfo("order-404"), StatusIs(StatusCode::kNotFound));
+  // A stream whose id is a prefix of another's is still its own stream.
+  EXPECT_THAT(store_->GetStreamInfo("order-"), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(ReadTest, ReadsTheGlobalLogBothWays) {
+  auto fwd = Drain(std::move(store_->ReadLog({Direction::kForward, 5, 4})).value());
+  ASSERT_EQ(fwd.size(), 4u);
+  for (std::size_t i = 0; i < fwd.size(); ++i) EXPECT_EQ(fwd[i].position, 5 + i);
+  auto back = Drain(std::move(store_->ReadLog({Direction::kBackward, {}, UINT64_MAX})).value());
+  ASSERT_EQ(back.size(), 20u);
+  EXPECT_EQ(back.front().position, 20u);
+  EXPECT_EQ(back.back().position, 1u);
+  auto beyond = Drain(std::move(store_->ReadLog({Direction::kForward, 21, 10})).value());
+  EXPECT_TRUE(beyond.empty());
+}
+
+TEST_F(ReadTest, TimestampsNeverDecreaseWithPosition) {
+  auto all = Drain(std::move(store_->ReadLog()).value());
+  for (std::size_t i = 1; i < all.size(); ++i)
+    EXPECT_LE(all[i - 1].timestamp_us, all[i].timestamp_us);
+}
+
+TEST_F(ReadTest, StreamInfoAndListing) {
+  auto info = store_->GetStreamInfo("order-1");
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->last_version, 10u);
+  EXPECT_EQ(info->event_count, 10u);
+  EXPECT_EQ(info->first_position, 1u);
+  EXPECT_EQ(info->last_position, 19u);
+
+  auto all = store_->ListStreams("");
+  ASSERT_THAT(all, IsOk());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].stream, "customer-7");
+  EXPECT_EQ((*all)[1].stream, "order-1");
+  EXPECT_EQ((*all)[2].stream, "payment-3");
+  EXPECT_EQ((*all)[0].event_count, 5u);
+
+  auto orders = store_->ListStreams("order-");
+  ASSERT_THAT(orders, IsOk());
+  ASSERT_EQ(orders->size(), 1u);
+  auto page = store_->ListStreams("", 1, "customer-7");
+  ASSERT_THAT(page, IsOk());
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].stream, "order-1");
+}
+
+TEST_F(ReadTest, ReadEventByPosition) {
+  auto e = store_->ReadEvent(3);
+  ASSERT_THAT(e, IsOk());
+  EXPECT_EQ(e->stream, "order-1");
+  EXPECT_EQ(e->version, 2u);
+  EXPECT_THAT(store_->ReadEvent(21), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(ReadTest, ReopenPreservesEverything) {
+  auto before = Drain(std::move(store_->ReadLog()).value());
+  const StoreInfo info = store_->Info();
+  ASSERT_THAT(testing::S(store_->Close()), IsOk());
+  store_ = testing::OpenOrDie(dir_.Sub("store"));
+  auto after = Drain(std::move(store_->ReadLog()).value());
+  ASSERT_EQ(before.size(), after.size());
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(before[i].id, after[i].id);
+    EXPECT_EQ(before[i].payload, after[i].payload);
+    EXPECT_EQ(before[i].chain_hash, after[i].chain_hash);
+  }
+  EXPECT_EQ(store_->Info().store_id, info.store_id);
+  EXPECT_EQ(store_->Info().last_chain_hash, info.last_chain_hash);
+  // The write path resumes where it stopped: versions and positions continue.
+  auto next = store_->Append("order-1", ExpectedVersion::Exact(10), Event("OrderShipped"));
+  ASSERT_THAT(next, IsOk());
+  EXPECT_EQ(next->first_position, 21u);
+  EXPECT_EQ(next->first_version, 11u);
+}
+
+TEST_F(ReadTest, EventsCarryTheirFields) {
+  EventData e = Event("PaymentCaptured", std::string("\x00\x01\xff", 3));
+  e.content_type = "application/octet-stream";
+  e.metadata = R"({"correlation_id":"c-1"})";
+  e.id = EventId::Generate();
+  ASSERT_THAT(store_->Append("payment-9", ExpectedVersion::NoStream(), e), IsOk());
+  auto got = store_->ReadEvent(21);
+  ASSERT_THAT(got, IsOk());
+  EXPECT_EQ(got->payload, e.payload);
+  EXPECT_EQ(got->metadata, e.metadata);
+  EXPECT_EQ(got->content_type, e.content_type);
+  EXPECT_EQ(got->id, *e.id);
+  EXPECT_TRUE(got->id_from_caller);
+  auto plain = store_->ReadEvent(1);
+  EXPECT_FALSE(plain->id_from_caller);
+  EXPECT_FALSE(plain->id.is_nil());
+}
+
+}  // namespace
+}  // namespace cairn

@@ -1,0 +1,89 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#pragma once
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cairn/cairn.h"
+
+namespace cairn::testing {
+
+// A fresh directory under the system temp dir, removed with everything in it at scope end.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("cairn-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string path() const { return path_.string(); }
+  // A path inside the directory that does not exist yet.
+  std::string Sub(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+MATCHER(IsOk, "is OK") {
+  if (arg.ok()) return true;
+  *result_listener << "status is " << arg.status().ToString();
+  return false;
+}
+
+MATCHER_P(StatusIs, code, "has status code " + std::string(StatusCodeName(code))) {
+  if (arg.status().code() == code) return true;
+  *result_listener << "status is " << arg.status().ToString();
+  return false;
+}
+
+// Lets the matchers take a bare Status too.
+struct StatusHolder {
+  Status s;
+  bool ok() const { return s.ok(); }
+  Status status() const { return s; }
+};
+inline StatusHolder S(Status s) { return StatusHolder{std::move(s)}; }
+
+inline EventData Event(std::string type, std::string payload = "{}") {
+  EventData e;
+  e.type = std::move(type);
+  e.payload = std::move(payload);
+  return e;
+}
+
+inline StoreOptions QuietOptions() {
+  StoreOptions o;
+  o.log_level = LogLevel::kError;
+  return o;
+}
+
+inline std::unique_ptr<Store> OpenOrDie(const std::string& path, StoreOptions o = QuietOptions()) {
+  auto store = Store::Open(path, o);
+  if (!store.ok()) {
+    ADD_FAILURE() << "open " << path << ": " << store.status().ToString();
+    return nullptr;
+  }
+  return std::move(store).value();
+}
+
+// All events of a reader, copied.
+inline std::vector<OwnedEvent> Drain(EventReader reader) {
+  std::vector<OwnedEvent> out;
+  for (; reader.Valid(); reader.Next()) out.push_back(OwnedEvent::From(reader.event()));
+  EXPECT_TRUE(reader.status().ok()) << reader.status().ToString();
+  return out;
+}
+
+}  // namespace cairn::testing
