@@ -14,7 +14,7 @@ namespace cairn {
 
 class EventReader::Impl {
  public:
-  virtual ~Impl() = default;
+  virtual ~Impl() { --*open_readers_; }
   bool Valid() const { return valid_; }
   const RecordedEvent& event() const { return event_; }
   Status status() const { return status_; }
@@ -29,7 +29,10 @@ class EventReader::Impl {
   }
 
  protected:
-  explicit Impl(std::uint64_t limit) : limit_(limit) {}
+  Impl(std::atomic<int>* open_readers, std::uint64_t limit)
+      : open_readers_(open_readers), limit_(limit) {
+    ++*open_readers_;
+  }
   virtual void Advance() = 0;
   // Loads the event under the cursor into event_, or ends/fails the read.
   virtual void Load() = 0;
@@ -57,6 +60,7 @@ class EventReader::Impl {
   std::string scratch_;
 
  private:
+  std::atomic<int>* open_readers_;
   Status status_;
   std::uint64_t limit_;
   std::uint64_t returned_ = 0;
@@ -67,8 +71,9 @@ namespace {
 // Walks the log column family in key (= position) order.
 class LogReader final : public EventReader::Impl {
  public:
-  LogReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family, const LogReadOptions& o)
-      : Impl(o.limit), backward_(o.direction == Direction::kBackward) {
+  LogReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
+            const LogReadOptions& o)
+      : Impl(open_readers, o.limit), backward_(o.direction == Direction::kBackward) {
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;  // a scan must not evict the working set
     ro.readahead_size = 2 << 20;
@@ -113,10 +118,10 @@ class LogReader final : public EventReader::Impl {
 // Walks one stream's index entries and fetches each event from the log.
 class StreamReader final : public EventReader::Impl {
  public:
-  StreamReader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* streams,
-               rocksdb::ColumnFamilyHandle* log, std::string_view stream,
-               const StreamReadOptions& o)
-      : Impl(o.limit), db_(db), log_(log), stream_(stream),
+  StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
+               rocksdb::ColumnFamilyHandle* streams, rocksdb::ColumnFamilyHandle* log,
+               std::string_view stream, const StreamReadOptions& o)
+      : Impl(open_readers, o.limit), db_(db), log_(log), stream_(stream),
         backward_(o.direction == Direction::kBackward),
         lower_(store::StreamKey(stream, 0)), upper_(store::StreamKeyLimit(stream)) {
     lower_slice_ = rocksdb::Slice(lower_);
@@ -207,7 +212,7 @@ Status ClosedError() { return Status::FailedPrecondition("store is closed"); }
 Result<EventReader> Store::Impl::ReadLog(const LogReadOptions& options) {
   if (!db_) return ClosedError();
   // An error on the first event surfaces through the reader's status(), like any later one.
-  auto reader = std::make_unique<LogReader>(db_.get(), log_, options);
+  auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options);
   return EventReader(std::move(reader));
 }
 
@@ -219,7 +224,7 @@ Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
     return Status::InvalidArgument("stream id contains a NUL byte");
   auto info = GetStreamInfo(stream);
   if (!info.ok()) return info.status();
-  auto reader = std::make_unique<StreamReader>(db_.get(), streams_, log_, stream, options);
+  auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream, options);
   return EventReader(std::move(reader));
 }
 

@@ -613,6 +613,9 @@ Status Store::Impl::Close() {
   {
     std::unique_lock<std::mutex> lk(mu_);
     if (closed_) return Status::Ok();
+    if (const int readers = open_readers_.load(); readers > 0)
+      return Status::FailedPrecondition(fmt::format(
+          "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
     closed_ = true;
     // Appends already queued finish first; new ones see closed_.
     while (!queue_.empty()) {

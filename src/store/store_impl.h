@@ -57,7 +57,6 @@ class Store::Impl {
   StoreInfo Info() const;
   Status Close();
 
-  rocksdb::DB* db() const { return db_.get(); }
   rocksdb::ColumnFamilyHandle* log_family() const { return log_; }
   rocksdb::ColumnFamilyHandle* streams_family() const { return streams_; }
 
@@ -121,6 +120,9 @@ class Store::Impl {
   mutable std::mutex mu_;
   std::deque<Writer*> queue_;
   bool closed_ = false;
+  // Live readers; Close() refuses while any is open (RocksDB aborts on a column family still
+  // referenced by an iterator).
+  std::atomic<int> open_readers_{0};
 
   // --- leader only ---
   audit::ChainHasher hasher_;

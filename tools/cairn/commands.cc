@@ -1,0 +1,249 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include <fmt/format.h>
+
+#include "output.h"
+
+namespace cairn::tool {
+namespace {
+
+Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
+                                         bool writable, Durability durability = Durability::kSync) {
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return level.status();
+  StoreOptions o;
+  o.log_level = *level;
+  o.read_only = !writable;
+  o.create_if_missing = writable;
+  o.durability = durability;
+  return Store::Open(path, o);
+}
+
+std::string Truncate(std::string_view s, std::size_t n) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= n) {
+      out.resize(n - 1);
+      out += "…";
+      break;
+    }
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  }
+  return out;
+}
+
+void PrintTableHeader() {
+  fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", "POSITION", "VERSION", "TIME", "TYPE",
+             "STREAM", "DATA");
+}
+
+void PrintTableRow(const RecordedEvent& e) {
+  std::string data = IsJsonContentType(e.content_type)
+                         ? std::string(e.payload)
+                         : fmt::format("<{} bytes {}>", e.payload.size(), e.content_type);
+  fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", e.position, e.version,
+             FormatTimestamp(e.timestamp_us), Truncate(e.type, 24), Truncate(e.stream, 20),
+             Truncate(data, 60));
+}
+
+}  // namespace
+
+Result<LogLevel> ParseLogLevel(const std::string& name) {
+  if (name == "trace") return LogLevel::kTrace;
+  if (name == "debug") return LogLevel::kDebug;
+  if (name == "info") return LogLevel::kInfo;
+  if (name == "warn") return LogLevel::kWarn;
+  if (name == "error") return LogLevel::kError;
+  if (name == "off") return LogLevel::kOff;
+  return Status::InvalidArgument(fmt::format("unknown log level '{}'", name));
+}
+
+Result<Durability> ParseDurability(const std::string& name) {
+  if (name == "sync") return Durability::kSync;
+  if (name == "buffered") return Durability::kBuffered;
+  return Status::InvalidArgument(fmt::format("unknown durability '{}': use sync or buffered", name));
+}
+
+int RunInfo(const CommonOptions& common, const InfoArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  auto store = OpenStore(common, args.store, false);
+  if (!store.ok()) return Fail(store.status());
+  const StoreInfo info = (*store)->Info();
+  auto streams = (*store)->ListStreams("");
+  if (!streams.ok()) return Fail(streams.status());
+  std::int64_t first_ts = 0;
+  if (info.last_position > 0) {
+    auto first = (*store)->ReadEvent(1);
+    if (first.ok()) first_ts = first->timestamp_us;
+  }
+  if (*format == Format::kText) {
+    fmt::print("store            {}\n", info.path);
+    fmt::print("store id         {}\n", info.store_id);
+    fmt::print("format version   {}\n", info.format_version);
+    fmt::print("events           {}\n", info.last_position);
+    fmt::print("streams          {}\n", streams->size());
+    if (info.last_position > 0) {
+      fmt::print("first event      {}\n", FormatTimestamp(first_ts));
+      fmt::print("last event       {}\n", FormatTimestamp(info.last_timestamp_us));
+    }
+    fmt::print("chain head       {}\n", HexHash(info.last_chain_hash));
+  } else {
+    nlohmann::json j{{"store", info.path},
+                     {"store_id", info.store_id},
+                     {"format_version", info.format_version},
+                     {"events", info.last_position},
+                     {"last_position", info.last_position},
+                     {"streams", streams->size()},
+                     {"chain_head", HexHash(info.last_chain_hash)}};
+    if (info.last_position > 0) {
+      j["first_event_time"] = FormatTimestamp(first_ts);
+      j["last_event_time"] = FormatTimestamp(info.last_timestamp_us);
+    }
+    std::cout << j.dump(*format == Format::kJson ? 2 : -1) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunAppend(const CommonOptions& common, const AppendArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  auto expected = ExpectedVersion::Parse(args.expected_version);
+  if (!expected.ok()) return Fail(expected.status());
+  auto durability = ParseDurability(args.durability);
+  if (!durability.ok()) return Fail(durability.status());
+
+  // Gather the appends first, so that bad input fails before anything is stored.
+  std::vector<StreamAppend> appends;
+  if (args.jsonl) {
+    if (!args.type.empty() || args.data || !args.id.empty())
+      return Fail(Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id"));
+    std::string line;
+    std::size_t line_no = 0;
+    while (std::getline(std::cin, line)) {
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded())
+        return Fail(Status::InvalidArgument(fmt::format("stdin line {}: not valid JSON", line_no)));
+      std::string stream = args.stream;
+      auto e = EventFromJson(j, &stream);
+      if (!e.ok())
+        return Fail(Status::InvalidArgument(
+            fmt::format("stdin line {}: {}", line_no, e.status().message())));
+      if (stream.empty())
+        return Fail(Status::InvalidArgument(
+            fmt::format("stdin line {}: no \"stream\" and no STREAM argument", line_no)));
+      // Consecutive events of one stream go in one atomic append (up to 1,000 events).
+      if (appends.empty() || appends.back().stream != stream || appends.back().events.size() >= 1000)
+        appends.push_back(StreamAppend{stream, ExpectedVersion::Any(), {}});
+      appends.back().events.push_back(std::move(e).value());
+    }
+    if (appends.empty()) return Fail(Status::InvalidArgument("stdin held no events"));
+    if (expected->kind() != ExpectedVersion::Kind::kAny) {
+      for (const auto& a : appends)
+        if (a.stream != appends.front().stream)
+          return Fail(Status::InvalidArgument(
+              "--expected-version with --jsonl needs every line in one stream"));
+      appends.front().expected = *expected;
+    }
+  } else {
+    if (args.stream.empty()) return Fail(Status::InvalidArgument("STREAM is required"));
+    if (args.type.empty()) return Fail(Status::InvalidArgument("--type is required"));
+    EventData e;
+    e.type = args.type;
+    e.content_type = args.content_type;
+    e.metadata = args.metadata;
+    if (!args.id.empty()) {
+      auto id = EventId::Parse(args.id);
+      if (!id.ok()) return Fail(id.status());
+      e.id = *id;
+    }
+    if (args.data) {
+      e.payload = *args.data;
+    } else {
+      if (isatty(STDIN_FILENO))
+        return Fail(Status::InvalidArgument("no payload: pass --data or pipe it on stdin"));
+      e.payload.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    appends.push_back(StreamAppend{args.stream, *expected, {std::move(e)}});
+  }
+
+  auto store = OpenStore(common, args.store, true, *durability);
+  if (!store.ok()) return Fail(store.status());
+  nlohmann::json results = nlohmann::json::array();
+  std::size_t total = 0;
+  for (const auto& a : appends) {
+    auto r = (*store)->Append(a.stream, a.expected, a.events);
+    if (!r.ok()) {
+      if (total > 0)
+        std::fprintf(stderr, "cairn: %zu events were appended before this error\n", total);
+      return Fail(r.status());
+    }
+    total += a.events.size();
+    if (*format == Format::kText) {
+      fmt::print("{} {} event{} to {}: versions {}..{}, positions {}..{}\n",
+                 r->deduplicated ? "already stored" : "appended", a.events.size(),
+                 a.events.size() == 1 ? "" : "s", a.stream, r->first_version, r->last_version,
+                 r->first_position, r->last_position);
+    } else {
+      results.push_back({{"stream", a.stream},
+                         {"events", a.events.size()},
+                         {"first_version", r->first_version},
+                         {"last_version", r->last_version},
+                         {"first_position", r->first_position},
+                         {"last_position", r->last_position},
+                         {"deduplicated", r->deduplicated}});
+    }
+  }
+  if (*format != Format::kText) {
+    if (*format == Format::kJsonl)
+      for (const auto& r : results) std::cout << r.dump() << "\n";
+    else
+      std::cout << results.dump(2) << "\n";
+  }
+  Status closed = (*store)->Close();
+  if (!closed.ok()) return Fail(closed);
+  return kExitOk;
+}
+
+int RunRead(const CommonOptions& common, const ReadArgs& args) {
+  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
+                            true);
+  if (!format.ok()) return Fail(format.status());
+  auto store = OpenStore(common, args.store, false);
+  if (!store.ok()) return Fail(store.status());
+  const Direction dir = args.backward ? Direction::kBackward : Direction::kForward;
+  auto reader = args.stream.empty()
+                    ? (*store)->ReadLog(LogReadOptions{dir, args.from, args.limit})
+                    : (*store)->ReadStream(args.stream, StreamReadOptions{dir, args.from, args.limit});
+  if (!reader.ok()) return Fail(reader.status());
+  if (*format == Format::kTable) PrintTableHeader();
+  if (*format == Format::kJson) std::cout << "[";
+  bool first = true;
+  for (; reader->Valid(); reader->Next()) {
+    const RecordedEvent& e = reader->event();
+    switch (*format) {
+      case Format::kTable: PrintTableRow(e); break;
+      case Format::kJsonl: std::cout << EventToJson(e).dump() << "\n"; break;
+      case Format::kJson:
+        std::cout << (first ? "\n  " : ",\n  ") << EventToJson(e).dump();
+        break;
+      case Format::kText: break;
+    }
+    first = false;
+  }
+  if (*format == Format::kJson) std::cout << (first ? "]\n" : "\n]\n");
+  std::cout.flush();
+  if (!reader->status().ok()) return Fail(reader->status());
+  return kExitOk;
+}
+
+}  // namespace cairn::tool

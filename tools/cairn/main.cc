@@ -1,0 +1,96 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The cairn command-line tool. Each subcommand's options live in commands.h; this file only
+// wires them to CLI11 and maps parse errors to exit code 2.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cairn/version.h"
+#include "commands.h"
+#include "output.h"
+
+int main(int argc, char** argv) {
+  using namespace cairn::tool;
+  CLI::App app{"cairn: an embeddable event store with a Kafka shipper.\n"
+               "Audit, append to and read cairn stores. docs/cli.md is the manual."};
+  app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION_STRING);
+  app.require_subcommand(1);
+  app.footer("Exit codes: 0 ok, 1 error, 2 usage, 3 version conflict, 4 not found, "
+             "5 corruption, 6 store locked.");
+  CommonOptions common;
+  app.add_option("--log-level", common.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str();
+
+  InfoArgs info;
+  auto* info_cmd = app.add_subcommand("info", "Show a store's id, format, size and head");
+  info_cmd->add_option("STORE", info.store, "Store directory")->required();
+  info_cmd->add_option("--format", info.format, "text or json")->capture_default_str();
+  info_cmd->footer("Example: cairn info /var/lib/orders/events --format json");
+
+  AppendArgs append;
+  auto* append_cmd = app.add_subcommand(
+      "append", "Append an event (payload from --data or stdin), or many with --jsonl");
+  append_cmd->add_option("STORE", append.store, "Store directory (created if missing)")->required();
+  append_cmd->add_option("STREAM", append.stream,
+                         "Stream id; with --jsonl the default for lines without \"stream\"");
+  append_cmd->add_option("--type,-t", append.type, "Event type (required without --jsonl)");
+  append_cmd->add_option("--expected-version,-e", append.expected_version,
+                         "N, any, no-stream or exists")
+      ->capture_default_str();
+  append_cmd->add_option("--id", append.id, "Caller-chosen event id (UUID): makes retries idempotent");
+  append_cmd->add_option("--content-type", append.content_type, "Payload content type")
+      ->capture_default_str();
+  append_cmd->add_option("--metadata", append.metadata, "Metadata bytes (e.g. JSON)");
+  append_cmd->add_option("--data,-d", append.data, "Payload; read from stdin when absent");
+  append_cmd->add_flag("--jsonl", append.jsonl,
+                       "Read events from stdin, one JSON object a line: "
+                       "{\"stream\",\"type\",\"data\"|\"data_base64\",\"id\",\"content_type\",\"metadata\"}");
+  append_cmd->add_option("--durability", append.durability, "sync or buffered")->capture_default_str();
+  append_cmd->add_option("--format", append.format, "text or json")->capture_default_str();
+  append_cmd->footer(
+      "Examples:\n"
+      "  cairn append ./store order-42 --type OrderPlaced --expected-version no-stream \\\n"
+      "      --data '{\"total\":99.5}'\n"
+      "  cairn read ./old --format jsonl | cairn append ./new --jsonl");
+
+  ReadArgs read;
+  std::uint64_t read_from = 0;
+  auto* read_cmd = app.add_subcommand("read", "Read a stream, or the global log without STREAM");
+  read_cmd->add_option("STORE", read.store, "Store directory")->required();
+  read_cmd->add_option("STREAM", read.stream, "Stream id; omit to read the global log");
+  auto* from_opt = read_cmd->add_option(
+      "--from", read_from, "First version (stream) or position (log); default: the first or, "
+                           "with --backward, the last");
+  read_cmd->add_flag("--backward", read.backward, "Newest first");
+  read_cmd->add_option("--limit,-n", read.limit, "Most events to print");
+  read_cmd->add_option("--format", read.format,
+                       "table, json or jsonl (default: table at a terminal, jsonl otherwise)");
+  read_cmd->footer("Example: cairn read ./store order-42 --backward --limit 5 --format json");
+
+  DemoArgs demo;
+  auto* demo_cmd = app.add_subcommand(
+      "demo", "Append and replay a realistic e-commerce workload and report what it did");
+  demo_cmd->add_option("--store", demo.store, "Keep the store in this directory (default: temporary)");
+  demo_cmd->add_option("--orders", demo.orders, "Orders to place")->capture_default_str()->check(CLI::Range(1, 10000000));
+  demo_cmd->add_option("--threads", demo.threads, "Concurrent appenders")->capture_default_str()->check(CLI::Range(1, 256));
+  demo_cmd->add_option("--durability", demo.durability, "sync or buffered")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "cairn: %s\nRun with --help for usage.\n", e.what());
+    return kExitUsage;
+  }
+  if (from_opt->count() > 0) read.from = read_from;
+
+  if (info_cmd->parsed()) return RunInfo(common, info);
+  if (append_cmd->parsed()) return RunAppend(common, append);
+  if (read_cmd->parsed()) return RunRead(common, read);
+  if (demo_cmd->parsed()) return RunDemo(common, demo);
+  return kExitUsage;
+}

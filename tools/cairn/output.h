@@ -1,0 +1,49 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// How the cairn tool writes events and errors: the JSON event shape shared by `read`,
+// `append --jsonl` (and later `export`), the table view, exit codes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "cairn/cairn.h"
+
+namespace cairn::tool {
+
+// Exit codes (docs/cli.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitConflict = 3;   // wrong expected version / id reused
+inline constexpr int kExitNotFound = 4;   // no such store, stream or event
+inline constexpr int kExitCorrupt = 5;    // stored bytes failed verification
+inline constexpr int kExitBusy = 6;       // the store is locked by another writer
+
+int ExitCodeFor(const Status& s);
+// Prints "cairn: <message>" on one line to stderr and returns the exit code for `s`.
+int Fail(const Status& s);
+
+// "2026-11-27T10:12:04.123456Z".
+std::string FormatTimestamp(std::int64_t micros);
+bool IsJsonContentType(std::string_view content_type);
+
+std::string Base64Encode(std::string_view bytes);
+Result<std::string> Base64Decode(std::string_view text);
+
+// {"position":..,"stream":..,"version":..,"type":..,"id":..,"timestamp":..,"content_type":..,
+//  "data": <JSON> | "data_base64": "..", "metadata": <JSON or string>, "chain_hash":..}
+nlohmann::json EventToJson(const RecordedEvent& e);
+// The inverse for appending: reads type, data / data_base64, content_type, metadata, id and
+// stream (into *stream when present). Unknown fields are ignored so that read/export output
+// can be fed back in.
+Result<EventData> EventFromJson(const nlohmann::json& j, std::string* stream);
+
+enum class Format { kTable, kJson, kJsonl, kText };
+Result<Format> ParseFormat(std::string_view name, bool allow_table);
+bool StdoutIsTty();
+
+}  // namespace cairn::tool
