@@ -155,7 +155,6 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
       appends.front().expected = *expected;
     }
   } else {
-    if (args.stream.empty()) return Fail(Status::InvalidArgument("STREAM is required"));
     if (args.type.empty()) return Fail(Status::InvalidArgument("--type is required"));
     EventData e;
     e.type = args.type;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# End-to-end checks of the cairn tool: output text, JSON, exit codes and error lines.
+# Usage: cli_test.sh PATH/TO/cairn
+set -u
+CAIRN=$1
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# expect_exit CODE -- command...: runs it, keeps stdout/stderr in $OUT/$ERR.
+expect_exit() {
+  local want=$1; shift; shift
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  local got=$?
+  OUT=$(cat "$WORK/out"); ERR=$(cat "$WORK/err")
+  [ "$got" = "$want" ] || fail "exit $got, wanted $want: $(echo "$*" | cut -c1-200) (stderr: $(echo "$ERR" | cut -c1-300))"
+}
+expect_eq() { [ "$1" = "$2" ] || fail "$3: got [$1] wanted [$2]"; }
+expect_has() { case "$1" in *"$2"*) ;; *) fail "$3: [$1] lacks [$2]";; esac; }
+
+S=$WORK/store
+expect_exit 0 -- "$CAIRN" --help
+expect_has "$OUT" "Exit codes" "--help lists exit codes"
+for cmd in info append read demo; do
+  expect_exit 0 -- "$CAIRN" $cmd --help
+  expect_has "$OUT" "Usage" "$cmd --help"
+done
+expect_exit 2 -- "$CAIRN" read "$S" --bogus
+expect_has "$ERR" "--bogus" "unknown option named"
+expect_exit 2 -- "$CAIRN"
+
+expect_exit 0 -- "$CAIRN" append "$S" order-1 --type OrderPlaced -e no-stream --data '{"total":10}'
+expect_eq "$OUT" "appended 1 event to order-1: versions 1..1, positions 1..1" "append text"
+echo -n '{"sku":"A"}' | "$CAIRN" append "$S" order-1 --type ItemAdded -e 1 >/dev/null || fail "stdin append"
+expect_exit 3 -- "$CAIRN" append "$S" order-1 --type ItemAdded -e 5 --data '{}'
+expect_eq "$ERR" "cairn: stream 'order-1' expected version 5, actual 2" "conflict line"
+expect_exit 2 -- "$CAIRN" append "$S" order-1 --type ItemAdded -e five --data '{}'
+expect_has "$ERR" "invalid expected version 'five'" "bad expected version"
+expect_exit 2 -- "$CAIRN" append "$S" "" --type A --data '{}'
+expect_has "$ERR" "stream id is empty" "empty stream"
+head -c 1048577 /dev/zero >"$WORK/big"
+expect_exit 2 -- bash -c "'$CAIRN' append '$S' order-1 --type A --content-type application/octet-stream <'$WORK/big'"
+expect_has "$ERR" "over the limit of 1048576" "oversized payload"
+expect_exit 2 -- "$CAIRN" append "$S" order-1 --type A --id not-a-uuid --data '{}'
+expect_has "$ERR" "invalid event id 'not-a-uuid'" "bad id"
+
+ID=0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e
+expect_exit 0 -- "$CAIRN" append "$S" payment-1 --type PaymentAuthorized --id $ID --data '{"amount":10}' --format json
+expect_has "$OUT" '"deduplicated": false' "first id append"
+expect_exit 0 -- "$CAIRN" append "$S" payment-1 --type PaymentAuthorized --id $ID --data '{"amount":10}'
+expect_eq "$OUT" "already stored 1 event to payment-1: versions 1..1, positions 3..3" "idempotent retry"
+expect_exit 3 -- "$CAIRN" append "$S" payment-1 --type PaymentAuthorized --id $ID --data '{"amount":11}'
+expect_has "$ERR" "with different content" "id reuse"
+
+printf '%s\n' '{"stream":"customer-1","type":"CustomerRegistered","data":{"email":"a@example.com"}}' \
+  '{"stream":"customer-1","type":"EmailChanged","data":{"email":"b@example.com"},"metadata":{"by":"support"}}' \
+  '{"stream":"blob-1","type":"Scanned","content_type":"application/octet-stream","data_base64":"AAEC/w=="}' \
+  | "$CAIRN" append "$S" --jsonl >"$WORK/out" 2>&1 || fail "jsonl append: $(cat "$WORK/out")"
+expect_exit 2 -- bash -c "echo 'not json' | '$CAIRN' append '$S' x --jsonl"
+expect_has "$ERR" "stdin line 1: not valid JSON" "bad jsonl"
+
+expect_exit 0 -- "$CAIRN" read "$S" order-1 --format jsonl
+expect_eq "$(echo "$OUT" | wc -l)" "2" "read line count"
+expect_has "$OUT" '"data":{"total":10}' "read data as JSON"
+expect_exit 0 -- "$CAIRN" read "$S" order-1 --backward --limit 1 --format jsonl
+expect_has "$OUT" '"version":2' "backward read"
+expect_exit 0 -- "$CAIRN" read "$S" --from 6 --format jsonl
+expect_has "$OUT" '"data_base64":"AAEC/w=="' "binary payload as base64"
+expect_exit 0 -- "$CAIRN" read "$S" --format table
+expect_has "$OUT" "POSITION" "table header"
+expect_exit 0 -- "$CAIRN" read "$S" order-1 --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==2 and d[1]["type"]=="ItemAdded"' <<<"$OUT" || fail "json read"
+expect_exit 4 -- "$CAIRN" read "$S" order-404
+expect_eq "$ERR" "cairn: stream 'order-404' not found" "missing stream"
+
+# Round trip: what `read` prints, `append --jsonl` takes back.
+"$CAIRN" read "$S" --format jsonl | "$CAIRN" append "$WORK/copy" --jsonl >/dev/null || fail "round trip append"
+strip='import json,sys
+for l in sys.stdin:
+    d=json.loads(l)
+    for k in ("id","timestamp","chain_hash","position"): d.pop(k)
+    print(json.dumps(d,sort_keys=True))'
+diff <("$CAIRN" read "$S" --format jsonl | /usr/bin/python3 -c "$strip") \
+     <("$CAIRN" read "$WORK/copy" --format jsonl | /usr/bin/python3 -c "$strip") || fail "round trip differs"
+
+expect_exit 0 -- "$CAIRN" info "$S" --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==6 and d["streams"]==4 and d["format_version"]==1, d' <<<"$OUT" || fail "info json"
+expect_exit 0 -- "$CAIRN" info "$S"
+expect_has "$OUT" "events           6" "info text"
+expect_exit 4 -- "$CAIRN" info "$WORK/nowhere"
+expect_eq "$ERR" "cairn: no cairn store at $WORK/nowhere" "missing store"
+mkdir -p "$WORK/foreign" && echo hi >"$WORK/foreign/file"
+expect_exit 1 -- "$CAIRN" info "$WORK/foreign"
+expect_has "$ERR" "is not a cairn store" "foreign dir"
+expect_exit 0 -- "$CAIRN" demo --orders 200 --threads 4
+expect_has "$OUT" "no gaps" "demo"
+
+if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
+echo "all CLI checks passed"
