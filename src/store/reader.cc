@@ -14,7 +14,10 @@ namespace cairn {
 
 class EventReader::Impl {
  public:
-  virtual ~Impl() { --*open_readers_; }
+  virtual ~Impl() {
+    it_.reset();  // release the RocksDB iterator before Close() may proceed
+    --*open_readers_;
+  }
   bool Valid() const { return valid_; }
   const RecordedEvent& event() const { return event_; }
   Status status() const { return status_; }
@@ -29,11 +32,23 @@ class EventReader::Impl {
   }
 
  protected:
-  Impl(std::atomic<int>* open_readers, std::uint64_t limit)
-      : open_readers_(open_readers), limit_(limit) {
+  Impl(std::atomic<int>* open_readers, std::uint64_t limit, bool backward)
+      : backward_(backward), open_readers_(open_readers), limit_(limit) {
     ++*open_readers_;
   }
-  virtual void Advance() = 0;
+  void Advance() {
+    if (backward_)
+      it_->Prev();
+    else
+      it_->Next();
+  }
+  // False when the cursor is past the end or failed (then the reader ends, with the error).
+  bool AtEntry(std::string_view what) {
+    if (it_->Valid()) return true;
+    valid_ = false;
+    if (!it_->status().ok()) Fail(FromRocks(it_->status(), what));
+    return false;
+  }
   // Loads the event under the cursor into event_, or ends/fails the read.
   virtual void Load() = 0;
 
@@ -55,6 +70,8 @@ class EventReader::Impl {
     return true;
   }
 
+  const bool backward_;
+  std::unique_ptr<rocksdb::Iterator> it_;
   bool valid_ = false;
   RecordedEvent event_;
   std::string scratch_;
@@ -73,7 +90,7 @@ class LogReader final : public EventReader::Impl {
  public:
   LogReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
             const LogReadOptions& o)
-      : Impl(open_readers, o.limit), backward_(o.direction == Direction::kBackward) {
+      : Impl(open_readers, o.limit, o.direction == Direction::kBackward) {
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;  // a scan must not evict the working set
     ro.readahead_size = 2 << 20;
@@ -91,18 +108,8 @@ class LogReader final : public EventReader::Impl {
   }
 
  private:
-  void Advance() override {
-    if (backward_)
-      it_->Prev();
-    else
-      it_->Next();
-  }
   void Load() override {
-    if (!it_->Valid()) {
-      valid_ = false;
-      if (!it_->status().ok()) Fail(FromRocks(it_->status(), "reading the log"));
-      return;
-    }
+    if (!AtEntry("reading the log")) return;
     std::uint64_t position = 0;
     if (!store::DecodePositionKey(it_->key().ToStringView(), &position)) {
       Fail(Status::Corruption(fmt::format("malformed log key of {} bytes", it_->key().size())));
@@ -111,8 +118,6 @@ class LogReader final : public EventReader::Impl {
     valid_ = Decode(it_->value().ToStringView(), position);
   }
 
-  bool backward_;
-  std::unique_ptr<rocksdb::Iterator> it_;
 };
 
 // Walks one stream's index entries and fetches each event from the log.
@@ -121,9 +126,8 @@ class StreamReader final : public EventReader::Impl {
   StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
                rocksdb::ColumnFamilyHandle* streams, rocksdb::ColumnFamilyHandle* log,
                std::string_view stream, const StreamReadOptions& o)
-      : Impl(open_readers, o.limit), db_(db), log_(log), stream_(stream),
-        backward_(o.direction == Direction::kBackward),
-        lower_(store::StreamKey(stream, 0)), upper_(store::StreamKeyLimit(stream)) {
+      : Impl(open_readers, o.limit, o.direction == Direction::kBackward), db_(db), log_(log),
+        stream_(stream), lower_(store::StreamKey(stream, 0)), upper_(store::StreamKeyLimit(stream)) {
     lower_slice_ = rocksdb::Slice(lower_);
     upper_slice_ = rocksdb::Slice(upper_);
     rocksdb::ReadOptions ro;
@@ -139,18 +143,8 @@ class StreamReader final : public EventReader::Impl {
   }
 
  private:
-  void Advance() override {
-    if (backward_)
-      it_->Prev();
-    else
-      it_->Next();
-  }
   void Load() override {
-    if (!it_->Valid()) {
-      valid_ = false;
-      if (!it_->status().ok()) Fail(FromRocks(it_->status(), "reading the stream index"));
-      return;
-    }
+    if (!AtEntry("reading the stream index")) return;
     std::string_view stream;
     std::uint64_t version = 0;
     const auto value = it_->value();
@@ -187,10 +181,8 @@ class StreamReader final : public EventReader::Impl {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* log_;
   std::string stream_;
-  bool backward_;
   std::string lower_, upper_;
   rocksdb::Slice lower_slice_, upper_slice_;
-  std::unique_ptr<rocksdb::Iterator> it_;
   rocksdb::PinnableSlice value_;
 };
 
