@@ -202,3 +202,29 @@ TEST(IntegrityTest, ChainHashesRecompute) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+TEST(LoggingTest, LogLinesGoToTheHostSink) {
+  testing::TempDir dir;
+  std::mutex mu;
+  std::vector<std::pair<LogLevel, std::string>> lines;
+  StoreOptions o;
+  o.log_level = LogLevel::kInfo;
+  o.log_sink = [&](LogLevel level, std::string_view msg) {
+    std::lock_guard<std::mutex> lk(mu);
+    lines.emplace_back(level, std::string(msg));
+  };
+  {
+    auto store = testing::OpenOrDie(dir.Sub("store"), o);
+    ASSERT_NE(store, nullptr);
+  }
+  std::lock_guard<std::mutex> lk(mu);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].first, LogLevel::kInfo);
+  EXPECT_THAT(lines[0].second, ::testing::HasSubstr("opened store " + dir.Sub("store")));
+}
+
+}  // namespace
+}  // namespace cairn
