@@ -181,7 +181,7 @@ TEST(IntegrityTest, ChainHashesRecompute) {
   int n = 0;
   for (; reader->Valid(); reader->Next(), ++n) {
     const RecordedEvent& e = reader->event();
-    audit::Hash expect = hasher.Next(prev, codec::FieldsOf(e));
+    audit::Hash expect = hasher.Next(prev, e);
     ASSERT_EQ(HexHash(expect), HexHash(e.chain_hash)) << "position " << e.position;
     prev = expect;
   }
@@ -190,8 +190,9 @@ TEST(IntegrityTest, ChainHashesRecompute) {
   // Editing any field changes the hash.
   auto e = store->ReadEvent(10);
   ASSERT_THAT(e, IsOk());
-  codec::EventFields f{e->id, e->id_from_caller, e->stream, e->version, e->position, e->type,
-                       e->timestamp_us, e->content_type, e->metadata, e->payload, e->chain_hash};
+  RecordedEvent f{e->id,           e->stream,   e->version,      e->position,
+                  e->type,         e->timestamp_us, e->content_type, e->metadata,
+                  e->payload,      e->chain_hash,   e->id_from_caller};
   auto before = store->ReadEvent(9);
   const audit::Hash good = hasher.Next(before->chain_hash, f);
   EXPECT_EQ(good, e->chain_hash);

@@ -43,7 +43,7 @@ Hash ChainHasher::Genesis(const EventId& store_id) {
   return out;
 }
 
-Hash ChainHasher::Next(const Hash& previous, const codec::EventFields& f) {
+Hash ChainHasher::Next(const Hash& previous, const RecordedEvent& f) {
   // Canonical bytes: a fixed-layout, little-endian, length-prefixed encoding that does not
   // depend on how FlatBuffers happened to lay the envelope out.
   std::uint8_t fixed[8 * 3 + 16 + 1];

@@ -9,7 +9,6 @@
 #include <cstdint>
 
 #include "cairn/event.h"
-#include "codec/envelope.h"
 
 struct evp_md_ctx_st;
 struct evp_md_st;
@@ -29,7 +28,7 @@ class ChainHasher {
 
   Hash Genesis(const EventId& store_id);
   // The hash of `fields` chained onto `previous`; fields.chain_hash is ignored.
-  Hash Next(const Hash& previous, const codec::EventFields& fields);
+  Hash Next(const Hash& previous, const RecordedEvent& fields);
 
  private:
   evp_md_ctx_st* ctx_;

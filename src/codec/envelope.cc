@@ -32,7 +32,7 @@ std::string_view View(const flatbuffers::Vector<std::uint8_t>* v) {
 
 }  // namespace
 
-void EncodeEvent(const EventFields& f, flatbuffers::FlatBufferBuilder* fbb, std::string* out) {
+void EncodeEvent(const RecordedEvent& f, flatbuffers::FlatBufferBuilder* fbb, std::string* out) {
   fbb->Clear();
   auto stream = fbb->CreateString(f.stream.data(), f.stream.size());
   auto type = fbb->CreateString(f.type.data(), f.type.size());
@@ -114,12 +114,6 @@ Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* 
   std::memcpy(event->chain_hash.data(), env->chain_hash()->data(), 32);
   event->id_from_caller = (env->flags() & kFlagIdFromCaller) != 0;
   return Status::Ok();
-}
-
-EventFields FieldsOf(const RecordedEvent& e) {
-  return EventFields{e.id,       e.id_from_caller, e.stream,       e.version,
-                     e.position, e.type,           e.timestamp_us, e.content_type,
-                     e.metadata, e.payload,        e.chain_hash};
 }
 
 }  // namespace cairn::codec

@@ -22,31 +22,13 @@ inline constexpr std::uint8_t kValueFormatV1 = 1;
 inline constexpr std::size_t kValueHeaderBytes = 8;
 inline constexpr std::uint32_t kFlagIdFromCaller = 1u << 0;
 
-// Everything an event is made of, as views; both the envelope and the chain hash are
-// computed from it.
-struct EventFields {
-  EventId id;
-  bool id_from_caller = false;
-  std::string_view stream;
-  std::uint64_t version = 0;
-  std::uint64_t position = 0;
-  std::string_view type;
-  std::int64_t timestamp_us = 0;
-  std::string_view content_type;
-  std::string_view metadata;
-  std::string_view payload;
-  std::array<std::uint8_t, 32> chain_hash{};
-};
-
-// Appends the stored value for `fields` to `out`. `fbb` is scratch space reused across calls.
-void EncodeEvent(const EventFields& fields, flatbuffers::FlatBufferBuilder* fbb, std::string* out);
+// Appends the stored value for `fields` (every field of the event, chain hash included) to
+// `out`. `fbb` is scratch space reused across calls.
+void EncodeEvent(const RecordedEvent& fields, flatbuffers::FlatBufferBuilder* fbb, std::string* out);
 
 // Checks the header, the CRC and the FlatBuffers structure of `value`, then points `event`'s
 // views into `value`, or into `scratch` when the envelope had to be copied for alignment.
 // Any failure is kCorruption naming what was wrong; `value` may be arbitrary bytes.
 Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* event);
-
-// The fields of a decoded event, for re-hashing.
-EventFields FieldsOf(const RecordedEvent& event);
 
 }  // namespace cairn::codec

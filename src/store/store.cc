@@ -463,7 +463,7 @@ void Store::Impl::PrepareWriter(Writer* w) {
     r.first_version = actual[i] + 1;
     for (std::size_t j = 0; j < v.events.size(); ++j) {
       const EventData& e = v.events[j];
-      codec::EventFields f;
+      RecordedEvent f;
       f.id = e.id ? *e.id : EventId::Generate();
       f.id_from_caller = e.id.has_value();
       f.stream = v.stream;
@@ -547,6 +547,10 @@ Result<Store::Impl::IdLocation> Store::Impl::FindEventId(const EventId& id) {
 }
 
 Result<bool> Store::Impl::Deduplicate(Writer* w) {
+  bool any_id = false;
+  for (const AppendView& v : w->views)
+    for (const EventData& e : v.events) any_id = any_id || e.id.has_value();
+  if (!any_id) return false;  // the common case costs one pass over the events, no lookups
   std::size_t total = 0;
   std::size_t found = 0;
   const EventId* first_missing = nullptr;
