@@ -229,3 +229,23 @@ TEST(LoggingTest, LogLinesGoToTheHostSink) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// A damaged stream index entry must stop appends to that stream, not restart it at version 1.
+TEST(IntegrityTest, MalformedStreamIndexStopsAppendsToThatStream) {
+  testing::TempDir dir;
+  Fill(dir.Sub("store"), 3);  // order-0, order-1, order-2 at version 1
+  WithRawDb(dir.Sub("store"), [](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["streams"], store::StreamKey("order-1", 1), "bad").ok());
+  });
+  auto store = testing::OpenOrDie(dir.Sub("store"));
+  EXPECT_THAT(store->Append("order-1", ExpectedVersion::Any(), Event("X")),
+              StatusIs(StatusCode::kCorruption));
+  EXPECT_THAT(store->Append("order-2", ExpectedVersion::Exact(1), Event("X")), IsOk());
+  EXPECT_EQ(store->Info().last_position, 4u);
+}
+
+}  // namespace
+}  // namespace cairn

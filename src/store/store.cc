@@ -521,11 +521,11 @@ Result<std::uint64_t> Store::Impl::LoadStreamVersion(std::string_view stream) {
   }
   std::string_view found;
   std::uint64_t version = 0;
-  if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &version)) {
-    // Not a key of this stream's shape; it sorts before our stream, so our stream is empty
-    // unless the key is garbage. Verification reports garbage keys; appends treat it as
-    // "no events here".
-    return std::uint64_t{0};
+  if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &version) ||
+      it->value().size() != 8) {
+    // Guessing "no events" here could re-issue version 1 of a live stream: refuse instead.
+    return Status::Corruption(fmt::format(
+        "malformed stream index entry next to stream '{}' ({} byte key)", stream, it->key().size()));
   }
   return found == stream ? version : 0;
 }
