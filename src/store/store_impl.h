@@ -57,8 +57,6 @@ class Store::Impl {
   StoreInfo Info() const;
   Status Close();
 
-  rocksdb::ColumnFamilyHandle* log_family() const { return log_; }
-  rocksdb::ColumnFamilyHandle* streams_family() const { return streams_; }
 
  private:
   // One stream's part of an append, as views into the caller's arguments.
