@@ -57,7 +57,6 @@ class Store::Impl {
   StoreInfo Info() const;
   Status Close();
 
-
  private:
   // One stream's part of an append, as views into the caller's arguments.
   struct AppendView {
