@@ -236,6 +236,40 @@ Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position) {
   return OwnedEvent::From(e);
 }
 
+namespace {
+
+// Decodes the stream index entry under `it`, which must belong to `stream`.
+Status DecodeIndexEntry(const rocksdb::Iterator& it, std::string_view stream,
+                        std::uint64_t* version, std::uint64_t* position) {
+  std::string_view found;
+  if (!store::DecodeStreamKey(it.key().ToStringView(), &found, version) || found != stream ||
+      it.value().size() != 8)
+    return Status::Corruption(fmt::format("malformed stream index entry in stream '{}'", stream));
+  *position = store::GetBigEndian64(it.value().data());
+  return Status::Ok();
+}
+
+// Fills `info` from `it` positioned on the first index entry of info->stream, leaving `it` on
+// the stream's last entry.
+Status FillStreamInfo(rocksdb::Iterator* it, StreamInfo* info) {
+  std::uint64_t first_version = 0;
+  if (Status s = DecodeIndexEntry(*it, info->stream, &first_version, &info->first_position);
+      !s.ok())
+    return s;
+  it->SeekForPrev(store::StreamKey(info->stream, UINT64_MAX));
+  if (!it->Valid()) {
+    if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
+    return Status::Corruption(fmt::format("stream '{}' index has no last entry", info->stream));
+  }
+  if (Status s = DecodeIndexEntry(*it, info->stream, &info->last_version, &info->last_position);
+      !s.ok())
+    return s;
+  info->event_count = info->last_version - first_version + 1;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
   if (!db_) return ClosedError();
   const std::string lower = store::StreamKey(stream, 0);
@@ -245,36 +279,19 @@ Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
   ro.iterate_lower_bound = &lo;
   ro.iterate_upper_bound = &hi;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_));
+  it->SeekToFirst();
+  if (!it->Valid()) {
+    if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
+    return Status::NotFound(fmt::format("stream '{}' not found", stream));
+  }
   StreamInfo info;
   info.stream = std::string(stream);
-  std::uint64_t first_version = 0;
-  for (int end = 0; end < 2; ++end) {
-    if (end == 0)
-      it->SeekToFirst();
-    else
-      it->SeekToLast();
-    if (!it->Valid()) {
-      if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
-      return Status::NotFound(fmt::format("stream '{}' not found", stream));
-    }
-    std::string_view found;
-    std::uint64_t version = 0;
-    if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &version) || found != stream ||
-        it->value().size() != 8)
-      return Status::Corruption(fmt::format("malformed stream index entry in stream '{}'", stream));
-    const std::uint64_t position = store::GetBigEndian64(it->value().data());
-    if (end == 0) {
-      first_version = version;
-      info.first_position = position;
-    } else {
-      info.last_version = version;
-      info.last_position = position;
-    }
-  }
-  info.event_count = info.last_version - first_version + 1;
+  if (Status s = FillStreamInfo(it.get(), &info); !s.ok()) return s;
   return info;
 }
 
+// One iterator walks the whole listing: per stream, its first entry, a jump to its last
+// entry, then a jump past it.
 Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix,
                                                          std::size_t limit,
                                                          std::string_view start_after) {
@@ -290,9 +307,10 @@ Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix
     if (!store::DecodeStreamKey(it->key().ToStringView(), &stream, &version))
       return Status::Corruption("malformed stream index key");
     if (stream.substr(0, prefix.size()) != prefix) break;
-    auto info = GetStreamInfo(stream);
-    if (!info.ok()) return info.status();
-    out.push_back(std::move(info).value());
+    StreamInfo info;
+    info.stream = std::string(stream);
+    if (Status s = FillStreamInfo(it.get(), &info); !s.ok()) return s;
+    out.push_back(std::move(info));
     it->Seek(store::StreamKeyLimit(out.back().stream));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "listing streams");
