@@ -50,6 +50,8 @@ enum class StatusCode : std::uint8_t {
   kInternal = 12,
   // The operation was cancelled or the store is shutting down.
   kCancelled = 13,
+  // A wait ended before what was waited for happened (WaitUntilShipped). Wait again.
+  kTimedOut = 14,
 };
 
 // A stable, lowercase name for `code` ("wrong_expected_version"), used in logs and JSON output.
@@ -86,6 +88,7 @@ class [[nodiscard]] Status {
   }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
   static Status Cancelled(std::string msg) { return {StatusCode::kCancelled, std::move(msg)}; }
+  static Status TimedOut(std::string msg) { return {StatusCode::kTimedOut, std::move(msg)}; }
   // A version conflict on `stream`. `expected` is rendered by the caller (a number, "any",
   // "no-stream", "exists"); `actual` is the stream's last version (0: no stream).
   static Status WrongExpectedVersion(std::string_view stream, std::string expected,

@@ -4,6 +4,7 @@
 // stream or in global commit order.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -86,6 +87,20 @@ struct StoreInfo {
 // The newest on-disk format this build reads and writes (docs/format.md).
 inline constexpr std::uint32_t kFormatVersion = 1;
 
+// An event the shipper could not deliver, kept in the store until an operator retries or drops
+// it (docs/format.md, "Dead letters"). Stored by position: one record per event.
+struct DeadLetter {
+  std::uint64_t position = 0;
+  std::string stream;
+  std::uint64_t version = 0;
+  std::string destination;   // where it was going, e.g. the Kafka topic
+  std::string error;         // what went wrong, as the destination reported it
+  std::int64_t time_us = 0;  // when the record was made, microseconds since the Unix epoch
+  // Nonzero when this event was not attempted but held back, to keep its stream in order,
+  // behind the dead letter at this position.
+  std::uint64_t held_behind = 0;
+};
+
 // An open event store. Thread-safe: any number of threads may append and read concurrently
 // without external synchronization. Readers obtained from it must be destroyed before it.
 class Store {
@@ -126,6 +141,25 @@ class Store {
                                               std::string_view start_after = {});
 
   StoreInfo Info() const;
+
+  // Blocks until the committed head is past `after_position`, the timeout expires or the
+  // store closes; returns the committed head then. For tailing the log (the shipper,
+  // subscribers) without polling: the write path wakes waiters after each commit.
+  std::uint64_t WaitForPosition(std::uint64_t after_position,
+                                std::chrono::milliseconds timeout) const;
+
+  // Named checkpoints: a position a consumer of the log has finished with (the shipper's
+  // shipped-through position, a subscription's). Saving is a synchronous write unless `sync`
+  // is false. Loading a checkpoint never saved gives 0.
+  Status SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync = true);
+  Result<std::uint64_t> LoadCheckpoint(std::string_view name);
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> ListCheckpoints();
+
+  // Dead letters (see DeadLetter). Putting a record for a position that has one replaces it.
+  Status PutDeadLetters(std::span<const DeadLetter> records);
+  Result<std::vector<DeadLetter>> ListDeadLetters(std::uint64_t after_position = 0,
+                                                  std::size_t limit = SIZE_MAX);
+  Status RemoveDeadLetters(std::span<const std::uint64_t> positions);
 
   // Flushes and closes the store, returning any error; later calls fail with
   // kFailedPrecondition. The destructor closes too, logging errors it cannot return.

@@ -20,6 +20,9 @@ inline constexpr char kEventIdsFamily[] = "event_ids";  // caller event id -> po
 inline constexpr char kMetaFormatVersion[] = "cairn.format_version";  // u32 little-endian
 inline constexpr char kMetaStoreId[] = "cairn.store_id";              // 16 bytes (UUID)
 inline constexpr char kMetaCreatedUs[] = "cairn.created_us";          // i64 little-endian
+// Prefixes of side records (in kMetaFamily).
+inline constexpr char kMetaCheckpointPrefix[] = "cairn.checkpoint.";    // + name -> u64 LE
+inline constexpr char kMetaDeadLetterPrefix[] = "cairn.dead_letter.";   // + BE64 position -> JSON
 
 void PutBigEndian64(std::uint64_t v, char* out);
 std::uint64_t GetBigEndian64(const char* p);

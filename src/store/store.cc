@@ -414,10 +414,13 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
     else
       version_cache_.emplace(std::string(stream), version);
   }
-  std::lock_guard<std::mutex> lk(head_mu_);
-  committed_position_ = next_position_ - 1;
-  committed_hash_ = head_hash_;
-  committed_timestamp_us_ = head_timestamp_us_;
+  {
+    std::lock_guard<std::mutex> lk(head_mu_);
+    committed_position_ = next_position_ - 1;
+    committed_hash_ = head_hash_;
+    committed_timestamp_us_ = head_timestamp_us_;
+  }
+  head_cv_.notify_all();
 }
 
 void Store::Impl::PrepareWriter(Writer* w) {
@@ -627,7 +630,19 @@ StoreInfo Store::Impl::Info() const {
   return info;
 }
 
+std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
+                                           std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lk(head_mu_);
+  head_cv_.wait_for(lk, timeout, [&] { return committed_position_ > after || head_closed_; });
+  return committed_position_;
+}
+
 Status Store::Impl::Close() {
+  {
+    std::lock_guard<std::mutex> lk(head_mu_);
+    head_closed_ = true;
+  }
+  head_cv_.notify_all();
   {
     std::unique_lock<std::mutex> lk(mu_);
     if (closed_) return Status::Ok();
@@ -704,6 +719,36 @@ Result<std::vector<StreamInfo>> Store::ListStreams(std::string_view prefix, std:
 }
 
 StoreInfo Store::Info() const { return impl_->Info(); }
+
+std::uint64_t Store::WaitForPosition(std::uint64_t after_position,
+                                     std::chrono::milliseconds timeout) const {
+  return impl_->WaitForPosition(after_position, timeout);
+}
+
+Status Store::SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync) {
+  return impl_->SaveCheckpoint(name, position, sync);
+}
+
+Result<std::uint64_t> Store::LoadCheckpoint(std::string_view name) {
+  return impl_->LoadCheckpoint(name);
+}
+
+Result<std::vector<std::pair<std::string, std::uint64_t>>> Store::ListCheckpoints() {
+  return impl_->ListCheckpoints();
+}
+
+Status Store::PutDeadLetters(std::span<const DeadLetter> records) {
+  return impl_->PutDeadLetters(records);
+}
+
+Result<std::vector<DeadLetter>> Store::ListDeadLetters(std::uint64_t after_position,
+                                                       std::size_t limit) {
+  return impl_->ListDeadLetters(after_position, limit);
+}
+
+Status Store::RemoveDeadLetters(std::span<const std::uint64_t> positions) {
+  return impl_->RemoveDeadLetters(positions);
+}
 
 Status Store::Close() { return impl_->Close(); }
 

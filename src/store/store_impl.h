@@ -55,7 +55,16 @@ class Store::Impl {
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
                                               std::string_view start_after);
   StoreInfo Info() const;
+  std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
   Status Close();
+
+  // Side records in the meta family (side_records.cc).
+  Status SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync);
+  Result<std::uint64_t> LoadCheckpoint(std::string_view name);
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> ListCheckpoints();
+  Status PutDeadLetters(std::span<const DeadLetter> records);
+  Result<std::vector<DeadLetter>> ListDeadLetters(std::uint64_t after, std::size_t limit);
+  Status RemoveDeadLetters(std::span<const std::uint64_t> positions);
 
  private:
   // One stream's part of an append, as views into the caller's arguments.
@@ -117,6 +126,7 @@ class Store::Impl {
   mutable std::mutex mu_;
   std::deque<Writer*> queue_;
   bool closed_ = false;
+  bool head_closed_ = false;  // under head_mu_: wakes WaitForPosition at Close
   // Live readers; Close() refuses while any is open (RocksDB aborts on a column family still
   // referenced by an iterator).
   std::atomic<int> open_readers_{0};
@@ -141,6 +151,7 @@ class Store::Impl {
 
   // Committed head, published after each successful write (readable by Info()).
   mutable std::mutex head_mu_;
+  mutable std::condition_variable head_cv_;  // notified when the head moves or the store closes
   std::uint64_t committed_position_ = 0;
   audit::Hash committed_hash_{};
   std::int64_t committed_timestamp_us_ = 0;

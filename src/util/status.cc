@@ -21,6 +21,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kNotSupported: return "not_supported";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kCancelled: return "cancelled";
+    case StatusCode::kTimedOut: return "timed_out";
   }
   return "unknown";
 }
@@ -38,6 +39,7 @@ bool Status::IsRetryable() const {
   switch (code_) {
     case StatusCode::kBusy:
     case StatusCode::kUnavailable:
+    case StatusCode::kTimedOut:
     case StatusCode::kResourceExhausted:
       return true;
     case StatusCode::kIOError:

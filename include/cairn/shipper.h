@@ -1,0 +1,178 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The Kafka shipper: a background thread that tails a store's log by position and mirrors
+// every event to Kafka topics, in stream order, surviving broker outages and restarts
+// (docs/shipping.md). The store never waits on Kafka: appends go on while the shipper is
+// behind, and the backlog stays on disk.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cairn/options.h"
+#include "cairn/status.h"
+#include "cairn/store.h"
+
+namespace cairn {
+
+enum class DeliveryMode : std::uint8_t {
+  // Idempotent producer, acks=all; the shipped-through position is a checkpoint in the store.
+  // After a crash the events between the last checkpoint and the crash may be sent again
+  // (each at most once more, in order).
+  kAtLeastOnce,
+  // Transactional producer: each batch of events commits together with a checkpoint record in
+  // a compacted checkpoint topic, which the shipper reads on start. read_committed consumers
+  // see every event exactly once.
+  kExactlyOnce,
+};
+
+// What the Kafka message value holds.
+enum class ValueFormat : std::uint8_t {
+  kPayload,   // the payload bytes as appended (a Spring JsonDeserializer reads JSON as is)
+  kEnvelope,  // the stored envelope (docs/format.md), for consumers that want every field
+};
+
+// What happens to later events of a stream after one of its events is dead-lettered.
+enum class DeadLetterPolicy : std::uint8_t {
+  // Later events of that stream are held (recorded as dead letters "held behind" the failed
+  // one) so that the stream never reaches Kafka out of order; other streams keep flowing.
+  kHoldStream,
+  // Later events of that stream ship normally; consumers see a gap in its versions.
+  kSkip,
+};
+
+// One routing rule: events whose stream category (the stream id before its first '-') equals
+// `pattern`, or whose type starts with `pattern`, go to `topic`. Rules apply in order; the
+// first match wins.
+struct RouteRule {
+  enum class Match : std::uint8_t { kCategory, kTypePrefix };
+  Match match = Match::kCategory;
+  std::string pattern;
+  std::string topic;
+};
+
+// Parses a routes file (docs/shipping.md, "Routes"):
+//   # comment
+//   category order         order-events
+//   type-prefix Payment    payment-events
+//   default                domain-events
+// Returns the rules and sets `*default_topic` when a `default` line is present.
+Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* default_topic);
+
+// Parses Kafka client properties as the Kafka tools read them (`key=value` or `key: value`,
+// `#`/`!` comments, backslash continuations and escapes).
+Result<std::vector<std::pair<std::string, std::string>>> ParseClientProperties(
+    std::string_view text);
+
+struct ShipperOptions {
+  // Kafka bootstrap servers ("host:port,..."). Required unless `kafka_config` sets
+  // bootstrap.servers.
+  std::string bootstrap_servers;
+  // librdkafka settings passed through unchanged, in order, after cairn's defaults (so they
+  // win): security.protocol, sasl.*, ssl.*, linger.ms, compression.type, ... cairn's defaults:
+  // acks=all, enable.idempotence=true, partitioner=murmur2_random (the Java client's),
+  // reconnect.backoff.ms=100, reconnect.backoff.max.ms=1000, linger.ms=5.
+  std::vector<std::pair<std::string, std::string>> kafka_config;
+
+  DeliveryMode mode = DeliveryMode::kAtLeastOnce;
+  std::vector<RouteRule> routes;
+  std::string default_topic = "events";
+  ValueFormat value_format = ValueFormat::kPayload;
+  // Header carrying the event type. Spring consumers map types with "__TypeId__".
+  std::string type_header = "cairn.type";
+
+  // Topic receiving dead-lettered events with error headers. Empty: local records only.
+  std::string dead_letter_topic;
+  DeadLetterPolicy dead_letter_policy = DeadLetterPolicy::kHoldStream;
+
+  // Exactly-once: the compacted topic holding checkpoint records (created with
+  // cleanup.policy=compact if missing) and the transactional.id (default "cairn-<store id>").
+  std::string checkpoint_topic = "cairn-checkpoints";
+  std::string transactional_id;
+  // Exactly-once: a transaction commits after this many events or this long, whichever first.
+  std::size_t transaction_max_events = 20000;
+  std::chrono::milliseconds transaction_max_interval{100};
+
+  // The name of the store checkpoint holding the shipped-through position. Two shippers of
+  // one store to different clusters need different names.
+  std::string checkpoint_name = "shipper";
+  // At-least-once: how often the shipped-through position is saved (also on stop).
+  std::chrono::milliseconds checkpoint_interval{200};
+  // Events produced but not yet acknowledged, at most. Bounds memory while draining a backlog.
+  std::size_t max_in_flight_events = 50000;
+  // How long Stop() waits for in-flight events before giving up on them (they ship again
+  // from the checkpoint next time).
+  std::chrono::milliseconds drain_timeout{10000};
+
+  LogSink log_sink;  // default: stderr
+  LogLevel log_level = LogLevel::kWarn;
+};
+
+enum class ShipperState : std::uint8_t {
+  kStarting,    // connecting, reading the checkpoint
+  kShipping,    // producing; may be idle at the head
+  kRecovering,  // rewinding to the checkpoint after a failed delivery or a producer reset
+  kStopped,
+  kFailed,      // gave up (fenced by another shipper, bad configuration); see last_error
+};
+
+std::string_view ToString(ShipperState state);
+
+struct ShipperStatus {
+  ShipperState state = ShipperState::kStarting;
+  bool broker_reachable = false;  // at least one broker connection is up
+  std::uint64_t head_position = 0;             // the store's committed head
+  std::uint64_t shipped_through = 0;           // every event at or below is in Kafka or dead
+  std::uint64_t lag_events = 0;                // head_position - shipped_through
+  std::uint64_t lag_bytes = 0;                 // estimate: in-flight bytes exact, rest by mean size
+  double lag_seconds = 0;                      // age of the oldest unshipped event
+  std::uint64_t events_shipped = 0;            // acknowledged by Kafka since start
+  std::uint64_t bytes_shipped = 0;             // their value bytes
+  double events_per_second = 0;                // over the last few seconds
+  double produce_latency_p50_ms = 0;           // produce() -> acknowledgement, recent
+  double produce_latency_p99_ms = 0;
+  std::uint64_t delivery_errors = 0;           // failed deliveries (each led to a retry or a dead letter)
+  std::uint64_t rewinds = 0;                   // times shipping restarted from the checkpoint
+  std::uint64_t dead_letters = 0;              // recorded since start
+  std::uint64_t transactions_committed = 0;    // exactly-once
+  std::string last_error;
+};
+
+// Runs one shipping thread. Thread-safety: every method may be called from any thread.
+// The shipper holds readers on the store: stop it (or destroy it) before closing the store.
+class Shipper {
+ public:
+  // Validates the options, reads the checkpoint and starts shipping in the background.
+  // Returns kInvalidArgument for bad options; a broker that is down is not an error (the
+  // shipper keeps trying and the status says so).
+  static Result<std::unique_ptr<Shipper>> Start(Store& store, ShipperOptions options);
+
+  ShipperStatus GetStatus() const;
+  // The status as Prometheus text exposition (metric names cairn_shipper_*).
+  std::string PrometheusMetrics() const;
+
+  // Waits until every event at or below `position` is in Kafka (or dead-lettered).
+  // kTimedOut when it is not within `timeout`; the shipper's error if it failed.
+  Status WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout);
+
+  // Stops producing, waits up to `drain_timeout` (from the options) for in-flight events,
+  // saves the checkpoint and joins the thread. Idempotent.
+  Status Stop();
+
+  ~Shipper();  // Stop()
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  class Impl;
+
+ private:
+  explicit Shipper(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn

@@ -1,0 +1,186 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "ship/kafka.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace cairn::ship {
+namespace {
+
+void LogCallback(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  auto* context = static_cast<ClientContext*>(rd_kafka_opaque(rk));
+  if (!context || !context->logger) return;
+  // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug. Connection failures ("FAIL")
+  // are expected during an outage and reported through the shipper's status; keep them quiet.
+  if (std::string_view(facility) == "FAIL" && level <= 4) level = 6;
+  const auto lvl = level <= 3   ? spdlog::level::err
+                   : level == 4 ? spdlog::level::warn
+                   : level <= 6 ? spdlog::level::info
+                                : spdlog::level::debug;
+  context->logger->log(lvl, "kafka {}: {}", facility, message);
+}
+
+}  // namespace
+
+Result<ConfPtr> MakeConf(const KafkaSettings& settings, ClientContext* context) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char err[512];
+  for (const auto& [key, value] : settings) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), err, sizeof err) !=
+        RD_KAFKA_CONF_OK)
+      return Status::InvalidArgument(fmt::format("Kafka setting {}={}: {}", key, value, err));
+  }
+  rd_kafka_conf_set_opaque(conf.get(), context);
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  return conf;
+}
+
+std::string FindSetting(const KafkaSettings& settings, std::string_view key) {
+  std::string value;
+  for (const auto& [k, v] : settings)
+    if (k == key) value = v;
+  return value;
+}
+
+bool IsPermanentMessageError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:  // invalid topic name
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Status CreateCompactedTopic(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+  // Most of the time it exists: ask the metadata first (some clusters, the mock among them,
+  // have no controller to answer CreateTopics).
+  {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    bool exists = false;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      exists = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+               md->topics[0].partition_cnt > 0;
+      rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    if (exists) return Status::Ok();
+  }
+  char err[512];
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 1, -1, err, sizeof err);
+  if (!nt) return Status::InvalidArgument(fmt::format("topic {}: {}", topic, err));
+  rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, err, sizeof err);
+  rd_kafka_CreateTopics(rk, &nt, 1, options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+  Status result;
+  if (!ev) {
+    result = Status::Unavailable(fmt::format("creating topic {}: no answer in time", topic));
+  } else if (rd_kafka_event_error(ev)) {
+    result = Status::Unavailable(
+        fmt::format("creating topic {}: {}", topic, rd_kafka_event_error_string(ev)));
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    for (size_t i = 0; i < n; ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+        result = Status::Unavailable(fmt::format("creating topic {}: {}", topic,
+                                                 rd_kafka_topic_result_error_string(results[i])));
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy(nt);
+  return result;
+}
+
+Result<LastRecord> ReadLastRecord(const KafkaSettings& settings, ClientContext* context,
+                                  const std::string& topic, std::string_view key,
+                                  int timeout_ms) {
+  KafkaSettings consumer_settings;
+  // Only connection and security settings matter to this consumer; producer-only keys would
+  // make librdkafka warn, so keep the ones both kinds of client accept.
+  for (const auto& [k, v] : settings) {
+    if (k.starts_with("bootstrap.servers") || k.starts_with("security.") ||
+        k.starts_with("sasl.") || k.starts_with("ssl.") || k.starts_with("client.") ||
+        k.starts_with("socket.") || k.starts_with("broker.") || k.starts_with("reconnect.") ||
+        k.starts_with("debug") || k.starts_with("log_level") || k.starts_with("api.version"))
+      consumer_settings.emplace_back(k, v);
+  }
+  consumer_settings.emplace_back("group.id", "cairn-checkpoint-reader");
+  consumer_settings.emplace_back("enable.auto.commit", "false");
+  consumer_settings.emplace_back("enable.partition.eof", "true");
+  consumer_settings.emplace_back("isolation.level", "read_committed");
+  auto conf = MakeConf(consumer_settings, context);
+  if (!conf.ok()) return conf.status();
+  char err[512];
+  KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->release(), err, sizeof err));
+  if (!rk) return Status::InvalidArgument(fmt::format("Kafka consumer: {}", err));
+
+  std::int64_t low = 0, high = 0;
+  rd_kafka_resp_err_t e =
+      rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), 0, &low, &high, timeout_ms);
+  if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+    return LastRecord{};
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return Status::Unavailable(fmt::format("reading checkpoint topic {}: {}", topic,
+                                           rd_kafka_err2str(e)));
+  LastRecord last;
+  if (high <= low) return last;
+
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = low;
+  e = rd_kafka_assign(rk.get(), parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return Status::Unavailable(
+        fmt::format("reading checkpoint topic {}: {}", topic, rd_kafka_err2str(e)));
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  Status result;
+  while (true) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      result = Status::Unavailable(
+          fmt::format("reading checkpoint topic {}: not at its end within {} ms", topic,
+                      timeout_ms));
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
+    if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    if (m->err) {
+      std::string what = rd_kafka_message_errstr(m);
+      rd_kafka_message_destroy(m);
+      result = Status::Unavailable(fmt::format("reading checkpoint topic {}: {}", topic, what));
+      break;
+    }
+    std::string_view k(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+    if (k == key) {
+      last.found = true;
+      last.value.assign(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+    }
+    const bool at_end = m->offset + 1 >= high;
+    rd_kafka_message_destroy(m);
+    if (at_end) break;
+  }
+  rd_kafka_consumer_close(rk.get());
+  if (!result.ok()) return result;
+  return last;
+}
+
+}  // namespace cairn::ship

@@ -1,0 +1,33 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/shipper.h"
+
+namespace cairn::ship {
+
+// The stream's category: its id up to the first '-' ("order-42" -> "order"); the whole id
+// when it has none.
+std::string_view StreamCategory(std::string_view stream);
+
+// Kafka's rule: 1 to 249 characters of [a-zA-Z0-9._-], not "." or "..".
+Status ValidateTopicName(std::string_view topic);
+
+// Picks the topic of an event from ordered rules (docs/shipping.md, "Routes").
+// Thread-compatible: immutable after construction.
+class Router {
+ public:
+  Router(std::vector<RouteRule> rules, std::string default_topic);
+  const std::string& TopicFor(std::string_view stream, std::string_view type) const;
+  // Every topic the rules can name, the default included, without repeats.
+  std::vector<std::string> Topics() const;
+
+ private:
+  std::vector<RouteRule> rules_;
+  std::string default_topic_;
+};
+
+}  // namespace cairn::ship
