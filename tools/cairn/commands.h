@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cairn/cairn.h"
 
@@ -44,11 +46,48 @@ struct ReadArgs {
 };
 int RunRead(const CommonOptions& common, const ReadArgs& args);
 
+// Kafka client settings shared by every command that talks to Kafka (ship, demo).
+struct KafkaArgs {
+  std::string bootstrap_servers;               // empty: an embedded Kafka in this process
+  std::vector<std::string> settings;           // -X key=value
+  std::string config_file;                     // --kafka-config client.properties
+};
+// The settings in the order librdkafka should apply them: the file, then each -X.
+Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const KafkaArgs& args);
+
+struct ShipArgs {
+  std::string store;
+  KafkaArgs kafka;
+  std::string mode = "at-least-once";
+  std::string routes_file;
+  std::string default_topic = "events";
+  std::string value = "payload";
+  std::string type_header = "cairn.type";
+  std::string dead_letter_topic;
+  std::string dead_letter_policy = "hold";
+  std::string checkpoint_topic = "cairn-checkpoints";
+  std::string metrics_listen;  // host:port
+  double drain_timeout_s = 10;
+  bool exit_when_caught_up = false;
+  std::string format = "text";
+};
+int RunShip(const CommonOptions& common, const ShipArgs& args);
+
+struct KafkaMockArgs {
+  int brokers = 3;
+  std::vector<std::string> topics;  // NAME:PARTITIONS
+  std::string bootstrap_file;
+};
+int RunKafkaMock(const CommonOptions& common, const KafkaMockArgs& args);
+
 struct DemoArgs {
   std::string store;  // empty: a temporary directory, removed afterwards
   int orders = 20000;
   int threads = 8;
   std::string durability = "sync";
+  KafkaArgs kafka;
+  bool no_kafka = false;
+  double outage_s = 2.0;
 };
 int RunDemo(const CommonOptions& common, const DemoArgs& args);
 

@@ -14,7 +14,10 @@
 
 #include <fmt/format.h>
 
+#include "cairn/embedded_kafka.h"
+#include "cairn/shipper.h"
 #include "commands.h"
+#include "kafka_check.h"
 #include "output.h"
 
 namespace cairn::tool {
@@ -155,6 +158,43 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
 
   fmt::print("cairn demo: {} orders from {} threads into {} ({} durability)\n", args.orders,
              args.threads, path, args.durability);
+
+  // Kafka: the seed's per-bounded-context topics, on an embedded cluster unless brokers are
+  // given. The shipper runs from the first append on.
+  std::unique_ptr<EmbeddedKafka> embedded;
+  std::unique_ptr<Shipper> shipper;
+  ShipperOptions ship;
+  const std::vector<std::pair<std::string, int>> topics = {
+      {"customer-events", 10}, {"order-events", 20}, {"inventory-events", 10}, {"domain-events", 5}};
+  if (!args.no_kafka) {
+    auto settings = LoadKafkaSettings(args.kafka);
+    if (!settings.ok()) return Fail(settings.status());
+    ship.kafka_config = std::move(settings).value();
+    ship.bootstrap_servers = args.kafka.bootstrap_servers;
+    if (ship.bootstrap_servers.empty()) {
+      EmbeddedKafkaOptions ko;
+      ko.topics = topics;
+      auto k = EmbeddedKafka::Start(ko);
+      if (!k.ok()) return Fail(k.status());
+      embedded = std::move(k).value();
+      ship.bootstrap_servers = embedded->bootstrap_servers();
+    }
+    ship.routes = {{RouteRule::Match::kCategory, "customer", "customer-events"},
+                   {RouteRule::Match::kCategory, "order", "order-events"},
+                   {RouteRule::Match::kCategory, "inventory", "inventory-events"}};
+    ship.default_topic = "domain-events";
+    ship.log_level = *level;
+    auto started = Shipper::Start(store, ship);
+    if (!started.ok()) return Fail(started.status());
+    shipper = std::move(started).value();
+    fmt::print("kafka      {} at {}, topics {}, shipping at-least-once from the first append\n",
+               embedded ? fmt::format("embedded {}-broker cluster", embedded->broker_count())
+                        : std::string("cluster"),
+               ship.bootstrap_servers,
+               fmt::join(std::vector<std::string>{"customer-events:10", "order-events:20",
+                                                  "inventory-events:10", "domain-events:5"},
+                         " "));
+  }
   Totals totals;
   const int customers = std::max(1, args.orders / 4);
   std::atomic<int> next{0};
@@ -170,7 +210,34 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
       totals.latencies_us.insert(totals.latencies_us.end(), latencies.begin(), latencies.end());
     });
   }
+  // Mid-run, every broker goes down while the appenders carry on.
+  struct Outage {
+    bool happened = false;
+    std::uint64_t head_at_down = 0, head_at_up = 0, shipped_at_up = 0, peak_lag = 0;
+    double resumed_after_s = -1;
+  } outage;
+  std::thread outage_thread;
+  if (embedded && args.outage_s > 0) {
+    outage_thread = std::thread([&] {
+      while (next.load() < args.orders / 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      if (!embedded->SetAllBrokersDown().ok()) return;
+      outage.happened = true;
+      outage.head_at_down = store.Info().last_position;
+      std::this_thread::sleep_for(std::chrono::duration<double>(args.outage_s));
+      const ShipperStatus s = shipper->GetStatus();
+      outage.head_at_up = s.head_position;
+      outage.shipped_at_up = s.shipped_through;
+      outage.peak_lag = s.lag_events;
+      const auto up = Clock::now();
+      (void)embedded->SetAllBrokersUp();
+      while (shipper->GetStatus().shipped_through <= outage.shipped_at_up &&
+             Clock::now() - up < std::chrono::seconds(60))
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      outage.resumed_after_s = std::chrono::duration<double>(Clock::now() - up).count();
+    });
+  }
   for (auto& th : threads) th.join();
+  if (outage_thread.joinable()) outage_thread.join();
   const double append_secs = std::chrono::duration<double>(Clock::now() - t0).count();
   if (!totals.error.ok()) return Fail(totals.error);
 
@@ -181,6 +248,41 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
              Percentile(totals.latencies_us, 0.99));
   fmt::print("retries    {} duplicate payment callbacks deduplicated by event id\n", totals.deduplicated);
   fmt::print("conflicts  {} stale writers refused with wrong_expected_version\n", totals.conflicts);
+
+  if (shipper) {
+    if (outage.happened)
+      fmt::print("outage     every broker down for {:.1f} s at position {}: appends went on ({} "
+                 "events meanwhile), lag reached {} events\n"
+                 "recovered  shipping resumed {:.2f} s after the brokers returned\n",
+                 args.outage_s, outage.head_at_down, outage.head_at_up - outage.head_at_down,
+                 outage.peak_lag, outage.resumed_after_s);
+    const std::uint64_t head = store.Info().last_position;
+    const auto d0 = Clock::now();
+    if (Status s = shipper->WaitUntilShipped(head, std::chrono::seconds(120)); !s.ok())
+      return Fail(s);
+    const ShipperStatus st = shipper->GetStatus();
+    fmt::print("shipped    {} events to Kafka (caught up {:.2f} s after the last append), "
+               "produce latency p50 {:.1f} ms p99 {:.1f} ms, {} rewinds\n",
+               st.shipped_through, std::chrono::duration<double>(Clock::now() - d0).count(),
+               st.produce_latency_p50_ms, st.produce_latency_p99_ms, st.rewinds);
+    if (Status s = shipper->Stop(); !s.ok()) return Fail(s);
+    shipper.reset();
+    auto streams = store.ListStreams("");
+    if (!streams.ok()) return Fail(streams.status());
+    std::map<std::string, std::uint64_t> expected;
+    for (const StreamInfo& si : *streams) expected[si.stream] = si.last_version;
+    std::vector<std::string> names;
+    for (const auto& [name, partitions] : topics) names.push_back(name);
+    auto report = CheckDelivery(ship.bootstrap_servers, ship.kafka_config, names, expected);
+    if (!report.ok()) return Fail(report.status());
+    fmt::print("confirmed  read back {} messages: {} of {} streams complete, in version order, "
+               "{} missing, {} duplicated, {} out of order\n",
+               report->messages, report->complete_streams, report->streams, report->missing,
+               report->duplicates, report->out_of_order);
+    if (!report->ok())
+      return Fail(Status::Internal("Kafka does not hold the store's events: " +
+                                   report->first_problem));
+  }
 
   // Replay one aggregate the way a service rebuilds state.
   const std::string order_id = fmt::format("order-{:07}", std::min(42, args.orders - 1));

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Exit codes: 0 ok, 1 error, 2 usage, 3 version conflict, 4 not found, "
              "5 corruption, 6 store locked.");
+  app.set_help_all_flag("--help-all", "Help for every command");
   CommonOptions common;
   app.add_option("--log-level", common.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
@@ -68,13 +69,80 @@ int main(int argc, char** argv) {
                        "table, json or jsonl (default: table at a terminal, jsonl otherwise)");
   read_cmd->footer("Example: cairn read ./store order-42 --backward --limit 5 --format json");
 
+  // Kafka client options, the way the Kafka tools and kcat spell them.
+  auto add_kafka_options = [](CLI::App* cmd, KafkaArgs& k) {
+    cmd->add_option("--bootstrap-servers,-b", k.bootstrap_servers,
+                    "Kafka brokers host:port,...; default: an embedded Kafka in this process");
+    cmd->add_option("-X", k.settings,
+                    "librdkafka setting key=value, passed through (repeatable), e.g. "
+                    "-X security.protocol=SASL_SSL");
+    cmd->add_option("--kafka-config", k.config_file,
+                    "Kafka client properties file (as the Kafka tools read it)");
+  };
+
+  ShipArgs ship;
+  auto* ship_cmd = app.add_subcommand(
+      "ship", "Ship a store's events to Kafka in the foreground (Ctrl-C drains and stops)");
+  ship_cmd->add_option("STORE", ship.store, "Store directory")->required();
+  add_kafka_options(ship_cmd, ship.kafka);
+  ship_cmd->add_option("--mode", ship.mode, "at-least-once or exactly-once")->capture_default_str();
+  ship_cmd->add_option("--routes", ship.routes_file,
+                       "Routes file: 'category C TOPIC', 'type-prefix P TOPIC', 'default TOPIC'");
+  ship_cmd->add_option("--default-topic", ship.default_topic, "Topic for events no route matches")
+      ->capture_default_str();
+  ship_cmd->add_option("--value", ship.value, "payload or envelope")->capture_default_str();
+  ship_cmd->add_option("--type-header", ship.type_header,
+                       "Header carrying the event type (Spring: __TypeId__)")
+      ->capture_default_str();
+  ship_cmd->add_option("--dead-letter-topic", ship.dead_letter_topic,
+                       "Also send dead letters to this topic, with error headers");
+  ship_cmd->add_option("--dead-letter-policy", ship.dead_letter_policy,
+                       "hold (later events of the stream wait) or skip")
+      ->capture_default_str();
+  ship_cmd->add_option("--checkpoint-topic", ship.checkpoint_topic,
+                       "Compacted topic of exactly-once checkpoints")
+      ->capture_default_str();
+  ship_cmd->add_option("--metrics-listen", ship.metrics_listen,
+                       "Serve Prometheus metrics at http://ADDR/metrics (e.g. :9464)");
+  ship_cmd->add_option("--drain-timeout", ship.drain_timeout_s,
+                       "Seconds to wait for in-flight events when stopping")
+      ->capture_default_str();
+  ship_cmd->add_flag("--exit-when-caught-up", ship.exit_when_caught_up,
+                     "Stop once everything appended before the start is in Kafka");
+  ship_cmd->add_option("--format", ship.format, "Final summary: text or json")->capture_default_str();
+  ship_cmd->footer(
+      "Examples:\n"
+      "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes routes.txt\n"
+      "  cairn ship ./store -b localhost:9092 --mode exactly-once --metrics-listen :9464\n"
+      "  cairn ship ./store -b localhost:9092 -X linger.ms=20 -X compression.type=snappy");
+
+  KafkaMockArgs mock;
+  auto* mock_cmd = app.add_subcommand(
+      "kafka-mock", "Run an embedded Kafka (librdkafka's mock cluster) for tests and demos");
+  mock_cmd->add_option("--brokers", mock.brokers, "Number of brokers")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
+  mock_cmd->add_option("--topic", mock.topics, "Create a topic: NAME:PARTITIONS (repeatable)");
+  mock_cmd->add_option("--bootstrap-file", mock.bootstrap_file,
+                       "Write the bootstrap servers to this file once listening");
+  mock_cmd->footer(
+      "Prints the bootstrap servers on stdout and runs until SIGINT/SIGTERM. Not a real broker:\n"
+      "about 5 MiB per partition, no transaction markers, data gone at exit.\n"
+      "Example: cairn kafka-mock --brokers 3 --topic order-events:20 --bootstrap-file /tmp/bs");
+
   DemoArgs demo;
   auto* demo_cmd = app.add_subcommand(
-      "demo", "Append and replay a realistic e-commerce workload and report what it did");
+      "demo", "Append a realistic e-commerce workload, ship it to Kafka through a broker "
+              "outage, and report what it did");
   demo_cmd->add_option("--store", demo.store, "Keep the store in this directory (default: temporary)");
   demo_cmd->add_option("--orders", demo.orders, "Orders to place")->capture_default_str()->check(CLI::Range(1, 10000000));
   demo_cmd->add_option("--threads", demo.threads, "Concurrent appenders")->capture_default_str()->check(CLI::Range(1, 256));
   demo_cmd->add_option("--durability", demo.durability, "sync or buffered")->capture_default_str();
+  add_kafka_options(demo_cmd, demo.kafka);
+  demo_cmd->add_flag("--no-kafka", demo.no_kafka, "Only the store: no shipping");
+  demo_cmd->add_option("--outage", demo.outage_s,
+                       "Seconds every embedded broker is down mid-run (0: none)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -92,5 +160,7 @@ int main(int argc, char** argv) {
   if (append_cmd->parsed()) return RunAppend(common, append);
   if (read_cmd->parsed()) return RunRead(common, read);
   if (demo_cmd->parsed()) return RunDemo(common, demo);
+  if (ship_cmd->parsed()) return RunShip(common, ship);
+  if (mock_cmd->parsed()) return RunKafkaMock(common, mock);
   return kExitUsage;
 }

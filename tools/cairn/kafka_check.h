@@ -1,0 +1,36 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Reads topics back from Kafka and checks them against a store: the demo's proof that every
+// event arrived, in stream order, once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cairn/cairn.h"
+
+namespace cairn::tool {
+
+struct DeliveryReport {
+  std::uint64_t messages = 0;         // read from the topics
+  std::uint64_t streams = 0;          // streams expected
+  std::uint64_t complete_streams = 0; // every version present, in order, once
+  std::uint64_t missing = 0;          // versions never seen
+  std::uint64_t duplicates = 0;       // versions seen more than once
+  std::uint64_t out_of_order = 0;     // a version seen after a later one
+  std::string first_problem;          // e.g. "order-7: version 4 missing"
+  bool ok() const { return missing == 0 && duplicates == 0 && out_of_order == 0; }
+};
+
+// Reads every partition of `topics` from its start to its end and compares each stream's
+// versions (cairn.stream and cairn.version headers, in offset order) with `expected`
+// (stream -> last version).
+Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
+                                     const std::vector<std::pair<std::string, std::string>>& settings,
+                                     const std::vector<std::string>& topics,
+                                     const std::map<std::string, std::uint64_t>& expected);
+
+}  // namespace cairn::tool

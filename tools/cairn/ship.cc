@@ -1,0 +1,343 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// `cairn ship` (the shipper in the foreground) and `cairn kafka-mock` (the embedded Kafka as
+// a standalone broker for tests and demos).
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "cairn/embedded_kafka.h"
+#include "cairn/shipper.h"
+#include "commands.h"
+#include "output.h"
+
+namespace cairn::tool {
+namespace {
+
+std::atomic<int> g_signal{0};
+
+extern "C" void OnSignal(int sig) { g_signal = sig; }
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+Result<std::string> ReadFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(fmt::format("cannot read {} {}", what, path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string StatusLine(const ShipperStatus& s) {
+  return fmt::format("{} | head {} | shipped {} | lag {} ev {:.1f} s | {:.0f} ev/s | p99 {:.1f} ms "
+                     "| dead {} | rewinds {} | broker {}",
+                     ToString(s.state), s.head_position, s.shipped_through, s.lag_events,
+                     s.lag_seconds, s.events_per_second, s.produce_latency_p99_ms,
+                     s.dead_letters, s.rewinds, s.broker_reachable ? "up" : "down");
+}
+
+nlohmann::json StatusJson(const ShipperStatus& s) {
+  return {{"state", ToString(s.state)},
+          {"broker_reachable", s.broker_reachable},
+          {"head_position", s.head_position},
+          {"shipped_through", s.shipped_through},
+          {"lag_events", s.lag_events},
+          {"lag_bytes", s.lag_bytes},
+          {"lag_seconds", s.lag_seconds},
+          {"events_shipped", s.events_shipped},
+          {"bytes_shipped", s.bytes_shipped},
+          {"produce_latency_p50_ms", s.produce_latency_p50_ms},
+          {"produce_latency_p99_ms", s.produce_latency_p99_ms},
+          {"delivery_errors", s.delivery_errors},
+          {"rewinds", s.rewinds},
+          {"dead_letters", s.dead_letters},
+          {"transactions_committed", s.transactions_committed},
+          {"last_error", s.last_error}};
+}
+
+// Splits "host:port" (the host may be empty or "*" for every interface).
+Result<std::pair<std::string, int>> ParseListen(const std::string& addr) {
+  const auto colon = addr.rfind(':');
+  if (colon == std::string::npos)
+    return Status::InvalidArgument(fmt::format("--metrics-listen '{}': expected HOST:PORT", addr));
+  std::string host = addr.substr(0, colon);
+  if (host.empty() || host == "*") host = "0.0.0.0";
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(addr.substr(colon + 1), &used);
+    if (used != addr.size() - colon - 1) throw std::invalid_argument("trailing");
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535)
+    return Status::InvalidArgument(fmt::format("--metrics-listen '{}': bad port", addr));
+  return std::make_pair(host, port);
+}
+
+}  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const KafkaArgs& args) {
+  std::vector<std::pair<std::string, std::string>> settings;
+  if (!args.config_file.empty()) {
+    auto text = ReadFile(args.config_file, "Kafka client properties");
+    if (!text.ok()) return text.status();
+    auto props = ParseClientProperties(*text);
+    if (!props.ok())
+      return Status::InvalidArgument(fmt::format("{}: {}", args.config_file, props.status().message()));
+    settings = std::move(props).value();
+  }
+  for (const std::string& kv : args.settings) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Status::InvalidArgument(fmt::format("-X '{}': expected key=value", kv));
+    settings.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return settings;
+}
+
+int RunShip(const CommonOptions& common, const ShipArgs& args) {
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return Fail(level.status());
+  ShipperOptions o;
+  o.log_level = *level;
+  auto settings = LoadKafkaSettings(args.kafka);
+  if (!settings.ok()) return Fail(settings.status());
+  o.kafka_config = std::move(settings).value();
+  if (args.mode == "at-least-once")
+    o.mode = DeliveryMode::kAtLeastOnce;
+  else if (args.mode == "exactly-once")
+    o.mode = DeliveryMode::kExactlyOnce;
+  else
+    return Fail(Status::InvalidArgument(
+        fmt::format("--mode '{}': expected at-least-once or exactly-once", args.mode)));
+  o.default_topic = args.default_topic;
+  if (!args.routes_file.empty()) {
+    auto text = ReadFile(args.routes_file, "routes file");
+    if (!text.ok()) return Fail(text.status());
+    auto routes = ParseRoutes(*text, &o.default_topic);
+    if (!routes.ok())
+      return Fail(Status::InvalidArgument(
+          fmt::format("{}: {}", args.routes_file, routes.status().message())));
+    o.routes = std::move(routes).value();
+  }
+  if (args.value == "payload")
+    o.value_format = ValueFormat::kPayload;
+  else if (args.value == "envelope")
+    o.value_format = ValueFormat::kEnvelope;
+  else
+    return Fail(Status::InvalidArgument(
+        fmt::format("--value '{}': expected payload or envelope", args.value)));
+  if (args.dead_letter_policy == "hold")
+    o.dead_letter_policy = DeadLetterPolicy::kHoldStream;
+  else if (args.dead_letter_policy == "skip")
+    o.dead_letter_policy = DeadLetterPolicy::kSkip;
+  else
+    return Fail(Status::InvalidArgument(
+        fmt::format("--dead-letter-policy '{}': expected hold or skip", args.dead_letter_policy)));
+  o.type_header = args.type_header;
+  o.dead_letter_topic = args.dead_letter_topic;
+  o.checkpoint_topic = args.checkpoint_topic;
+  o.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(args.drain_timeout_s * 1000));
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  std::optional<std::pair<std::string, int>> listen;
+  if (!args.metrics_listen.empty()) {
+    auto l = ParseListen(args.metrics_listen);
+    if (!l.ok()) return Fail(l.status());
+    listen = *l;
+  }
+
+  std::unique_ptr<EmbeddedKafka> embedded;
+  o.bootstrap_servers = args.kafka.bootstrap_servers;
+  bool bootstrap_in_settings = false;
+  for (const auto& [k, v] : o.kafka_config) bootstrap_in_settings |= k == "bootstrap.servers";
+  if (o.bootstrap_servers.empty() && !bootstrap_in_settings) {
+    auto k = EmbeddedKafka::Start();
+    if (!k.ok()) return Fail(k.status());
+    embedded = std::move(k).value();
+    o.bootstrap_servers = embedded->bootstrap_servers();
+    std::fprintf(stderr,
+                 "cairn: no --bootstrap-servers: shipping to an embedded Kafka at %s "
+                 "(in this process, gone when it exits)\n",
+                 o.bootstrap_servers.c_str());
+  }
+
+  StoreOptions so;
+  so.log_level = *level;
+  so.create_if_missing = false;
+  auto store = Store::Open(args.store, so);
+  if (!store.ok()) return Fail(store.status());
+  InstallSignalHandlers();
+  auto shipper = Shipper::Start(**store, o);
+  if (!shipper.ok()) return Fail(shipper.status());
+
+  std::unique_ptr<httplib::Server> http;
+  std::thread http_thread;
+  if (listen) {
+    http = std::make_unique<httplib::Server>();
+    Shipper* sh = shipper->get();
+    http->Get("/metrics", [sh](const httplib::Request&, httplib::Response& res) {
+      res.set_content(sh->PrometheusMetrics(), "text/plain; version=0.0.4");
+    });
+    http->Get("/status", [sh](const httplib::Request&, httplib::Response& res) {
+      res.set_content(StatusJson(sh->GetStatus()).dump(), "application/json");
+    });
+    if (!http->bind_to_port(listen->first, listen->second))
+      return Fail(Status::Unavailable(
+          fmt::format("--metrics-listen {}: cannot listen there", args.metrics_listen)));
+    http_thread = std::thread([&] { http->listen_after_bind(); });
+    std::fprintf(stderr, "cairn: metrics at http://%s/metrics\n", args.metrics_listen.c_str());
+  }
+
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  const std::uint64_t target = (*store)->Info().last_position;
+  auto last_line = std::chrono::steady_clock::now();
+  int exit_code = kExitOk;
+  while (g_signal == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    const ShipperStatus s = (*shipper)->GetStatus();
+    if (s.state == ShipperState::kFailed) {
+      exit_code = Fail(Status::FailedPrecondition("shipper failed: " + s.last_error));
+      break;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K%s", StatusLine(s).c_str());
+    } else if (now - last_line >= std::chrono::seconds(10)) {
+      std::fprintf(stderr, "%s\n", StatusLine(s).c_str());
+      last_line = now;
+    }
+    if (args.exit_when_caught_up && s.shipped_through >= target) break;
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  if (g_signal) std::fprintf(stderr, "cairn: stopping (signal %d): draining in-flight events\n", g_signal.load());
+  Status stopped = (*shipper)->Stop();
+  const ShipperStatus final_status = (*shipper)->GetStatus();
+  if (http) {
+    http->stop();
+    http_thread.join();
+  }
+  shipper->reset();
+  if (Status s = (*store)->Close(); !s.ok() && exit_code == kExitOk) exit_code = Fail(s);
+  if (!stopped.ok() && exit_code == kExitOk) exit_code = Fail(stopped);
+  if (*format == Format::kJson)
+    std::printf("%s\n", StatusJson(final_status).dump(2).c_str());
+  else
+    std::printf("%s\n", StatusLine(final_status).c_str());
+  return exit_code;
+}
+
+int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
+  EmbeddedKafkaOptions o;
+  o.brokers = args.brokers;
+  for (const std::string& t : args.topics) {
+    const auto colon = t.rfind(':');
+    int partitions = 1;
+    std::string name = t;
+    if (colon != std::string::npos) {
+      name = t.substr(0, colon);
+      try {
+        partitions = std::stoi(t.substr(colon + 1));
+      } catch (const std::exception&) {
+        partitions = 0;
+      }
+    }
+    if (name.empty() || partitions < 1 || partitions > 10000)
+      return Fail(Status::InvalidArgument(fmt::format("--topic '{}': expected NAME:PARTITIONS", t)));
+    o.topics.emplace_back(name, partitions);
+  }
+  auto kafka = EmbeddedKafka::Start(o);
+  if (!kafka.ok()) return Fail(kafka.status());
+  InstallSignalHandlers();
+  const std::string& bootstrap = (*kafka)->bootstrap_servers();
+  if (!args.bootstrap_file.empty()) {
+    // Written whole then renamed, so a reader never sees half an address.
+    const std::string tmp = args.bootstrap_file + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << bootstrap << "\n";
+      if (!out) return Fail(Status::IOError("cannot write " + tmp));
+    }
+    if (std::rename(tmp.c_str(), args.bootstrap_file.c_str()) != 0)
+      return Fail(Status::IOError("cannot write " + args.bootstrap_file));
+  }
+  std::printf("%s\n", bootstrap.c_str());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "cairn: embedded Kafka with %d broker(s) at %s; Ctrl-C to stop.\n"
+               "Commands on stdin: down ID|all, up ID|all, leader TOPIC PARTITION ID, "
+               "errors API COUNT CODE, rtt ID MS, topic NAME PARTITIONS\n",
+               args.brokers, bootstrap.c_str());
+
+  // Fault injection from stdin, one command a line, for scripts and tests.
+  auto handle = [&](const std::string& line) {
+      std::istringstream in(line);
+      std::string cmd, a, b, c;
+      in >> cmd >> a >> b >> c;
+      if (cmd.empty()) return;
+      Status s;
+      try {
+        if (cmd == "down" || cmd == "up") {
+          const bool up = cmd == "up";
+          s = a == "all" ? (up ? (*kafka)->SetAllBrokersUp() : (*kafka)->SetAllBrokersDown())
+                         : (up ? (*kafka)->SetBrokerUp(std::stoi(a))
+                               : (*kafka)->SetBrokerDown(std::stoi(a)));
+        } else if (cmd == "leader") {
+          s = (*kafka)->SetPartitionLeader(a, std::stoi(b), std::stoi(c));
+        } else if (cmd == "errors") {
+          s = (*kafka)->PushRequestErrors(std::stoi(a), std::stoi(b), std::stoi(c));
+        } else if (cmd == "rtt") {
+          s = (*kafka)->SetBrokerRoundTrip(std::stoi(a), std::stoi(b));
+        } else if (cmd == "topic") {
+          s = (*kafka)->CreateTopic(a, std::stoi(b));
+        } else {
+          s = Status::InvalidArgument(fmt::format("unknown command '{}'", cmd));
+        }
+      } catch (const std::exception&) {
+        s = Status::InvalidArgument(fmt::format("bad arguments in '{}'", line));
+      }
+      std::fprintf(stderr, "cairn: %s: %s\n", line.c_str(), s.ok() ? "ok" : s.message().c_str());
+  };
+  // stdin is polled, so that a signal ends the loop even while no command comes.
+  std::string pending;
+  bool stdin_open = true;
+  while (g_signal == 0) {
+    if (!stdin_open) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    pollfd pfd{STDIN_FILENO, POLLIN, 0};
+    if (poll(&pfd, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n <= 0) {
+      stdin_open = false;
+      continue;
+    }
+    pending.append(buf, static_cast<std::size_t>(n));
+    for (std::size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      handle(pending.substr(0, nl));
+      pending.erase(0, nl + 1);
+    }
+  }
+  std::fprintf(stderr, "cairn: embedded Kafka stopped\n");
+  return kExitOk;
+}
+
+}  // namespace cairn::tool
