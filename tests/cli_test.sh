@@ -22,7 +22,7 @@ expect_has() { case "$1" in *"$2"*) ;; *) fail "$3: [$1] lacks [$2]";; esac; }
 S=$WORK/store
 expect_exit 0 -- "$CAIRN" --help
 expect_has "$OUT" "Exit codes" "--help lists exit codes"
-for cmd in info append read demo; do
+for cmd in info append read demo ship kafka-mock; do
   expect_exit 0 -- "$CAIRN" $cmd --help
   expect_has "$OUT" "Usage" "$cmd --help"
 done
@@ -95,6 +95,60 @@ expect_exit 1 -- "$CAIRN" info "$WORK/foreign"
 expect_has "$ERR" "is not a cairn store" "foreign dir"
 expect_exit 0 -- "$CAIRN" demo --orders 200 --threads 4
 expect_has "$OUT" "no gaps" "demo"
+expect_has "$OUT" "0 missing, 0 duplicated, 0 out of order" "demo confirms Kafka"
+expect_has "$OUT" "recovered  shipping resumed" "demo outage"
+expect_exit 0 -- "$CAIRN" demo --orders 50 --threads 2 --no-kafka
+expect_has "$OUT" "no gaps" "demo without Kafka"
+
+# --- ship and kafka-mock, checked with kcat (an independent client) -----------------------
+"$CAIRN" kafka-mock --brokers 3 --topic cli-events:3 --bootstrap-file "$WORK/bs" </dev/null >/dev/null 2>"$WORK/mock.err" &
+MOCK=$!
+for _ in $(seq 100); do [ -s "$WORK/bs" ] && break; sleep 0.05; done
+BS=$(cat "$WORK/bs")
+expect_exit 0 -- "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --exit-when-caught-up --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["shipped_through"]==6 and d["lag_events"]==0 and d["state"]=="stopped", d' <<<"$OUT" || fail "ship json: $OUT"
+expect_exit 0 -- kcat -C -b "$BS" -t cli-events -o beginning -e -q -f '%k|%h\n'
+expect_eq "$(echo "$OUT" | wc -l)" "6" "kcat sees 6 messages"
+expect_has "$OUT" "order-1|" "kcat key"
+expect_has "$OUT" "cairn.type=ItemAdded" "kcat type header"
+expect_has "$OUT" "cairn.version=2" "kcat version header"
+# The checkpoint is saved: shipping again sends nothing new.
+expect_exit 0 -- "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --exit-when-caught-up
+expect_eq "$(kcat -C -b "$BS" -t cli-events -o beginning -e -q -f '%k\n' | wc -l)" "6" "no re-send after a clean stop"
+# Settings from a client.properties file; a routes file.
+printf '# test\nbootstrap.servers=%s\nlinger.ms : 1\n' "$BS" >"$WORK/client.properties"
+printf 'category customer cli-customers\ndefault cli-rest\n' >"$WORK/routes"
+expect_exit 0 -- "$CAIRN" ship "$WORK/copy" --kafka-config "$WORK/client.properties" --routes "$WORK/routes" --exit-when-caught-up
+expect_eq "$(kcat -C -b "$BS" -t cli-customers -o beginning -e -q -f '%k\n' | sort -u)" "customer-1" "routed by category"
+# SIGTERM drains and exits 0; metrics are served while it runs.
+PORT=$((20000 + RANDOM % 20000))
+"$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --metrics-listen "127.0.0.1:$PORT" >"$WORK/ship.out" 2>"$WORK/ship.err" &
+SHIP=$!
+metrics=""
+for _ in $(seq 50); do
+  metrics=$(/usr/bin/python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/metrics').read().decode())" 2>/dev/null) && break
+  sleep 0.1
+done
+expect_has "$metrics" "cairn_shipper_head_position 6" "metrics endpoint"
+kill -TERM $SHIP; wait $SHIP; code=$?
+expect_eq "$code" "0" "ship exits 0 on SIGTERM"
+expect_has "$(cat "$WORK/ship.err")" "stopping (signal 15)" "ship reports the signal"
+# Errors: each names what was wrong.
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --mode twice
+expect_has "$ERR" "--mode 'twice'" "bad mode"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" -X no.such.key=1
+expect_has "$ERR" "no.such.key" "unknown Kafka setting"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" -X linger.ms
+expect_has "$ERR" "expected key=value" "bad -X"
+expect_exit 4 -- "$CAIRN" ship "$S" -b "$BS" --kafka-config "$WORK/none.properties"
+expect_has "$ERR" "none.properties" "missing properties file"
+printf 'category\n' >"$WORK/bad-routes"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --routes "$WORK/bad-routes"
+expect_has "$ERR" "line 1" "bad routes file"
+expect_exit 4 -- "$CAIRN" ship "$WORK/nowhere" -b "$BS"
+expect_exit 2 -- "$CAIRN" kafka-mock --topic bad:0
+expect_has "$ERR" "NAME:PARTITIONS" "bad mock topic"
+kill $MOCK; wait $MOCK 2>/dev/null
 
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

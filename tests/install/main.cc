@@ -1,4 +1,4 @@
-// Appends and reads back one event through an installed libcairn.
+// Appends one event and ships it to an embedded Kafka through an installed libcairn.
 #include <cstdio>
 #include <filesystem>
 
@@ -15,5 +15,15 @@ int main(int argc, char** argv) {
   if (!r.ok()) return std::puts(r.status().ToString().c_str()), 1;
   std::printf("cairn %s: appended at position %llu\n", CAIRN_VERSION_STRING,
               static_cast<unsigned long long>(r->first_position));
-  return r->first_position == 1 ? 0 : 1;
+  if (r->first_position != 1) return 1;
+  auto kafka = cairn::EmbeddedKafka::Start();
+  if (!kafka.ok()) return std::puts(kafka.status().ToString().c_str()), 1;
+  cairn::ShipperOptions options;
+  options.bootstrap_servers = (*kafka)->bootstrap_servers();
+  auto shipper = cairn::Shipper::Start(**store, options);
+  if (!shipper.ok()) return std::puts(shipper.status().ToString().c_str()), 1;
+  cairn::Status s = (*shipper)->WaitUntilShipped(1, std::chrono::seconds(30));
+  if (!s.ok()) return std::puts(s.ToString().c_str()), 1;
+  std::puts("shipped to Kafka");
+  return 0;
 }

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
                "Audit, append to and read cairn stores. docs/cli.md is the manual."};
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION_STRING);
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--log-level) may follow the subcommand too
   app.footer("Exit codes: 0 ok, 1 error, 2 usage, 3 version conflict, 4 not found, "
              "5 corruption, 6 store locked.");
   app.set_help_all_flag("--help-all", "Help for every command");

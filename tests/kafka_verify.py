@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+# Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+"""Checks what reached Kafka against a store, with kafka-python: a client independent of
+librdkafka and of cairn.
+
+    kafka_verify.py --bootstrap HOST:PORT --expected events.jsonl --topic T [--topic T ...]
+                    [--mode at-least-once|exactly-once] [--committed FILE]
+
+`events.jsonl` is `cairn read STORE --format jsonl` (the store's global log). Every event must
+be in Kafka: key = stream, headers cairn.stream/cairn.version/cairn.event_id, value = the
+payload, each stream's new versions in order. In exactly-once mode an event counts only when
+its transaction's checkpoint record is committed (FILE: the checkpoint topic's values as a
+read_committed consumer sees them, one a line, e.g. from kcat) and must appear exactly once.
+kafka-python 2.0.2 has no read_committed mode, so aborted events are filtered by that rule;
+the mock cluster shows aborted data even to read_committed readers, so there the rule counts
+what the shipper itself saw on restart. In
+at-least-once mode a re-delivered version is allowed (the un-checkpointed tail after a crash)
+and counted. Exit 0 when everything holds; prints a one-line JSON summary.
+"""
+import argparse
+import base64
+import json
+import sys
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+def read_topic(bootstrap, topic):
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=10000,
+                             auto_offset_reset="earliest")
+    partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    ends = consumer.end_offsets(tps)
+    records = []
+    idle = 0
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        batch = consumer.poll(timeout_ms=1000, max_records=5000)
+        idle = 0 if batch else idle + 1
+        if idle > 20:
+            raise SystemExit(f"{topic}: no progress for 20 s before its end offsets")
+        for recs in batch.values():
+            records.extend(recs)
+    consumer.close()
+    return records
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--expected", required=True)
+    ap.add_argument("--topic", action="append", required=True)
+    ap.add_argument("--mode", default="at-least-once")
+    ap.add_argument("--committed")
+    args = ap.parse_args()
+
+    expected = {}
+    with open(args.expected) as f:
+        for line in f:
+            e = json.loads(line)
+            expected[(e["stream"], e["version"])] = e
+    last_version = {}
+    for stream, version in expected:
+        last_version[stream] = max(last_version.get(stream, 0), version)
+
+    committed = None
+    if args.mode == "exactly-once":
+        committed = set()
+        with open(args.committed) as f:
+            for line in f:
+                if line.strip():
+                    committed.add(json.loads(line)["txn"])
+
+    records = []
+    for topic in args.topic:
+        records.extend(read_topic(args.bootstrap, topic))
+    records.sort(key=lambda r: (r.topic, r.partition, r.offset))
+
+    problems = []
+    highest = {}
+    seen = {}
+    duplicates = 0
+    skipped_aborted = 0
+    for r in records:
+        h = {k: v.decode() for k, v in (r.headers or [])}
+        if committed is not None and h.get("cairn.txn") not in committed:
+            skipped_aborted += 1
+            continue
+        stream, version = h["cairn.stream"], int(h["cairn.version"])
+        if r.key.decode() != stream:
+            problems.append(f"{stream} v{version}: key {r.key!r}")
+        e = expected.get((stream, version))
+        if e is None:
+            problems.append(f"{stream} v{version}: not in the store")
+            continue
+        if h["cairn.event_id"] != e["id"]:
+            problems.append(f"{stream} v{version}: event id differs")
+        payload = json.loads(r.value) if "data" in e else r.value
+        want = e["data"] if "data" in e else base64.b64decode(e["data_base64"])
+        if payload != want:
+            problems.append(f"{stream} v{version}: payload differs")
+        top = highest.get(stream, 0)
+        if version <= top:
+            duplicates += 1
+            if committed is not None:
+                problems.append(f"{stream} v{version}: duplicate in committed data")
+        elif version != top + 1:
+            problems.append(f"{stream}: v{version} after v{top} (gap or reorder)")
+        else:
+            highest[stream] = version
+        seen[(stream, version)] = True
+
+    missing = [k for k in expected if k not in seen]
+    for stream, version in missing[:5]:
+        problems.append(f"{stream} v{version}: missing")
+    summary = {"records": len(records), "events": len(expected), "streams": len(last_version),
+               "missing": len(missing), "duplicates": duplicates,
+               "aborted_skipped": skipped_aborted, "problems": problems[:10]}
+    print(json.dumps(summary))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
