@@ -96,6 +96,10 @@ class Shipper::Impl {
   Status Init();
   Status Stop();
   ShipperStatus GetStatus() const;
+  std::uint64_t shipped_through() const {
+    std::lock_guard<std::mutex> lk(status_mu_);
+    return status_.shipped_through;
+  }
   Status WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout);
 
  private:
@@ -1017,6 +1021,7 @@ Result<std::unique_ptr<Shipper>> Shipper::Start(Store& store, ShipperOptions opt
 }
 
 ShipperStatus Shipper::GetStatus() const { return impl_->GetStatus(); }
+std::uint64_t Shipper::shipped_through() const { return impl_->shipped_through(); }
 Status Shipper::WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout) {
   return impl_->WaitUntilShipped(position, timeout);
 }

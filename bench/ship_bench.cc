@@ -1,0 +1,358 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Shipping benchmarks, each beside its ceiling in the same run (docs/performance.md):
+//   throughput  cairn at-least-once and exactly-once vs a raw librdkafka idempotent producer
+//               sending the same messages (key, value, headers) to the same cluster;
+//   latency     append -> Kafka acknowledgement at a paced 10,000 events/s;
+//   drain       time to ship a 1,000,000-event backlog, and peak RSS while doing it.
+// Kafka is `cairn kafka-mock` in a child process (so its memory is not counted in the RSS
+// figures), or the cluster named by KAFKA_BOOTSTRAP_SERVERS.
+//
+// Usage: cairn_ship_bench CAIRN_BINARY [--rounds N] [--events N] [--backlog N] [--only NAME]
+#include <librdkafka/rdkafka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cairn/cairn.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "ship_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+long RssKb(const char* field) {  // VmRSS or VmHWM of this process, in KiB
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field) + 1, nullptr, 10);
+  return 0;
+}
+
+struct Mock {
+  pid_t pid = 0;
+  std::string bootstrap;
+  ~Mock() {
+    if (pid > 0) {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+// A Kafka for one measurement: a fresh mock process (fresh topics), or the real cluster.
+std::unique_ptr<Mock> StartKafka(const std::string& cairn, const std::string& dir) {
+  auto m = std::make_unique<Mock>();
+  if (const char* real = std::getenv("KAFKA_BOOTSTRAP_SERVERS"); real && *real) {
+    m->bootstrap = real;
+    return m;
+  }
+  const std::string file = dir + "/bootstrap";
+  fs::remove(file);
+  m->pid = fork();
+  if (m->pid == 0) {
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+    execl(cairn.c_str(), cairn.c_str(), "kafka-mock", "--brokers", "3", "--topic", "bench:12",
+          "--topic", "cairn-checkpoints:1", "--bootstrap-file", file.c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 200 && !fs::exists(file); ++i) std::this_thread::sleep_for(25ms);
+  std::ifstream in(file);
+  std::getline(in, m->bootstrap);
+  if (m->bootstrap.empty()) Die("cairn kafka-mock did not start");
+  return m;
+}
+
+std::unique_ptr<cairn::Store> OpenStore(const std::string& path, cairn::Durability d) {
+  cairn::StoreOptions o;
+  o.durability = d;
+  o.log_level = cairn::LogLevel::kError;
+  auto s = cairn::Store::Open(path, o);
+  if (!s.ok()) Die(s.status().ToString());
+  return std::move(s).value();
+}
+
+std::string Payload(std::mt19937_64& rng, std::uint64_t i) {
+  std::string p = "{\"orderId\":\"order-" + std::to_string(i % 5000) + "\",\"seq\":" +
+                  std::to_string(i) + ",\"pad\":\"";
+  while (p.size() < 198) p += static_cast<char>('a' + rng() % 26);
+  return p + "\"}";
+}
+
+// Fills a store with `n` 200-byte events over 5,000 streams, in appends of 100.
+void Fill(cairn::Store& store, std::uint64_t n) {
+  std::mt19937_64 rng(42);
+  std::vector<cairn::StreamAppend> batch;
+  std::vector<std::vector<cairn::EventData>> events;
+  for (std::uint64_t i = 0; i < n;) {
+    const std::uint64_t k = std::min<std::uint64_t>(100, n - i);
+    std::map<std::string, std::vector<cairn::EventData>> by_stream;
+    for (std::uint64_t j = 0; j < k; ++j, ++i) {
+      cairn::EventData e;
+      e.type = "OrderUpdated";
+      e.payload = Payload(rng, i);
+      by_stream["order-" + std::to_string(i % 5000)].push_back(std::move(e));
+    }
+    events.clear();
+    batch.clear();
+    for (auto& [stream, evs] : by_stream) events.push_back(std::move(evs));
+    std::size_t idx = 0;
+    for (auto& [stream, unused] : by_stream) {
+      batch.push_back({stream, cairn::ExpectedVersion::Any(), events[idx++]});
+    }
+    auto r = store.AppendMulti(batch);
+    if (!r.ok()) Die(r.status().ToString());
+  }
+}
+
+cairn::ShipperOptions ShipOptions(const std::string& bootstrap, cairn::DeliveryMode mode) {
+  cairn::ShipperOptions o;
+  o.bootstrap_servers = bootstrap;
+  o.default_topic = "bench";
+  o.mode = mode;
+  o.log_level = cairn::LogLevel::kError;
+  return o;
+}
+
+// Ships the whole store; returns events/s from start to the last acknowledgement.
+double ShipAll(cairn::Store& store, const std::string& bootstrap, cairn::DeliveryMode mode) {
+  const std::uint64_t n = store.Info().last_position;
+  if (cairn::Status s = store.SaveCheckpoint("shipper", 0); !s.ok()) Die(s.ToString());
+  const auto t0 = Clock::now();
+  auto shipper = cairn::Shipper::Start(store, ShipOptions(bootstrap, mode));
+  if (!shipper.ok()) Die(shipper.status().ToString());
+  cairn::Status s = (*shipper)->WaitUntilShipped(n, 600s);
+  const double secs = Seconds(Clock::now() - t0);
+  if (!s.ok()) Die(s.ToString());
+  return n / secs;
+}
+
+struct RawMessage {
+  std::string key, value;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// The ceiling: the same messages cairn would send, built in memory beforehand, produced by a
+// plain idempotent producer with the same settings, until the last delivery report.
+double RawProducer(cairn::Store& store, const std::string& bootstrap) {
+  std::vector<RawMessage> msgs;
+  const std::string store_id = store.Info().store_id;
+  {
+  auto reader = store.ReadLog();
+  if (!reader.ok()) Die(reader.status().ToString());
+  for (; reader->Valid(); reader->Next()) {
+    const cairn::RecordedEvent& e = reader->event();
+    RawMessage m;
+    m.key = std::string(e.stream);
+    m.value = std::string(e.payload);
+    m.headers = {{"cairn.event_id", e.id.ToString()},
+                 {"cairn.type", std::string(e.type)},
+                 {"cairn.stream", std::string(e.stream)},
+                 {"cairn.version", std::to_string(e.version)},
+                 {"cairn.position", std::to_string(e.position)},
+                 {"cairn.timestamp_us", std::to_string(e.timestamp_us)},
+                 {"content-type", std::string(e.content_type)},
+                 {"cairn.store_id", store_id},
+                 {"cairn.chain_hash", cairn::HexHash(e.chain_hash)}};
+    msgs.push_back(std::move(m));
+  }
+  }
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
+           {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
+           {"partitioner", "murmur2_random"}, {"queue.buffering.max.messages", "100000"},
+           {"queue.buffering.max.kbytes", "1048576"}, {"log_level", "3"}})
+    rd_kafka_conf_set(conf, k, v, err, sizeof err);
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  static std::atomic<std::uint64_t> delivered;
+  delivered = 0;
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+    if (!m->err) ++delivered;
+  });
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk) Die(err);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, "bench", nullptr);
+  // Connect first, as the shipper's start includes that too: one metadata round trip.
+  const rd_kafka_metadata_t* md;
+  const auto t0 = Clock::now();
+  rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+  rd_kafka_metadata_destroy(md);
+  for (const RawMessage& m : msgs) {
+    rd_kafka_headers_t* h = rd_kafka_headers_new(m.headers.size());
+    for (const auto& [k, v] : m.headers) rd_kafka_header_add(h, k.data(), k.size(), v.data(), v.size());
+    while (rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+                             RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                             RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      rd_kafka_poll(rk, 1);
+    rd_kafka_poll(rk, 0);
+  }
+  rd_kafka_flush(rk, 600000);
+  const double secs = Seconds(Clock::now() - t0);
+  const std::uint64_t ok = delivered;
+  rd_kafka_topic_destroy(rkt);
+  rd_kafka_destroy(rk);
+  if (ok != msgs.size()) Die("raw producer lost messages");
+  return msgs.size() / secs;
+}
+
+struct Latency {
+  double p50_ms, p95_ms, p99_ms, max_ms, achieved_rate;
+};
+
+// Appends single events at `rate` per second for `seconds` while the shipper runs, and
+// records append start -> shipped-through (acknowledged by Kafka) for every position.
+Latency AppendToAck(const std::string& dir, const std::string& bootstrap, double rate,
+                    double seconds, cairn::Durability durability) {
+  auto store = OpenStore(dir + "/lat", durability);
+  auto shipper = cairn::Shipper::Start(*store, ShipOptions(bootstrap, cairn::DeliveryMode::kAtLeastOnce));
+  if (!shipper.ok()) Die(shipper.status().ToString());
+  // Warm the connection up.
+  cairn::EventData warm;
+  warm.type = "Warm";
+  warm.payload = "{}";
+  (void)store->Append("warm", cairn::ExpectedVersion::Any(), warm);
+  if (!(*shipper)->WaitUntilShipped(1, 30s).ok()) Die("warm-up not shipped");
+
+  const auto n = static_cast<std::uint64_t>(rate * seconds);
+  std::vector<Clock::time_point> started(n + 2);
+  std::vector<double> latency_ms;
+  latency_ms.reserve(n);
+  std::atomic<std::uint64_t> appended{1};
+  std::thread monitor([&] {
+    std::uint64_t seen = 1;
+    while (seen < n + 1) {
+      (void)(*shipper)->WaitUntilShipped(seen + 1, 100ms);
+      const std::uint64_t through = std::min((*shipper)->shipped_through(), appended.load());
+      const auto now = Clock::now();
+      for (std::uint64_t p = seen + 1; p <= through; ++p)
+        latency_ms.push_back(std::chrono::duration<double, std::milli>(now - started[p]).count());
+      seen = std::max(seen, through);
+    }
+  });
+  std::mt19937_64 rng(7);
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(i / rate));
+    while (Clock::now() < due) std::this_thread::sleep_until(due);
+    cairn::EventData e;
+    e.type = "OrderUpdated";
+    e.payload = Payload(rng, i);
+    started[i + 2] = Clock::now();
+    auto r = store->Append("order-" + std::to_string(i % 1000), cairn::ExpectedVersion::Any(), e);
+    if (!r.ok()) Die(r.status().ToString());
+    appended = r->last_position;
+  }
+  const double achieved = n / Seconds(Clock::now() - t0);
+  monitor.join();
+  if (cairn::Status s = (*shipper)->Stop(); !s.ok()) Die(s.ToString());
+  std::sort(latency_ms.begin(), latency_ms.end());
+  auto q = [&](double f) { return latency_ms[static_cast<std::size_t>(f * (latency_ms.size() - 1))]; };
+  return {q(0.5), q(0.95), q(0.99), latency_ms.back(), achieved};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) Die("usage: cairn_ship_bench CAIRN_BINARY [--rounds N] [--events N] [--backlog N] [--only throughput|latency|drain]");
+  const std::string cairn = argv[1];
+  int rounds = 3;
+  std::uint64_t events = 200000, backlog = 1000000;
+  std::string only;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
+    else if (a == "--events") events = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (a == "--backlog") backlog = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (a == "--only") only = argv[i + 1];
+    else Die("unknown option " + a);
+  }
+  const std::string dir = (fs::temp_directory_path() / ("cairn-ship-bench-" + std::to_string(getpid()))).string();
+  fs::create_directories(dir);
+  struct Cleanup { std::string d; ~Cleanup() { fs::remove_all(d); } } cleanup{dir};
+
+  std::printf("| benchmark | cairn | ceiling | ratio | target |\n|---|---|---|---|---|\n");
+  if (only.empty() || only == "throughput") {
+    auto store = OpenStore(dir + "/tp", cairn::Durability::kBuffered);
+    Fill(*store, events);
+    std::vector<double> alo, eos, raw;
+    for (int r = 0; r < rounds; ++r) {
+      std::fprintf(stderr, "throughput round %d/%d\n", r + 1, rounds);
+      { auto k = StartKafka(cairn, dir); raw.push_back(RawProducer(*store, k->bootstrap)); }
+      { auto k = StartKafka(cairn, dir); alo.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kAtLeastOnce)); }
+      { auto k = StartKafka(cairn, dir); eos.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kExactlyOnce)); }
+    }
+    const double ceiling = Median(raw);
+    std::printf("| ship %llu x 200 B, at-least-once | %.0f ev/s | raw idempotent producer %.0f msg/s | %.2fx | >= 0.7x |\n",
+                static_cast<unsigned long long>(events), Median(alo), ceiling, Median(alo) / ceiling);
+    std::printf("| ship %llu x 200 B, exactly-once | %.0f ev/s | raw idempotent producer %.0f msg/s | %.2fx | >= 0.5x |\n",
+                static_cast<unsigned long long>(events), Median(eos), ceiling, Median(eos) / ceiling);
+    std::fflush(stdout);
+  }
+  if (only.empty() || only == "latency") {
+    std::fprintf(stderr, "latency at 10,000 events/s\n");
+    auto k = StartKafka(cairn, dir);
+    Latency l = AppendToAck(dir, k->bootstrap, 10000, 10, cairn::Durability::kBuffered);
+    std::printf("| append -> Kafka ack at %.0f ev/s (buffered appends, 10 s) | p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms | | | p99 < 20 ms |\n",
+                l.achieved_rate, l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms);
+    std::fflush(stdout);
+  }
+  if (only.empty() || only == "drain") {
+    std::fprintf(stderr, "drain a %llu-event backlog\n", static_cast<unsigned long long>(backlog));
+    auto store = OpenStore(dir + "/drain", cairn::Durability::kBuffered);
+    Fill(*store, backlog);
+    auto k = StartKafka(cairn, dir);
+    const long rss_before = RssKb("VmRSS:");
+    long rss_at_10pct = 0, rss_peak = 0;
+    auto shipper = cairn::Shipper::Start(*store, ShipOptions(k->bootstrap, cairn::DeliveryMode::kAtLeastOnce));
+    if (!shipper.ok()) Die(shipper.status().ToString());
+    const auto t0 = Clock::now();
+    while (true) {
+      const std::uint64_t through = (*shipper)->shipped_through();
+      const long rss = RssKb("VmRSS:");
+      rss_peak = std::max(rss_peak, rss);
+      if (!rss_at_10pct && through >= backlog / 10) rss_at_10pct = rss;
+      if (through >= backlog) break;
+      if (Clock::now() - t0 > 600s) Die("drain did not finish in 10 minutes");
+      std::this_thread::sleep_for(20ms);
+    }
+    const double secs = Seconds(Clock::now() - t0);
+    if (cairn::Status s = (*shipper)->Stop(); !s.ok()) Die(s.ToString());
+    std::printf("| drain a %llu-event backlog | %.1f s (%.0f ev/s) | | | |\n",
+                static_cast<unsigned long long>(backlog), secs, backlog / secs);
+    std::printf("| RSS while draining | before %ld MiB, at 10%% %ld MiB, peak %ld MiB | | peak/10%% %.2f | flat |\n",
+                rss_before / 1024, rss_at_10pct / 1024, rss_peak / 1024,
+                static_cast<double>(rss_peak) / std::max(1L, rss_at_10pct));
+  }
+  return 0;
+}
