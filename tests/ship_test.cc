@@ -461,6 +461,58 @@ TEST_F(ShipTest, ExactlyOnceSurvivesABrokerOutage) {
   ExpectComplete(shipped, ExpectedVersions(*store_), false);
 }
 
+TEST_F(ShipTest, AFencedExactlyOnceShipperStopsAndSaysWhy) {
+  RequireMock();
+  ShipperOptions o = BaseOptions(kafka_);
+  o.mode = DeliveryMode::kExactlyOnce;
+  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  std::uint64_t n = AppendInterleaved(*store_, 4, 5);
+  auto shipper = Shipper::Start(*store_, o);
+  ASSERT_THAT(shipper, IsOk());
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 30s)), IsOk());
+  // The broker answers the next commit (EndTxn, API 26) with PRODUCER_FENCED (90), as Kafka
+  // does once another producer has initialised the same transactional.id.
+  ASSERT_THAT(S(kafka_.mock()->PushRequestErrors(26, 1, 90)), IsOk());
+  n += AppendInterleaved(*store_, 4, 2, 6);
+  for (int i = 0; i < 100 && (*shipper)->GetStatus().state != ShipperState::kFailed; ++i)
+    std::this_thread::sleep_for(100ms);
+  const ShipperStatus st = (*shipper)->GetStatus();
+  EXPECT_EQ(st.state, ShipperState::kFailed);
+  EXPECT_THAT(st.last_error, ::testing::HasSubstr("fenced"));
+  EXPECT_THAT(S((*shipper)->WaitUntilShipped(n, 1s)), StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(S((*shipper)->Stop()), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_F(ShipTest, ASecondExactlyOnceShipperFencesTheFirstWhichStops) {
+  // The mock cluster does not fence an older transactional producer (both would commit).
+  if (!kafka_.real()) GTEST_SKIP() << "needs a real cluster: the mock does not fence producers";
+  ShipperOptions o = BaseOptions(kafka_);
+  o.mode = DeliveryMode::kExactlyOnce;
+  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  std::uint64_t n = AppendInterleaved(*store_, 4, 5);
+  auto first = Shipper::Start(*store_, o);
+  ASSERT_THAT(first, IsOk());
+  ASSERT_THAT(S((*first)->WaitUntilShipped(n, 30s)), IsOk());
+  o.checkpoint_name = "second";  // its own store checkpoint; the same transactional.id
+  auto second = Shipper::Start(*store_, o);
+  ASSERT_THAT(second, IsOk());
+  // The second one's init_transactions fences the first: the first must stop, not fight back.
+  for (int i = 0; i < 100 && (*first)->GetStatus().state != ShipperState::kFailed; ++i) {
+    n += AppendInterleaved(*store_, 4, 1, static_cast<int>(n / 4) + 1);
+    std::this_thread::sleep_for(100ms);
+  }
+  const ShipperStatus st = (*first)->GetStatus();
+  EXPECT_EQ(st.state, ShipperState::kFailed);
+  EXPECT_THAT(st.last_error, ::testing::HasSubstr("fenced"));
+  EXPECT_THAT(S((*first)->Stop()), StatusIs(StatusCode::kFailedPrecondition));
+  ASSERT_THAT(S((*second)->WaitUntilShipped(n, 30s)), IsOk());
+  ASSERT_THAT(S((*second)->Stop()), IsOk());
+  const auto txns = CommittedTxns(kafka_, o.checkpoint_topic);
+  Shipped shipped = Collect(kafka_, EventTopics(), &txns);
+  EXPECT_EQ(shipped.messages, n);
+  ExpectComplete(shipped, ExpectedVersions(*store_), false);
+}
+
 TEST_F(ShipTest, MetricsInPrometheusFormat) {
   const std::uint64_t n = AppendInterleaved(*store_, 3, 3);
   auto shipper = Shipper::Start(*store_, BaseOptions(kafka_));

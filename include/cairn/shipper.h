@@ -144,7 +144,8 @@ struct ShipperStatus {
 };
 
 // Runs one shipping thread. Thread-safety: every method may be called from any thread.
-// The shipper holds readers on the store: stop it (or destroy it) before closing the store.
+// The store must outlive the shipper, and the shipper holds readers on it: stop (or destroy)
+// the shipper before closing the store.
 class Shipper {
  public:
   // Validates the options, reads the checkpoint and starts shipping in the background.

@@ -181,6 +181,7 @@ class Shipper::Impl {
   bool rewind_needed_ = false;
   std::string rewind_reason_;
   bool fatal_ = false;
+  bool fenced_ = false;
   std::string fatal_reason_;
   std::uint64_t mean_event_bytes_ = 0;
   LatencyWindow latencies_;
@@ -412,6 +413,15 @@ void Shipper::Impl::Run() {
       status_.shipped_through = shipped_through_;
     }
 
+    if (fenced_ && opt_.mode == DeliveryMode::kExactlyOnce) {
+      const std::string why = fmt::format(
+          "fenced: another shipper uses transactional.id '{}' ({})", transactional_id_,
+          fatal_reason_);
+      logger_->error("shipper stopped: {}", why);
+      Disconnect();
+      SetError(why, true);
+      return;
+    }
     if (fatal_ || rewind_needed_) {
       Rewind(fatal_ ? fatal_reason_ : rewind_reason_);
       continue;
@@ -760,9 +770,14 @@ void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->broker_reachable_ = false;
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char why[512];
-    rd_kafka_fatal_error(rk, why, sizeof why);
+    const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, why, sizeof why);
     self->fatal_ = true;
     self->fatal_reason_ = why;
+    // Another shipper took over our transactional.id: fencing it back would make the two
+    // take turns forever. Stop and say so.
+    if (cause == RD_KAFKA_RESP_ERR__FENCED || cause == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        cause == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+      self->fenced_ = true;
   }
   self->logger_->log(code == RD_KAFKA_RESP_ERR__TRANSPORT ||
                              code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
@@ -783,10 +798,11 @@ void Shipper::Impl::Rewind(std::string_view why) {
   }
   if (opt_.mode == DeliveryMode::kExactlyOnce && in_transaction_ && !fatal_)
     AbortTransaction(why);
-  if (opt_.mode == DeliveryMode::kAtLeastOnce) AdvanceShippedThrough();
   // A new producer: fresh idempotence sequence numbers, no message of unknown fate behind us.
+  // Disconnect collects the last delivery reports, so the checkpoint keeps every success.
   Disconnect();
   (void)FlushDeadLetters();
+  if (opt_.mode == DeliveryMode::kAtLeastOnce) AdvanceShippedThrough();
   in_flight_.clear();
   in_flight_bytes_ = 0;
   // Dead-letter-topic records of an aborted transaction go out again in the next one.
