@@ -139,7 +139,8 @@ class Shipper::Impl {
 
   // Exactly-once.
   Status BeginTransaction();
-  Status CommitTransaction();
+  // Waits for the transaction's acknowledgements until `deadline`, then commits it.
+  Status CommitTransaction(Clock::time_point deadline);
   void AbortTransaction(std::string_view why);
   bool TransactionDue() const;
 
@@ -451,7 +452,9 @@ void Shipper::Impl::Run() {
     AdvanceShippedThrough();
 
     if (exactly_once) {
-      if (in_transaction_ && (TransactionDue() || stop_requested_)) (void)CommitTransaction();
+      if (in_transaction_ && (TransactionDue() || stop_requested_))
+        (void)CommitTransaction(Clock::now() + (stop_requested_ ? opt_.drain_timeout
+                                                                : std::chrono::seconds(30)));
     } else if (shipped_through_ != saved_checkpoint_ &&
                Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval) {
       if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
@@ -473,7 +476,7 @@ void Shipper::Impl::Run() {
   const auto deadline = Clock::now() + opt_.drain_timeout;
   if (producer_) {
     if (opt_.mode == DeliveryMode::kExactlyOnce) {
-      if (in_transaction_ && !fatal_ && !rewind_needed_) (void)CommitTransaction();
+      if (in_transaction_ && !fatal_ && !rewind_needed_) (void)CommitTransaction(deadline);
       if (in_transaction_) AbortTransaction("stopping");
     } else {
       while (!in_flight_.empty() && Clock::now() < deadline && !fatal_) {
@@ -844,16 +847,15 @@ bool Shipper::Impl::TransactionDue() const {
          (in_flight_.size() >= opt_.max_in_flight_events);
 }
 
-Status Shipper::Impl::CommitTransaction() {
+Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   // Every event of the transaction must be acknowledged before the checkpoint record is
   // written, so that a visible checkpoint always means its events are there too (the mock
   // cluster shows uncommitted data; see docs/shipping.md).
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
   while (std::any_of(in_flight_.begin(), in_flight_.end(), [](const InFlight& f) { return !f.done; })) {
     if (txn_failed_ || rewind_needed_ || fatal_) break;
     if (Clock::now() > deadline) {
       rewind_needed_ = true;
-      rewind_reason_ = "transaction events not acknowledged within 30 s";
+      rewind_reason_ = "transaction events not acknowledged in time";
       break;
     }
     rd_kafka_poll(producer_.get(), 5);
@@ -884,7 +886,9 @@ Status Shipper::Impl::CommitTransaction() {
     return Status::Unavailable(rewind_reason_);
   }
   while (true) {
-    rd_kafka_error_t* e = rd_kafka_commit_transaction(producer_.get(), 30000);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    rd_kafka_error_t* e = rd_kafka_commit_transaction(
+        producer_.get(), static_cast<int>(std::max<std::int64_t>(1000, left.count())));
     if (!e) break;
     const std::string what = rd_kafka_error_string(e);
     const bool retriable = rd_kafka_error_is_retriable(e);
