@@ -313,6 +313,13 @@ int main(int argc, char** argv) {
       { auto k = StartKafka(cairn, dir); eos.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kExactlyOnce)); }
     }
     const double ceiling = Median(raw);
+    auto rounds_of = [](const std::vector<double>& v) {
+      std::string out;
+      for (double x : v) out += (out.empty() ? "" : ", ") + std::to_string(static_cast<long>(x / 1000)) + "k";
+      return out;
+    };
+    std::fprintf(stderr, "rounds: raw %s | at-least-once %s | exactly-once %s\n",
+                 rounds_of(raw).c_str(), rounds_of(alo).c_str(), rounds_of(eos).c_str());
     std::printf("| ship %llu x 200 B, at-least-once | %.0f ev/s | raw idempotent producer %.0f msg/s | %.2fx | >= 0.7x |\n",
                 static_cast<unsigned long long>(events), Median(alo), ceiling, Median(alo) / ceiling);
     std::printf("| ship %llu x 200 B, exactly-once | %.0f ev/s | raw idempotent producer %.0f msg/s | %.2fx | >= 0.5x |\n",

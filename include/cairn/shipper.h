@@ -104,7 +104,7 @@ struct ShipperOptions {
   // At-least-once: how often the shipped-through position is saved (also on stop).
   std::chrono::milliseconds checkpoint_interval{200};
   // Events produced but not yet acknowledged, at most. Bounds memory while draining a backlog.
-  std::size_t max_in_flight_events = 50000;
+  std::size_t max_in_flight_events = 10000;
   // How long Stop() waits for in-flight events before giving up on them (they ship again
   // from the checkpoint next time).
   std::chrono::milliseconds drain_timeout{10000};

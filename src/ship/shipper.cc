@@ -842,9 +842,10 @@ Status Shipper::Impl::BeginTransaction() {
 }
 
 bool Shipper::Impl::TransactionDue() const {
+  // A full in-flight window is not a reason to commit: acknowledgements free it, and bigger
+  // transactions cost fewer commits.
   return txn_events_ >= opt_.transaction_max_events ||
-         Clock::now() - txn_started_ >= opt_.transaction_max_interval ||
-         (in_flight_.size() >= opt_.max_in_flight_events);
+         Clock::now() - txn_started_ >= opt_.transaction_max_interval;
 }
 
 Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
