@@ -34,6 +34,10 @@ struct StoreOptions {
   // Open without taking the writer lock and refuse every write. Several read-only handles may
   // coexist with each other; they see the store as it was when opened. Default: false.
   bool read_only = false;
+  // With read_only: open as a RocksDB secondary instance that follows the process writing the
+  // store (Store::Refresh() catches up), so audits and tails work beside a running service.
+  // Default: false (a read-only handle sees the store as it was when opened).
+  bool follow_writer = false;
 
   // --- Durability ---
   // Default: Durability::kSync.

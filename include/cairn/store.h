@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,6 +88,34 @@ struct StoreInfo {
 // The newest on-disk format this build reads and writes (docs/format.md).
 inline constexpr std::uint32_t kFormatVersion = 1;
 
+struct VerifyOptions {
+  // Verify the log and chain from here (the chain is anchored at the stored hash of the event
+  // before it). The index checks need the whole log and run only from position 1.
+  std::uint64_t from_position = 1;
+  // Called now and then with (positions checked, positions to check); may be empty.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+// What `Store::Verify` found. `ok()` when nothing is wrong; otherwise `problems` lists what is,
+// the first one first (its position, 0 when the problem has none, and what is wrong).
+struct VerifyReport {
+  struct Problem {
+    std::uint64_t position = 0;
+    std::string what;
+  };
+  std::uint64_t first_position = 0;  // the range checked
+  std::uint64_t last_position = 0;
+  std::uint64_t events = 0;
+  std::uint64_t streams = 0;          // checked against the stream index (full verify only)
+  std::uint64_t caller_ids = 0;       // checked against the id index (full verify only)
+  std::uint64_t checkpoints = 0;
+  std::uint64_t dead_letters = 0;
+  bool indexes_checked = false;
+  std::array<std::uint8_t, 32> chain_head{};
+  std::vector<Problem> problems;
+  bool ok() const { return problems.empty(); }
+};
+
 // An event the shipper could not deliver, kept in the store until an operator retries or drops
 // it (docs/format.md, "Dead letters"). Stored by position: one record per event.
 struct DeadLetter {
@@ -147,6 +176,17 @@ class Store {
   // subscribers) without polling: the write path wakes waiters after each commit.
   std::uint64_t WaitForPosition(std::uint64_t after_position,
                                 std::chrono::milliseconds timeout) const;
+
+  // Checks every stored envelope (format, CRC, structure), that positions are dense, every
+  // chain hash, timestamps, each stream's versions, the stream and id indexes against the log,
+  // checkpoints and dead letters. Returns the report (problems are data, not errors); an error
+  // Status only when the check itself could not run. Reads only; safe beside appends (it
+  // checks the log up to the head at its start).
+  Result<VerifyReport> Verify(const VerifyOptions& options = {});
+
+  // Read-only handles opened with StoreOptions::follow_writer see new appends of the writing
+  // process after Refresh(). A no-op for the writer. Returns the new head position.
+  Result<std::uint64_t> Refresh();
 
   // Named checkpoints: a position a consumer of the log has finished with (the shipper's
   // shipped-through position, a subscription's). Saving is a synchronous write unless `sync`

@@ -4,6 +4,7 @@
 // hashes) and one RocksDB WriteBatch per group. Reads live in reader.cc.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <unordered_set>
 
@@ -74,6 +75,10 @@ Store::Impl::Impl(std::string path, const StoreOptions& options)
 Store::Impl::~Impl() {
   Status s = Close();
   if (!s.ok()) logger_->error("closing store {}: {}", path_, s.ToString());
+  if (!secondary_dir_.empty()) {  // an open that failed half-way
+    std::error_code ec;
+    fs::remove_all(secondary_dir_, ec);
+  }
 }
 
 Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
@@ -160,10 +165,21 @@ Status Store::Impl::OpenDatabase() {
 
   rocksdb::DB* raw = nullptr;
   rocksdb::DBOptions dbo(db_options);
-  rocksdb::Status s =
-      options_.read_only
-          ? rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &handles_, &raw)
-          : rocksdb::DB::Open(dbo, path_, descriptors, &handles_, &raw);
+  rocksdb::Status s;
+  if (options_.read_only && options_.follow_writer) {
+    // A secondary instance keeps its own info log and state in a directory of its own; it
+    // never writes to the store.
+    std::string tmpl = (fs::temp_directory_path() / "cairn-follow-XXXXXX").string();
+    if (!mkdtemp(tmpl.data()))
+      return Status::IOError(fmt::format("cannot create a directory to follow {} from", path_));
+    secondary_dir_ = tmpl;
+    dbo.max_open_files = -1;  // RocksDB requires it of secondary instances
+    s = rocksdb::DB::OpenAsSecondary(dbo, path_, secondary_dir_, descriptors, &handles_, &raw);
+  } else if (options_.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &handles_, &raw);
+  } else {
+    s = rocksdb::DB::Open(dbo, path_, descriptors, &handles_, &raw);
+  }
   if (!s.ok()) {
     if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos)
       return Status::Busy(fmt::format(
@@ -637,6 +653,19 @@ std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
   return committed_position_;
 }
 
+Result<std::uint64_t> Store::Impl::Refresh() {
+  if (!secondary_dir_.empty()) {
+    std::lock_guard<std::mutex> lk(mu_);  // one catch-up at a time
+    if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer");
+        !s.ok())
+      return s;
+    if (Status s = LoadTail(); !s.ok()) return s;
+    head_cv_.notify_all();
+  }
+  std::lock_guard<std::mutex> lk(head_mu_);
+  return committed_position_;
+}
+
 Status Store::Impl::Close() {
   {
     std::lock_guard<std::mutex> lk(head_mu_);
@@ -671,6 +700,11 @@ Status Store::Impl::Close() {
   Status s = FromRocks(db_->Close(), fmt::format("closing store {}", path_));
   if (result.ok()) result = s;
   db_.reset();
+  if (!secondary_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(secondary_dir_, ec);
+    secondary_dir_.clear();
+  }
   return result;
 }
 
@@ -719,6 +753,10 @@ Result<std::vector<StreamInfo>> Store::ListStreams(std::string_view prefix, std:
 }
 
 StoreInfo Store::Info() const { return impl_->Info(); }
+
+Result<VerifyReport> Store::Verify(const VerifyOptions& options) { return impl_->Verify(options); }
+
+Result<std::uint64_t> Store::Refresh() { return impl_->Refresh(); }
 
 std::uint64_t Store::WaitForPosition(std::uint64_t after_position,
                                      std::chrono::milliseconds timeout) const {

@@ -55,6 +55,8 @@ class Store::Impl {
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
                                               std::string_view start_after);
   StoreInfo Info() const;
+  Result<VerifyReport> Verify(const VerifyOptions& options);  // audit/verify.cc
+  Result<std::uint64_t> Refresh();
   std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
   Status Close();
 
@@ -120,6 +122,7 @@ class Store::Impl {
 
   EventId store_id_;
   std::uint32_t format_version_ = 0;
+  std::string secondary_dir_;  // follow_writer: the secondary instance's own directory
 
   // The group-commit queue. The front writer is the leader; it alone touches the fields in
   // the "leader only" block, and hands leadership over under mu_.

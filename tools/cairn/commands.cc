@@ -12,10 +12,9 @@
 #include "output.h"
 
 namespace cairn::tool {
-namespace {
 
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
-                                         bool writable, Durability durability = Durability::kSync) {
+                                         bool writable, Durability durability) {
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return level.status();
   StoreOptions o;
@@ -25,6 +24,19 @@ Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std:
   o.durability = durability;
   return Store::Open(path, o);
 }
+
+Result<std::unique_ptr<Store>> OpenForAudit(const CommonOptions& common, const std::string& path) {
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return level.status();
+  StoreOptions o;
+  o.log_level = *level;
+  o.read_only = true;
+  o.follow_writer = true;
+  o.create_if_missing = false;
+  return Store::Open(path, o);
+}
+
+namespace {
 
 std::string Truncate(std::string_view s, std::size_t n) {
   std::string out;
@@ -39,6 +51,8 @@ std::string Truncate(std::string_view s, std::size_t n) {
   return out;
 }
 
+}  // namespace
+
 void PrintTableHeader() {
   fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", "POSITION", "VERSION", "TIME", "TYPE",
              "STREAM", "DATA");
@@ -52,8 +66,6 @@ void PrintTableRow(const RecordedEvent& e) {
              FormatTimestamp(e.timestamp_us), Truncate(e.type, 24), Truncate(e.stream, 20),
              Truncate(data, 60));
 }
-
-}  // namespace
 
 Result<LogLevel> ParseLogLevel(const std::string& name) {
   if (name == "trace") return LogLevel::kTrace;
@@ -224,23 +236,10 @@ int RunRead(const CommonOptions& common, const ReadArgs& args) {
                     ? (*store)->ReadLog(LogReadOptions{dir, args.from, args.limit})
                     : (*store)->ReadStream(args.stream, StreamReadOptions{dir, args.from, args.limit});
   if (!reader.ok()) return Fail(reader.status());
-  if (*format == Format::kTable) PrintTableHeader();
-  if (*format == Format::kJson) std::cout << "[";
-  bool first = true;
-  for (; reader->Valid(); reader->Next()) {
-    const RecordedEvent& e = reader->event();
-    switch (*format) {
-      case Format::kTable: PrintTableRow(e); break;
-      case Format::kJsonl: std::cout << EventToJson(e).dump() << "\n"; break;
-      case Format::kJson:
-        std::cout << (first ? "\n  " : ",\n  ") << EventToJson(e).dump();
-        break;
-      case Format::kText: break;
-    }
-    first = false;
-  }
-  if (*format == Format::kJson) std::cout << (first ? "]\n" : "\n]\n");
-  std::cout.flush();
+  EventPrinter printer(*format, std::cout);
+  printer.Begin();
+  for (; reader->Valid(); reader->Next()) printer.Print(reader->event());
+  printer.End();
   if (!reader->status().ok()) return Fail(reader->status());
   return kExitOk;
 }

@@ -91,6 +91,71 @@ struct DemoArgs {
 };
 int RunDemo(const CommonOptions& common, const DemoArgs& args);
 
+// --- audit commands (audit.cc) ---
+struct EventFilterArgs {
+  std::vector<std::string> types;
+  std::string stream;
+  std::string category;
+  std::string since, until;  // RFC 3339 or relative ("2h", "30m", "7d", "90s")
+  std::uint64_t from_position = 1;
+  std::uint64_t to_position = UINT64_MAX;
+  std::vector<std::string> where;  // path=value on the JSON payload
+  std::uint64_t limit = UINT64_MAX;
+};
+
+struct QueryArgs {
+  std::string store;
+  EventFilterArgs filter;
+  std::string format;  // table (default at a TTY), jsonl, json, csv
+  std::string output;  // export: a file instead of stdout
+};
+int RunQuery(const CommonOptions& common, const QueryArgs& args);
+int RunExport(const CommonOptions& common, const QueryArgs& args);
+
+struct TailArgs {
+  std::string store;
+  EventFilterArgs filter;
+  bool from_end = true;
+  std::string format;
+  double poll_interval_s = 0.2;
+  std::uint64_t max_events = UINT64_MAX;  // stop after this many (scripts, tests)
+};
+int RunTail(const CommonOptions& common, const TailArgs& args);
+
+struct VerifyArgs {
+  std::string store;
+  std::uint64_t from_position = 1;
+  std::string format = "text";
+};
+int RunVerify(const CommonOptions& common, const VerifyArgs& args);
+
+struct StreamsArgs {
+  std::string store;
+  std::string prefix;
+  std::uint64_t limit = UINT64_MAX;
+  std::string format;  // table at a TTY, jsonl otherwise
+};
+int RunStreams(const CommonOptions& common, const StreamsArgs& args);
+
+struct StatusArgs {
+  std::string store;
+  std::string format = "text";
+};
+int RunStatus(const CommonOptions& common, const StatusArgs& args);
+
+struct DeadLettersArgs {
+  std::string store;
+  std::string format;
+};
+int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args);
+
+Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
+                                         bool writable, Durability durability = Durability::kSync);
+// Read-only, following a writer that may be appending (a RocksDB secondary instance).
+Result<std::unique_ptr<Store>> OpenForAudit(const CommonOptions& common, const std::string& path);
+void PrintTableHeader();
+void PrintTableRow(const RecordedEvent& e);
+
 Result<LogLevel> ParseLogLevel(const std::string& name);
 Result<Durability> ParseDurability(const std::string& name);
 

@@ -70,6 +70,83 @@ int main(int argc, char** argv) {
                        "table, json or jsonl (default: table at a terminal, jsonl otherwise)");
   read_cmd->footer("Example: cairn read ./store order-42 --backward --limit 5 --format json");
 
+  // --- audit commands ---
+  auto add_filters = [](CLI::App* cmd, EventFilterArgs& f) {
+    cmd->add_option("--type", f.types, "Event type (repeatable: any of them)");
+    cmd->add_option("--stream", f.stream, "One stream");
+    cmd->add_option("--category", f.category, "Stream category (the id before its first '-')");
+    cmd->add_option("--since", f.since, "From this time: RFC 3339 or a duration ago (2h, 30m, 7d)");
+    cmd->add_option("--until", f.until, "Up to this time (same forms)");
+    cmd->add_option("--from-position", f.from_position, "First position");
+    cmd->add_option("--to-position", f.to_position, "Last position");
+    cmd->add_option("--where", f.where,
+                    "JSON payload field equals a value: path.to.field=value (repeatable: all)");
+    cmd->add_option("--limit,-n", f.limit, "Most events to print");
+  };
+
+  QueryArgs query;
+  auto* query_cmd = app.add_subcommand("query", "Find events by type, stream, category, time, position or payload field");
+  query_cmd->add_option("STORE", query.store, "Store directory")->required();
+  add_filters(query_cmd, query.filter);
+  query_cmd->add_option("--format", query.format,
+                        "table, jsonl, json or csv (default: table at a terminal, jsonl otherwise)");
+  query_cmd->footer(
+      "Examples:\n"
+      "  cairn query ./store --type OrderPlaced --since 2h\n"
+      "  cairn query ./store --category order --where customerId=c-42 --format csv\n"
+      "  cairn query ./store --since 2026-11-27T09:00:00Z --until 2026-11-27T10:00:00Z -n 100");
+
+  QueryArgs exp;
+  auto* export_cmd = app.add_subcommand(
+      "export", "Write events as JSON Lines that `cairn append --jsonl` reads back");
+  export_cmd->add_option("STORE", exp.store, "Store directory")->required();
+  add_filters(export_cmd, exp.filter);
+  export_cmd->add_option("--output,-o", exp.output, "Write to this file instead of stdout");
+  export_cmd->footer("Example: cairn export ./store -o events.jsonl && cairn append ./copy --jsonl < events.jsonl");
+
+  TailArgs tail;
+  std::uint64_t tail_from = 0;
+  auto* tail_cmd = app.add_subcommand("tail", "Follow new events live (also while a service appends)");
+  tail_cmd->add_option("STORE", tail.store, "Store directory")->required();
+  add_filters(tail_cmd, tail.filter);
+  auto* tail_from_opt =
+      tail_cmd->add_option("--from-start-position", tail_from, "Print from this position, then follow");
+  tail_cmd->add_flag("--from-end", tail.from_end, "Only events appended from now on (default)");
+  tail_cmd->add_option("--format", tail.format, "table, jsonl or csv");
+  tail_cmd->add_option("--poll-interval", tail.poll_interval_s, "Seconds between looks for new events")
+      ->capture_default_str();
+  tail_cmd->add_option("--max-events", tail.max_events, "Exit after printing this many");
+  tail_cmd->footer("Example: cairn tail /var/lib/orders/events --category order --format jsonl");
+
+  VerifyArgs verify;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "Check every envelope, the hash chain, the indexes and the checkpoints");
+  verify_cmd->add_option("STORE", verify.store, "Store directory")->required();
+  verify_cmd->add_option("--from-position", verify.from_position,
+                         "Verify the log and chain from here (indexes need position 1)")
+      ->capture_default_str();
+  verify_cmd->add_option("--format", verify.format, "text or json")->capture_default_str();
+  verify_cmd->footer("Exit 0 when everything holds, 5 naming the first bad position otherwise.\n"
+                     "Example: cairn verify /var/lib/orders/events --format json");
+
+  StreamsArgs streams;
+  auto* streams_cmd = app.add_subcommand("streams", "List streams: last version, events, first and last time");
+  streams_cmd->add_option("STORE", streams.store, "Store directory")->required();
+  streams_cmd->add_option("--prefix", streams.prefix, "Only streams whose id starts with this");
+  streams_cmd->add_option("--limit,-n", streams.limit, "Most streams to list");
+  streams_cmd->add_option("--format", streams.format, "table, jsonl, json or csv");
+  streams_cmd->footer("Example: cairn streams ./store --prefix order- -n 20");
+
+  StatusArgs status;
+  auto* status_cmd = app.add_subcommand("status", "Shipper checkpoint, lag and dead letters of a store");
+  status_cmd->add_option("STORE", status.store, "Store directory")->required();
+  status_cmd->add_option("--format", status.format, "text or json")->capture_default_str();
+
+  DeadLettersArgs dead;
+  auto* dead_cmd = app.add_subcommand("dead-letters", "List the events the shipper could not deliver");
+  dead_cmd->add_option("STORE", dead.store, "Store directory")->required();
+  dead_cmd->add_option("--format", dead.format, "table, jsonl, json or csv");
+
   // Kafka client options, the way the Kafka tools and kcat spell them.
   auto add_kafka_options = [](CLI::App* cmd, KafkaArgs& k) {
     cmd->add_option("--bootstrap-servers,-b", k.bootstrap_servers,
@@ -156,12 +233,23 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (from_opt->count() > 0) read.from = read_from;
+  if (tail_from_opt->count() > 0) {
+    tail.from_end = false;
+    tail.filter.from_position = tail_from;
+  }
 
   if (info_cmd->parsed()) return RunInfo(common, info);
   if (append_cmd->parsed()) return RunAppend(common, append);
   if (read_cmd->parsed()) return RunRead(common, read);
   if (demo_cmd->parsed()) return RunDemo(common, demo);
   if (ship_cmd->parsed()) return RunShip(common, ship);
+  if (query_cmd->parsed()) return RunQuery(common, query);
+  if (export_cmd->parsed()) return RunExport(common, exp);
+  if (tail_cmd->parsed()) return RunTail(common, tail);
+  if (verify_cmd->parsed()) return RunVerify(common, verify);
+  if (streams_cmd->parsed()) return RunStreams(common, streams);
+  if (status_cmd->parsed()) return RunStatus(common, status);
+  if (dead_cmd->parsed()) return RunDeadLetters(common, dead);
   if (mock_cmd->parsed()) return RunKafkaMock(common, mock);
   return kExitUsage;
 }

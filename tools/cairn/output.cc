@@ -1,6 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "output.h"
 
+#include "commands.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -150,11 +152,53 @@ Result<EventData> EventFromJson(const nlohmann::json& j, std::string* stream) {
   return e;
 }
 
+std::string CsvField(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+EventPrinter::EventPrinter(Format format, std::ostream& out) : format_(format), out_(out) {}
+
+void EventPrinter::Begin() {
+  if (format_ == Format::kTable) PrintTableHeader();
+  if (format_ == Format::kCsv) out_ << "position,stream,version,type,timestamp,id,content_type,data\n";
+  if (format_ == Format::kJson) out_ << "[";
+}
+
+void EventPrinter::Print(const RecordedEvent& e) {
+  switch (format_) {
+    case Format::kTable: PrintTableRow(e); break;
+    case Format::kJsonl: out_ << EventToJson(e).dump() << "\n"; break;
+    case Format::kJson: out_ << (count_ ? ",\n  " : "\n  ") << EventToJson(e).dump(); break;
+    case Format::kCsv:
+      out_ << e.position << ',' << CsvField(e.stream) << ',' << e.version << ','
+           << CsvField(e.type) << ',' << FormatTimestamp(e.timestamp_us) << ','
+           << e.id.ToString() << ',' << CsvField(e.content_type) << ','
+           << CsvField(IsJsonContentType(e.content_type) ? std::string(e.payload)
+                                                          : Base64Encode(e.payload))
+           << "\n";
+      break;
+    case Format::kText: break;
+  }
+  ++count_;
+}
+
+void EventPrinter::End() {
+  if (format_ == Format::kJson) out_ << (count_ ? "\n]\n" : "]\n");
+  out_.flush();
+}
+
 Result<Format> ParseFormat(std::string_view name, bool allow_table) {
   if (name == "table" && allow_table) return Format::kTable;
   if (name == "text" && !allow_table) return Format::kText;
   if (name == "json") return Format::kJson;
   if (name == "jsonl") return Format::kJsonl;
+  if (name == "csv" && allow_table) return Format::kCsv;
   return Status::InvalidArgument(fmt::format("unknown format '{}'", name));
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -42,7 +43,26 @@ nlohmann::json EventToJson(const RecordedEvent& e);
 // can be fed back in.
 Result<EventData> EventFromJson(const nlohmann::json& j, std::string* stream);
 
-enum class Format { kTable, kJson, kJsonl, kText };
+enum class Format { kTable, kJson, kJsonl, kText, kCsv };
+
+// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+std::string CsvField(std::string_view s);
+
+// Prints events one at a time in a listing format (table, jsonl, json, csv), as `read`,
+// `query`, `export` and `tail` share them.
+class EventPrinter {
+ public:
+  EventPrinter(Format format, std::ostream& out);
+  void Begin();
+  void Print(const RecordedEvent& e);
+  void End();
+  std::uint64_t count() const { return count_; }
+
+ private:
+  Format format_;
+  std::ostream& out_;
+  std::uint64_t count_ = 0;
+};
 Result<Format> ParseFormat(std::string_view name, bool allow_table);
 bool StdoutIsTty();
 

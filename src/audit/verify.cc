@@ -1,0 +1,290 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// `Store::Verify`: an offline audit of everything stored (docs/cli.md, `cairn verify`).
+//
+// The log is read once, in position order, checking each envelope, the chain and the
+// per-stream version sequence. The indexes are checked without a random read per event: the
+// log scan folds every (stream, version, position) into a per-stream digest and every
+// (caller id, position) into one digest; a scan of each index folds its entries the same way,
+// and the digests must agree. Only when one disagrees does a targeted pass find the first
+// bad entry.
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "audit/chain.h"
+#include "codec/envelope.h"
+#include "store/keys.h"
+#include "store/store_impl.h"
+
+namespace cairn {
+namespace {
+
+std::uint64_t Mix(std::uint64_t x) {  // splitmix64's finaliser
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// An order-independent digest of a set of entries: the sum of a hash of each. It detects
+// accidental damage (a lost, extra or altered entry); it is no defence against a forger —
+// the chain hash is the tamper evidence.
+struct SetDigest {
+  std::uint64_t sum = 0;
+  std::uint64_t count = 0;
+  void Add(std::string_view a, std::uint64_t b, std::uint64_t c) {
+    sum += Mix(std::hash<std::string_view>()(a) ^ Mix(b ^ Mix(c)));
+    ++count;
+  }
+  bool operator==(const SetDigest&) const = default;
+};
+
+struct StreamTally {
+  std::uint64_t last_version = 0;
+  SetDigest digest;
+};
+
+}  // namespace
+
+Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
+  VerifyReport report;
+  const std::uint64_t head = Info().last_position;
+  const std::uint64_t from = std::max<std::uint64_t>(1, options.from_position);
+  report.first_position = from;
+  report.last_position = head;
+  auto problem = [&](std::uint64_t position, std::string what) {
+    report.problems.push_back({position, std::move(what)});
+  };
+  if (from > head + 1) {
+    problem(0, fmt::format("--from-position {} is past the head {}", from, head));
+    return report;
+  }
+
+  // The writer verifies against a snapshot; a read-only or following handle does not change
+  // between catch-ups (and RocksDB's secondary instances have no snapshots). Index entries
+  // past `head` are appends that raced the check and are skipped either way.
+  rocksdb::ReadOptions ro;
+  const rocksdb::Snapshot* snapshot = options_.read_only ? nullptr : db_->GetSnapshot();
+  ro.snapshot = snapshot;
+  ro.fill_cache = false;  // a full scan would only evict the service's hot blocks
+  struct ReleaseSnapshot {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* s;
+    ~ReleaseSnapshot() {
+      if (s) db->ReleaseSnapshot(s);
+    }
+  } release{db_.get(), snapshot};
+
+  audit::ChainHasher hasher;
+  audit::Hash previous = hasher.Genesis(store_id_);
+  if (from > 1) {
+    auto before = ReadEvent(from - 1);
+    if (!before.ok()) {
+      problem(from - 1, "cannot anchor the chain: " + before.status().message());
+      return report;
+    }
+    previous = before->chain_hash;
+  }
+
+  const bool full = from == 1;
+  report.indexes_checked = full;
+  std::unordered_map<std::string, StreamTally, StringHash, std::equal_to<>> streams;
+  SetDigest log_ids;
+  std::int64_t last_ts = 0;
+  std::uint64_t expected = from;
+  std::string scratch;
+  {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_));
+    for (it->Seek(store::PositionKey(from)); it->Valid() && expected <= head; it->Next()) {
+      std::uint64_t position = 0;
+      if (!store::DecodePositionKey(it->key().ToStringView(), &position)) {
+        problem(expected, fmt::format("malformed log key of {} bytes after position {}",
+                                      it->key().size(), expected - 1));
+        return report;
+      }
+      if (position != expected) {
+        problem(expected, fmt::format("position {} is missing (the log jumps to {})", expected,
+                                      position));
+        return report;
+      }
+      RecordedEvent e;
+      if (Status s = codec::DecodeEvent(it->value().ToStringView(), &scratch, &e); !s.ok()) {
+        problem(position, s.message());
+        return report;
+      }
+      if (e.position != position) {
+        problem(position, fmt::format("the event stored at position {} says position {}",
+                                      position, e.position));
+        return report;
+      }
+      const audit::Hash want = hasher.Next(previous, e);
+      if (want != e.chain_hash) {
+        problem(position, fmt::format("chain hash mismatch: stored {}, recomputed {}",
+                                      HexHash(e.chain_hash), HexHash(want)));
+        return report;
+      }
+      previous = e.chain_hash;
+      if (e.timestamp_us < last_ts)
+        problem(position, fmt::format("timestamp {} is before the previous event's {}",
+                                      e.timestamp_us, last_ts));
+      last_ts = e.timestamp_us;
+      auto [tally, inserted] = streams.try_emplace(std::string(e.stream));
+      if (full || !inserted) {
+        if (e.version != tally->second.last_version + 1) {
+          problem(position, fmt::format("stream '{}' goes from version {} to {}", e.stream,
+                                        tally->second.last_version, e.version));
+          return report;
+        }
+      }
+      tally->second.last_version = e.version;
+      tally->second.digest.Add(e.stream, e.version, position);
+      if (e.id_from_caller)
+        log_ids.Add(std::string_view(reinterpret_cast<const char*>(e.id.bytes().data()), 16),
+                    position, 0);
+      ++report.events;
+      ++expected;
+      if (options.progress && (report.events & 0xffff) == 0)
+        options.progress(report.events, head - from + 1);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
+    if (expected <= head) {
+      problem(expected, fmt::format("positions {}..{} are missing", expected, head));
+      return report;
+    }
+  }
+  report.chain_head = previous;
+  if (options.progress) options.progress(report.events, head - from + 1);
+
+  if (full) {
+    // The stream index, folded per stream the same way.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_));
+    std::string current;
+    SetDigest digest;
+    std::uint64_t last_version = 0;
+    std::vector<std::string> bad;
+    auto finish = [&]() {
+      if (current.empty()) return;
+      auto t = streams.find(current);
+      if (t == streams.end() || !(t->second.digest == digest) ||
+          t->second.last_version != last_version)
+        bad.push_back(current);
+      if (t != streams.end()) t->second.digest.count = UINT64_MAX;  // seen
+    };
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view stream;
+      std::uint64_t version = 0;
+      if (!store::DecodeStreamKey(it->key().ToStringView(), &stream, &version) ||
+          it->value().size() != 8) {
+        problem(0, fmt::format("malformed stream index entry (key of {} bytes)", it->key().size()));
+        break;
+      }
+      // Entries past the head belong to appends after the scan started.
+      const std::uint64_t position = store::GetBigEndian64(it->value().data());
+      if (position > head) continue;
+      if (stream != current) {
+        finish();
+        current = std::string(stream);
+        digest = SetDigest();
+        last_version = 0;
+      }
+      digest.Add(stream, version, position);
+      last_version = std::max(last_version, version);
+    }
+    finish();
+    if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
+    for (const auto& [stream, tally] : streams)
+      if (tally.digest.count != UINT64_MAX) bad.push_back(stream);
+    report.streams = streams.size();
+    // Name the first bad entry of each stream that disagrees.
+    for (const std::string& stream : bad) {
+      std::string where = fmt::format("stream index of '{}' disagrees with the log", stream);
+      std::uint64_t at = 0;
+      std::unique_ptr<rocksdb::Iterator> si(db_->NewIterator(ro, streams_));
+      std::uint64_t want_version = 1;
+      for (si->Seek(store::StreamKey(stream, 0)); si->Valid(); si->Next(), ++want_version) {
+        std::string_view s;
+        std::uint64_t v = 0;
+        if (!store::DecodeStreamKey(si->key().ToStringView(), &s, &v) || s != stream) break;
+        const std::uint64_t p = store::GetBigEndian64(si->value().data());
+        if (p > head) break;
+        auto e = ReadEvent(p);
+        if (v != want_version) {
+          where = fmt::format("stream index of '{}' has version {} where {} was expected",
+                              stream, v, want_version);
+          at = p;
+          break;
+        }
+        if (!e.ok() || e->stream != stream || e->version != v) {
+          where = fmt::format("stream index entry '{}' version {} points at position {}, which "
+                              "holds {}",
+                              stream, v, p,
+                              e.ok() ? fmt::format("'{}' version {}", e->stream, e->version)
+                                     : e.status().message());
+          at = p;
+          break;
+        }
+      }
+      problem(at, where);
+    }
+
+    // The id index against the caller ids in the log.
+    SetDigest index_ids;
+    std::unique_ptr<rocksdb::Iterator> ii(db_->NewIterator(ro, ids_));
+    std::uint64_t bad_id_position = 0;
+    for (ii->SeekToFirst(); ii->Valid(); ii->Next()) {
+      if (ii->key().size() != 16 || ii->value().size() != 8) {
+        problem(0, "malformed id index entry");
+        break;
+      }
+      const std::uint64_t p = store::GetBigEndian64(ii->value().data());
+      if (p > head) continue;
+      index_ids.Add(ii->key().ToStringView(), p, 0);
+    }
+    if (!ii->status().ok()) return FromRocks(ii->status(), "reading the id index");
+    report.caller_ids = log_ids.count;
+    if (!(index_ids == log_ids)) {
+      // Find the entry: each index entry must point at an event carrying that id.
+      for (ii->SeekToFirst(); ii->Valid(); ii->Next()) {
+        const std::uint64_t p = store::GetBigEndian64(ii->value().data());
+        if (p > head) continue;
+        auto e = ReadEvent(p);
+        if (!e.ok() || std::memcmp(e->id.bytes().data(), ii->key().data(), 16) != 0 ||
+            !e->id_from_caller) {
+          bad_id_position = p;
+          break;
+        }
+      }
+      problem(bad_id_position,
+              bad_id_position
+                  ? fmt::format("id index entry points at position {}, whose event has another id",
+                                bad_id_position)
+                  : fmt::format("id index holds {} caller ids, the log {}: an entry is missing",
+                                index_ids.count, log_ids.count));
+    }
+  }
+
+  // Side records.
+  auto checkpoints = ListCheckpoints();
+  if (!checkpoints.ok()) {
+    problem(0, checkpoints.status().message());
+  } else {
+    for (const auto& [name, position] : *checkpoints) {
+      ++report.checkpoints;
+      if (position > Info().last_position)
+        problem(0, fmt::format("checkpoint '{}' is at {}, past the head {}", name, position,
+                               Info().last_position));
+    }
+  }
+  auto dead = ListDeadLetters(0, SIZE_MAX);
+  if (!dead.ok()) {
+    problem(0, dead.status().message());
+  } else {
+    report.dead_letters = dead->size();
+  }
+  return report;
+}
+
+}  // namespace cairn

@@ -1,0 +1,500 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The audit commands: verify, streams, status, dead-letters, query, export, tail. They open
+// the store read-only as a follower of its writer (StoreOptions::follow_writer), so they work
+// beside a running service without stopping it.
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "output.h"
+
+namespace cairn::tool {
+namespace {
+
+std::int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// RFC 3339 ("2026-11-27T10:00:00Z", "2026-11-27T10:00:00.5+01:00", "2026-11-27") or a
+// duration before now ("90s", "30m", "2h", "7d").
+Result<std::int64_t> ParseTime(const std::string& text, std::string_view option) {
+  auto bad = [&] {
+    return Status::InvalidArgument(fmt::format(
+        "{} '{}': expected RFC 3339 (2026-11-27T10:00:00Z) or a duration like 2h, 30m, 7d",
+        option, text));
+  };
+  if (text.empty()) return bad();
+  if (const char unit = text.back(); unit == 's' || unit == 'm' || unit == 'h' || unit == 'd') {
+    const std::string digits = text.substr(0, text.size() - 1);
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
+      const std::int64_t n = std::stoll(digits);
+      const std::int64_t unit_s = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
+      return NowUs() - n * unit_s * 1000000;
+    }
+  }
+  std::tm tm{};
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2d%n", &y, &mo, &d, &consumed) != 3 || consumed != 10)
+    return bad();
+  std::size_t i = 10;
+  std::int64_t frac_us = 0, offset_s = 0;
+  if (i < text.size()) {
+    if (text[i] != 'T' && text[i] != 't' && text[i] != ' ') return bad();
+    if (std::sscanf(text.c_str() + i + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &consumed) != 3 ||
+        consumed != 8)
+      return bad();
+    i += 9;
+    if (i < text.size() && text[i] == '.') {
+      std::int64_t scale = 100000;
+      for (++i; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
+        frac_us += (text[i] - '0') * scale;
+        scale /= 10;
+      }
+    }
+    if (i == text.size()) return bad();  // a time needs a zone
+    if (text[i] == 'Z' || text[i] == 'z') {
+      ++i;
+    } else if (text[i] == '+' || text[i] == '-') {
+      int oh, om;
+      if (std::sscanf(text.c_str() + i + 1, "%2d:%2d%n", &oh, &om, &consumed) != 2 || consumed != 5)
+        return bad();
+      offset_s = (oh * 3600 + om * 60) * (text[i] == '+' ? 1 : -1);
+      i += 6;
+    }
+    if (i != text.size()) return bad();
+  }
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return bad();
+  return (static_cast<std::int64_t>(timegm(&tm)) - offset_s) * 1000000 + frac_us;
+}
+
+struct Filter {
+  std::set<std::string, std::less<>> types;
+  std::string stream, category;
+  std::int64_t since_us = INT64_MIN, until_us = INT64_MAX;
+  std::uint64_t from_position = 1, to_position = UINT64_MAX;
+  std::vector<std::pair<std::vector<std::string>, std::string>> where;  // path parts, value
+  std::uint64_t limit = UINT64_MAX;
+
+  bool Matches(const RecordedEvent& e) const {
+    if (!types.empty() && !types.count(e.type)) return false;
+    if (!stream.empty() && e.stream != stream) return false;
+    if (!category.empty() && e.stream.substr(0, e.stream.find('-')) != category) return false;
+    if (e.timestamp_us < since_us || e.timestamp_us > until_us) return false;
+    if (where.empty()) return true;
+    if (!IsJsonContentType(e.content_type)) return false;
+    const nlohmann::json j = nlohmann::json::parse(e.payload, nullptr, false);
+    if (j.is_discarded()) return false;
+    for (const auto& [path, value] : where) {
+      const nlohmann::json* node = &j;
+      for (const std::string& part : path) {
+        if (!node->is_object()) return false;
+        auto it = node->find(part);
+        if (it == node->end()) return false;
+        node = &*it;
+      }
+      const std::string text = node->is_string() ? node->get<std::string>() : node->dump();
+      if (text != value) return false;
+    }
+    return true;
+  }
+};
+
+Result<Filter> MakeFilter(const EventFilterArgs& a) {
+  Filter f;
+  for (const auto& t : a.types) f.types.insert(t);
+  f.stream = a.stream;
+  f.category = a.category;
+  if (!a.since.empty()) {
+    auto t = ParseTime(a.since, "--since");
+    if (!t.ok()) return t.status();
+    f.since_us = *t;
+  }
+  if (!a.until.empty()) {
+    auto t = ParseTime(a.until, "--until");
+    if (!t.ok()) return t.status();
+    f.until_us = *t;
+  }
+  if (f.since_us > f.until_us)
+    return Status::InvalidArgument("--since is after --until: nothing can match");
+  if (a.from_position == 0) return Status::InvalidArgument("--from-position starts at 1");
+  if (a.to_position < a.from_position)
+    return Status::InvalidArgument("--to-position is before --from-position");
+  f.from_position = a.from_position;
+  f.to_position = a.to_position;
+  for (const std::string& w : a.where) {
+    const auto eq = w.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Status::InvalidArgument(fmt::format("--where '{}': expected path=value", w));
+    std::vector<std::string> parts;
+    std::string path = w.substr(0, eq);
+    for (std::size_t i = 0; i <= path.size();) {
+      const std::size_t dot = std::min(path.find('.', i), path.size());
+      if (dot == i)
+        return Status::InvalidArgument(fmt::format("--where '{}': empty path segment", w));
+      parts.push_back(path.substr(i, dot - i));
+      i = dot + 1;
+    }
+    f.where.emplace_back(std::move(parts), w.substr(eq + 1));
+  }
+  f.limit = a.limit;
+  return f;
+}
+
+// The first position whose commit time is at or after `since_us`: timestamps never decrease
+// with position, so a binary search over point reads finds it without a scan.
+Result<std::uint64_t> SeekTime(Store& store, std::int64_t since_us, std::uint64_t lo,
+                               std::uint64_t head) {
+  std::uint64_t hi = head + 1;  // answer in [lo, hi]
+  while (lo < hi) {
+    const std::uint64_t mid = lo + (hi - lo) / 2;
+    auto e = store.ReadEvent(mid);
+    if (!e.ok()) return e.status();
+    if (e->timestamp_us < since_us)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+// A progress bar on stderr, only at a terminal and only for work that lasts over a second.
+class Progress {
+ public:
+  explicit Progress(std::string label)
+      : label_(std::move(label)), tty_(isatty(STDERR_FILENO) == 1),
+        start_(std::chrono::steady_clock::now()) {}
+  ~Progress() {
+    if (drawn_) std::fprintf(stderr, "\r\033[K");
+  }
+  void Update(std::uint64_t done, std::uint64_t total) {
+    if (!tty_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - start_ < std::chrono::seconds(1) || now - last_ < std::chrono::milliseconds(100))
+      return;
+    last_ = now;
+    drawn_ = true;
+    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const int width = 30, filled = static_cast<int>(f * width);
+    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %llu/%llu", label_.c_str(),
+                 std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                 f * 100, static_cast<unsigned long long>(done),
+                 static_cast<unsigned long long>(total));
+  }
+
+ private:
+  std::string label_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_{};
+};
+
+// Prints the events of `store` that match `filter`, positions [from, head]. Returns how many.
+Result<std::uint64_t> Scan(Store& store, const Filter& filter, std::uint64_t from,
+                           EventPrinter& printer, Progress* progress, std::uint64_t already = 0) {
+  const std::uint64_t head = std::min(store.Info().last_position, filter.to_position);
+  if (from > head) return std::uint64_t{0};
+  if (filter.since_us != INT64_MIN) {
+    auto p = SeekTime(store, filter.since_us, from, head);
+    if (!p.ok()) return p.status();
+    from = *p;
+  }
+  std::uint64_t matched = 0;
+  if (!filter.stream.empty()) {
+    // One stream: its index, not the log.
+    auto reader = store.ReadStream(filter.stream);
+    if (!reader.ok()) {
+      if (reader.status().code() == StatusCode::kNotFound) return std::uint64_t{0};
+      return reader.status();
+    }
+    for (; reader->Valid() && already + matched < filter.limit; reader->Next()) {
+      const RecordedEvent& e = reader->event();
+      if (e.position < from) continue;
+      if (e.position > head || e.timestamp_us > filter.until_us) break;
+      if (filter.Matches(e)) printer.Print(e), ++matched;
+    }
+    if (!reader->status().ok()) return reader->status();
+    return matched;
+  }
+  LogReadOptions ro;
+  ro.from_position = from;
+  auto reader = store.ReadLog(ro);
+  if (!reader.ok()) return reader.status();
+  for (; reader->Valid() && already + matched < filter.limit; reader->Next()) {
+    const RecordedEvent& e = reader->event();
+    if (e.position > head || e.timestamp_us > filter.until_us) break;
+    if (filter.Matches(e)) printer.Print(e), ++matched;
+    if (progress && (e.position & 0xfff) == 0) progress->Update(e.position - from, head - from + 1);
+  }
+  if (!reader->status().ok()) return reader->status();
+  return matched;
+}
+
+int Query(const CommonOptions& common, const QueryArgs& args, bool is_export) {
+  auto filter = MakeFilter(args.filter);
+  if (!filter.ok()) return Fail(filter.status());
+  const std::string default_format = is_export ? "jsonl" : (StdoutIsTty() ? "table" : "jsonl");
+  auto format = ParseFormat(args.format.empty() ? default_format : args.format, !is_export);
+  if (!format.ok()) return Fail(format.status());
+  std::ofstream file;
+  if (!args.output.empty()) {
+    file.open(args.output, std::ios::binary | std::ios::trunc);
+    if (!file) return Fail(Status::IOError(fmt::format("cannot write {}", args.output)));
+  }
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  EventPrinter printer(*format, args.output.empty() ? std::cout : file);
+  Progress progress(is_export ? "export" : "query");
+  printer.Begin();
+  auto n = Scan(**store, *filter, filter->from_position, printer,
+                is_export || !args.output.empty() ? &progress : nullptr);
+  printer.End();
+  if (!n.ok()) return Fail(n.status());
+  if (is_export && !args.output.empty()) {
+    file.close();
+    if (!file) return Fail(Status::IOError(fmt::format("writing {} failed", args.output)));
+    std::fprintf(stderr, "cairn: exported %llu events to %s\n",
+                 static_cast<unsigned long long>(*n), args.output.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunQuery(const CommonOptions& common, const QueryArgs& args) {
+  return Query(common, args, false);
+}
+
+int RunExport(const CommonOptions& common, const QueryArgs& args) {
+  QueryArgs a = args;
+  if (a.format.empty()) a.format = "jsonl";
+  if (a.format != "jsonl")
+    return Fail(Status::InvalidArgument(
+        "export writes JSON Lines (what `cairn append --jsonl` reads back); use query for other formats"));
+  return Query(common, a, true);
+}
+
+int RunTail(const CommonOptions& common, const TailArgs& args) {
+  auto filter = MakeFilter(args.filter);
+  if (!filter.ok()) return Fail(filter.status());
+  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
+                            true);
+  if (!format.ok()) return Fail(format.status());
+  if (*format == Format::kJson)
+    return Fail(Status::InvalidArgument("tail prints one event a line: use jsonl, csv or table"));
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  std::uint64_t next = args.from_end ? (*store)->Info().last_position + 1 : filter->from_position;
+  Filter f = *filter;
+  f.limit = std::min(args.max_events, filter->limit);
+  EventPrinter printer(*format, std::cout);
+  printer.Begin();
+  std::uint64_t printed = 0;
+  const auto interval = std::chrono::duration<double>(args.poll_interval_s);
+  while (printed < f.limit) {
+    auto head = (*store)->Refresh();
+    if (!head.ok()) return Fail(head.status());
+    if (*head >= next) {
+      Filter window = f;
+      window.since_us = INT64_MIN;  // applied per event below, not by seeking
+      auto n = Scan(**store, window, next, printer, nullptr, printed);
+      if (!n.ok()) return Fail(n.status());
+      printed += *n;
+      std::cout.flush();
+      next = *head + 1;
+      continue;
+    }
+    std::this_thread::sleep_for(interval);
+  }
+  printer.End();
+  return kExitOk;
+}
+
+int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  Progress progress("verify");
+  VerifyOptions vo;
+  vo.from_position = args.from_position;
+  vo.progress = [&](std::uint64_t done, std::uint64_t total) { progress.Update(done, total); };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto report = (*store)->Verify(vo);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!report.ok()) return Fail(report.status());
+  const VerifyReport& r = *report;
+  if (*format == Format::kJson) {
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : r.problems) problems.push_back({{"position", p.position}, {"what", p.what}});
+    nlohmann::json j = {{"ok", r.ok()},
+                        {"first_position", r.first_position},
+                        {"last_position", r.last_position},
+                        {"events", r.events},
+                        {"streams", r.streams},
+                        {"caller_ids", r.caller_ids},
+                        {"indexes_checked", r.indexes_checked},
+                        {"checkpoints", r.checkpoints},
+                        {"dead_letters", r.dead_letters},
+                        {"chain_head", HexHash(r.chain_head)},
+                        {"seconds", secs},
+                        {"problems", problems}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    fmt::print("checked    positions {}..{}: {} events in {:.2f} s ({:.0f} events/s)\n",
+               r.first_position, r.last_position, r.events, secs, r.events / std::max(secs, 1e-9));
+    if (r.indexes_checked)
+      fmt::print("indexes    {} streams and {} caller ids agree with the log\n", r.streams,
+                 r.caller_ids);
+    else
+      fmt::print("indexes    not checked (they need a verify from position 1)\n");
+    fmt::print("side       {} checkpoints, {} dead letters\n", r.checkpoints, r.dead_letters);
+    if (r.ok())
+      fmt::print("chain head {}\nOK\n", HexHash(r.chain_head));
+  }
+  if (r.ok()) return kExitOk;
+  for (const auto& p : r.problems)
+    std::fprintf(stderr, "cairn: %s%s\n",
+                 p.position ? fmt::format("position {}: ", p.position).c_str() : "",
+                 p.what.c_str());
+  return kExitCorrupt;
+}
+
+int RunStreams(const CommonOptions& common, const StreamsArgs& args) {
+  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
+                            true);
+  if (!format.ok()) return Fail(format.status());
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  auto streams = (*store)->ListStreams(args.prefix, args.limit);
+  if (!streams.ok()) return Fail(streams.status());
+  if (*format == Format::kTable)
+    fmt::print("{:<32}  {:>8}  {:>8}  {:<27}  {:<27}\n", "STREAM", "VERSION", "EVENTS", "FIRST",
+               "LAST");
+  if (*format == Format::kCsv) std::cout << "stream,last_version,events,first,last\n";
+  nlohmann::json all = nlohmann::json::array();
+  for (const StreamInfo& s : *streams) {
+    auto first = (*store)->ReadEvent(s.first_position);
+    auto last = (*store)->ReadEvent(s.last_position);
+    if (!first.ok()) return Fail(first.status());
+    if (!last.ok()) return Fail(last.status());
+    const std::string t0 = FormatTimestamp(first->timestamp_us);
+    const std::string t1 = FormatTimestamp(last->timestamp_us);
+    nlohmann::json j = {{"stream", s.stream},        {"last_version", s.last_version},
+                        {"events", s.event_count},   {"first_position", s.first_position},
+                        {"last_position", s.last_position}, {"first", t0}, {"last", t1}};
+    switch (*format) {
+      case Format::kTable:
+        fmt::print("{:<32}  {:>8}  {:>8}  {:<27}  {:<27}\n", s.stream, s.last_version,
+                   s.event_count, t0, t1);
+        break;
+      case Format::kJsonl: std::cout << j.dump() << "\n"; break;
+      case Format::kCsv:
+        std::cout << CsvField(s.stream) << ',' << s.last_version << ',' << s.event_count << ','
+                  << t0 << ',' << t1 << "\n";
+        break;
+      default: all.push_back(std::move(j));
+    }
+  }
+  if (*format == Format::kJson) std::cout << all.dump(2) << "\n";
+  return kExitOk;
+}
+
+int RunStatus(const CommonOptions& common, const StatusArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  const StoreInfo info = (*store)->Info();
+  auto checkpoints = (*store)->ListCheckpoints();
+  if (!checkpoints.ok()) return Fail(checkpoints.status());
+  auto dead = (*store)->ListDeadLetters();
+  if (!dead.ok()) return Fail(dead.status());
+  std::uint64_t held = 0;
+  for (const DeadLetter& d : *dead) held += d.held_behind != 0;
+  nlohmann::json consumers = nlohmann::json::array();
+  for (const auto& [name, position] : *checkpoints) {
+    double age = 0;
+    if (position < info.last_position) {
+      auto oldest = (*store)->ReadEvent(position + 1);
+      if (oldest.ok()) age = std::max(0.0, (NowUs() - oldest->timestamp_us) / 1e6);
+    }
+    consumers.push_back({{"checkpoint", name},
+                         {"position", position},
+                         {"lag_events", info.last_position - std::min(position, info.last_position)},
+                         {"lag_seconds", age}});
+  }
+  if (*format == Format::kJson) {
+    nlohmann::json j = {{"store", info.path},
+                        {"store_id", info.store_id},
+                        {"head_position", info.last_position},
+                        {"last_event", info.last_position ? FormatTimestamp(info.last_timestamp_us) : ""},
+                        {"checkpoints", consumers},
+                        {"dead_letters", dead->size()},
+                        {"held_events", held}};
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  fmt::print("store        {} ({})\nhead         position {}{}\n", info.path, info.store_id,
+             info.last_position,
+             info.last_position ? ", last event " + FormatTimestamp(info.last_timestamp_us) : "");
+  if (consumers.empty()) fmt::print("shipper      never ran (no checkpoint)\n");
+  for (const auto& c : consumers)
+    fmt::print("checkpoint   {}: position {}, lag {} events, {:.1f} s\n",
+               c["checkpoint"].get<std::string>(), c["position"].get<std::uint64_t>(),
+               c["lag_events"].get<std::uint64_t>(), c["lag_seconds"].get<double>());
+  fmt::print("dead letters {} ({} held behind a failed event of their stream)\n", dead->size(),
+             held);
+  return kExitOk;
+}
+
+int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
+  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
+                            true);
+  if (!format.ok()) return Fail(format.status());
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  auto dead = (*store)->ListDeadLetters();
+  if (!dead.ok()) return Fail(dead.status());
+  if (*format == Format::kTable)
+    fmt::print("{:>10}  {:<24}  {:>7}  {:<20}  {:<27}  {}\n", "POSITION", "STREAM", "VERSION",
+               "TOPIC", "TIME", "ERROR");
+  nlohmann::json all = nlohmann::json::array();
+  for (const DeadLetter& d : *dead) {
+    nlohmann::json j = {{"position", d.position},       {"stream", d.stream},
+                        {"version", d.version},         {"destination", d.destination},
+                        {"error", d.error},             {"time", FormatTimestamp(d.time_us)},
+                        {"held_behind", d.held_behind}};
+    if (*format == Format::kTable)
+      fmt::print("{:>10}  {:<24}  {:>7}  {:<20}  {:<27}  {}\n", d.position, d.stream, d.version,
+                 d.destination, FormatTimestamp(d.time_us), d.error);
+    else if (*format == Format::kJsonl)
+      std::cout << j.dump() << "\n";
+    else if (*format == Format::kCsv)
+      std::cout << d.position << ',' << CsvField(d.stream) << ',' << d.version << ','
+                << CsvField(d.destination) << ',' << CsvField(d.error) << "\n";
+    else
+      all.push_back(std::move(j));
+  }
+  if (*format == Format::kJson) std::cout << all.dump(2) << "\n";
+  return kExitOk;
+}
+
+}  // namespace cairn::tool
