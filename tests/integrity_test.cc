@@ -2,8 +2,15 @@
 //
 // Opening foreign, locked, newer and corrupt stores; the hash chain. These tests reach under
 // the API with raw RocksDB to damage stores the way disks and people do.
-#include <fstream>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <thread>
+
+#include <flatbuffers/flatbuffers.h>
 #include <rocksdb/db.h>
 
 #include "audit/chain.h"
@@ -247,5 +254,185 @@ TEST(IntegrityTest, MalformedStreamIndexStopsAppendsToThatStream) {
   EXPECT_EQ(store->Info().last_position, 4u);
 }
 
+}  // namespace
+}  // namespace cairn
+
+// --- Store::Verify --------------------------------------------------------------------------
+
+namespace cairn {
+namespace {
+namespace verify {
+
+StoreOptions ReadOnly() {
+  StoreOptions o = testing::QuietOptions();
+  o.read_only = true;
+  return o;
+}
+
+VerifyReport VerifyStore(const std::string& path, VerifyOptions vo = {}) {
+  auto store = Store::Open(path, ReadOnly());
+  EXPECT_THAT(store, IsOk());
+  if (!store.ok()) return {};
+  auto report = (*store)->Verify(vo);
+  EXPECT_THAT(report, IsOk());
+  return report.ok() ? *report : VerifyReport{};
+}
+
+std::string FillWithIds(const std::string& path, int n) {
+  auto store = testing::OpenOrDie(path);
+  for (int i = 0; i < n; ++i) {
+    EventData e = Event("OrderPlaced", "{\"i\":" + std::to_string(i) + "}");
+    if (i % 2) e.id = EventId::Generate();
+    EXPECT_THAT(store->Append("order-" + std::to_string(i % 3), ExpectedVersion::Any(), e), IsOk());
+  }
+  return store->Info().store_id;
+}
+
+TEST(VerifyTest, ACleanStorePasses) {
+  testing::TempDir dir;
+  FillWithIds(dir.Sub("s"), 100);
+  VerifyReport r = VerifyStore(dir.Sub("s"));
+  EXPECT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems[0].what);
+  EXPECT_EQ(r.events, 100u);
+  EXPECT_EQ(r.streams, 3u);
+  EXPECT_EQ(r.caller_ids, 50u);
+  EXPECT_TRUE(r.indexes_checked);
+  // From a later position the chain is anchored at the stored hash before it.
+  VerifyOptions vo;
+  vo.from_position = 60;
+  r = VerifyStore(dir.Sub("s"), vo);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.events, 41u);
+  EXPECT_FALSE(r.indexes_checked);
+}
+
+TEST(VerifyTest, EveryByteOfAnEventEditedIsCaughtAtItsPosition) {
+  testing::TempDir dir;
+  FillWithIds(dir.Sub("s"), 20);
+  const std::string key = store::PositionKey(10);
+  std::string original;
+  WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), cf["log"], key, &original).ok());
+  });
+  for (std::size_t i = 0; i < original.size(); ++i) {
+    std::string damaged = original;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x01);
+    WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["log"], key, damaged).ok());
+    });
+    VerifyReport r = VerifyStore(dir.Sub("s"));
+    ASSERT_FALSE(r.ok()) << "byte " << i << " of " << original.size() << " edited, not caught";
+    EXPECT_EQ(r.problems[0].position, 10u) << "byte " << i << ": " << r.problems[0].what;
+  }
+}
+
+TEST(VerifyTest, AReencodedEventWithAValidChecksumBreaksTheChain) {
+  testing::TempDir dir;
+  FillWithIds(dir.Sub("s"), 20);
+  WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+    std::string value, scratch;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), cf["log"], store::PositionKey(7), &value).ok());
+    RecordedEvent e;
+    ASSERT_THAT(testing::S(codec::DecodeEvent(value, &scratch, &e)), IsOk());
+    const std::string forged = "{\"i\":999}";  // a forger's edit, with a fresh CRC
+    e.payload = forged;
+    flatbuffers::FlatBufferBuilder fbb;
+    std::string out;
+    codec::EncodeEvent(e, &fbb, &out);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["log"], store::PositionKey(7), out).ok());
+  });
+  VerifyReport r = VerifyStore(dir.Sub("s"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problems[0].position, 7u);
+  EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("chain hash mismatch"));
+}
+
+TEST(VerifyTest, AMissingPositionIsNamed) {
+  testing::TempDir dir;
+  FillWithIds(dir.Sub("s"), 20);
+  WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["log"], store::PositionKey(12)).ok());
+  });
+  VerifyReport r = VerifyStore(dir.Sub("s"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problems[0].position, 12u);
+  EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("missing"));
+}
+
+TEST(VerifyTest, IndexDamageIsNamed) {
+  testing::TempDir dir;
+  FillWithIds(dir.Sub("s"), 30);
+  // order-1 version 2 now points at position 3 (which holds order-2 version 1).
+  WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+    char p[8];
+    store::PutBigEndian64(3, p);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["streams"], store::StreamKey("order-1", 2),
+                        rocksdb::Slice(p, 8))
+                    .ok());
+  });
+  VerifyReport r = VerifyStore(dir.Sub("s"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problems[0].position, 3u);
+  EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("'order-1' version 2 points at position 3"));
+
+  testing::TempDir dir2;
+  FillWithIds(dir2.Sub("s"), 30);
+  WithRawDb(dir2.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf["event_ids"]));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["event_ids"], it->key()).ok());
+  });
+  r = VerifyStore(dir2.Sub("s"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("id index holds 14 caller ids, the log 15"));
+}
+
+TEST(VerifyTest, ABadCheckpointOrDeadLetterIsReported) {
+  testing::TempDir dir;
+  FillWithIds(dir.Sub("s"), 5);
+  WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["default"],
+                        std::string(store::kMetaCheckpointPrefix) + "shipper", "xyz")
+                    .ok());
+  });
+  VerifyReport r = VerifyStore(dir.Sub("s"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("checkpoint 'shipper' is 3 bytes"));
+}
+
+TEST(VerifyTest, FollowsAndVerifiesWhileAnotherProcessAppends) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("s");
+  FillWithIds(path, 10);  // the store must exist before a follower can open it
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    execl(CAIRN_CRASH_WRITER, CAIRN_CRASH_WRITER, path.c_str(), "2", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  StoreOptions o = ReadOnly();
+  o.follow_writer = true;
+  auto follower = Store::Open(path, o);
+  ASSERT_THAT(follower, IsOk());
+  std::uint64_t last = 0;
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    auto head = (*follower)->Refresh();
+    ASSERT_THAT(head, IsOk());
+    EXPECT_GE(*head, last);
+    last = *head;
+    auto report = (*follower)->Verify();
+    ASSERT_THAT(report, IsOk());
+    EXPECT_TRUE(report->ok()) << report->problems[0].position << ": " << report->problems[0].what;
+    EXPECT_EQ(report->events, *head);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  EXPECT_GT(last, 10u) << "the writer appended nothing while we followed";
+}
+
+}  // namespace verify
 }  // namespace
 }  // namespace cairn

@@ -78,6 +78,10 @@ Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* 
   if (static_cast<std::uint8_t>(value[0]) != kValueFormatV1)
     return Status::Corruption(fmt::format("unknown event value format {}",
                                           static_cast<unsigned>(static_cast<std::uint8_t>(value[0]))));
+  // Bytes 1..3 are reserved and written as zero; the CRC covers only the body, so a flipped
+  // reserved byte would otherwise pass unnoticed (found by VerifyTest's every-byte edit).
+  if (value[1] != 0 || value[2] != 0 || value[3] != 0)
+    return Status::Corruption("event value header: reserved bytes are not zero");
   const char* body = value.data() + kValueHeaderBytes;
   const std::size_t size = value.size() - kValueHeaderBytes;
   const std::uint32_t stored_crc = GetFixed32(value.data() + 4);
