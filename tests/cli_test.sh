@@ -22,7 +22,7 @@ expect_has() { case "$1" in *"$2"*) ;; *) fail "$3: [$1] lacks [$2]";; esac; }
 S=$WORK/store
 expect_exit 0 -- "$CAIRN" --help
 expect_has "$OUT" "Exit codes" "--help lists exit codes"
-for cmd in info append read demo ship kafka-mock; do
+for cmd in info append read demo ship kafka-mock query export tail verify streams status dead-letters; do
   expect_exit 0 -- "$CAIRN" $cmd --help
   expect_has "$OUT" "Usage" "$cmd --help"
 done
@@ -149,6 +149,71 @@ expect_exit 4 -- "$CAIRN" ship "$WORK/nowhere" -b "$BS"
 expect_exit 2 -- "$CAIRN" kafka-mock --topic bad:0
 expect_has "$ERR" "NAME:PARTITIONS" "bad mock topic"
 kill $MOCK; wait $MOCK 2>/dev/null
+
+# --- audit commands ------------------------------------------------------------------------
+A=$WORK/audit
+"$CAIRN" demo --orders 300 --threads 2 --store "$A" --no-kafka >/dev/null || fail "demo store for audits"
+expect_exit 0 -- "$CAIRN" verify "$A"
+expect_has "$OUT" "OK" "verify ok"
+expect_has "$OUT" "streams and" "verify checks indexes"
+expect_exit 0 -- "$CAIRN" verify "$A" --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"] and d["events"]==d["last_position"] and d["indexes_checked"], d' <<<"$OUT" || fail "verify json"
+expect_exit 0 -- "$CAIRN" verify "$A" --from-position 100
+expect_has "$OUT" "not checked" "partial verify skips indexes"
+expect_exit 0 -- "$CAIRN" streams "$A" --prefix order- --format jsonl
+expect_eq "$(echo "$OUT" | wc -l)" "300" "streams --prefix"
+expect_has "$OUT" '"events":3' "stream event counts"
+expect_exit 0 -- "$CAIRN" streams "$A" --prefix customer-00000 --format csv
+expect_eq "$(echo "$OUT" | head -1)" "stream,last_version,events,first,last" "streams csv header"
+expect_exit 0 -- "$CAIRN" query "$A" --type OrderPlaced --format jsonl
+expect_eq "$(echo "$OUT" | wc -l)" "300" "query by type"
+expect_exit 0 -- "$CAIRN" query "$A" --type OrderPlaced --type OrderShipped --category order --limit 7 --format jsonl
+expect_eq "$(echo "$OUT" | wc -l)" "7" "query types + category + limit"
+expect_exit 0 -- "$CAIRN" query "$A" --where sku=sku-7 --type StockReserved --format jsonl
+/usr/bin/python3 -c 'import json,sys
+rows=[json.loads(l) for l in sys.stdin if l.strip()]
+assert rows and all(r["data"]["sku"]=="sku-7" and r["type"]=="StockReserved" for r in rows), rows[:2]' <<<"$OUT" || fail "query --where"
+expect_exit 0 -- "$CAIRN" query "$A" --stream order-0000042 --format jsonl
+expect_eq "$(echo "$OUT" | wc -l)" "3" "query one stream"
+expect_exit 0 -- "$CAIRN" query "$A" --from-position 10 --to-position 19 --format csv
+expect_eq "$(echo "$OUT" | wc -l)" "11" "query position range as csv (header + 10)"
+expect_exit 0 -- "$CAIRN" query "$A" --since 1h --until 2099-01-01T00:00:00Z --format jsonl --limit 5
+expect_eq "$(echo "$OUT" | wc -l)" "5" "query time window"
+expect_exit 0 -- "$CAIRN" query "$A" --since 2099-01-01T00:00:00Z --format jsonl
+expect_eq "$OUT" "" "query in the future finds nothing"
+expect_exit 2 -- "$CAIRN" query "$A" --since yesterday
+expect_has "$ERR" "--since 'yesterday'" "bad time named"
+expect_exit 2 -- "$CAIRN" query "$A" --where nothing
+expect_has "$ERR" "expected path=value" "bad --where"
+expect_exit 2 -- "$CAIRN" query "$A" --format xml
+expect_exit 4 -- "$CAIRN" query "$WORK/nowhere"
+expect_exit 1 -- "$CAIRN" verify "$WORK/foreign"
+expect_has "$ERR" "not a cairn store" "verify foreign dir"
+# Export -> append into an empty store reproduces streams, versions and payloads.
+expect_exit 0 -- "$CAIRN" export "$A" -o "$WORK/export.jsonl"
+expect_has "$ERR" "exported 1575 events" "export count"
+"$CAIRN" append "$WORK/reimport" --jsonl <"$WORK/export.jsonl" >/dev/null || fail "append the export"
+diff <("$CAIRN" export "$A" | /usr/bin/python3 -c "$strip") \
+     <("$CAIRN" export "$WORK/reimport" | /usr/bin/python3 -c "$strip") || fail "export round trip differs"
+expect_exit 0 -- "$CAIRN" status "$A" --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["head_position"]==1575 and d["dead_letters"]==0, d' <<<"$OUT" || fail "status json"
+expect_exit 0 -- "$CAIRN" dead-letters "$A" --format json
+expect_eq "$OUT" "[]" "no dead letters"
+# tail follows a store another process is appending to.
+"$CAIRN" tail "$S" --format jsonl --max-events 3 --poll-interval 0.05 >"$WORK/tail.out" 2>"$WORK/tail.err" &
+TAIL=$!
+sleep 0.5
+for i in 1 2 3; do "$CAIRN" append "$S" tail-1 --type Tick --data "{\"n\":$i}" >/dev/null; done
+for _ in $(seq 50); do kill -0 $TAIL 2>/dev/null || break; sleep 0.1; done
+if kill -0 $TAIL 2>/dev/null; then kill $TAIL; fail "tail did not see 3 new events: $(cat "$WORK/tail.err")"; fi
+expect_eq "$(grep -c '"stream":"tail-1"' "$WORK/tail.out")" "3" "tail prints new events"
+# verify fails, naming the position, when an event's bytes change (edited with RocksDB's ldb).
+KEY=0x0000000000000064  # position 100
+VAL=$(ldb --db="$A" --column_family=log get --key_hex --value_hex $KEY 2>/dev/null)
+BAD=$(/usr/bin/python3 -c 'import sys; v=sys.argv[1]; i=len(v)-20; print(v[:i] + ("1" if v[i] != "1" else "2") + v[i+1:])' "$VAL")
+ldb --db="$A" --column_family=log put --key_hex --value_hex $KEY "$BAD" >/dev/null 2>&1 || fail "ldb put"
+expect_exit 5 -- "$CAIRN" verify "$A"
+expect_has "$ERR" "cairn: position 100: " "verify names the position"
 
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

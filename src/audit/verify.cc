@@ -149,7 +149,11 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
       if (options.progress && (report.events & 0xffff) == 0)
         options.progress(report.events, head - from + 1);
     }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
+    if (!it->status().ok()) {
+      // Damage RocksDB itself detects (a block checksum): name where reading stopped.
+      problem(expected, "unreadable: " + it->status().ToString());
+      return report;
+    }
     if (expected <= head) {
       problem(expected, fmt::format("positions {}..{} are missing", expected, head));
       return report;
