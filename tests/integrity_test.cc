@@ -436,3 +436,97 @@ TEST(VerifyTest, FollowsAndVerifiesWhileAnotherProcessAppends) {
 }  // namespace verify
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+std::vector<std::uint64_t> TypePositions(Store& store, std::vector<std::string> types,
+                                         std::uint64_t from = 1) {
+  LogReadOptions o;
+  o.from_position = from;
+  auto reader = store.ReadByTypes(types, o);
+  EXPECT_THAT(reader, IsOk());
+  std::vector<std::uint64_t> out;
+  for (; reader->Valid(); reader->Next()) {
+    EXPECT_NE(std::find(types.begin(), types.end(), reader->event().type), types.end());
+    out.push_back(reader->event().position);
+  }
+  EXPECT_THAT(testing::S(reader->status()), IsOk());
+  return out;
+}
+
+std::vector<std::uint64_t> ScanPositions(Store& store, std::vector<std::string> types,
+                                         std::uint64_t from = 1) {
+  std::vector<std::uint64_t> out;
+  for (const OwnedEvent& e : Drain(std::move(store.ReadLog()).value()))
+    if (e.position >= from && std::find(types.begin(), types.end(), e.type) != types.end())
+      out.push_back(e.position);
+  return out;
+}
+
+TEST(TypeIndexTest, ReadByTypesMergesTypesInPositionOrder) {
+  testing::TempDir dir;
+  auto store = testing::OpenOrDie(dir.Sub("s"));
+  const char* kinds[] = {"OrderPlaced", "OrderPaid", "OrderShipped", "Order"};
+  for (int i = 0; i < 200; ++i)
+    ASSERT_THAT(store->Append("order-" + std::to_string(i % 7), ExpectedVersion::Any(),
+                              Event(kinds[(i * 7 + i / 3) % 4])),
+                IsOk());
+  for (auto types : std::vector<std::vector<std::string>>{
+           {"OrderPaid"}, {"OrderPlaced", "OrderShipped"}, {"Order"}, {"Nothing"},
+           {"Order", "OrderPaid", "OrderPlaced", "OrderShipped"}}) {
+    EXPECT_EQ(TypePositions(*store, types), ScanPositions(*store, types));
+    EXPECT_EQ(TypePositions(*store, types, 150), ScanPositions(*store, types, 150));
+  }
+  LogReadOptions o;
+  o.limit = 3;
+  const std::vector<std::string> paid{"OrderPaid"};
+  EXPECT_EQ(Drain(std::move(store->ReadByTypes(paid, o)).value()).size(), 3u);
+}
+
+TEST(TypeIndexTest, AStoreWithoutTheIndexGainsItAndQueriesSpanBoth) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("s");
+  {
+    auto store = testing::OpenOrDie(path);
+    for (int i = 0; i < 30; ++i)
+      ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event(i % 2 ? "Odd" : "Even")), IsOk());
+  }
+  // As a store made before the type index existed: no "types" family.
+  WithRawDb(path, [&](rocksdb::DB* db, auto& cf) {
+    ASSERT_TRUE(db->DropColumnFamily(cf["types"]).ok());
+  });
+  {
+    // Read-only: no index, the log is scanned.
+    StoreOptions ro = testing::QuietOptions();
+    ro.read_only = true;
+    auto store = Store::Open(path, ro);
+    ASSERT_THAT(store, IsOk());
+    EXPECT_EQ(TypePositions(**store, {"Odd"}).size(), 15u);
+  }
+  auto store = testing::OpenOrDie(path);  // writable: creates the index from position 31 on
+  for (int i = 0; i < 10; ++i)
+    ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event(i % 2 ? "Odd" : "Even")), IsOk());
+  EXPECT_EQ(TypePositions(*store, {"Odd"}), ScanPositions(*store, {"Odd"}));
+  EXPECT_EQ(TypePositions(*store, {"Odd"}).size(), 20u);
+  auto report = store->Verify();
+  ASSERT_THAT(report, IsOk());
+  EXPECT_TRUE(report->ok()) << report->problems[0].what;
+}
+
+TEST(TypeIndexTest, VerifyCatchesAMissingTypeEntry) {
+  testing::TempDir dir;
+  const std::string path = dir.Sub("s");
+  verify::FillWithIds(path, 20);
+  WithRawDb(path, [&](rocksdb::DB* db, auto& cf) {
+    std::string key;
+    store::AppendTypeKey("OrderPlaced", 5, &key);
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), cf["types"], key).ok());
+  });
+  VerifyReport r = verify::VerifyStore(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("type index"));
+}
+
+}  // namespace
+}  // namespace cairn

@@ -159,6 +159,11 @@ class Store {
   Result<EventReader> ReadStream(std::string_view stream, const StreamReadOptions& options = {});
   // Reads the global log in position order.
   Result<EventReader> ReadLog(const LogReadOptions& options = {});
+  // Events whose type is any of `types`, forward in position order from
+  // options.from_position, through the type index (no log scan; stores that gained the index
+  // after they were created scan the log before its start).
+  Result<EventReader> ReadByTypes(std::span<const std::string> types,
+                                  const LogReadOptions& options = {});
   // Reads the single event at `position`. kNotFound beyond the last position.
   Result<OwnedEvent> ReadEvent(std::uint64_t position);
 

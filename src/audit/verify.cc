@@ -93,6 +93,7 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   report.indexes_checked = full;
   std::unordered_map<std::string, StreamTally, StringHash, std::equal_to<>> streams;
   SetDigest log_ids;
+  SetDigest log_types;  // (type, position) of every event the type index covers
   std::int64_t last_ts = 0;
   std::uint64_t expected = from;
   std::string scratch;
@@ -141,6 +142,7 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
       }
       tally->second.last_version = e.version;
       tally->second.digest.Add(e.stream, e.version, position);
+      if (position >= type_index_from_) log_types.Add(e.type, position, 0);
       if (e.id_from_caller)
         log_ids.Add(std::string_view(reinterpret_cast<const char*>(e.id.bytes().data()), 16),
                     position, 0);
@@ -268,6 +270,26 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
                   : fmt::format("id index holds {} caller ids, the log {}: an entry is missing",
                                 index_ids.count, log_ids.count));
     }
+  }
+
+  if (full && types_) {
+    SetDigest index_types;
+    std::unique_ptr<rocksdb::Iterator> ti(db_->NewIterator(ro, types_));
+    for (ti->SeekToFirst(); ti->Valid(); ti->Next()) {
+      const auto key = ti->key().ToStringView();
+      if (key.size() < 9 || key[key.size() - 9] != '\0') {
+        problem(0, "malformed type index entry");
+        break;
+      }
+      const std::uint64_t p = store::GetBigEndian64(key.data() + key.size() - 8);
+      if (p > head) continue;
+      index_types.Add(key.substr(0, key.size() - 9), p, 0);
+    }
+    if (!ti->status().ok()) return FromRocks(ti->status(), "reading the type index");
+    if (!(index_types == log_types))
+      problem(0, fmt::format("type index holds {} entries for positions {}..{}, the log {} "
+                             "events: it disagrees with the log",
+                             index_types.count, type_index_from_, head, log_types.count));
   }
 
   // Side records.

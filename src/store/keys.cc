@@ -64,4 +64,12 @@ std::string StreamKeyLimit(std::string_view stream) {
   return key;
 }
 
+void AppendTypeKey(std::string_view type, std::uint64_t position, std::string* out) {
+  out->append(type);
+  out->push_back('\0');
+  char be[8];
+  PutBigEndian64(position, be);
+  out->append(be, 8);
+}
+
 }  // namespace cairn::store

@@ -15,11 +15,15 @@ inline constexpr char kMetaFamily[] = "default";      // store metadata
 inline constexpr char kLogFamily[] = "log";           // position -> event value
 inline constexpr char kStreamsFamily[] = "streams";   // stream, version -> position
 inline constexpr char kEventIdsFamily[] = "event_ids";  // caller event id -> position
+inline constexpr char kTypesFamily[] = "types";  // event type, position -> (empty)
 
 // Meta keys (in kMetaFamily).
 inline constexpr char kMetaFormatVersion[] = "cairn.format_version";  // u32 little-endian
 inline constexpr char kMetaStoreId[] = "cairn.store_id";              // 16 bytes (UUID)
 inline constexpr char kMetaCreatedUs[] = "cairn.created_us";          // i64 little-endian
+// The first position the type index covers (u64 LE): 1 for stores created with it; for a
+// store that gained it later, the head at that moment + 1.
+inline constexpr char kMetaTypeIndexFrom[] = "cairn.type_index_from";
 // Prefixes of side records (in kMetaFamily).
 inline constexpr char kMetaCheckpointPrefix[] = "cairn.checkpoint.";    // + name -> u64 LE
 inline constexpr char kMetaDeadLetterPrefix[] = "cairn.dead_letter.";   // + BE64 position -> JSON
@@ -41,5 +45,9 @@ std::string StreamKey(std::string_view stream, std::uint64_t version);
 bool DecodeStreamKey(std::string_view key, std::string_view* stream, std::uint64_t* version);
 // The first key after every key of `stream`: stream id followed by 0x01.
 std::string StreamKeyLimit(std::string_view stream);
+
+// Type index keys: the event type, 0x00, the position as 8 big-endian bytes; each type's
+// entries are contiguous and in position order. Types never contain NUL (validated).
+void AppendTypeKey(std::string_view type, std::uint64_t position, std::string* out);
 
 }  // namespace cairn::store

@@ -36,7 +36,7 @@ class EventReader::Impl {
       : backward_(backward), open_readers_(open_readers), limit_(limit) {
     ++*open_readers_;
   }
-  void Advance() {
+  virtual void Advance() {
     if (backward_)
       it_->Prev();
     else
@@ -186,6 +186,130 @@ class StreamReader final : public EventReader::Impl {
   rocksdb::PinnableSlice value_;
 };
 
+// Events of any of a set of types, in position order, from `from` on: below the type index's
+// start it filters a log scan; from there it merges each type's index entries and fetches
+// every event from the log.
+class TypeReader final : public EventReader::Impl {
+ public:
+  TypeReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log,
+             rocksdb::ColumnFamilyHandle* types, std::uint64_t index_from,
+             std::span<const std::string> wanted, const LogReadOptions& o)
+      : Impl(open_readers, o.limit, false), db_(db), log_(log), index_from_(index_from),
+        wanted_(wanted.begin(), wanted.end()) {
+    const std::uint64_t from = o.from_position.value_or(1);
+    if (o.limit == 0) return;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    if (from < index_from_) {
+      it_.reset(db->NewIterator(ro, log_));
+      it_->Seek(store::PositionKey(from));
+    }
+    if (types) {
+      for (const std::string& t : wanted_) {
+        Cursor c;
+        c.upper = t;
+        c.upper.push_back('\x01');
+        cursors_.push_back(std::move(c));
+      }
+      // Slices and iterators point into cursors_, which no longer moves.
+      for (std::size_t i = 0; i < wanted_.size(); ++i) {
+        Cursor& c = cursors_[i];
+        c.upper_slice = rocksdb::Slice(c.upper);
+        rocksdb::ReadOptions cro;
+        cro.iterate_upper_bound = &c.upper_slice;
+        c.it.reset(db->NewIterator(cro, types));
+        std::string start;
+        store::AppendTypeKey(wanted_[i], std::max(from, index_from_), &start);
+        c.it->Seek(start);
+      }
+    }
+    Load();
+  }
+
+  ~TypeReader() override {
+    for (Cursor& c : cursors_) c.it.reset();  // before the base counts this reader closed
+  }
+
+ private:
+  struct Cursor {
+    std::unique_ptr<rocksdb::Iterator> it;
+    std::string upper;
+    rocksdb::Slice upper_slice;
+  };
+
+  void Load() override {
+    // Phase 1: the unindexed prefix of the log.
+    while (it_) {
+      if (!it_->Valid()) {
+        if (!it_->status().ok()) return Fail(FromRocks(it_->status(), "reading the log"));
+        it_.reset();
+        break;
+      }
+      std::uint64_t position = 0;
+      if (!store::DecodePositionKey(it_->key().ToStringView(), &position))
+        return Fail(Status::Corruption("malformed log key"));
+      if (position >= index_from_) {
+        it_.reset();
+        break;
+      }
+      if (!Decode(it_->value().ToStringView(), position)) return;
+      if (std::find(wanted_.begin(), wanted_.end(), event_.type) != wanted_.end()) {
+        valid_ = true;
+        return;
+      }
+      it_->Next();
+    }
+    // Phase 2: the smallest position among the types' cursors.
+    Cursor* best = nullptr;
+    std::uint64_t best_position = 0;
+    for (Cursor& c : cursors_) {
+      if (!c.it->Valid()) {
+        if (!c.it->status().ok()) return Fail(FromRocks(c.it->status(), "reading the type index"));
+        continue;
+      }
+      const auto key = c.it->key().ToStringView();
+      if (key.size() < 9) return Fail(Status::Corruption("malformed type index key"));
+      const std::uint64_t p = store::GetBigEndian64(key.data() + key.size() - 8);
+      if (!best || p < best_position) best = &c, best_position = p;
+    }
+    if (!best) {
+      valid_ = false;
+      return;
+    }
+    current_ = best;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(best_position),
+                                 &value_);
+    if (s.IsNotFound())
+      return Fail(Status::Corruption(fmt::format(
+          "the type index names position {}, which is not in the log", best_position)));
+    if (!s.ok()) return Fail(FromRocks(s, "reading the log"));
+    if (!Decode(value_.ToStringView(), best_position)) return;
+    const auto key = best->it->key().ToStringView();
+    if (key.substr(0, key.size() - 9) != event_.type)
+      return Fail(Status::Corruption(fmt::format(
+          "the type index lists position {} under '{}', but it holds a '{}'", best_position,
+          key.substr(0, key.size() - 9), event_.type)));
+    valid_ = true;
+  }
+
+  // Moves past the event just returned: the log cursor in phase 1, else the type cursor
+  // that produced it.
+  void Advance() override {
+    if (it_)
+      it_->Next();
+    else if (current_)
+      current_->it->Next();
+  }
+
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* log_;
+  std::uint64_t index_from_;
+  std::vector<std::string> wanted_;
+  std::vector<Cursor> cursors_;
+  Cursor* current_ = nullptr;
+  rocksdb::PinnableSlice value_;
+};
+
 }  // namespace
 
 EventReader::EventReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -205,6 +329,18 @@ Result<EventReader> Store::Impl::ReadLog(const LogReadOptions& options) {
   if (!db_) return ClosedError();
   // An error on the first event surfaces through the reader's status(), like any later one.
   auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options);
+  return EventReader(std::move(reader));
+}
+
+Result<EventReader> Store::Impl::ReadByTypes(std::span<const std::string> types,
+                                             const LogReadOptions& options) {
+  if (!db_) return ClosedError();
+  if (types.empty()) return Status::InvalidArgument("no event types given");
+  if (options.direction != Direction::kForward)
+    return Status::NotSupported("reading by type goes forward only");
+  auto reader = std::make_unique<TypeReader>(&open_readers_, db_.get(), log_, types_,
+                                             types_ ? type_index_from_ : UINT64_MAX, types,
+                                             options);
   return EventReader(std::move(reader));
 }
 

@@ -129,6 +129,7 @@ Status Store::Impl::OpenDatabase() {
 
   std::vector<std::string> names{store::kMetaFamily, store::kLogFamily, store::kStreamsFamily,
                                  store::kEventIdsFamily};
+  if (fresh) names.push_back(store::kTypesFamily);
   if (!fresh) {
     std::vector<std::string> existing;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
@@ -194,9 +195,12 @@ Status Store::Impl::OpenDatabase() {
   log_ = handles_[1];
   streams_ = handles_[2];
   ids_ = handles_[3];
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (names[i] == store::kTypesFamily) types_ = handles_[i];
 
   if (Status st = LoadOrCreateMeta(fresh); !st.ok()) return st;
   if (Status st = LoadTail(); !st.ok()) return st;
+  if (Status st = LoadTypeIndex(cf_options); !st.ok()) return st;
   logger_->info("opened store {} (id {}, last position {})", path_, store_id_.ToString(),
              committed_position_);
   return Status::Ok();
@@ -244,6 +248,39 @@ Status Store::Impl::LoadOrCreateMeta(bool fresh) {
   std::copy(value.begin(), value.end(), id.begin());
   store_id_ = EventId(id);
   return Status::Ok();
+}
+
+// The type index arrived after format 1's first stores: a store without it gains it on its
+// first writable open, covering positions from then on (queries scan the log below that).
+Status Store::Impl::LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options) {
+  std::string value;
+  if (types_) {
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaTypeIndexFrom, &value);
+    if (s.IsNotFound()) {
+      type_index_from_ = 1;  // created with the store, before this key existed: never
+    } else if (!s.ok()) {
+      return FromRocks(s, "reading the type index's start");
+    } else if (value.size() != 8) {
+      return Status::Corruption(fmt::format("store {}: type index start record is malformed", path_));
+    } else {
+      type_index_from_ = store::GetLittleEndian(value);
+    }
+    return Status::Ok();
+  }
+  if (options_.read_only) return Status::Ok();  // queries by type scan the log
+  rocksdb::ColumnFamilyHandle* handle = nullptr;
+  if (Status st = FromRocks(db_->CreateColumnFamily(cf_options, store::kTypesFamily, &handle),
+                            "creating the type index");
+      !st.ok())
+    return st;
+  handles_.push_back(handle);
+  types_ = handle;
+  type_index_from_ = committed_position_ + 1;
+  store::PutLittleEndian(type_index_from_, 8, &value);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Put(wo, meta_, store::kMetaTypeIndexFrom, value),
+                   "recording the type index's start");
 }
 
 Status Store::Impl::LoadTail() {
@@ -504,6 +541,11 @@ void Store::Impl::PrepareWriter(Writer* w) {
       key_.clear();
       store::AppendStreamKey(v.stream, f.version, &key_);
       if (rs.ok()) rs = batch_.Put(streams_, key_, pos);
+      if (rs.ok()) {
+        key_.clear();
+        store::AppendTypeKey(f.type, f.position, &key_);
+        rs = batch_.Put(types_, key_, rocksdb::Slice());
+      }
       if (rs.ok() && f.id_from_caller) {
         rs = batch_.Put(ids_, rocksdb::Slice(reinterpret_cast<const char*>(f.id.bytes().data()), 16),
                         pos);
@@ -739,6 +781,11 @@ Result<EventReader> Store::ReadStream(std::string_view stream, const StreamReadO
 
 Result<EventReader> Store::ReadLog(const LogReadOptions& options) {
   return impl_->ReadLog(options);
+}
+
+Result<EventReader> Store::ReadByTypes(std::span<const std::string> types,
+                                       const LogReadOptions& options) {
+  return impl_->ReadByTypes(types, options);
 }
 
 Result<OwnedEvent> Store::ReadEvent(std::uint64_t position) { return impl_->ReadEvent(position); }

@@ -50,6 +50,7 @@ class Store::Impl {
 
   Result<EventReader> ReadStream(std::string_view stream, const StreamReadOptions& options);
   Result<EventReader> ReadLog(const LogReadOptions& options);
+  Result<EventReader> ReadByTypes(std::span<const std::string> types, const LogReadOptions& options);
   Result<OwnedEvent> ReadEvent(std::uint64_t position);
   Result<StreamInfo> GetStreamInfo(std::string_view stream);
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
@@ -95,6 +96,7 @@ class Store::Impl {
   Status OpenDatabase();
   Status LoadOrCreateMeta(bool fresh);
   Status LoadTail();
+  Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
 
   Status Validate(const std::vector<AppendView>& views) const;
   Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views);
@@ -119,6 +121,8 @@ class Store::Impl {
   rocksdb::ColumnFamilyHandle* log_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_ = nullptr;
   rocksdb::ColumnFamilyHandle* ids_ = nullptr;
+  rocksdb::ColumnFamilyHandle* types_ = nullptr;  // null: a read-only store without the index
+  std::uint64_t type_index_from_ = UINT64_MAX;     // first position the type index covers
 
   EventId store_id_;
   std::uint32_t format_version_ = 0;

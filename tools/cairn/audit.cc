@@ -235,7 +235,9 @@ Result<std::uint64_t> Scan(Store& store, const Filter& filter, std::uint64_t fro
   }
   LogReadOptions ro;
   ro.from_position = from;
-  auto reader = store.ReadLog(ro);
+  // By type: the type index, not the log.
+  const std::vector<std::string> types(filter.types.begin(), filter.types.end());
+  auto reader = types.empty() ? store.ReadLog(ro) : store.ReadByTypes(types, ro);
   if (!reader.ok()) return reader.status();
   for (; reader->Valid() && already + matched < filter.limit; reader->Next()) {
     const RecordedEvent& e = reader->event();
