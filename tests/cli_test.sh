@@ -22,7 +22,7 @@ expect_has() { case "$1" in *"$2"*) ;; *) fail "$3: [$1] lacks [$2]";; esac; }
 S=$WORK/store
 expect_exit 0 -- "$CAIRN" --help
 expect_has "$OUT" "Exit codes" "--help lists exit codes"
-for cmd in info append read demo ship kafka-mock query export tail verify streams status dead-letters; do
+for cmd in info append read demo ship kafka-mock query export tail verify streams status dead-letters reconcile; do
   expect_exit 0 -- "$CAIRN" $cmd --help
   expect_has "$OUT" "Usage" "$cmd --help"
 done
@@ -115,11 +115,25 @@ expect_has "$OUT" "cairn.version=2" "kcat version header"
 # The checkpoint is saved: shipping again sends nothing new.
 expect_exit 0 -- "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --exit-when-caught-up
 expect_eq "$(kcat -C -b "$BS" -t cli-events -o beginning -e -q -f '%k\n' | wc -l)" "6" "no re-send after a clean stop"
-# Settings from a client.properties file; a routes file.
+# reconcile: clean after a normal run; a duplicate and an altered copy are reported.
+expect_exit 0 -- "$CAIRN" reconcile "$S" -b "$BS" --default-topic cli-events
+expect_has "$OUT" "CLEAN" "reconcile clean"
+expect_has "$OUT" "matched    6 events" "reconcile matched"
+H1=$("$CAIRN" read "$S" order-1 --format jsonl | head -1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["chain_hash"])')
+echo '{"total":10}' | kcat -P -b "$BS" -t cli-events -k order-1 -H cairn.stream=order-1 -H cairn.version=1 -H "cairn.chain_hash=$H1"
+echo '{"sku":"X"}' | kcat -P -b "$BS" -t cli-events -k order-1 -H cairn.stream=order-1 -H cairn.version=2 -H "cairn.chain_hash=$(printf '0%.0s' $(seq 64))"
+expect_exit 7 -- "$CAIRN" reconcile "$S" -b "$BS" --default-topic cli-events --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert not d["clean"] and d["duplicates"]==2 and d["hash_mismatches"]==1 and d["missing"]==0, d' <<<"$OUT" || fail "reconcile duplicate + altered: $OUT"
+expect_has "$ERR" "order-1 version 1 is in Kafka more than once" "reconcile names the duplicate"
+
 printf '# test\nbootstrap.servers=%s\nlinger.ms : 1\n' "$BS" >"$WORK/client.properties"
 printf 'category customer cli-customers\ndefault cli-rest\n' >"$WORK/routes"
 expect_exit 0 -- "$CAIRN" ship "$WORK/copy" --kafka-config "$WORK/client.properties" --routes "$WORK/routes" --exit-when-caught-up
 expect_eq "$(kcat -C -b "$BS" -t cli-customers -o beginning -e -q -f '%k\n' | sort -u)" "customer-1" "routed by category"
+# Reading back only one of the two routed topics: the other's events are missing.
+expect_exit 7 -- "$CAIRN" reconcile "$WORK/copy" -b "$BS" --topic cli-rest
+expect_has "$OUT" "missing    2 (in 1 streams)" "reconcile reports missing events"
+expect_exit 0 -- "$CAIRN" reconcile "$WORK/copy" --kafka-config "$WORK/client.properties" --routes "$WORK/routes"
 # SIGTERM drains and exits 0; metrics are served while it runs.
 PORT=$((20000 + RANDOM % 20000))
 "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --metrics-listen "127.0.0.1:$PORT" >"$WORK/ship.out" 2>"$WORK/ship.err" &

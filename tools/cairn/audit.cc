@@ -8,13 +8,16 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <set>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "cairn/shipper.h"
 #include "commands.h"
+#include "kafka_check.h"
 #include "output.h"
 
 namespace cairn::tool {
@@ -497,6 +500,161 @@ int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
   }
   if (*format == Format::kJson) std::cout << all.dump(2) << "\n";
   return kExitOk;
+}
+
+}  // namespace cairn::tool
+
+// --- reconcile -------------------------------------------------------------------------------
+
+namespace cairn::tool {
+
+int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  auto settings = LoadKafkaSettings(args.kafka);
+  if (!settings.ok()) return Fail(settings.status());
+  std::string bootstrap = args.kafka.bootstrap_servers;
+  for (const auto& [k, v] : *settings)
+    if (k == "bootstrap.servers" && bootstrap.empty()) bootstrap = v;
+  if (bootstrap.empty())
+    return Fail(Status::InvalidArgument(
+        "reconcile reads the topics back: give --bootstrap-servers or bootstrap.servers"));
+  std::vector<std::string> topics = args.topics;
+  if (topics.empty()) {
+    std::string default_topic = args.default_topic;
+    std::vector<RouteRule> rules;
+    if (!args.routes_file.empty()) {
+      std::ifstream in(args.routes_file);
+      if (!in) return Fail(Status::NotFound("cannot read routes file " + args.routes_file));
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      auto parsed = ParseRoutes(text, &default_topic);
+      if (!parsed.ok())
+        return Fail(Status::InvalidArgument(args.routes_file + ": " + parsed.status().message()));
+      rules = std::move(parsed).value();
+    }
+    for (const RouteRule& r : rules)
+      if (std::find(topics.begin(), topics.end(), r.topic) == topics.end()) topics.push_back(r.topic);
+    if (std::find(topics.begin(), topics.end(), default_topic) == topics.end())
+      topics.push_back(default_topic);
+  }
+
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  const std::uint64_t head = (*store)->Info().last_position;
+  auto checkpoint = (*store)->LoadCheckpoint(args.checkpoint);
+  if (!checkpoint.ok()) return Fail(checkpoint.status());
+  const std::uint64_t shipped = std::min(*checkpoint, head);
+  auto dead = (*store)->ListDeadLetters();
+  if (!dead.ok()) return Fail(dead.status());
+  std::set<std::uint64_t> dead_positions;
+  for (const DeadLetter& d : *dead) dead_positions.insert(d.position);
+
+  // The store's side: each stream's chain hashes by version, and where each version lives.
+  struct Expected {
+    std::vector<std::string> hash;       // index version - 1
+    std::vector<std::uint64_t> position;
+    std::vector<std::uint8_t> seen;      // times found in Kafka
+  };
+  std::map<std::string, Expected, std::less<>> expected;
+  Progress progress("reconcile");
+  {
+    auto reader = (*store)->ReadLog();
+    if (!reader.ok()) return Fail(reader.status());
+    for (; reader->Valid() && reader->event().position <= head; reader->Next()) {
+      const RecordedEvent& e = reader->event();
+      Expected& x = expected[std::string(e.stream)];
+      x.hash.push_back(HexHash(e.chain_hash));
+      x.position.push_back(e.position);
+      x.seen.push_back(0);
+      if ((e.position & 0xffff) == 0) progress.Update(e.position, head * 2);
+    }
+    if (!reader->status().ok()) return Fail(reader->status());
+  }
+
+  std::uint64_t foreign = 0;
+  auto records = ReadBack(bootstrap, *settings, topics, &foreign);
+  if (!records.ok()) return Fail(records.status());
+
+  std::uint64_t duplicates = 0, out_of_order = 0, mismatched = 0, unknown = 0, missing = 0,
+                not_yet = 0, dead_count = 0, matched = 0;
+  std::vector<std::string> problems;
+  auto note = [&](std::string p) {
+    if (problems.size() < 20) problems.push_back(std::move(p));
+  };
+  std::map<std::string, std::uint64_t> highest;
+  for (const ShippedRecord& r : *records) {
+    auto it = expected.find(r.stream);
+    if (it == expected.end() || r.version > it->second.hash.size()) {
+      ++unknown;
+      note(fmt::format("{} version {} ({}/{}@{}) is not in the store", r.stream, r.version,
+                       r.topic, r.partition, r.offset));
+      continue;
+    }
+    Expected& x = it->second;
+    const std::size_t i = r.version - 1;
+    if (r.chain_hash != x.hash[i]) {
+      ++mismatched;
+      note(fmt::format("{} version {} ({}/{}@{}): chain hash {} differs from the store's {}",
+                       r.stream, r.version, r.topic, r.partition, r.offset, r.chain_hash,
+                       x.hash[i]));
+    }
+    if (x.seen[i]) {
+      ++duplicates;
+      note(fmt::format("{} version {} is in Kafka more than once ({}/{}@{})", r.stream,
+                       r.version, r.topic, r.partition, r.offset));
+    } else {
+      ++matched;
+      std::uint64_t& top = highest[r.stream];
+      if (r.version < top) {
+        ++out_of_order;
+        note(fmt::format("{} version {} comes after version {} ({}/{}@{})", r.stream, r.version,
+                         top, r.topic, r.partition, r.offset));
+      }
+      top = std::max<std::uint64_t>(top, r.version);
+    }
+    x.seen[i] = static_cast<std::uint8_t>(std::min(255, x.seen[i] + 1));
+  }
+  std::map<std::string, std::uint64_t> missing_by_stream;
+  for (auto& [stream, x] : expected) {
+    for (std::size_t i = 0; i < x.seen.size(); ++i) {
+      if (x.seen[i]) continue;
+      if (dead_positions.count(x.position[i])) {
+        ++dead_count;
+      } else if (x.position[i] > shipped) {
+        ++not_yet;
+      } else {
+        ++missing;
+        if (missing_by_stream[stream]++ == 0)
+          note(fmt::format("{} version {} (position {}) is not in Kafka", stream, i + 1,
+                           x.position[i]));
+      }
+    }
+  }
+  const bool clean = !duplicates && !out_of_order && !mismatched && !unknown && !missing;
+  if (*format == Format::kJson) {
+    nlohmann::json j = {{"clean", clean},           {"topics", topics},
+                        {"store_events", head},     {"shipped_through", shipped},
+                        {"kafka_messages", records->size()}, {"foreign_messages", foreign},
+                        {"matched", matched},       {"missing", missing},
+                        {"duplicates", duplicates}, {"out_of_order", out_of_order},
+                        {"hash_mismatches", mismatched}, {"unknown_to_store", unknown},
+                        {"not_yet_shipped", not_yet}, {"dead_lettered", dead_count},
+                        {"streams_missing_events", missing_by_stream.size()},
+                        {"problems", problems}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    fmt::print("store      {} events, shipped through {} (checkpoint '{}')\n", head, shipped,
+               args.checkpoint);
+    fmt::print("kafka      {} cairn messages in {}{}\n", records->size(), fmt::join(topics, ", "),
+               foreign ? fmt::format(" (+{} without cairn headers, ignored)", foreign) : "");
+    fmt::print("matched    {} events, in stream order, with the store's chain hashes\n", matched);
+    fmt::print("missing    {} (in {} streams)\nduplicates {}\nreordered  {}\nhash diffs {}\nunknown    {}\n",
+               missing, missing_by_stream.size(), duplicates, out_of_order, mismatched, unknown);
+    fmt::print("pending    {} not shipped yet, {} dead-lettered\n", not_yet, dead_count);
+    fmt::print("{}\n", clean ? "CLEAN" : "MISMATCH");
+  }
+  for (const std::string& p : problems) std::fprintf(stderr, "cairn: %s\n", p.c_str());
+  return clean ? kExitOk : kExitMismatch;
 }
 
 }  // namespace cairn::tool

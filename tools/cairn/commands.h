@@ -149,6 +149,17 @@ struct DeadLettersArgs {
 };
 int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args);
 
+struct ReconcileArgs {
+  std::string store;
+  KafkaArgs kafka;
+  std::string routes_file;
+  std::string default_topic = "events";
+  std::vector<std::string> topics;  // explicit topics instead of the routes
+  std::string checkpoint = "shipper";
+  std::string format = "text";
+};
+int RunReconcile(const CommonOptions& common, const ReconcileArgs& args);
+
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
                                          bool writable, Durability durability = Durability::kSync);
 // Read-only, following a writer that may be appending (a RocksDB secondary instance).

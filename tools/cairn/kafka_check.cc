@@ -2,7 +2,9 @@
 #include "kafka_check.h"
 
 #include <chrono>
+#include <algorithm>
 #include <memory>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <librdkafka/rdkafka.h>
@@ -30,10 +32,10 @@ std::string Header(rd_kafka_headers_t* hdrs, const char* name) {
 
 }  // namespace
 
-Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
-                                     const std::vector<std::pair<std::string, std::string>>& settings,
-                                     const std::vector<std::string>& topics,
-                                     const std::map<std::string, std::uint64_t>& expected) {
+Result<std::vector<ShippedRecord>> ReadBack(
+    const std::string& bootstrap_servers,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    const std::vector<std::string>& topics, std::uint64_t* foreign) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto set = [&](const std::string& k, const std::string& v) {
@@ -83,8 +85,8 @@ Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
   rd_kafka_assign(c.rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
 
-  std::map<std::string, std::vector<std::uint64_t>> seen;
-  DeliveryReport report;
+  std::vector<ShippedRecord> records;
+  *foreign = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (pending > 0) {
     if (std::chrono::steady_clock::now() > deadline)
@@ -101,15 +103,40 @@ Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
     } else {
       rd_kafka_headers_t* hdrs = nullptr;
       rd_kafka_message_headers(m, &hdrs);
-      const std::string stream = Header(hdrs, "cairn.stream");
+      ShippedRecord r;
+      r.stream = Header(hdrs, "cairn.stream");
       const std::string version = Header(hdrs, "cairn.version");
-      ++report.messages;
-      if (!stream.empty() && !version.empty())
-        seen[stream].push_back(std::strtoull(version.c_str(), nullptr, 10));
+      r.version = std::strtoull(version.c_str(), nullptr, 10);
+      r.position = std::strtoull(Header(hdrs, "cairn.position").c_str(), nullptr, 10);
+      r.chain_hash = Header(hdrs, "cairn.chain_hash");
+      r.topic = rd_kafka_topic_name(m->rkt);
+      r.partition = m->partition;
+      r.offset = m->offset;
+      if (r.stream.empty() || r.version == 0)
+        ++*foreign;
+      else
+        records.push_back(std::move(r));
     }
     rd_kafka_message_destroy(m);
   }
 
+  std::stable_sort(records.begin(), records.end(), [](const ShippedRecord& a, const ShippedRecord& b) {
+    return std::tie(a.topic, a.partition, a.offset) < std::tie(b.topic, b.partition, b.offset);
+  });
+  return records;
+}
+
+Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
+                                     const std::vector<std::pair<std::string, std::string>>& settings,
+                                     const std::vector<std::string>& topics,
+                                     const std::map<std::string, std::uint64_t>& expected) {
+  std::uint64_t foreign = 0;
+  auto records = ReadBack(bootstrap_servers, settings, topics, &foreign);
+  if (!records.ok()) return records.status();
+  DeliveryReport report;
+  report.messages = records->size() + foreign;
+  std::map<std::string, std::vector<std::uint64_t>> seen;
+  for (const ShippedRecord& r : *records) seen[r.stream].push_back(r.version);
   auto problem = [&](std::string what) {
     if (report.first_problem.empty()) report.first_problem = std::move(what);
   };

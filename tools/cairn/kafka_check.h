@@ -25,6 +25,24 @@ struct DeliveryReport {
   bool ok() const { return missing == 0 && duplicates == 0 && out_of_order == 0; }
 };
 
+// One cairn message read back from Kafka.
+struct ShippedRecord {
+  std::string stream;      // cairn.stream header
+  std::uint64_t version = 0;
+  std::uint64_t position = 0;
+  std::string chain_hash;  // cairn.chain_hash header
+  std::string topic;
+  int partition = 0;
+  std::int64_t offset = 0;
+};
+
+// Every message of `topics` (all partitions, start to end, read_committed), in topic,
+// partition, offset order. Messages without cairn headers are counted in *foreign.
+Result<std::vector<ShippedRecord>> ReadBack(
+    const std::string& bootstrap_servers,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    const std::vector<std::string>& topics, std::uint64_t* foreign);
+
 // Reads every partition of `topics` from its start to its end and compares each stream's
 // versions (cairn.stream and cairn.version headers, in offset order) with `expected`
 // (stream -> last version).

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global options (--log-level) may follow the subcommand too
   app.footer("Exit codes: 0 ok, 1 error, 2 usage, 3 version conflict, 4 not found, "
-             "5 corruption, 6 store locked.");
+             "5 corruption, 6 store locked, 7 Kafka differs (reconcile).");
   app.set_help_all_flag("--help-all", "Help for every command");
   CommonOptions common;
   app.add_option("--log-level", common.log_level, "trace, debug, info, warn, error or off")
@@ -158,6 +158,21 @@ int main(int argc, char** argv) {
                     "Kafka client properties file (as the Kafka tools read it)");
   };
 
+  ReconcileArgs reconcile;
+  auto* reconcile_cmd = app.add_subcommand(
+      "reconcile", "Read the topics back and report events missing, duplicated, reordered or altered in Kafka");
+  reconcile_cmd->add_option("STORE", reconcile.store, "Store directory")->required();
+  add_kafka_options(reconcile_cmd, reconcile.kafka);
+  reconcile_cmd->add_option("--routes", reconcile.routes_file, "The routes file the shipper uses");
+  reconcile_cmd->add_option("--default-topic", reconcile.default_topic, "As for ship")->capture_default_str();
+  reconcile_cmd->add_option("--topic", reconcile.topics, "Read these topics instead (repeatable)");
+  reconcile_cmd->add_option("--checkpoint", reconcile.checkpoint,
+                            "Shipper checkpoint name: events past it count as not shipped yet")
+      ->capture_default_str();
+  reconcile_cmd->add_option("--format", reconcile.format, "text or json")->capture_default_str();
+  reconcile_cmd->footer("Exit 0 when Kafka holds exactly the shipped events, 7 when it does not.\n"
+                        "Example: cairn reconcile ./store -b localhost:9092 --routes routes.txt");
+
   ShipArgs ship;
   auto* ship_cmd = app.add_subcommand(
       "ship", "Ship a store's events to Kafka in the foreground (Ctrl-C drains and stops)");
@@ -244,6 +259,7 @@ int main(int argc, char** argv) {
   if (demo_cmd->parsed()) return RunDemo(common, demo);
   if (ship_cmd->parsed()) return RunShip(common, ship);
   if (query_cmd->parsed()) return RunQuery(common, query);
+  if (reconcile_cmd->parsed()) return RunReconcile(common, reconcile);
   if (export_cmd->parsed()) return RunExport(common, exp);
   if (tail_cmd->parsed()) return RunTail(common, tail);
   if (verify_cmd->parsed()) return RunVerify(common, verify);

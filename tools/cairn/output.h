@@ -23,6 +23,7 @@ inline constexpr int kExitConflict = 3;   // wrong expected version / id reused
 inline constexpr int kExitNotFound = 4;   // no such store, stream or event
 inline constexpr int kExitCorrupt = 5;    // stored bytes failed verification
 inline constexpr int kExitBusy = 6;       // the store is locked by another writer
+inline constexpr int kExitMismatch = 7;   // reconcile: Kafka does not hold what the store does
 
 int ExitCodeFor(const Status& s);
 // Prints "cairn: <message>" on one line to stderr and returns the exit code for `s`.
