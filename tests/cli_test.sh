@@ -134,6 +134,25 @@ expect_eq "$(kcat -C -b "$BS" -t cli-customers -o beginning -e -q -f '%k\n' | so
 expect_exit 7 -- "$CAIRN" reconcile "$WORK/copy" -b "$BS" --topic cli-rest
 expect_has "$OUT" "missing    2 (in 1 streams)" "reconcile reports missing events"
 expect_exit 0 -- "$CAIRN" reconcile "$WORK/copy" --kafka-config "$WORK/client.properties" --routes "$WORK/routes"
+# Dead letters: an event over the client's message.max.bytes is recorded, then retried.
+D=$WORK/dl
+head -c 50000 /dev/zero | tr '\0' x | "$CAIRN" append "$D" order-9 --type Huge --content-type text/plain >/dev/null
+"$CAIRN" append "$D" order-9 --type After --data '{}' >/dev/null
+expect_exit 0 -- "$CAIRN" ship "$D" -b "$BS" --default-topic cli-dl -X message.max.bytes=20000 --exit-when-caught-up
+expect_exit 0 -- "$CAIRN" dead-letters "$D" --format jsonl
+expect_eq "$(echo "$OUT" | wc -l)" "2" "two dead letters (one failed, one held)"
+expect_has "$OUT" '"held_behind":1' "the second is held behind the first"
+expect_exit 0 -- "$CAIRN" status "$D"
+expect_has "$OUT" "dead letters 2 (1 held" "status counts dead letters"
+expect_exit 2 -- "$CAIRN" dead-letters "$D" retry -b "$BS"
+expect_has "$ERR" "--position P (repeatable) or --all" "retry needs a selection"
+expect_exit 1 -- "$CAIRN" dead-letters "$D" retry --all -b "$BS" --default-topic cli-dl -X message.max.bytes=20000
+expect_has "$OUT" "0 sent, 1 failed again, 1 still held" "retry that fails again"
+expect_exit 0 -- "$CAIRN" dead-letters "$D" retry --all -b "$BS" --default-topic cli-dl
+expect_has "$OUT" "2 sent" "retry that succeeds"
+expect_eq "$(kcat -C -b "$BS" -t cli-dl -o beginning -e -q -f '%h\n' | grep -o 'cairn.version=[0-9]*' | tr '\n' ' ')" "cairn.version=1 cairn.version=2 " "retried in order"
+expect_exit 0 -- "$CAIRN" dead-letters "$D" --format json
+expect_eq "$OUT" "[]" "records removed after the retry"
 # SIGTERM drains and exits 0; metrics are served while it runs.
 PORT=$((20000 + RANDOM % 20000))
 "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --metrics-listen "127.0.0.1:$PORT" >"$WORK/ship.out" 2>"$WORK/ship.err" &

@@ -359,6 +359,24 @@ TEST_F(ShipTest, OversizedEventIsDeadLetteredItsStreamHeldOthersFlow) {
   ASSERT_THAT(S((*shipper)->WaitUntilShipped(head + 1, 30s)), IsOk());
   (*shipper).reset();
   EXPECT_EQ(store_->ListDeadLetters()->size(), 4u);
+
+  // Retrying a held event alone would reorder its stream: refused.
+  const std::uint64_t held_only = (*dead)[1].position;
+  EXPECT_THAT(RetryDeadLetters(*store_, o, std::span<const std::uint64_t>(&held_only, 1)),
+              StatusIs(StatusCode::kFailedPrecondition));
+  // With the limit still too small, the first fails again and its stream stays held.
+  auto again = RetryDeadLetters(*store_, o);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->sent, 0u);
+  EXPECT_EQ(again->failed, 1u);
+  EXPECT_EQ(again->held, 3u);
+  // Once the limit allows it, all four go, in order, and the records are gone.
+  o.kafka_config = {{"message.max.bytes", "200000"}};
+  auto retried = RetryDeadLetters(*store_, o);
+  ASSERT_THAT(retried, IsOk());
+  EXPECT_EQ(retried->sent, 4u);
+  EXPECT_TRUE(store_->ListDeadLetters()->empty());
+  ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), false);
 }
 
 TEST_F(ShipTest, SkipPolicyShipsLaterEventsOfTheStream) {

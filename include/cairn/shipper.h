@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -177,5 +178,20 @@ class Shipper {
   explicit Shipper(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+struct DeadLetterRetry {
+  std::uint64_t sent = 0;      // acknowledged by Kafka; their records are removed
+  std::uint64_t failed = 0;    // failed again; their records now carry the new error
+  std::uint64_t held = 0;      // not sent: an earlier event of their stream failed again
+};
+
+// Sends dead letters again — those at `positions`, or all of them when empty — in position
+// order, with the shipper's message mapping (`options`: bootstrap servers, settings, routes,
+// value format, type header; the mode is at-least-once), one at a time, and removes each
+// record once Kafka acknowledged it. A stream's later events go only after its earlier ones
+// succeeded, so a stream whose hold is lifted stays in order. Needs the store open writable
+// and its shipper stopped: the retried events are past the shipper's checkpoint.
+Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& options,
+                                         std::span<const std::uint64_t> positions = {});
 
 }  // namespace cairn

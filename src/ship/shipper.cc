@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -40,7 +41,6 @@ std::int64_t NowUs() {
       .count();
 }
 
-std::string HexOf(const std::array<std::uint8_t, 32>& h) { return HexHash(h); }
 
 // Latencies of recent acknowledgements, for percentiles.
 class LatencyWindow {
@@ -65,6 +65,50 @@ class LatencyWindow {
   std::size_t next_ = 0;
   std::size_t count_ = 0;
 };
+
+// cairn's producer defaults first, the user's settings after them (librdkafka: last one wins).
+ship::KafkaSettings ProducerSettings(const ShipperOptions& o, const std::string& store_id) {
+  ship::KafkaSettings settings = {
+      {"client.id", "cairn-" + store_id.substr(0, 8)},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"partitioner", "murmur2_random"},  // the Java client's: same key, same partition
+      {"reconnect.backoff.ms", "100"},
+      {"reconnect.backoff.max.ms", "1000"},
+      {"linger.ms", "5"},
+      {"queue.buffering.max.messages",
+       std::to_string(std::max<std::size_t>(o.max_in_flight_events * 2, 1000))},
+      {"queue.buffering.max.kbytes", "1048576"},
+      {"log_level", o.log_level <= LogLevel::kDebug ? "7" : "4"},
+  };
+  if (!o.bootstrap_servers.empty()) settings.emplace_back("bootstrap.servers", o.bootstrap_servers);
+  for (const auto& kv : o.kafka_config) settings.push_back(kv);
+  return settings;
+}
+
+// The message headers of an event (docs/shipping.md, "wire format v1").
+rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const std::string& type_header,
+                                 const std::string& store_id, std::string_view txn_tag) {
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(10);
+  auto add = [&](std::string_view name, std::string_view v) {
+    rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                        static_cast<ssize_t>(v.size()));
+  };
+  add("cairn.event_id", e.id.ToString());
+  add(type_header, e.type);
+  add("cairn.stream", e.stream);
+  add("cairn.version", std::to_string(e.version));
+  add("cairn.position", std::to_string(e.position));
+  add("cairn.timestamp_us", std::to_string(e.timestamp_us));
+  if (!e.content_type.empty()) add("content-type", e.content_type);
+  add("cairn.store_id", store_id);
+  add("cairn.chain_hash", HexHash(e.chain_hash));
+  // Exactly-once: which transaction carried the event. Its checkpoint record names the same
+  // tag, so a reader of a cluster that shows aborted data (the mock) can tell committed
+  // events from aborted ones.
+  if (!txn_tag.empty()) add("cairn.txn", txn_tag);
+  return headers;
+}
 
 }  // namespace
 
@@ -246,25 +290,12 @@ Status Shipper::Impl::Init() {
   transactional_id_ =
       opt_.transactional_id.empty() ? "cairn-" + store_id_ : opt_.transactional_id;
 
-  // cairn's defaults first, the user's settings after them (librdkafka: last one wins).
-  settings_ = {
-      {"client.id", "cairn-" + store_id_.substr(0, 8)},
-      {"enable.idempotence", "true"},
-      {"acks", "all"},
-      {"partitioner", "murmur2_random"},  // the Java client's: same key, same partition
-      {"reconnect.backoff.ms", "100"},
-      {"reconnect.backoff.max.ms", "1000"},
-      {"linger.ms", "5"},
-      {"queue.buffering.max.messages",
-       std::to_string(std::max<std::size_t>(opt_.max_in_flight_events * 2, 1000))},
-      {"queue.buffering.max.kbytes", "1048576"},
-      {"log_level", opt_.log_level <= LogLevel::kDebug ? "7" : "4"},
-  };
-  if (!opt_.bootstrap_servers.empty())
-    settings_.emplace_back("bootstrap.servers", opt_.bootstrap_servers);
-  if (opt_.mode == DeliveryMode::kExactlyOnce)
-    settings_.emplace_back("transactional.id", transactional_id_);
-  for (const auto& kv : opt_.kafka_config) settings_.push_back(kv);
+  settings_ = ProducerSettings(opt_, store_id_);
+  if (opt_.mode == DeliveryMode::kExactlyOnce) {
+    // Before the user's settings, which come last in ProducerSettings' list and so win.
+    settings_.insert(settings_.end() - static_cast<std::ptrdiff_t>(opt_.kafka_config.size()),
+                     {"transactional.id", transactional_id_});
+  }
   // Check the settings now, so that a typo is the caller's error, not the thread's.
   if (auto conf = ship::MakeConf(settings_, &context_); !conf.ok()) return conf.status();
 
@@ -554,29 +585,9 @@ bool Shipper::Impl::ProduceEvent(const RecordedEvent& e) {
     codec::EncodeEvent(e, &fbb_, &scratch_);
     value = scratch_;
   }
-  rd_kafka_headers_t* headers = rd_kafka_headers_new(10);
-  auto add = [&](std::string_view name, std::string_view v) {
-    rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), v.data(),
-                        static_cast<ssize_t>(v.size()));
-  };
-  const std::string id = e.id.ToString();
-  const std::string version = std::to_string(e.version);
-  const std::string position = std::to_string(e.position);
-  const std::string timestamp = std::to_string(e.timestamp_us);
-  const std::string hash = HexOf(e.chain_hash);
-  add("cairn.event_id", id);
-  add(opt_.type_header, e.type);
-  add("cairn.stream", e.stream);
-  add("cairn.version", version);
-  add("cairn.position", position);
-  add("cairn.timestamp_us", timestamp);
-  if (!e.content_type.empty()) add("content-type", e.content_type);
-  add("cairn.store_id", store_id_);
-  add("cairn.chain_hash", hash);
-  // Exactly-once: which transaction carried the event. Its checkpoint record names the same
-  // tag, so a reader of a cluster that shows aborted data (the mock) can tell committed
-  // events from aborted ones.
-  if (opt_.mode == DeliveryMode::kExactlyOnce) add("cairn.txn", txn_tag_);
+  rd_kafka_headers_t* headers = EventHeaders(
+      e, opt_.type_header, store_id_,
+      opt_.mode == DeliveryMode::kExactlyOnce ? std::string_view(txn_tag_) : std::string_view());
 
   rd_kafka_resp_err_t err = rd_kafka_producev(
       producer_.get(), RD_KAFKA_V_RKT(Topic(topic)),
@@ -1093,6 +1104,128 @@ std::string Shipper::PrometheusMetrics() const {
   metric("transactions_committed_total", "counter", "Kafka transactions committed (exactly-once).",
          static_cast<double>(s.transactions_committed));
   return out;
+}
+
+// --- retrying dead letters ------------------------------------------------------------------
+
+namespace {
+
+struct RetryDelivery {
+  bool done = false;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+void OnRetryDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  auto* d = static_cast<RetryDelivery*>(m->_private);
+  d->done = true;
+  d->err = m->err;
+}
+
+}  // namespace
+
+Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& options,
+                                         std::span<const std::uint64_t> positions) {
+  if (store.Info().read_only)
+    return Status::FailedPrecondition("retrying dead letters rewrites their records: open the store writable");
+  auto all = store.ListDeadLetters();
+  if (!all.ok()) return all.status();
+  std::vector<DeadLetter> chosen;
+  for (const DeadLetter& d : *all)
+    if (positions.empty() || std::find(positions.begin(), positions.end(), d.position) != positions.end())
+      chosen.push_back(d);
+  for (std::uint64_t p : positions)
+    if (std::none_of(chosen.begin(), chosen.end(), [&](const DeadLetter& d) { return d.position == p; }))
+      return Status::NotFound(fmt::format("no dead letter at position {}", p));
+
+  // A held event must not overtake the failed event it waits behind.
+  for (const DeadLetter& d : chosen)
+    if (d.held_behind &&
+        std::any_of(all->begin(), all->end(), [&](const DeadLetter& x) { return x.position == d.held_behind; }) &&
+        std::none_of(chosen.begin(), chosen.end(), [&](const DeadLetter& x) { return x.position == d.held_behind; }))
+      return Status::FailedPrecondition(fmt::format(
+          "position {} is held behind the dead letter at position {}: retry that one too (or all)",
+          d.position, d.held_behind));
+
+  ShipperOptions o = options;
+  o.mode = DeliveryMode::kAtLeastOnce;
+  if (o.bootstrap_servers.empty() && ship::FindSetting(o.kafka_config, "bootstrap.servers").empty())
+    return Status::InvalidArgument("no Kafka bootstrap servers to send the dead letters to");
+  const std::string store_id = store.Info().store_id;
+  auto logger = internal::MakeLogger(o.log_sink, o.log_level);
+  ship::ClientContext context{logger.get(), nullptr};
+  auto conf = ship::MakeConf(ProducerSettings(o, store_id), &context);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnRetryDelivery);
+  char err[512];
+  ship::KafkaPtr producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof err));
+  if (!producer) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
+  const ship::Router router(o.routes, o.default_topic);
+  flatbuffers::FlatBufferBuilder fbb;
+
+  DeadLetterRetry result;
+  std::set<std::string> failed_streams;
+  for (const DeadLetter& d : chosen) {
+    if (failed_streams.count(d.stream)) {
+      ++result.held;
+      continue;
+    }
+    auto event = store.ReadEvent(d.position);
+    if (!event.ok()) return event.status();
+    RecordedEvent e;
+    e.id = event->id;
+    e.stream = event->stream;
+    e.version = event->version;
+    e.position = event->position;
+    e.type = event->type;
+    e.timestamp_us = event->timestamp_us;
+    e.content_type = event->content_type;
+    e.metadata = event->metadata;
+    e.payload = event->payload;
+    e.chain_hash = event->chain_hash;
+    e.id_from_caller = event->id_from_caller;
+    std::string envelope;
+    std::string_view value = e.payload;
+    if (o.value_format == ValueFormat::kEnvelope) {
+      codec::EncodeEvent(e, &fbb, &envelope);
+      value = envelope;
+    }
+    const std::string& topic = router.TopicFor(e.stream, e.type);
+    RetryDelivery delivery;
+    rd_kafka_headers_t* headers = EventHeaders(e, o.type_header, store_id, {});
+    rd_kafka_resp_err_t perr = rd_kafka_producev(
+        producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+        RD_KAFKA_V_KEY(e.stream.data(), e.stream.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_TIMESTAMP(e.timestamp_us / 1000), RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
+    if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_headers_destroy(headers);
+      delivery.done = true;
+      delivery.err = perr;
+    }
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!delivery.done && Clock::now() < deadline) rd_kafka_poll(producer.get(), 50);
+    if (!delivery.done) {
+      rd_kafka_purge(producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      while (!delivery.done) rd_kafka_poll(producer.get(), 50);
+      return Status::Unavailable(fmt::format(
+          "position {} not acknowledged by Kafka within 60 s; nothing more was sent", d.position));
+    }
+    if (delivery.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const std::uint64_t p = d.position;
+      if (Status s = store.RemoveDeadLetters(std::span<const std::uint64_t>(&p, 1)); !s.ok()) return s;
+      ++result.sent;
+    } else {
+      DeadLetter again = d;
+      again.error = rd_kafka_err2str(delivery.err);
+      again.time_us = NowUs();
+      again.destination = topic;
+      if (Status s = store.PutDeadLetters(std::span<const DeadLetter>(&again, 1)); !s.ok()) return s;
+      failed_streams.insert(d.stream);
+      ++result.failed;
+    }
+  }
+  return result;
 }
 
 }  // namespace cairn

@@ -470,7 +470,52 @@ int RunStatus(const CommonOptions& common, const StatusArgs& args) {
   return kExitOk;
 }
 
+namespace {
+
+int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& args) {
+  if (args.positions.empty() != args.all)
+    return Fail(Status::InvalidArgument("retry needs --position P (repeatable) or --all"));
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return Fail(level.status());
+  ShipperOptions o;
+  o.log_level = *level;
+  auto settings = LoadKafkaSettings(args.kafka);
+  if (!settings.ok()) return Fail(settings.status());
+  o.kafka_config = std::move(settings).value();
+  o.bootstrap_servers = args.kafka.bootstrap_servers;
+  o.default_topic = args.default_topic;
+  o.type_header = args.type_header;
+  if (args.value != "payload" && args.value != "envelope")
+    return Fail(Status::InvalidArgument(fmt::format("--value '{}': expected payload or envelope", args.value)));
+  o.value_format = args.value == "envelope" ? ValueFormat::kEnvelope : ValueFormat::kPayload;
+  if (!args.routes_file.empty()) {
+    std::ifstream in(args.routes_file);
+    if (!in) return Fail(Status::NotFound("cannot read routes file " + args.routes_file));
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto routes = ParseRoutes(text, &o.default_topic);
+    if (!routes.ok())
+      return Fail(Status::InvalidArgument(args.routes_file + ": " + routes.status().message()));
+    o.routes = std::move(routes).value();
+  }
+  StoreOptions so;
+  so.log_level = *level;
+  so.create_if_missing = false;
+  auto store = Store::Open(args.store, so);
+  if (!store.ok()) return Fail(store.status());
+  auto r = RetryDeadLetters(**store, o, args.positions);
+  if (!r.ok()) return Fail(r.status());
+  fmt::print("retried    {} sent, {} failed again, {} still held behind a failure\n", r->sent,
+             r->failed, r->held);
+  if (Status s = (*store)->Close(); !s.ok()) return Fail(s);
+  return r->failed || r->held ? kExitError : kExitOk;
+}
+
+}  // namespace
+
 int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
+  if (args.action == "retry") return RetryDeadLetterRecords(common, args);
+  if (args.action != "list")
+    return Fail(Status::InvalidArgument(fmt::format("dead-letters '{}': expected list or retry", args.action)));
   auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
                             true);
   if (!format.ok()) return Fail(format.status());

@@ -145,6 +145,14 @@ int RunStatus(const CommonOptions& common, const StatusArgs& args);
 
 struct DeadLettersArgs {
   std::string store;
+  std::string action = "list";            // list | retry
+  std::vector<std::uint64_t> positions;   // retry these (with --all: every one)
+  bool all = false;
+  KafkaArgs kafka;
+  std::string routes_file;
+  std::string default_topic = "events";
+  std::string type_header = "cairn.type";
+  std::string value = "payload";
   std::string format;
 };
 int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args);

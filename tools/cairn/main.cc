@@ -145,7 +145,6 @@ int main(int argc, char** argv) {
   DeadLettersArgs dead;
   auto* dead_cmd = app.add_subcommand("dead-letters", "List the events the shipper could not deliver");
   dead_cmd->add_option("STORE", dead.store, "Store directory")->required();
-  dead_cmd->add_option("--format", dead.format, "table, jsonl, json or csv");
 
   // Kafka client options, the way the Kafka tools and kcat spell them.
   auto add_kafka_options = [](CLI::App* cmd, KafkaArgs& k) {
@@ -172,6 +171,21 @@ int main(int argc, char** argv) {
   reconcile_cmd->add_option("--format", reconcile.format, "text or json")->capture_default_str();
   reconcile_cmd->footer("Exit 0 when Kafka holds exactly the shipped events, 7 when it does not.\n"
                         "Example: cairn reconcile ./store -b localhost:9092 --routes routes.txt");
+
+  dead_cmd->add_option("ACTION", dead.action, "list (default) or retry")->capture_default_str();
+  dead_cmd->add_option("--position", dead.positions, "retry: the dead letter at this position (repeatable)");
+  dead_cmd->add_flag("--all", dead.all, "retry: every dead letter, in position order");
+  add_kafka_options(dead_cmd, dead.kafka);
+  dead_cmd->add_option("--routes", dead.routes_file, "retry: the shipper's routes file");
+  dead_cmd->add_option("--default-topic", dead.default_topic, "retry: as for ship")->capture_default_str();
+  dead_cmd->add_option("--type-header", dead.type_header, "retry: as for ship")->capture_default_str();
+  dead_cmd->add_option("--value", dead.value, "retry: payload or envelope")->capture_default_str();
+  dead_cmd->add_option("--format", dead.format, "list: table, jsonl, json or csv");
+  dead_cmd->footer(
+      "Retry needs the store's writer stopped (it rewrites the records) and the same Kafka\n"
+      "settings as ship. Examples:\n"
+      "  cairn dead-letters ./store\n"
+      "  cairn dead-letters ./store retry --all -b localhost:9092 -X message.max.bytes=2000000");
 
   ShipArgs ship;
   auto* ship_cmd = app.add_subcommand(
