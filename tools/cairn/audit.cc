@@ -477,26 +477,17 @@ int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& a
     return Fail(Status::InvalidArgument("retry needs --position P (repeatable) or --all"));
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return Fail(level.status());
-  ShipperOptions o;
-  o.log_level = *level;
-  auto settings = LoadKafkaSettings(args.kafka);
-  if (!settings.ok()) return Fail(settings.status());
-  o.kafka_config = std::move(settings).value();
-  o.bootstrap_servers = args.kafka.bootstrap_servers;
+  auto options = ProducerOptions(common, args.kafka);
+  if (!options.ok()) return Fail(options.status());
+  ShipperOptions o = std::move(options).value();
   o.default_topic = args.default_topic;
   o.type_header = args.type_header;
   if (args.value != "payload" && args.value != "envelope")
     return Fail(Status::InvalidArgument(fmt::format("--value '{}': expected payload or envelope", args.value)));
   o.value_format = args.value == "envelope" ? ValueFormat::kEnvelope : ValueFormat::kPayload;
-  if (!args.routes_file.empty()) {
-    std::ifstream in(args.routes_file);
-    if (!in) return Fail(Status::NotFound("cannot read routes file " + args.routes_file));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto routes = ParseRoutes(text, &o.default_topic);
-    if (!routes.ok())
-      return Fail(Status::InvalidArgument(args.routes_file + ": " + routes.status().message()));
-    o.routes = std::move(routes).value();
-  }
+  auto routes = LoadRoutes(args.routes_file, &o.default_topic);
+  if (!routes.ok()) return Fail(routes.status());
+  o.routes = std::move(routes).value();
   StoreOptions so;
   so.log_level = *level;
   so.create_if_missing = false;
@@ -567,17 +558,9 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
   std::vector<std::string> topics = args.topics;
   if (topics.empty()) {
     std::string default_topic = args.default_topic;
-    std::vector<RouteRule> rules;
-    if (!args.routes_file.empty()) {
-      std::ifstream in(args.routes_file);
-      if (!in) return Fail(Status::NotFound("cannot read routes file " + args.routes_file));
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      auto parsed = ParseRoutes(text, &default_topic);
-      if (!parsed.ok())
-        return Fail(Status::InvalidArgument(args.routes_file + ": " + parsed.status().message()));
-      rules = std::move(parsed).value();
-    }
-    for (const RouteRule& r : rules)
+    auto rules = LoadRoutes(args.routes_file, &default_topic);
+    if (!rules.ok()) return Fail(rules.status());
+    for (const RouteRule& r : *rules)
       if (std::find(topics.begin(), topics.end(), r.topic) == topics.end()) topics.push_back(r.topic);
     if (std::find(topics.begin(), topics.end(), default_topic) == topics.end())
       topics.push_back(default_topic);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cairn/cairn.h"
+#include "cairn/shipper.h"
 
 namespace cairn::tool {
 
@@ -54,6 +55,10 @@ struct KafkaArgs {
 };
 // The settings in the order librdkafka should apply them: the file, then each -X.
 Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const KafkaArgs& args);
+// Shipper options with the log level, settings and bootstrap servers of these arguments.
+Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaArgs& kafka);
+// A routes file's rules (none for an empty path); its `default` line sets *default_topic.
+Result<std::vector<RouteRule>> LoadRoutes(const std::string& path, std::string* default_topic);
 
 struct ShipArgs {
   std::string store;

@@ -111,14 +111,34 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
   return settings;
 }
 
+Result<std::vector<RouteRule>> LoadRoutes(const std::string& path, std::string* default_topic) {
+  if (path.empty()) return std::vector<RouteRule>{};
+  auto text = ReadFile(path, "routes file");
+  if (!text.ok()) return text.status();
+  auto routes = ParseRoutes(*text, default_topic);
+  if (!routes.ok())
+    return Status::InvalidArgument(fmt::format("{}: {}", path, routes.status().message()));
+  return routes;
+}
+
+Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaArgs& kafka) {
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return level.status();
+  ShipperOptions o;
+  o.log_level = *level;
+  auto settings = LoadKafkaSettings(kafka);
+  if (!settings.ok()) return settings.status();
+  o.kafka_config = std::move(settings).value();
+  o.bootstrap_servers = kafka.bootstrap_servers;
+  return o;
+}
+
 int RunShip(const CommonOptions& common, const ShipArgs& args) {
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return Fail(level.status());
-  ShipperOptions o;
-  o.log_level = *level;
-  auto settings = LoadKafkaSettings(args.kafka);
-  if (!settings.ok()) return Fail(settings.status());
-  o.kafka_config = std::move(settings).value();
+  auto options = ProducerOptions(common, args.kafka);
+  if (!options.ok()) return Fail(options.status());
+  ShipperOptions o = std::move(options).value();
   if (args.mode == "at-least-once")
     o.mode = DeliveryMode::kAtLeastOnce;
   else if (args.mode == "exactly-once")
@@ -127,15 +147,9 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
     return Fail(Status::InvalidArgument(
         fmt::format("--mode '{}': expected at-least-once or exactly-once", args.mode)));
   o.default_topic = args.default_topic;
-  if (!args.routes_file.empty()) {
-    auto text = ReadFile(args.routes_file, "routes file");
-    if (!text.ok()) return Fail(text.status());
-    auto routes = ParseRoutes(*text, &o.default_topic);
-    if (!routes.ok())
-      return Fail(Status::InvalidArgument(
-          fmt::format("{}: {}", args.routes_file, routes.status().message())));
-    o.routes = std::move(routes).value();
-  }
+  auto routes = LoadRoutes(args.routes_file, &o.default_topic);
+  if (!routes.ok()) return Fail(routes.status());
+  o.routes = std::move(routes).value();
   if (args.value == "payload")
     o.value_format = ValueFormat::kPayload;
   else if (args.value == "envelope")
@@ -164,7 +178,6 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   }
 
   std::unique_ptr<EmbeddedKafka> embedded;
-  o.bootstrap_servers = args.kafka.bootstrap_servers;
   bool bootstrap_in_settings = false;
   for (const auto& [k, v] : o.kafka_config) bootstrap_in_settings |= k == "bootstrap.servers";
   if (o.bootstrap_servers.empty() && !bootstrap_in_settings) {
