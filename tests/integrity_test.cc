@@ -427,6 +427,19 @@ TEST(VerifyTest, FollowsAndVerifiesWhileAnotherProcessAppends) {
     ASSERT_THAT(report, IsOk());
     EXPECT_TRUE(report->ok()) << report->problems[0].position << ": " << report->problems[0].what;
     EXPECT_EQ(report->events, *head);
+    // Queries on the follower see the same head: a scan and a read by type.
+    auto log = (*follower)->ReadLog();
+    ASSERT_THAT(log, IsOk());
+    std::uint64_t scanned = 0, confirmed = 0;
+    for (; log->Valid() && log->event().position <= *head; log->Next())
+      ++scanned, confirmed += log->event().type == "OrderConfirmed";
+    EXPECT_EQ(scanned, *head);
+    const std::vector<std::string> types{"OrderConfirmed"};
+    auto by_type = (*follower)->ReadByTypes(types);
+    ASSERT_THAT(by_type, IsOk());
+    std::uint64_t indexed = 0;
+    for (; by_type->Valid() && by_type->event().position <= *head; by_type->Next()) ++indexed;
+    EXPECT_EQ(indexed, confirmed);
   }
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
