@@ -22,7 +22,11 @@ struct DeliveryReport {
   std::uint64_t duplicates = 0;       // versions seen more than once
   std::uint64_t out_of_order = 0;     // a version seen after a later one
   std::string first_problem;          // e.g. "order-7: version 4 missing"
-  bool ok() const { return missing == 0 && duplicates == 0 && out_of_order == 0; }
+  // At-least-once allows re-delivery (duplicates); a missing or reordered version is never
+  // allowed.
+  bool ok(bool allow_duplicates) const {
+    return missing == 0 && out_of_order == 0 && (allow_duplicates || duplicates == 0);
+  }
 };
 
 // One cairn message read back from Kafka.
