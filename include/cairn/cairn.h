@@ -8,4 +8,5 @@
 #include "cairn/shipper.h"
 #include "cairn/status.h"
 #include "cairn/store.h"
+#include "cairn/subscription.h"
 #include "cairn/version.h"

@@ -1,0 +1,202 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "cairn/subscription.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace cairn {
+
+class Subscription::Impl {
+ public:
+  Impl(Store& store, SubscriptionOptions options, EventHandler handler)
+      : store_(store), opt_(std::move(options)), handler_(std::move(handler)) {}
+  ~Impl() { (void)Stop(); }
+
+  Status Init() {
+    if (!handler_) return Status::InvalidArgument("subscription without a handler");
+    if (!opt_.name.empty()) {
+      auto saved = store_.LoadCheckpoint(CheckpointName());
+      if (!saved.ok()) return saved.status();
+      if (*saved > 0) {
+        position_ = *saved;
+        return Start();
+      }
+    }
+    if (opt_.from_end)
+      position_ = store_.Info().last_position;
+    else if (opt_.from_position)
+      position_ = *opt_.from_position > 0 ? *opt_.from_position - 1 : 0;
+    return Start();
+  }
+
+  std::uint64_t position() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return position_;
+  }
+  Status status() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return status_;
+  }
+
+  Status WaitUntil(std::uint64_t position, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait_for(lk, timeout, [&] { return position_ >= position || done_; });
+    if (position_ >= position) return Status::Ok();
+    if (!status_.ok()) return status_;
+    if (done_) return Status::Cancelled("the subscription stopped");
+    return Status::TimedOut(fmt::format("position {} not reached within {} ms (at {})", position,
+                                        timeout.count(), position_));
+  }
+
+  Status Stop() {
+    {
+      std::lock_guard<std::mutex> lk(stop_mu_);
+      if (stopped_) return status();
+      stopped_ = true;
+    }
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return status();
+  }
+
+ private:
+  std::string CheckpointName() const { return "subscription." + opt_.name; }
+
+  Status Start() {
+    thread_ = std::thread([this] { Run(); });
+    return Status::Ok();
+  }
+
+  bool Matches(const RecordedEvent& e) const {
+    if (!opt_.stream.empty() && e.stream != opt_.stream) return false;
+    if (!opt_.category.empty() && e.stream.substr(0, e.stream.find('-')) != opt_.category)
+      return false;
+    if (!opt_.types.empty() &&
+        std::find(opt_.types.begin(), opt_.types.end(), e.type) == opt_.types.end())
+      return false;
+    return true;
+  }
+
+  void Publish(std::uint64_t position) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      position_ = position;
+    }
+    cv_.notify_all();
+  }
+
+  void Fail(Status s) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      status_ = std::move(s);
+    }
+    cv_.notify_all();
+  }
+
+  void SaveCheckpoint(std::uint64_t position) {
+    if (opt_.name.empty() || position == saved_) return;
+    if (Status s = store_.SaveCheckpoint(CheckpointName(), position, /*sync=*/false); s.ok())
+      saved_ = position;
+    last_save_ = std::chrono::steady_clock::now();
+  }
+
+  void Run() {
+    std::uint64_t done = position();
+    saved_ = done;
+    while (!stop_) {
+      const std::uint64_t head = store_.Info().last_position;
+      if (head <= done) {
+        store_.WaitForPosition(done, std::chrono::milliseconds(50));
+        if (std::chrono::steady_clock::now() - last_save_ >= opt_.checkpoint_interval)
+          SaveCheckpoint(done);
+        continue;
+      }
+      LogReadOptions ro;
+      ro.from_position = done + 1;
+      auto reader = store_.ReadLog(ro);
+      if (!reader.ok()) {
+        Fail(reader.status());
+        break;
+      }
+      bool failed = false;
+      for (; reader->Valid() && !stop_; reader->Next()) {
+        const RecordedEvent& e = reader->event();
+        if (Matches(e)) {
+          Status s;
+          try {
+            s = handler_(e);
+          } catch (const std::exception& ex) {
+            s = Status::Internal(fmt::format("the handler threw at position {}: {}", e.position,
+                                             ex.what()));
+          } catch (...) {
+            s = Status::Internal(fmt::format("the handler threw at position {}", e.position));
+          }
+          if (!s.ok()) {
+            Fail(s);
+            failed = true;
+            break;
+          }
+        }
+        done = e.position;
+        Publish(done);
+        if (std::chrono::steady_clock::now() - last_save_ >= opt_.checkpoint_interval)
+          SaveCheckpoint(done);
+      }
+      if (!failed && !reader->status().ok()) {
+        Fail(reader->status());
+        failed = true;
+      }
+      if (failed) break;
+    }
+    SaveCheckpoint(done);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  Store& store_;
+  const SubscriptionOptions opt_;
+  EventHandler handler_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::uint64_t position_ = 0;
+  Status status_;
+  bool done_ = false;
+
+  // Subscription thread only.
+  std::uint64_t saved_ = 0;
+  std::chrono::steady_clock::time_point last_save_ = std::chrono::steady_clock::now();
+};
+
+Subscription::Subscription(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Subscription::~Subscription() = default;
+
+Result<std::unique_ptr<Subscription>> Subscription::Start(Store& store,
+                                                          SubscriptionOptions options,
+                                                          EventHandler handler) {
+  auto impl = std::make_unique<Impl>(store, std::move(options), std::move(handler));
+  if (Status s = impl->Init(); !s.ok()) return s;
+  return std::unique_ptr<Subscription>(new Subscription(std::move(impl)));
+}
+
+std::uint64_t Subscription::position() const { return impl_->position(); }
+Status Subscription::status() const { return impl_->status(); }
+Status Subscription::WaitUntil(std::uint64_t position, std::chrono::milliseconds timeout) {
+  return impl_->WaitUntil(position, timeout);
+}
+Status Subscription::Stop() { return impl_->Stop(); }
+
+}  // namespace cairn
