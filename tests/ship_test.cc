@@ -169,6 +169,20 @@ class ShipTest : public ::testing::Test {
   void RequireMock() {
     if (kafka_.real()) GTEST_SKIP() << "needs fault injection: runs on the embedded mock only";
   }
+  ShipperOptions ExactlyOnceOptions() const {
+    ShipperOptions o = BaseOptions(kafka_);
+    o.mode = DeliveryMode::kExactlyOnce;
+    o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+    return o;
+  }
+  // Kafka's committed data (events whose transaction has a checkpoint record) holds each of
+  // the store's `n` events exactly once, every stream complete and in order.
+  void ExpectExactlyOnceInKafka(std::uint64_t n) {
+    const auto txns = CommittedTxns(kafka_, kafka_.Topic("cairn-checkpoints"));
+    Shipped shipped = Collect(kafka_, EventTopics(), &txns);
+    EXPECT_EQ(shipped.messages, n);
+    ExpectComplete(shipped, ExpectedVersions(*store_), false);
+  }
 
   TempDir dir_;
   TestKafka kafka_{Topics()};
@@ -291,9 +305,7 @@ TEST_F(ShipTest, InjectedProduceErrorsLoseNothing) {
 
 TEST_F(ShipTest, LeaderChangesAndProduceErrorsLoseNothingExactlyOnce) {
   RequireMock();
-  ShipperOptions o = BaseOptions(kafka_);
-  o.mode = DeliveryMode::kExactlyOnce;
-  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  ShipperOptions o = ExactlyOnceOptions();
   o.kafka_config = {{"retry.backoff.ms", "20"}};
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());
@@ -309,10 +321,7 @@ TEST_F(ShipTest, LeaderChangesAndProduceErrorsLoseNothingExactlyOnce) {
   }
   ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
   ASSERT_THAT(S((*shipper)->Stop()), IsOk());
-  const auto txns = CommittedTxns(kafka_, o.checkpoint_topic);
-  Shipped shipped = Collect(kafka_, EventTopics(), &txns);
-  EXPECT_EQ(shipped.messages, n);
-  ExpectComplete(shipped, ExpectedVersions(*store_), false);
+  ExpectExactlyOnceInKafka(n);
 }
 
 TEST_F(ShipTest, MessageTimeoutRewindsToTheCheckpointAndReproduces) {
@@ -454,9 +463,7 @@ TEST_F(ShipTest, RestartMidStreamContinuesFromTheCheckpoint) {
 
 
 TEST_F(ShipTest, ExactlyOnceAcrossRestartsWithCheckpointTopic) {
-  ShipperOptions o = BaseOptions(kafka_);
-  o.mode = DeliveryMode::kExactlyOnce;
-  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  ShipperOptions o = ExactlyOnceOptions();
   o.transaction_max_events = 50;
   if (getenv("DBG")) o.log_level = LogLevel::kInfo;
   std::uint64_t n = AppendInterleaved(*store_, 8, 10);
@@ -476,17 +483,12 @@ TEST_F(ShipTest, ExactlyOnceAcrossRestartsWithCheckpointTopic) {
     ASSERT_THAT(shipper, IsOk());
     ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 30s)), IsOk());
   }
-  const auto txns = CommittedTxns(kafka_, o.checkpoint_topic);
-  Shipped shipped = Collect(kafka_, EventTopics(), &txns);
-  EXPECT_EQ(shipped.messages, n);
-  ExpectComplete(shipped, ExpectedVersions(*store_), false);
+  ExpectExactlyOnceInKafka(n);
 }
 
 TEST_F(ShipTest, ExactlyOnceSurvivesABrokerOutage) {
   RequireMock();
-  ShipperOptions o = BaseOptions(kafka_);
-  o.mode = DeliveryMode::kExactlyOnce;
-  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  ShipperOptions o = ExactlyOnceOptions();
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());
   std::uint64_t n = AppendInterleaved(*store_, 6, 5);
@@ -497,17 +499,12 @@ TEST_F(ShipTest, ExactlyOnceSurvivesABrokerOutage) {
   ASSERT_THAT(S(kafka_.mock()->SetAllBrokersUp()), IsOk());
   ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
   ASSERT_THAT(S((*shipper)->Stop()), IsOk());
-  const auto txns = CommittedTxns(kafka_, o.checkpoint_topic);
-  Shipped shipped = Collect(kafka_, EventTopics(), &txns);
-  EXPECT_EQ(shipped.messages, n);
-  ExpectComplete(shipped, ExpectedVersions(*store_), false);
+  ExpectExactlyOnceInKafka(n);
 }
 
 TEST_F(ShipTest, AFencedExactlyOnceShipperStopsAndSaysWhy) {
   RequireMock();
-  ShipperOptions o = BaseOptions(kafka_);
-  o.mode = DeliveryMode::kExactlyOnce;
-  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  ShipperOptions o = ExactlyOnceOptions();
   std::uint64_t n = AppendInterleaved(*store_, 4, 5);
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());
@@ -528,9 +525,7 @@ TEST_F(ShipTest, AFencedExactlyOnceShipperStopsAndSaysWhy) {
 TEST_F(ShipTest, ASecondExactlyOnceShipperFencesTheFirstWhichStops) {
   // The mock cluster does not fence an older transactional producer (both would commit).
   if (!kafka_.real()) GTEST_SKIP() << "needs a real cluster: the mock does not fence producers";
-  ShipperOptions o = BaseOptions(kafka_);
-  o.mode = DeliveryMode::kExactlyOnce;
-  o.checkpoint_topic = kafka_.Topic("cairn-checkpoints");
+  ShipperOptions o = ExactlyOnceOptions();
   std::uint64_t n = AppendInterleaved(*store_, 4, 5);
   auto first = Shipper::Start(*store_, o);
   ASSERT_THAT(first, IsOk());
@@ -549,10 +544,7 @@ TEST_F(ShipTest, ASecondExactlyOnceShipperFencesTheFirstWhichStops) {
   EXPECT_THAT(S((*first)->Stop()), StatusIs(StatusCode::kFailedPrecondition));
   ASSERT_THAT(S((*second)->WaitUntilShipped(n, 30s)), IsOk());
   ASSERT_THAT(S((*second)->Stop()), IsOk());
-  const auto txns = CommittedTxns(kafka_, o.checkpoint_topic);
-  Shipped shipped = Collect(kafka_, EventTopics(), &txns);
-  EXPECT_EQ(shipped.messages, n);
-  ExpectComplete(shipped, ExpectedVersions(*store_), false);
+  ExpectExactlyOnceInKafka(n);
 }
 
 TEST_F(ShipTest, MetricsInPrometheusFormat) {

@@ -140,6 +140,8 @@ struct OwnedEvent {
   bool id_from_caller = false;
 
   static OwnedEvent From(const RecordedEvent& e);
+  // The event as a RecordedEvent whose views point into this object (valid while it lives).
+  RecordedEvent view() const;
 };
 
 // Lowercase hex of a chain hash.

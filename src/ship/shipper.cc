@@ -29,6 +29,7 @@
 #include "ship/kafka.h"
 #include "ship/routing.h"
 #include "util/logging.h"
+#include "util/string_hash.h"
 
 namespace cairn {
 namespace {
@@ -217,7 +218,9 @@ class Shipper::Impl {
   std::uint64_t saved_checkpoint_ = 0;
   Clock::time_point last_checkpoint_save_;
   // Streams held behind a dead letter (kHoldStream): stream -> the dead letter's position.
-  std::unordered_map<std::string, std::uint64_t> held_streams_;
+  // Probed with a string_view per event: no allocation on the hot path.
+  std::unordered_map<std::string, std::uint64_t, internal::StringHash, std::equal_to<>>
+      held_streams_;
   // Positions past shipped_through_ already dead-lettered: never produced again on a rewind.
   std::map<std::uint64_t, bool> dead_positions_;
   std::vector<PendingDeadLetter> pending_dead_letters_;  // not yet in the store
@@ -571,7 +574,7 @@ bool Shipper::Impl::ProduceEvent(const RecordedEvent& e) {
     in_flight_.push_back(InFlight{e.position, true, 0, Clock::now()});
     return true;
   }
-  if (auto held = held_streams_.find(std::string(e.stream)); held != held_streams_.end()) {
+  if (auto held = held_streams_.find(e.stream); held != held_streams_.end()) {
     DeadLetterEvent(e, topic,
                     fmt::format("held: stream '{}' waits behind the dead letter at position {}",
                                 e.stream, held->second),
@@ -748,15 +751,9 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
   if (ship::IsPermanentMessageError(m->err)) {
     auto event = store_.ReadEvent(position);
     if (event.ok()) {
-      RecordedEvent e;
-      e.id = event->id;
-      e.stream = event->stream;
-      e.version = event->version;
-      e.position = event->position;
-      e.payload = event->payload;
       f.done = true;
       in_flight_bytes_ -= std::min<std::uint64_t>(in_flight_bytes_, f.bytes);
-      DeadLetterEvent(e, rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
+      DeadLetterEvent(event->view(), rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
                       rd_kafka_err2name(m->err), 0, /*track=*/false);
       if (opt_.mode == DeliveryMode::kExactlyOnce) txn_failed_ = true;  // abort and redo
       return;
@@ -1171,18 +1168,7 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
     }
     auto event = store.ReadEvent(d.position);
     if (!event.ok()) return event.status();
-    RecordedEvent e;
-    e.id = event->id;
-    e.stream = event->stream;
-    e.version = event->version;
-    e.position = event->position;
-    e.type = event->type;
-    e.timestamp_us = event->timestamp_us;
-    e.content_type = event->content_type;
-    e.metadata = event->metadata;
-    e.payload = event->payload;
-    e.chain_hash = event->chain_hash;
-    e.id_from_caller = event->id_from_caller;
+    const RecordedEvent e = event->view();
     std::string envelope;
     std::string_view value = e.payload;
     if (o.value_format == ValueFormat::kEnvelope) {

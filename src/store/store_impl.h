@@ -16,6 +16,7 @@
 #include <spdlog/logger.h>
 
 #include "audit/chain.h"
+#include "util/string_hash.h"
 #include "cairn/store.h"
 
 namespace cairn {
@@ -31,13 +32,7 @@ struct EventIdHash {
   }
 };
 
-// Lets the version cache be probed with a string_view without building a std::string.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>()(s);
-  }
-};
+using internal::StringHash;
 
 class Store::Impl {
  public:

@@ -105,6 +105,22 @@ OwnedEvent OwnedEvent::From(const RecordedEvent& e) {
                     e.id_from_caller};
 }
 
+RecordedEvent OwnedEvent::view() const {
+  RecordedEvent e;
+  e.id = id;
+  e.stream = stream;
+  e.version = version;
+  e.position = position;
+  e.type = type;
+  e.timestamp_us = timestamp_us;
+  e.content_type = content_type;
+  e.metadata = metadata;
+  e.payload = payload;
+  e.chain_hash = chain_hash;
+  e.id_from_caller = id_from_caller;
+  return e;
+}
+
 Result<ExpectedVersion> ExpectedVersion::Parse(std::string_view text) {
   if (text == "any") return Any();
   if (text == "no-stream") return NoStream();

@@ -147,16 +147,13 @@ Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
     const auto& versions = it == seen.end() ? empty : it->second;
     std::uint64_t highest = 0;
     std::vector<bool> present(last + 1, false);
-    bool clean = true;
     for (std::uint64_t v : versions) {
       if (v == 0 || v > last) continue;
       if (present[v]) {
         ++report.duplicates;
-        clean = false;
         problem(fmt::format("{}: version {} more than once", stream, v));
       } else if (v < highest) {
         ++report.out_of_order;
-        clean = false;
         problem(fmt::format("{}: version {} after {}", stream, v, highest));
       }
       present[v] = true;
@@ -165,10 +162,8 @@ Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
     for (std::uint64_t v = 1; v <= last; ++v)
       if (!present[v]) {
         ++report.missing;
-        clean = false;
         problem(fmt::format("{}: version {} missing", stream, v));
       }
-    if (clean) ++report.complete_streams;
   }
   return report;
 }

@@ -17,7 +17,6 @@ namespace cairn::tool {
 struct DeliveryReport {
   std::uint64_t messages = 0;         // read from the topics
   std::uint64_t streams = 0;          // streams expected
-  std::uint64_t complete_streams = 0; // every version present, in order, once
   std::uint64_t missing = 0;          // versions never seen
   std::uint64_t duplicates = 0;       // versions seen more than once
   std::uint64_t out_of_order = 0;     // a version seen after a later one
