@@ -86,6 +86,10 @@ struct EventData {
   // stores nothing and returns the original positions. Without one the store generates a
   // UUIDv7 that is not indexed for deduplication.
   std::optional<EventId> id;
+  // The version of the payload's shape for this type, from 1. Bump it when the payload's
+  // schema changes; readers turn old shapes into the current one with upcasters
+  // (StoreOptions::upcasters). Default: 1.
+  std::uint32_t schema_version = 1;
 };
 
 // The events for one stream inside a multi-stream append.
@@ -123,6 +127,9 @@ struct RecordedEvent {
   std::array<std::uint8_t, 32> chain_hash{};
   // Whether `id` was chosen by the appender (and so is indexed for idempotence).
   bool id_from_caller = false;
+  // The payload's schema version: as appended, or as an upcaster left it (then `payload` is
+  // the upcast bytes, not the stored ones; the chain hash covers the stored ones).
+  std::uint32_t schema_version = 1;
 };
 
 // A copy of a RecordedEvent that owns its bytes.
@@ -138,6 +145,7 @@ struct OwnedEvent {
   std::string payload;
   std::array<std::uint8_t, 32> chain_hash{};
   bool id_from_caller = false;
+  std::uint32_t schema_version = 1;
 
   static OwnedEvent From(const RecordedEvent& e);
   // The event as a RecordedEvent whose views point into this object (valid while it lives).

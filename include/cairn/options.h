@@ -1,10 +1,16 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
+#include <vector>
+
+#include "cairn/event.h"
+#include "cairn/status.h"
 
 namespace cairn {
 
@@ -26,6 +32,42 @@ enum class LogLevel : std::uint8_t { kTrace, kDebug, kInfo, kWarn, kError, kOff 
 // thread logs, possibly concurrently: the function must be thread-safe and must not call back
 // into the store.
 using LogSink = std::function<void(LogLevel level, std::string_view message)>;
+
+// Turns the payload of `event` (type `Upcaster::type`, schema version
+// `Upcaster::from_schema_version`) into the payload of the next schema version. Called on the
+// reading thread, possibly from several threads at once: it must be thread-safe. An error
+// stops the read with that error; it must not throw (a thrown exception becomes kInternal).
+using UpcastFunction = std::function<Result<std::string>(const RecordedEvent& event)>;
+
+// One step of a payload's schema history: from_schema_version -> from_schema_version + 1.
+// Reads apply steps until none matches, so registering 1->2 and 2->3 reads a version-1 event
+// as version 3. Stored bytes never change; the chain hash covers them, not the upcast ones.
+struct Upcaster {
+  std::string type;
+  std::uint32_t from_schema_version = 1;
+  UpcastFunction upcast;
+};
+
+// A limit on events appended but not yet shipped, so an edge service with a long broker
+// outage fills neither its disk nor its replay window without knowing.
+struct BacklogQuota {
+  // At most this many unshipped events / bytes (stored size). 0: no limit. Default: 0, 0.
+  std::uint64_t max_events = 0;
+  std::uint64_t max_bytes = 0;
+  enum class Policy : std::uint8_t {
+    // Wait up to block_timeout for the shipper to make room, then fail kResourceExhausted.
+    kBlock,
+    // Fail at once with kResourceExhausted.
+    kReject,
+  };
+  // Default: kBlock.
+  Policy policy = Policy::kBlock;
+  // Default: 5 s.
+  std::chrono::milliseconds block_timeout{5000};
+  // The checkpoint that counts as shipped (ShipperOptions::checkpoint_name). Default:
+  // "shipper".
+  std::string checkpoint = "shipper";
+};
 
 struct StoreOptions {
   // --- Opening ---
@@ -57,6 +99,21 @@ struct StoreOptions {
   std::size_t max_metadata_bytes = 64 << 10;
   // Events in one append call (all streams together). Default: 10,000.
   std::size_t max_events_per_append = 10000;
+
+  // --- Reading ---
+  // Applied by ReadStream, ReadLog, ReadByTypes, ReadEvent, subscriptions and LoadAggregate
+  // unless the read asks for stored bytes (`upcast = false`; the shipper and `verify` always
+  // read stored bytes). At most one per (type, from_schema_version): Open refuses duplicates
+  // with kInvalidArgument. Default: none.
+  std::vector<Upcaster> upcasters;
+
+  // --- Lifecycle ---
+  // Refuse or delay appends while the shipper is this far behind. Never drops anything. The
+  // check sees the backlog before the append, so concurrent appends may overshoot by one group
+  // commit. Default: no limit.
+  BacklogQuota backlog_quota;
+  // Snapshots kept per stream; saving one more drops the oldest. Default: 2.
+  std::size_t snapshots_per_stream = 2;
 
   // --- Tuning ---
   // Most streams whose last version is cached in memory by the writer; beyond it the cache

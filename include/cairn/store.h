@@ -30,6 +30,8 @@ struct StreamReadOptions {
   std::optional<std::uint64_t> from_version;
   // Most events returned. Default: no limit.
   std::uint64_t limit = UINT64_MAX;
+  // Apply StoreOptions::upcasters. Default: true; false reads the stored payloads.
+  bool upcast = true;
 };
 
 struct LogReadOptions {
@@ -40,6 +42,8 @@ struct LogReadOptions {
   std::optional<std::uint64_t> from_position;
   // Most events returned. Default: no limit.
   std::uint64_t limit = UINT64_MAX;
+  // Apply StoreOptions::upcasters. Default: true; false reads the stored payloads.
+  bool upcast = true;
 };
 
 // A forward-only cursor over stored events, reading lazily from the store. Not thread-safe:
@@ -68,17 +72,113 @@ class EventReader {
 
 struct StreamInfo {
   std::string stream;
+  // The stream's last version: the next append gets last_version + 1, also after a soft delete
+  // or retention removed every event.
   std::uint64_t last_version = 0;
+  // Readable events: first_version..last_version (0 and 0 when none is readable).
   std::uint64_t event_count = 0;
+  std::uint64_t first_version = 0;
   std::uint64_t first_position = 0;
   std::uint64_t last_position = 0;
+  // No event is readable: the stream was soft-deleted or truncated past its end, or retention
+  // removed every event.
+  bool deleted = false;
+};
+
+// Per-stream retention settings (Store::SetStreamMetadata). Unset fields leave the stream to
+// the store-wide RetentionPolicy.
+struct StreamMetadata {
+  // Retention may remove this stream's events older than this.
+  std::optional<std::chrono::seconds> max_age;
+  // Retention may remove all but the newest `max_count` events of this stream.
+  std::optional<std::uint64_t> max_count;
+  // Versions below this are hidden from stream reads at once, and retention may remove them.
+  // 0 or 1: nothing is truncated. A soft delete sets it to the last version + 1.
+  std::uint64_t truncate_before = 0;
+};
+
+// A snapshot of an aggregate's state at a stream version (Store::SaveSnapshot). Snapshots
+// are not events: they are not in the log or the chain, never shipped, and may be dropped at
+// any time; an aggregate can always be rebuilt from its events while they are retained.
+struct Snapshot {
+  std::string stream;
+  std::uint64_t version = 0;         // the last event the state includes
+  std::string type;                  // what the payload holds, e.g. "OrderState"
+  std::uint32_t schema_version = 1;  // the payload's shape, for the loader to check
+  std::string payload;
+  std::int64_t time_us = 0;  // when it was saved (set by SaveSnapshot)
+};
+
+// What Store::LoadAggregate did.
+struct AggregateLoad {
+  std::uint64_t snapshot_version = 0;  // 0: no snapshot was used
+  std::uint64_t version = 0;           // the aggregate's version after the load
+  std::uint64_t events_applied = 0;
+};
+
+// What retention may remove (Store::ApplyRetention). An event is removed only when all of
+// these hold: a rule (this policy's or its stream's StreamMetadata) allows it; every event
+// before it in its stream is removed too (a stream is always a readable tail); it is older
+// than min_audit_age; every checkpoint in `shipped_checkpoints` has passed it; it has no dead
+// letter; it is not the newest event of the store.
+struct RetentionPolicy {
+  // Store-wide: events older than this may go. Default: no age limit.
+  std::optional<std::chrono::seconds> max_age;
+  // Store-wide: all but the newest `max_events` events may go. Default: no count limit.
+  std::optional<std::uint64_t> max_events;
+  // Never remove an event younger than this, whatever the rules say. Default: 30 days (the
+  // audit window of docs/guarantees.md).
+  std::chrono::seconds min_audit_age = std::chrono::hours(24 * 30);
+  // Checkpoints that must have passed an event before it goes: the shipper's. A checkpoint
+  // never saved holds everything back. Empty: the store is not shipped. Default: {"shipper"}.
+  std::vector<std::string> shipped_checkpoints{"shipper"};
+  // Report what would be removed without removing it. Default: false.
+  bool dry_run = false;
+  // Called now and then with (positions examined, positions to examine); may be empty.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+struct RetentionReport {
+  std::uint64_t examined = 0;            // events looked at
+  std::uint64_t removed_events = 0;      // removed (or, in a dry run, removable)
+  std::uint64_t removed_bytes = 0;       // their stored size
+  std::uint64_t log_start_before = 0;    // the first position stored before and after
+  std::uint64_t log_start_after = 0;
+  // Removable by a rule but kept, and why.
+  std::uint64_t kept_unshipped = 0;
+  std::uint64_t kept_too_young = 0;
+  std::uint64_t kept_dead_letter = 0;
+  std::uint64_t kept_stream_order = 0;   // an earlier event of its stream stays
+  // Per stream: events removed and the first version left readable (largest first, at most
+  // 100 streams).
+  struct StreamRemoval {
+    std::string stream;
+    std::uint64_t events = 0;
+    std::uint64_t first_kept_version = 0;
+  };
+  std::vector<StreamRemoval> streams;
+  bool dry_run = false;
+};
+
+// How far the shipper is behind and what the backlog quota allows (Store::GetBacklog).
+struct BacklogStatus {
+  std::uint64_t events = 0;       // appended but not yet past the quota's checkpoint
+  std::uint64_t bytes = 0;        // their stored size
+  std::uint64_t max_events = 0;   // the quota (0: none)
+  std::uint64_t max_bytes = 0;
+  std::uint64_t blocked_appends = 0;   // appends that waited for room, since open
+  std::uint64_t rejected_appends = 0;  // appends refused with kResourceExhausted, since open
 };
 
 struct StoreInfo {
   std::string path;
   std::string store_id;  // UUID chosen when the store was created
   std::uint32_t format_version = 0;
-  std::uint64_t last_position = 0;  // 0 when empty; positions are dense, so also the count
+  std::uint64_t last_position = 0;  // 0 when empty
+  // The first position still stored: 1 unless retention removed the start of the log.
+  // Positions first_position..last_position are all present (removed events in the middle
+  // keep a marker; see docs/format.md).
+  std::uint64_t first_position = 1;
   std::int64_t last_timestamp_us = 0;
   std::array<std::uint8_t, 32> last_chain_hash{};
   bool read_only = false;
@@ -86,7 +186,7 @@ struct StoreInfo {
 };
 
 // The newest on-disk format this build reads and writes (docs/format.md).
-inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kFormatVersion = 2;
 
 struct VerifyOptions {
   // Verify the log and chain from here (the chain is anchored at the stored hash of the event
@@ -106,6 +206,7 @@ struct VerifyReport {
   std::uint64_t first_position = 0;  // the range checked
   std::uint64_t last_position = 0;
   std::uint64_t events = 0;
+  std::uint64_t removed = 0;          // positions holding a removed-event marker (retention)
   std::uint64_t streams = 0;          // checked against the stream index (full verify only)
   std::uint64_t caller_ids = 0;       // checked against the id index (full verify only)
   std::uint64_t checkpoints = 0;
@@ -164,8 +265,9 @@ class Store {
   // after they were created scan the log before its start).
   Result<EventReader> ReadByTypes(std::span<const std::string> types,
                                   const LogReadOptions& options = {});
-  // Reads the single event at `position`. kNotFound beyond the last position.
-  Result<OwnedEvent> ReadEvent(std::uint64_t position);
+  // Reads the single event at `position`, upcast unless `upcast` is false. kNotFound beyond
+  // the last position and for a position retention removed.
+  Result<OwnedEvent> ReadEvent(std::uint64_t position, bool upcast = true);
 
   // kNotFound when the stream has no events.
   Result<StreamInfo> GetStreamInfo(std::string_view stream);
@@ -205,6 +307,48 @@ class Store {
   Result<std::vector<DeadLetter>> ListDeadLetters(std::uint64_t after_position = 0,
                                                   std::size_t limit = SIZE_MAX);
   Status RemoveDeadLetters(std::span<const std::uint64_t> positions);
+
+  // --- Lifecycle (docs/lifecycle.md) ---
+
+  // Stream metadata: retention rules and truncation. Setting replaces what was there; a
+  // stream without metadata gets the defaults (StreamMetadata{}). The stream need not exist.
+  Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata);
+  Result<StreamMetadata> GetStreamMetadata(std::string_view stream);
+  // Soft delete: hides every event of the stream up to its current version from stream reads
+  // (ReadStream, GetStreamInfo's counts, LoadAggregate) at once and drops its snapshots; the
+  // events stay in the log (and are shipped) until retention removes them. Appends continue
+  // from the next version; expected-version checks see that version. `expected` is checked
+  // as for an append. Returns the last version deleted. kNotFound for a stream without events.
+  Result<std::uint64_t> DeleteStream(std::string_view stream,
+                                     ExpectedVersion expected = ExpectedVersion::Any());
+
+  // Removes what `policy` and the streams' metadata allow (see RetentionPolicy), the start of
+  // the log with RocksDB range deletes, events further on by replacing each with a small
+  // marker; their index entries go too, then a compaction of the removed range frees the disk.
+  // The chain stays verifiable from the first stored position. Safe beside appends and reads
+  // (a reader opened before sees what it saw). kFailedPrecondition on a read-only handle
+  // unless policy.dry_run.
+  Result<RetentionReport> ApplyRetention(const RetentionPolicy& policy);
+
+  // Snapshots (see Snapshot). Saving needs snapshot.version between 1 and the stream's last
+  // version and keeps the newest StoreOptions::snapshots_per_stream of the stream.
+  Status SaveSnapshot(const Snapshot& snapshot);
+  // The newest snapshot at or below `at_most_version`; kNotFound when there is none.
+  Result<Snapshot> LoadSnapshot(std::string_view stream,
+                                std::uint64_t at_most_version = UINT64_MAX);
+  Status DeleteSnapshots(std::string_view stream);
+  // Rebuilds an aggregate: `restore` gets the newest snapshot at or below `up_to_version`
+  // (not called when there is none), then `apply` gets every later event up to
+  // `up_to_version`, upcast, in order. An error from either stops the load and is returned.
+  // kNotFound for a stream with no readable events; kFailedPrecondition when retention
+  // removed events no snapshot covers.
+  Result<AggregateLoad> LoadAggregate(std::string_view stream,
+                                      const std::function<Status(const Snapshot&)>& restore,
+                                      const std::function<Status(const RecordedEvent&)>& apply,
+                                      std::uint64_t up_to_version = UINT64_MAX);
+
+  // The backlog the quota (StoreOptions::backlog_quota) counts.
+  BacklogStatus GetBacklog() const;
 
   // Flushes and closes the store, returning any error; later calls fail with
   // kFailedPrecondition. The destructor closes too, logging errors it cannot return.

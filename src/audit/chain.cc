@@ -64,6 +64,13 @@ Hash ChainHasher::Next(const Hash& previous, const RecordedEvent& f) {
     Check(EVP_DigestUpdate(ctx_, len, 4));
     Check(EVP_DigestUpdate(ctx_, part.data(), part.size()));
   }
+  // Format version 2: a schema version other than 1 follows the payload. Events at schema
+  // version 1 hash exactly as in version 1, so stores written before keep their chain.
+  if (f.schema_version != 1) {
+    std::uint8_t sv[8];
+    Fixed64(f.schema_version, sv);
+    Check(EVP_DigestUpdate(ctx_, sv, 4));
+  }
   Check(EVP_DigestFinal_ex(ctx_, out.data(), nullptr));
   return out;
 }

@@ -43,7 +43,8 @@ struct SetDigest {
 };
 
 struct StreamTally {
-  std::uint64_t last_version = 0;
+  std::uint64_t last_version = 0;  // events and removed-event markers: the version sequence
+  std::uint64_t last_indexed = 0;  // events only: what the stream index must end with
   SetDigest digest;
 };
 
@@ -52,7 +53,8 @@ struct StreamTally {
 Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   VerifyReport report;
   const std::uint64_t head = Info().last_position;
-  const std::uint64_t from = std::max<std::uint64_t>(1, options.from_position);
+  const std::uint64_t log_start = log_start_.load();
+  const std::uint64_t from = std::max<std::uint64_t>(log_start, options.from_position);
   report.first_position = from;
   report.last_position = head;
   auto problem = [&](std::uint64_t position, std::string what) {
@@ -81,15 +83,17 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   audit::ChainHasher hasher;
   audit::Hash previous = hasher.Genesis(store_id_);
   if (from > 1) {
-    auto before = ReadEvent(from - 1);
+    // At the start of the log the anchor is the hash retention recorded when it removed the
+    // positions before.
+    auto before = ChainHashAt(from - 1);
     if (!before.ok()) {
       problem(from - 1, "cannot anchor the chain: " + before.status().message());
       return report;
     }
-    previous = before->chain_hash;
+    previous = *before;
   }
 
-  const bool full = from == 1;
+  const bool full = from == log_start;
   report.indexes_checked = full;
   std::unordered_map<std::string, StreamTally, StringHash, std::equal_to<>> streams;
   SetDigest log_ids;
@@ -112,6 +116,34 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         return report;
       }
       RecordedEvent e;
+      if (codec::IsRemovedValue(it->value().ToStringView())) {
+        // A removed event: its chain hash is taken as given (its bytes are gone), and it still
+        // holds its place in its stream's version sequence.
+        codec::RemovedEvent r;
+        if (Status s = codec::DecodeRemoved(it->value().ToStringView(), &r); !s.ok()) {
+          problem(position, s.message());
+          return report;
+        }
+        if (r.position != position) {
+          problem(position, fmt::format("the removed-event marker at position {} says position {}",
+                                        position, r.position));
+          return report;
+        }
+        auto [tally, inserted] = streams.try_emplace(std::string(r.stream));
+        if (!inserted || (full && log_start == 1)) {
+          if (r.version != tally->second.last_version + 1) {
+            problem(position, fmt::format("stream '{}' goes from version {} to {} (removed)",
+                                          r.stream, tally->second.last_version, r.version));
+            return report;
+          }
+        }
+        tally->second.last_version = r.version;
+        previous = r.chain_hash;
+        last_ts = std::max(last_ts, r.timestamp_us);
+        ++report.removed;
+        ++expected;
+        continue;
+      }
       if (Status s = codec::DecodeEvent(it->value().ToStringView(), &scratch, &e); !s.ok()) {
         problem(position, s.message());
         return report;
@@ -133,7 +165,8 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
                                       e.timestamp_us, last_ts));
       last_ts = e.timestamp_us;
       auto [tally, inserted] = streams.try_emplace(std::string(e.stream));
-      if (full || !inserted) {
+      // Once retention removed the start of the log, a stream may start at any version.
+      if ((full && log_start == 1) || !inserted) {
         if (e.version != tally->second.last_version + 1) {
           problem(position, fmt::format("stream '{}' goes from version {} to {}", e.stream,
                                         tally->second.last_version, e.version));
@@ -141,6 +174,7 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         }
       }
       tally->second.last_version = e.version;
+      tally->second.last_indexed = e.version;
       tally->second.digest.Add(e.stream, e.version, position);
       if (position >= type_index_from_) log_types.Add(e.type, position, 0);
       if (e.id_from_caller)
@@ -174,9 +208,12 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
     auto finish = [&]() {
       if (current.empty()) return;
       auto t = streams.find(current);
-      if (t == streams.end() || !(t->second.digest == digest) ||
-          t->second.last_version != last_version)
+      if (digest.count == 0 && (t == streams.end() || t->second.digest.count == 0)) {
+        // Only a removed-version marker: every event of the stream is gone.
+      } else if (t == streams.end() || !(t->second.digest == digest) ||
+                 t->second.last_indexed != last_version) {
         bad.push_back(current);
+      }
       if (t != streams.end()) t->second.digest.count = UINT64_MAX;  // seen
     };
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -196,27 +233,36 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         digest = SetDigest();
         last_version = 0;
       }
+      if (position == store::kRemovedPosition) continue;  // a removed version's marker
       digest.Add(stream, version, position);
       last_version = std::max(last_version, version);
     }
     finish();
     if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
     for (const auto& [stream, tally] : streams)
-      if (tally.digest.count != UINT64_MAX) bad.push_back(stream);
+      if (tally.digest.count != UINT64_MAX && tally.digest.count > 0) bad.push_back(stream);
     report.streams = streams.size();
     // Name the first bad entry of each stream that disagrees.
     for (const std::string& stream : bad) {
       std::string where = fmt::format("stream index of '{}' disagrees with the log", stream);
       std::uint64_t at = 0;
       std::unique_ptr<rocksdb::Iterator> si(db_->NewIterator(ro, streams_));
-      std::uint64_t want_version = 1;
-      for (si->Seek(store::StreamKey(stream, 0)); si->Valid(); si->Next(), ++want_version) {
+      std::uint64_t want_version = 0;
+      bool after_marker = false;
+      for (si->Seek(store::StreamKey(stream, 0)); si->Valid(); si->Next()) {
         std::string_view s;
         std::uint64_t v = 0;
         if (!store::DecodeStreamKey(si->key().ToStringView(), &s, &v) || s != stream) break;
         const std::uint64_t p = store::GetBigEndian64(si->value().data());
         if (p > head) break;
-        auto e = ReadEvent(p);
+        if (p == store::kRemovedPosition) {
+          after_marker = true;
+          continue;
+        }
+        // After retention the sequence starts at whatever version it left.
+        want_version = want_version == 0 ? (log_start == 1 && !after_marker ? 1 : v)
+                                         : want_version + 1;
+        auto e = ReadEvent(p, /*upcast=*/false);
         if (v != want_version) {
           where = fmt::format("stream index of '{}' has version {} where {} was expected",
                               stream, v, want_version);
@@ -256,7 +302,7 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
       for (ii->SeekToFirst(); ii->Valid(); ii->Next()) {
         const std::uint64_t p = store::GetBigEndian64(ii->value().data());
         if (p > head) continue;
-        auto e = ReadEvent(p);
+        auto e = ReadEvent(p, /*upcast=*/false);
         if (!e.ok() || std::memcmp(e->id.bytes().data(), ii->key().data(), 16) != 0 ||
             !e->id_from_caller) {
           bad_id_position = p;

@@ -57,6 +57,7 @@ void EncodeEvent(const RecordedEvent& f, flatbuffers::FlatBufferBuilder* fbb, st
   b.add_payload(payload);
   b.add_chain_hash(hash);
   b.add_flags(f.id_from_caller ? kFlagIdFromCaller : 0u);
+  if (f.schema_version != 1) b.add_schema_version(f.schema_version);
   fb::FinishEventEnvelopeBuffer(*fbb, b.Finish());
 
   const char* body = reinterpret_cast<const char*>(fbb->GetBufferPointer());
@@ -117,6 +118,55 @@ Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* 
   event->payload = View(env->payload());
   std::memcpy(event->chain_hash.data(), env->chain_hash()->data(), 32);
   event->id_from_caller = (env->flags() & kFlagIdFromCaller) != 0;
+  event->schema_version = env->schema_version() == 0 ? 1 : env->schema_version();
+  return Status::Ok();
+}
+
+namespace {
+constexpr std::size_t kRemovedFixedBytes = 8 + 8 + 8 + 32 + 4;
+
+void PutFixed64(std::uint64_t v, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+std::uint64_t GetFixed64(const char* p) {
+  return static_cast<std::uint64_t>(GetFixed32(p)) |
+         static_cast<std::uint64_t>(GetFixed32(p + 4)) << 32;
+}
+}  // namespace
+
+void EncodeRemoved(const RemovedEvent& r, std::string* out) {
+  const std::size_t start = out->size();
+  out->append(kValueHeaderBytes, '\0');
+  (*out)[start] = static_cast<char>(kValueFormatRemoved);
+  PutFixed64(r.position, out);
+  PutFixed64(r.version, out);
+  PutFixed64(static_cast<std::uint64_t>(r.timestamp_us), out);
+  out->append(reinterpret_cast<const char*>(r.chain_hash.data()), 32);
+  char len[4];
+  PutFixed32(static_cast<std::uint32_t>(r.stream.size()), len);
+  out->append(len, 4);
+  out->append(r.stream);
+  const char* body = out->data() + start + kValueHeaderBytes;
+  PutFixed32(Crc32c(body, out->size() - start - kValueHeaderBytes), out->data() + start + 4);
+}
+
+Status DecodeRemoved(std::string_view value, RemovedEvent* r) {
+  if (value.size() < kValueHeaderBytes + kRemovedFixedBytes)
+    return Status::Corruption(fmt::format("removed-event value is {} bytes, too short", value.size()));
+  if (!IsRemovedValue(value) || value[1] != 0 || value[2] != 0 || value[3] != 0)
+    return Status::Corruption("removed-event value header is malformed");
+  const char* body = value.data() + kValueHeaderBytes;
+  const std::size_t size = value.size() - kValueHeaderBytes;
+  if (Crc32c(body, size) != GetFixed32(value.data() + 4))
+    return Status::Corruption("removed-event value checksum mismatch");
+  r->position = GetFixed64(body);
+  r->version = GetFixed64(body + 8);
+  r->timestamp_us = static_cast<std::int64_t>(GetFixed64(body + 16));
+  std::memcpy(r->chain_hash.data(), body + 24, 32);
+  const std::uint32_t len = GetFixed32(body + 56);
+  if (len != size - kRemovedFixedBytes)
+    return Status::Corruption("removed-event value: stream length does not match its size");
+  r->stream = std::string_view(body + kRemovedFixedBytes, len);
   return Status::Ok();
 }
 

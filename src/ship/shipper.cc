@@ -537,6 +537,7 @@ bool Shipper::Impl::FillInFlight(std::size_t max_new) {
     reader_.reset();
     LogReadOptions ro;
     ro.from_position = next_position_;
+    ro.upcast = false;  // Kafka gets the bytes the chain hash covers
     auto r = store_.ReadLog(ro);
     if (!r.ok()) {
       SetError(r.status().message(), false);
@@ -749,7 +750,7 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
   if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
     return;  // we purged it on a rewind; it ships again from the checkpoint
   if (ship::IsPermanentMessageError(m->err)) {
-    auto event = store_.ReadEvent(position);
+    auto event = store_.ReadEvent(position, /*upcast=*/false);
     if (event.ok()) {
       f.done = true;
       in_flight_bytes_ -= std::min<std::uint64_t>(in_flight_bytes_, f.bytes);
@@ -1166,7 +1167,7 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
       ++result.held;
       continue;
     }
-    auto event = store.ReadEvent(d.position);
+    auto event = store.ReadEvent(d.position, /*upcast=*/false);
     if (!event.ok()) return event.status();
     const RecordedEvent e = event->view();
     std::string envelope;

@@ -16,6 +16,7 @@ inline constexpr char kLogFamily[] = "log";           // position -> event value
 inline constexpr char kStreamsFamily[] = "streams";   // stream, version -> position
 inline constexpr char kEventIdsFamily[] = "event_ids";  // caller event id -> position
 inline constexpr char kTypesFamily[] = "types";  // event type, position -> (empty)
+inline constexpr char kSnapshotsFamily[] = "snapshots";  // stream, version -> snapshot value
 
 // Meta keys (in kMetaFamily).
 inline constexpr char kMetaFormatVersion[] = "cairn.format_version";  // u32 little-endian
@@ -24,6 +25,15 @@ inline constexpr char kMetaCreatedUs[] = "cairn.created_us";          // i64 lit
 // The first position the type index covers (u64 LE): 1 for stores created with it; for a
 // store that gained it later, the head at that moment + 1.
 inline constexpr char kMetaTypeIndexFrom[] = "cairn.type_index_from";
+// Format version 2: the first position still in the log (u64 LE; absent: 1) and the chain
+// hash of the position before it (32 bytes), where verification anchors the chain.
+inline constexpr char kMetaLogStart[] = "cairn.log_start";
+inline constexpr char kMetaLogStartHash[] = "cairn.log_start_hash";
+// Format version 2: + stream id -> JSON stream metadata (StreamMetadata).
+inline constexpr char kMetaStreamPrefix[] = "cairn.stream.";
+// A stream index entry pointing here marks a removed last version: the stream's version
+// survives the removal of its events.
+inline constexpr std::uint64_t kRemovedPosition = 0;
 // Prefixes of side records (in kMetaFamily).
 inline constexpr char kMetaCheckpointPrefix[] = "cairn.checkpoint.";    // + name -> u64 LE
 inline constexpr char kMetaDeadLetterPrefix[] = "cairn.dead_letter.";   // + BE64 position -> JSON

@@ -9,6 +9,7 @@
 #include "codec/envelope.h"
 #include "store/keys.h"
 #include "store/store_impl.h"
+#include "store/upcast.h"
 
 namespace cairn {
 
@@ -32,8 +33,10 @@ class EventReader::Impl {
   }
 
  protected:
-  Impl(std::atomic<int>* open_readers, std::uint64_t limit, bool backward)
-      : backward_(backward), open_readers_(open_readers), limit_(limit) {
+  Impl(std::atomic<int>* open_readers, std::uint64_t limit, bool backward,
+       const store::UpcasterSet* upcasters)
+      : backward_(backward), open_readers_(open_readers), limit_(limit),
+        upcasters_(upcasters != nullptr && !upcasters->empty() ? upcasters : nullptr) {
     ++*open_readers_;
   }
   virtual void Advance() {
@@ -50,7 +53,13 @@ class EventReader::Impl {
     return false;
   }
   // Loads the event under the cursor into event_, or ends/fails the read.
-  virtual void Load() = 0;
+  virtual void LoadEntry() = 0;
+  // LoadEntry, then the upcasters.
+  void Load() {
+    LoadEntry();
+    if (!valid_ || upcasters_ == nullptr) return;
+    if (Status s = upcasters_->Apply(&event_, &upcast_buffer_); !s.ok()) Fail(std::move(s));
+  }
 
   void Fail(Status s) {
     status_ = std::move(s);
@@ -81,6 +90,8 @@ class EventReader::Impl {
   Status status_;
   std::uint64_t limit_;
   std::uint64_t returned_ = 0;
+  const store::UpcasterSet* upcasters_;
+  std::string upcast_buffer_;
 };
 
 namespace {
@@ -89,8 +100,9 @@ namespace {
 class LogReader final : public EventReader::Impl {
  public:
   LogReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
-            const LogReadOptions& o)
-      : Impl(open_readers, o.limit, o.direction == Direction::kBackward) {
+            const LogReadOptions& o, const store::UpcasterSet* upcasters)
+      : Impl(open_readers, o.limit, o.direction == Direction::kBackward,
+             o.upcast ? upcasters : nullptr) {
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;  // a scan must not evict the working set
     ro.readahead_size = 2 << 20;
@@ -108,8 +120,13 @@ class LogReader final : public EventReader::Impl {
   }
 
  private:
-  void Load() override {
+  void LoadEntry() override {
     if (!AtEntry("reading the log")) return;
+    // Events retention removed leave a marker at their position: not an event, skip it.
+    while (codec::IsRemovedValue(it_->value().ToStringView())) {
+      Advance();
+      if (!AtEntry("reading the log")) return;
+    }
     std::uint64_t position = 0;
     if (!store::DecodePositionKey(it_->key().ToStringView(), &position)) {
       Fail(Status::Corruption(fmt::format("malformed log key of {} bytes", it_->key().size())));
@@ -125,9 +142,13 @@ class StreamReader final : public EventReader::Impl {
  public:
   StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
                rocksdb::ColumnFamilyHandle* streams, rocksdb::ColumnFamilyHandle* log,
-               std::string_view stream, const StreamReadOptions& o)
-      : Impl(open_readers, o.limit, o.direction == Direction::kBackward), db_(db), log_(log),
-        stream_(stream), lower_(store::StreamKey(stream, 0)), upper_(store::StreamKeyLimit(stream)) {
+               std::string_view stream, const StreamReadOptions& o,
+               const store::UpcasterSet* upcasters, std::uint64_t first_visible)
+      : Impl(open_readers, o.limit, o.direction == Direction::kBackward,
+             o.upcast ? upcasters : nullptr),
+        db_(db), log_(log), stream_(stream),
+        lower_(store::StreamKey(stream, std::max<std::uint64_t>(first_visible, 1))),
+        upper_(store::StreamKeyLimit(stream)) {
     lower_slice_ = rocksdb::Slice(lower_);
     upper_slice_ = rocksdb::Slice(upper_);
     rocksdb::ReadOptions ro;
@@ -138,23 +159,29 @@ class StreamReader final : public EventReader::Impl {
     if (backward_)
       it_->SeekForPrev(store::StreamKey(stream, o.from_version.value_or(UINT64_MAX)));
     else
-      it_->Seek(store::StreamKey(stream, o.from_version.value_or(1)));
+      it_->Seek(store::StreamKey(stream, std::max(o.from_version.value_or(1), first_visible)));
     Load();
   }
 
  private:
-  void Load() override {
+  void LoadEntry() override {
     if (!AtEntry("reading the stream index")) return;
     std::string_view stream;
     std::uint64_t version = 0;
-    const auto value = it_->value();
+    auto value = it_->value();
     if (!store::DecodeStreamKey(it_->key().ToStringView(), &stream, &version) ||
         stream != stream_ || value.size() != 8) {
       Fail(Status::Corruption(
           fmt::format("malformed stream index entry in stream '{}'", stream_)));
       return;
     }
-    const std::uint64_t position = store::GetBigEndian64(value.data());
+    std::uint64_t position = store::GetBigEndian64(value.data());
+    if (position == store::kRemovedPosition) {
+      // Only a stream's last version keeps an entry once removed (so its version survives);
+      // nothing is readable there.
+      Advance();
+      return LoadEntry();
+    }
     value_.Reset();
     rocksdb::Status s =
         db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value_);
@@ -193,8 +220,9 @@ class TypeReader final : public EventReader::Impl {
  public:
   TypeReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log,
              rocksdb::ColumnFamilyHandle* types, std::uint64_t index_from,
-             std::span<const std::string> wanted, const LogReadOptions& o)
-      : Impl(open_readers, o.limit, false), db_(db), log_(log), index_from_(index_from),
+             std::span<const std::string> wanted, const LogReadOptions& o,
+             const store::UpcasterSet* upcasters)
+      : Impl(open_readers, o.limit, false, o.upcast ? upcasters : nullptr), db_(db), log_(log), index_from_(index_from),
         wanted_(wanted.begin(), wanted.end()) {
     const std::uint64_t from = o.from_position.value_or(1);
     if (o.limit == 0) return;
@@ -238,7 +266,7 @@ class TypeReader final : public EventReader::Impl {
     rocksdb::Slice upper_slice;
   };
 
-  void Load() override {
+  void LoadEntry() override {
     // Phase 1: the unindexed prefix of the log.
     while (it_) {
       if (!it_->Valid()) {
@@ -252,6 +280,10 @@ class TypeReader final : public EventReader::Impl {
       if (position >= index_from_) {
         it_.reset();
         break;
+      }
+      if (codec::IsRemovedValue(it_->value().ToStringView())) {
+        it_->Next();
+        continue;
       }
       if (!Decode(it_->value().ToStringView(), position)) return;
       if (std::find(wanted_.begin(), wanted_.end(), event_.type) != wanted_.end()) {
@@ -339,7 +371,7 @@ Status ClosedError() { return Status::FailedPrecondition("store is closed"); }
 Result<EventReader> Store::Impl::ReadLog(const LogReadOptions& options) {
   if (!db_) return ClosedError();
   // An error on the first event surfaces through the reader's status(), like any later one.
-  auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options);
+  auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options, &upcasters_);
   return EventReader(std::move(reader));
 }
 
@@ -351,7 +383,7 @@ Result<EventReader> Store::Impl::ReadByTypes(std::span<const std::string> types,
     return Status::NotSupported("reading by type goes forward only");
   auto reader = std::make_unique<TypeReader>(&open_readers_, db_.get(), log_, types_,
                                              types_ ? type_index_from_ : UINT64_MAX, types,
-                                             options);
+                                             options, &upcasters_);
   return EventReader(std::move(reader));
 }
 
@@ -361,18 +393,24 @@ Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
   if (stream.empty()) return Status::InvalidArgument("stream id is empty");
   if (stream.find('\0') != std::string_view::npos)
     return Status::InvalidArgument("stream id contains a NUL byte");
-  auto info = GetStreamInfo(stream);
+  auto info = ReadableStreamInfo(stream);
   if (!info.ok()) return info.status();
-  auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream, options);
+  auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream,
+                                               options, &upcasters_, info->first_version);
   return EventReader(std::move(reader));
 }
 
-Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position) {
+Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
   if (!db_) return ClosedError();
+  if (position < log_start_.load())
+    return Status::NotFound(fmt::format(
+        "position {} was removed by retention (the log starts at {})", position, log_start_.load()));
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
   if (!s.ok()) return FromRocks(s, "reading the log");
+  if (codec::IsRemovedValue(value.ToStringView()))
+    return Status::NotFound(fmt::format("position {} was removed by retention", position));
   RecordedEvent e;
   std::string scratch;
   Status d = codec::DecodeEvent(value.ToStringView(), &scratch, &e);
@@ -380,7 +418,33 @@ Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position) {
   if (e.position != position)
     return Status::Corruption(
         fmt::format("log key {} holds an event claiming position {}", position, e.position));
+  std::string upcast_buffer;
+  if (upcast && !upcasters_.empty())
+    if (Status u = upcasters_.Apply(&e, &upcast_buffer); !u.ok()) return u;
   return OwnedEvent::From(e);
+}
+
+Result<audit::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
+  if (position + 1 == log_start_.load() && position > 0) {
+    std::lock_guard<std::mutex> lk(head_mu_);
+    return log_start_hash_;
+  }
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
+  if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
+  if (!s.ok()) return FromRocks(s, "reading the log");
+  RecordedEvent e;
+  std::string scratch;
+  Status d;
+  if (codec::IsRemovedValue(value.ToStringView())) {
+    codec::RemovedEvent r;
+    d = codec::DecodeRemoved(value.ToStringView(), &r);
+    e.chain_hash = r.chain_hash;
+  } else {
+    d = codec::DecodeEvent(value.ToStringView(), &scratch, &e);
+  }
+  if (!d.ok()) return Status::Corruption(fmt::format("position {}: {}", position, d.message()));
+  return e.chain_hash;
 }
 
 namespace {
@@ -396,13 +460,22 @@ Status DecodeIndexEntry(const rocksdb::Iterator& it, std::string_view stream,
   return Status::Ok();
 }
 
-// Fills `info` from `it` positioned on the first index entry of info->stream, leaving `it` on
-// the stream's last entry.
-Status FillStreamInfo(rocksdb::Iterator* it, StreamInfo* info) {
-  std::uint64_t first_version = 0;
-  if (Status s = DecodeIndexEntry(*it, info->stream, &first_version, &info->first_position);
-      !s.ok())
-    return s;
+// Fills `info` for info->stream, whose versions below `truncate_before` are hidden. Leaves
+// `it` on the stream's last entry. A stream always keeps its last entry (a removed-version
+// marker once retention took every event), and its readable events are one run of versions.
+Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, StreamInfo* info) {
+  it->Seek(store::StreamKey(info->stream, std::max<std::uint64_t>(truncate_before, 1)));
+  std::uint64_t first_version = 0, first_position = 0;
+  for (; it->Valid(); it->Next()) {
+    std::string_view found;
+    if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &first_version) ||
+        found != info->stream)
+      break;
+    if (Status s = DecodeIndexEntry(*it, info->stream, &first_version, &first_position); !s.ok())
+      return s;
+    if (first_position != store::kRemovedPosition) break;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
   it->SeekForPrev(store::StreamKey(info->stream, UINT64_MAX));
   if (!it->Valid()) {
     if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
@@ -411,11 +484,28 @@ Status FillStreamInfo(rocksdb::Iterator* it, StreamInfo* info) {
   if (Status s = DecodeIndexEntry(*it, info->stream, &info->last_version, &info->last_position);
       !s.ok())
     return s;
+  if (info->last_position == store::kRemovedPosition || first_position == store::kRemovedPosition ||
+      info->last_version < std::max<std::uint64_t>(truncate_before, 1)) {
+    info->deleted = true;
+    info->last_position = 0;
+    return Status::Ok();
+  }
+  info->first_version = first_version;
+  info->first_position = first_position;
   info->event_count = info->last_version - first_version + 1;
   return Status::Ok();
 }
 
 }  // namespace
+
+Result<StreamInfo> Store::Impl::ReadableStreamInfo(std::string_view stream) {
+  auto info = GetStreamInfo(stream);
+  if (info.ok() && info->deleted)
+    return Status::NotFound(fmt::format(
+        "stream '{}' has no readable events: deleted or truncated through version {}", stream,
+        info->last_version));
+  return info;
+}
 
 Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
   if (!db_) return ClosedError();
@@ -431,9 +521,11 @@ Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
     if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
     return Status::NotFound(fmt::format("stream '{}' not found", stream));
   }
+  auto truncate_before = TruncateBefore(stream);
+  if (!truncate_before.ok()) return truncate_before.status();
   StreamInfo info;
   info.stream = std::string(stream);
-  if (Status s = FillStreamInfo(it.get(), &info); !s.ok()) return s;
+  if (Status s = FillStreamInfo(it.get(), *truncate_before, &info); !s.ok()) return s;
   return info;
 }
 
@@ -456,7 +548,9 @@ Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix
     if (stream.substr(0, prefix.size()) != prefix) break;
     StreamInfo info;
     info.stream = std::string(stream);
-    if (Status s = FillStreamInfo(it.get(), &info); !s.ok()) return s;
+    auto truncate_before = TruncateBefore(info.stream);
+    if (!truncate_before.ok()) return truncate_before.status();
+    if (Status s = FillStreamInfo(it.get(), *truncate_before, &info); !s.ok()) return s;
     out.push_back(std::move(info));
     it->Seek(store::StreamKeyLimit(out.back().stream));
   }

@@ -85,9 +85,11 @@ Status Store::Impl::SaveCheckpoint(std::string_view name, std::uint64_t position
   store::PutLittleEndian(position, 8, &value);
   rocksdb::WriteOptions wo;
   wo.sync = sync && options_.durability == Durability::kSync;
-  return FromRocks(
+  Status s = FromRocks(
       db_->Put(wo, meta_, std::string(store::kMetaCheckpointPrefix) + std::string(name), value),
       fmt::format("saving checkpoint '{}'", name));
+  if (s.ok()) NoteShipped(name, position);
+  return s;
 }
 
 Result<std::uint64_t> Store::Impl::LoadCheckpoint(std::string_view name) {

@@ -85,6 +85,9 @@ Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
                                                       const StoreOptions& options) {
   if (path.empty()) return Status::InvalidArgument("store path is empty");
   std::unique_ptr<Impl> impl(new Impl(path, options));
+  if (Status s = impl->upcasters_.Build(options.upcasters); !s.ok()) return s;
+  impl->quota_enabled_ = !options.read_only && (options.backlog_quota.max_events > 0 ||
+                                                options.backlog_quota.max_bytes > 0);
   if (Status s = impl->OpenDatabase(); !s.ok()) return s;
   return impl;
 }
@@ -129,7 +132,10 @@ Status Store::Impl::OpenDatabase() {
 
   std::vector<std::string> names{store::kMetaFamily, store::kLogFamily, store::kStreamsFamily,
                                  store::kEventIdsFamily};
-  if (fresh) names.push_back(store::kTypesFamily);
+  if (fresh) {
+    names.push_back(store::kTypesFamily);
+    names.push_back(store::kSnapshotsFamily);
+  }
   if (!fresh) {
     std::vector<std::string> existing;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
@@ -195,12 +201,19 @@ Status Store::Impl::OpenDatabase() {
   log_ = handles_[1];
   streams_ = handles_[2];
   ids_ = handles_[3];
-  for (std::size_t i = 0; i < names.size(); ++i)
+  for (std::size_t i = 0; i < names.size(); ++i) {
     if (names[i] == store::kTypesFamily) types_ = handles_[i];
+    if (names[i] == store::kSnapshotsFamily) snapshots_ = handles_[i];
+  }
+  cf_options_ = cf_options;
 
   if (Status st = LoadOrCreateMeta(fresh); !st.ok()) return st;
   if (Status st = LoadTail(); !st.ok()) return st;
   if (Status st = LoadTypeIndex(cf_options); !st.ok()) return st;
+  if (Status st = EnsureFamily(store::kSnapshotsFamily, cf_options, &snapshots_); !st.ok())
+    return st;
+  if (Status st = UpgradeFormat(); !st.ok()) return st;
+  if (Status st = LoadBacklog(); !st.ok()) return st;
   logger_->info("opened store {} (id {}, last position {})", path_, store_id_.ToString(),
              committed_position_);
   return Status::Ok();
@@ -268,13 +281,7 @@ Status Store::Impl::LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options
     return Status::Ok();
   }
   if (options_.read_only) return Status::Ok();  // queries by type scan the log
-  rocksdb::ColumnFamilyHandle* handle = nullptr;
-  if (Status st = FromRocks(db_->CreateColumnFamily(cf_options, store::kTypesFamily, &handle),
-                            "creating the type index");
-      !st.ok())
-    return st;
-  handles_.push_back(handle);
-  types_ = handle;
+  if (Status st = EnsureFamily(store::kTypesFamily, cf_options, &types_); !st.ok()) return st;
   type_index_from_ = committed_position_ + 1;
   store::PutLittleEndian(type_index_from_, 8, &value);
   rocksdb::WriteOptions wo;
@@ -283,7 +290,59 @@ Status Store::Impl::LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options
                    "recording the type index's start");
 }
 
+Status Store::Impl::EnsureFamily(const char* name, const rocksdb::ColumnFamilyOptions& cf_options,
+                                 rocksdb::ColumnFamilyHandle** handle) {
+  if (*handle != nullptr || options_.read_only) return Status::Ok();
+  rocksdb::ColumnFamilyHandle* created = nullptr;
+  if (Status st = FromRocks(db_->CreateColumnFamily(cf_options, name, &created),
+                            fmt::format("creating the '{}' column family", name));
+      !st.ok())
+    return st;
+  handles_.push_back(created);
+  *handle = created;
+  return Status::Ok();
+}
+
+Status Store::Impl::UpgradeFormat() {
+  if (options_.read_only || format_version_ >= kFormatVersion) return Status::Ok();
+  // Version 2 only adds records (removed-event markers, stream metadata, snapshots, schema
+  // versions); a version-1 store is already a valid version-2 store. Older builds refuse it
+  // from now on, which is what protects it from a build that would misread those records.
+  std::string v;
+  store::PutLittleEndian(kFormatVersion, 4, &v);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (Status st = FromRocks(db_->Put(wo, meta_, store::kMetaFormatVersion, v),
+                            "upgrading the store's format version");
+      !st.ok())
+    return st;
+  logger_->warn("upgraded store {} from format version {} to {}; older cairn builds cannot open "
+                "it any more",
+                path_, format_version_, kFormatVersion);
+  format_version_ = kFormatVersion;
+  return Status::Ok();
+}
+
+Status Store::Impl::LoadLogStart() {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStart, &value);
+  if (s.IsNotFound()) {
+    log_start_ = 1;
+    return Status::Ok();
+  }
+  if (!s.ok()) return FromRocks(s, "reading where the log starts");
+  std::string hash;
+  s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStartHash, &hash);
+  if (value.size() != 8 || !s.ok() || hash.size() != 32)
+    return Status::Corruption(fmt::format("store {}: the log-start record is malformed", path_));
+  std::lock_guard<std::mutex> lk(head_mu_);
+  std::copy(hash.begin(), hash.end(), log_start_hash_.begin());
+  log_start_ = store::GetLittleEndian(value);
+  return Status::Ok();
+}
+
 Status Store::Impl::LoadTail() {
+  if (Status s = LoadLogStart(); !s.ok()) return s;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
   it->SeekToLast();
   std::uint64_t last = 0;
@@ -295,7 +354,16 @@ Status Store::Impl::LoadTail() {
                                             it->key().size()));
     RecordedEvent e;
     std::string scratch;
-    Status s = codec::DecodeEvent(it->value().ToStringView(), &scratch, &e);
+    Status s;
+    if (codec::IsRemovedValue(it->value().ToStringView())) {
+      codec::RemovedEvent r;
+      s = codec::DecodeRemoved(it->value().ToStringView(), &r);
+      e.position = r.position;
+      e.chain_hash = r.chain_hash;
+      e.timestamp_us = r.timestamp_us;
+    } else {
+      s = codec::DecodeEvent(it->value().ToStringView(), &scratch, &e);
+    }
     if (!s.ok())
       return Status::Corruption(
           fmt::format("store {}: last event at position {}: {}", path_, last, s.message()));
@@ -358,6 +426,9 @@ Status Store::Impl::Validate(const std::vector<AppendView>& views) const {
         return Status::InvalidArgument(fmt::format(
             "{}: metadata is {} bytes, over the limit of {} (StoreOptions::max_metadata_bytes)",
             where(), e.metadata.size(), options_.max_metadata_bytes));
+      if (e.schema_version == 0)
+        return Status::InvalidArgument(
+            fmt::format("{}: schema version 0 (schema versions start at 1)", where()));
       if (e.id) {
         if (e.id->is_nil())
           return Status::InvalidArgument(fmt::format("{}: the nil UUID is not an event id", where()));
@@ -390,6 +461,16 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = Validate(views); !s.ok()) return s;
+  if (quota_enabled_) {
+    std::uint64_t events = 0, bytes = 0;
+    for (const AppendView& v : views) {
+      events += v.events.size();
+      for (const EventData& e : v.events)
+        bytes += e.payload.size() + e.metadata.size() + e.type.size() + e.content_type.size() +
+                 v.stream.size();
+    }
+    if (Status s = AwaitBacklogRoom(events, bytes); !s.ok()) return s;
+  }
 
   Writer w;
   w.views = std::move(views);
@@ -458,6 +539,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
     return;
   }
   head_timestamp_us_ = group_timestamp_us_;
+  if (quota_enabled_) NoteCommitted(next_position_ - 1, batch_.GetDataSize());
   if (version_cache_.size() + pending_versions_.size() > options_.stream_cache_entries)
     version_cache_.clear();
   for (const auto& [stream, version] : pending_versions_) {
@@ -530,6 +612,7 @@ void Store::Impl::PrepareWriter(Writer* w) {
       f.content_type = e.content_type;
       f.metadata = e.metadata;
       f.payload = e.payload;
+      f.schema_version = e.schema_version;
       f.chain_hash = hasher_.Next(head_hash_, f);
       head_hash_ = f.chain_hash;
 
@@ -634,14 +717,16 @@ Result<bool> Store::Impl::Deduplicate(Writer* w) {
       if (loc->pending != nullptr) {
         const EventData& p = *loc->pending;
         same = loc->stream == v.stream && p.type == e.type && p.payload == e.payload &&
-               p.metadata == e.metadata && p.content_type == e.content_type;
+               p.metadata == e.metadata && p.content_type == e.content_type &&
+               p.schema_version == e.schema_version;
         where = fmt::format("pending in stream '{}'", loc->stream);
       } else {
-        auto stored = ReadEvent(loc->position);
+        auto stored = ReadEvent(loc->position, /*upcast=*/false);
         if (!stored.ok()) return stored.status();
         same = stored->stream == v.stream && stored->type == e.type &&
                stored->payload == e.payload && stored->metadata == e.metadata &&
-               stored->content_type == e.content_type;
+               stored->content_type == e.content_type &&
+               stored->schema_version == e.schema_version;
         loc->version = stored->version;
         where = fmt::format("stored at position {} in stream '{}'", loc->position, stored->stream);
       }
@@ -683,6 +768,7 @@ StoreInfo Store::Impl::Info() const {
   info.durability = options_.durability;
   std::lock_guard<std::mutex> lk(head_mu_);
   info.last_position = committed_position_;
+  info.first_position = log_start_.load();
   info.last_timestamp_us = committed_timestamp_us_;
   info.last_chain_hash = committed_hash_;
   return info;
@@ -714,6 +800,11 @@ Status Store::Impl::Close() {
     head_closed_ = true;
   }
   head_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lk(backlog_mu_);
+    closed_backlog_ = true;
+  }
+  backlog_cv_.notify_all();
   {
     std::unique_lock<std::mutex> lk(mu_);
     if (closed_) return Status::Ok();
@@ -788,7 +879,33 @@ Result<EventReader> Store::ReadByTypes(std::span<const std::string> types,
   return impl_->ReadByTypes(types, options);
 }
 
-Result<OwnedEvent> Store::ReadEvent(std::uint64_t position) { return impl_->ReadEvent(position); }
+Status Store::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {
+  return impl_->SetStreamMetadata(stream, metadata);
+}
+Result<StreamMetadata> Store::GetStreamMetadata(std::string_view stream) {
+  return impl_->GetStreamMetadata(stream);
+}
+Result<std::uint64_t> Store::DeleteStream(std::string_view stream, ExpectedVersion expected) {
+  return impl_->DeleteStream(stream, expected);
+}
+Result<RetentionReport> Store::ApplyRetention(const RetentionPolicy& policy) {
+  return impl_->ApplyRetention(policy);
+}
+Status Store::SaveSnapshot(const Snapshot& snapshot) { return impl_->SaveSnapshot(snapshot); }
+Result<Snapshot> Store::LoadSnapshot(std::string_view stream, std::uint64_t at_most_version) {
+  return impl_->LoadSnapshot(stream, at_most_version);
+}
+Status Store::DeleteSnapshots(std::string_view stream) { return impl_->DeleteSnapshots(stream); }
+Result<AggregateLoad> Store::LoadAggregate(
+    std::string_view stream, const std::function<Status(const Snapshot&)>& restore,
+    const std::function<Status(const RecordedEvent&)>& apply, std::uint64_t up_to_version) {
+  return impl_->LoadAggregate(stream, restore, apply, up_to_version);
+}
+BacklogStatus Store::GetBacklog() const { return impl_->GetBacklog(); }
+
+Result<OwnedEvent> Store::ReadEvent(std::uint64_t position, bool upcast) {
+  return impl_->ReadEvent(position, upcast);
+}
 
 Result<StreamInfo> Store::GetStreamInfo(std::string_view stream) {
   return impl_->GetStreamInfo(stream);

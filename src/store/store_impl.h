@@ -16,6 +16,7 @@
 #include <spdlog/logger.h>
 
 #include "audit/chain.h"
+#include "store/upcast.h"
 #include "util/string_hash.h"
 #include "cairn/store.h"
 
@@ -46,8 +47,9 @@ class Store::Impl {
   Result<EventReader> ReadStream(std::string_view stream, const StreamReadOptions& options);
   Result<EventReader> ReadLog(const LogReadOptions& options);
   Result<EventReader> ReadByTypes(std::span<const std::string> types, const LogReadOptions& options);
-  Result<OwnedEvent> ReadEvent(std::uint64_t position);
   Result<StreamInfo> GetStreamInfo(std::string_view stream);
+  // GetStreamInfo, but kNotFound for a stream with no readable events.
+  Result<StreamInfo> ReadableStreamInfo(std::string_view stream);
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
                                               std::string_view start_after);
   StoreInfo Info() const;
@@ -63,6 +65,25 @@ class Store::Impl {
   Status PutDeadLetters(std::span<const DeadLetter> records);
   Result<std::vector<DeadLetter>> ListDeadLetters(std::uint64_t after, std::size_t limit);
   Status RemoveDeadLetters(std::span<const std::uint64_t> positions);
+
+  // Lifecycle (lifecycle.cc).
+  Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata);
+  Result<StreamMetadata> GetStreamMetadata(std::string_view stream);
+  Result<std::uint64_t> DeleteStream(std::string_view stream, ExpectedVersion expected);
+  Result<RetentionReport> ApplyRetention(const RetentionPolicy& policy);
+  Status SaveSnapshot(const Snapshot& snapshot);
+  Result<Snapshot> LoadSnapshot(std::string_view stream, std::uint64_t at_most_version);
+  Status DeleteSnapshots(std::string_view stream);
+  Result<AggregateLoad> LoadAggregate(std::string_view stream,
+                                      const std::function<Status(const Snapshot&)>& restore,
+                                      const std::function<Status(const RecordedEvent&)>& apply,
+                                      std::uint64_t up_to_version);
+  BacklogStatus GetBacklog() const;
+  // The raw stored event or removed-event marker at `position` (verify, retention).
+  Result<OwnedEvent> ReadEvent(std::uint64_t position, bool upcast);
+  // The chain hash stored at `position`, event or marker.
+  Result<audit::Hash> ChainHashAt(std::uint64_t position);
+  std::uint64_t log_start() const { return log_start_.load(); }
 
  private:
   // One stream's part of an append, as views into the caller's arguments.
@@ -92,6 +113,19 @@ class Store::Impl {
   Status LoadOrCreateMeta(bool fresh);
   Status LoadTail();
   Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
+  Status LoadLogStart();
+  // Creates column family `name` on a writable store that lacks it; null handle when
+  // read-only.
+  Status EnsureFamily(const char* name, const rocksdb::ColumnFamilyOptions& cf_options,
+                      rocksdb::ColumnFamilyHandle** handle);
+  Status UpgradeFormat();
+  // Backlog quota (lifecycle.cc): waits for or refuses room for `events` / `bytes` more.
+  Status AwaitBacklogRoom(std::uint64_t events, std::uint64_t bytes);
+  void NoteCommitted(std::uint64_t last_position, std::uint64_t bytes);
+  void NoteShipped(std::string_view checkpoint, std::uint64_t position);
+  Status LoadBacklog();
+  // The truncate-before of `stream` (0 when it has no metadata).
+  Result<std::uint64_t> TruncateBefore(std::string_view stream);
 
   Status Validate(const std::vector<AppendView>& views) const;
   Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views);
@@ -117,6 +151,11 @@ class Store::Impl {
   rocksdb::ColumnFamilyHandle* streams_ = nullptr;
   rocksdb::ColumnFamilyHandle* ids_ = nullptr;
   rocksdb::ColumnFamilyHandle* types_ = nullptr;  // null: a read-only store without the index
+  rocksdb::ColumnFamilyHandle* snapshots_ = nullptr;  // null: a read-only store without any
+  std::atomic<std::uint64_t> log_start_{1};
+  audit::Hash log_start_hash_{};  // under head_mu_
+  store::UpcasterSet upcasters_;
+  rocksdb::ColumnFamilyOptions cf_options_;
   std::uint64_t type_index_from_ = UINT64_MAX;     // first position the type index covers
 
   EventId store_id_;
@@ -157,6 +196,21 @@ class Store::Impl {
   std::uint64_t committed_position_ = 0;
   audit::Hash committed_hash_{};
   std::int64_t committed_timestamp_us_ = 0;
+
+  // Backlog quota (only with StoreOptions::backlog_quota set).
+  bool quota_enabled_ = false;
+  mutable std::mutex backlog_mu_;
+  std::condition_variable backlog_cv_;
+  std::uint64_t shipped_position_ = 0;      // under backlog_mu_
+  std::uint64_t backlog_head_ = 0;          // under backlog_mu_: last position noted
+  std::uint64_t backlog_bytes_ = 0;         // under backlog_mu_: bytes after shipped_position_
+  // (last position, bytes) of each commit after shipped_position_, to subtract as it ships.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> backlog_commits_;
+  bool closed_backlog_ = false;             // under backlog_mu_: Close() wakes blocked appends
+  std::uint64_t blocked_appends_ = 0;
+  std::uint64_t rejected_appends_ = 0;
+  // Retention runs one at a time.
+  std::mutex retention_mu_;
 };
 
 }  // namespace cairn

@@ -102,7 +102,8 @@ OwnedEvent OwnedEvent::From(const RecordedEvent& e) {
                     std::string(e.metadata),
                     std::string(e.payload),
                     e.chain_hash,
-                    e.id_from_caller};
+                    e.id_from_caller,
+                    e.schema_version};
 }
 
 RecordedEvent OwnedEvent::view() const {
@@ -118,6 +119,7 @@ RecordedEvent OwnedEvent::view() const {
   e.payload = payload;
   e.chain_hash = chain_hash;
   e.id_from_caller = id_from_caller;
+  e.schema_version = schema_version;
   return e;
 }
 

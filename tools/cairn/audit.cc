@@ -168,9 +168,11 @@ Result<std::uint64_t> SeekTime(Store& store, std::int64_t since_us, std::uint64_
   std::uint64_t hi = head + 1;  // answer in [lo, hi]
   while (lo < hi) {
     const std::uint64_t mid = lo + (hi - lo) / 2;
-    auto e = store.ReadEvent(mid);
+    // The first event stored at or after `mid`: retention may have removed `mid` itself.
+    auto e = store.ReadLog(LogReadOptions{.from_position = mid, .limit = 1, .upcast = false});
     if (!e.ok()) return e.status();
-    if (e->timestamp_us < since_us)
+    if (!e->Valid() && !e->status().ok()) return e->status();
+    if (e->Valid() && e->event().timestamp_us < since_us)
       lo = mid + 1;
     else
       hi = mid;
@@ -396,15 +398,20 @@ int RunStreams(const CommonOptions& common, const StreamsArgs& args) {
   if (*format == Format::kCsv) std::cout << "stream,last_version,events,first,last\n";
   nlohmann::json all = nlohmann::json::array();
   for (const StreamInfo& s : *streams) {
-    auto first = (*store)->ReadEvent(s.first_position);
-    auto last = (*store)->ReadEvent(s.last_position);
-    if (!first.ok()) return Fail(first.status());
-    if (!last.ok()) return Fail(last.status());
-    const std::string t0 = FormatTimestamp(first->timestamp_us);
-    const std::string t1 = FormatTimestamp(last->timestamp_us);
+    std::string t0 = "-", t1 = "-";  // a deleted stream has no readable event
+    if (!s.deleted) {
+      auto first = (*store)->ReadEvent(s.first_position);
+      auto last = (*store)->ReadEvent(s.last_position);
+      if (!first.ok()) return Fail(first.status());
+      if (!last.ok()) return Fail(last.status());
+      t0 = FormatTimestamp(first->timestamp_us);
+      t1 = FormatTimestamp(last->timestamp_us);
+    }
     nlohmann::json j = {{"stream", s.stream},        {"last_version", s.last_version},
-                        {"events", s.event_count},   {"first_position", s.first_position},
-                        {"last_position", s.last_position}, {"first", t0}, {"last", t1}};
+                        {"events", s.event_count},   {"first_version", s.first_version},
+                        {"first_position", s.first_position},
+                        {"last_position", s.last_position}, {"deleted", s.deleted}};
+    if (!s.deleted) j["first"] = t0, j["last"] = t1;
     switch (*format) {
       case Format::kTable:
         fmt::print("{:<32}  {:>8}  {:>8}  {:<27}  {:<27}\n", s.stream, s.last_version,

@@ -93,14 +93,18 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
   if (!streams.ok()) return Fail(streams.status());
   std::int64_t first_ts = 0;
   if (info.last_position > 0) {
-    auto first = (*store)->ReadEvent(1);
-    if (first.ok()) first_ts = first->timestamp_us;
+    // The oldest event still stored (retention may have removed the first positions).
+    auto first = (*store)->ReadLog(LogReadOptions{.limit = 1, .upcast = false});
+    if (first.ok() && first->Valid()) first_ts = first->event().timestamp_us;
   }
   if (*format == Format::kText) {
     fmt::print("store            {}\n", info.path);
     fmt::print("store id         {}\n", info.store_id);
     fmt::print("format version   {}\n", info.format_version);
     fmt::print("events           {}\n", info.last_position);
+    if (info.first_position > 1)
+      fmt::print("first position   {} (retention removed the positions before)\n",
+                 info.first_position);
     fmt::print("streams          {}\n", streams->size());
     if (info.last_position > 0) {
       fmt::print("first event      {}\n", FormatTimestamp(first_ts));
@@ -113,6 +117,7 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
                      {"format_version", info.format_version},
                      {"events", info.last_position},
                      {"last_position", info.last_position},
+                     {"first_position", info.first_position},
                      {"streams", streams->size()},
                      {"chain_head", HexHash(info.last_chain_hash)}};
     if (info.last_position > 0) {
