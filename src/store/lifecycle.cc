@@ -490,7 +490,9 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   struct Release {
     rocksdb::DB* db;
     const rocksdb::Snapshot* s;
-    ~Release() { db->ReleaseSnapshot(s); }
+    ~Release() {
+      if (s) db->ReleaseSnapshot(s);
+    }
   } release{db_.get(), snapshot};
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_));
   std::string scratch;
@@ -537,14 +539,15 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
       }
     }
     bool remove = false;
-    if (!allowed || st.blocked) {
-      if (allowed) ++report.kept_stream_order;
+    if (!allowed) {
     } else if (position > shipped) {
       ++report.kept_unshipped;
     } else if (!older_than(e.timestamp_us, policy.min_audit_age)) {
       ++report.kept_too_young;
     } else if (dead_positions.count(position)) {
       ++report.kept_dead_letter;
+    } else if (st.blocked) {
+      ++report.kept_stream_order;
     } else {
       remove = true;
     }
@@ -578,6 +581,9 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
   it.reset();
+  // A live snapshot would keep every removed value through the compaction below.
+  db_->ReleaseSnapshot(snapshot);
+  release.s = nullptr;
   report.log_start_after = prefix_end;
 
   for (auto& [stream, st] : streams) {
