@@ -485,7 +485,8 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   ro.readahead_size = 2 << 20;
-  const rocksdb::Snapshot* snapshot = db_->GetSnapshot();
+  // Read-only handles do not change under the scan (and secondaries have no snapshots).
+  const rocksdb::Snapshot* snapshot = options_.read_only ? nullptr : db_->GetSnapshot();
   ro.snapshot = snapshot;
   struct Release {
     rocksdb::DB* db;
@@ -582,7 +583,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
   it.reset();
   // A live snapshot would keep every removed value through the compaction below.
-  db_->ReleaseSnapshot(snapshot);
+  if (snapshot) db_->ReleaseSnapshot(snapshot);
   release.s = nullptr;
   report.log_start_after = prefix_end;
 

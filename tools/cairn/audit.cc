@@ -38,14 +38,7 @@ Result<std::int64_t> ParseTime(const std::string& text, std::string_view option)
         option, text));
   };
   if (text.empty()) return bad();
-  if (const char unit = text.back(); unit == 's' || unit == 'm' || unit == 'h' || unit == 'd') {
-    const std::string digits = text.substr(0, text.size() - 1);
-    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
-      const std::int64_t n = std::stoll(digits);
-      const std::int64_t unit_s = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 86400;
-      return NowUs() - n * unit_s * 1000000;
-    }
-  }
+  if (auto ago = ParseDuration(text, option); ago.ok()) return NowUs() - ago->count() * 1000000;
   std::tm tm{};
   int y, mo, d, h = 0, mi = 0, sec = 0;
   int consumed = 0;
@@ -179,37 +172,6 @@ Result<std::uint64_t> SeekTime(Store& store, std::int64_t since_us, std::uint64_
   }
   return lo;
 }
-
-// A progress bar on stderr, only at a terminal and only for work that lasts over a second.
-class Progress {
- public:
-  explicit Progress(std::string label)
-      : label_(std::move(label)), tty_(isatty(STDERR_FILENO) == 1),
-        start_(std::chrono::steady_clock::now()) {}
-  ~Progress() {
-    if (drawn_) std::fprintf(stderr, "\r\033[K");
-  }
-  void Update(std::uint64_t done, std::uint64_t total) {
-    if (!tty_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - start_ < std::chrono::seconds(1) || now - last_ < std::chrono::milliseconds(100))
-      return;
-    last_ = now;
-    drawn_ = true;
-    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
-    const int width = 30, filled = static_cast<int>(f * width);
-    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %llu/%llu", label_.c_str(),
-                 std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
-                 f * 100, static_cast<unsigned long long>(done),
-                 static_cast<unsigned long long>(total));
-  }
-
- private:
-  std::string label_;
-  bool tty_;
-  bool drawn_ = false;
-  std::chrono::steady_clock::time_point start_, last_{};
-};
 
 // Prints the events of `store` that match `filter`, positions [from, head]. Returns how many.
 Result<std::uint64_t> Scan(Store& store, const Filter& filter, std::uint64_t from,

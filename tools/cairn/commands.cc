@@ -94,7 +94,9 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
   std::int64_t first_ts = 0;
   if (info.last_position > 0) {
     // The oldest event still stored (retention may have removed the first positions).
-    auto first = (*store)->ReadLog(LogReadOptions{.limit = 1, .upcast = false});
+    LogReadOptions first_only;
+    first_only.limit = 1;
+    auto first = (*store)->ReadLog(first_only);
     if (first.ok() && first->Valid()) first_ts = first->event().timestamp_us;
   }
   if (*format == Format::kText) {

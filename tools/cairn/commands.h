@@ -173,6 +173,35 @@ struct ReconcileArgs {
 };
 int RunReconcile(const CommonOptions& common, const ReconcileArgs& args);
 
+struct StreamMetaArgs {
+  std::string store, stream, format = "text";
+  std::string max_age;
+  std::optional<std::uint64_t> max_count, truncate_before;
+  bool clear = false;
+};
+int RunStreamMeta(const CommonOptions& common, const StreamMetaArgs& args);
+
+struct DeleteStreamArgs {
+  std::string store, stream, expected_version = "any";
+};
+int RunDeleteStream(const CommonOptions& common, const DeleteStreamArgs& args);
+
+struct RetentionArgs {
+  std::string store, format = "text";
+  std::string max_age, min_audit_age = "30d";
+  std::optional<std::uint64_t> max_events;
+  std::vector<std::string> checkpoints;
+  bool not_shipped = false;
+  bool dry_run = false;
+};
+int RunRetention(const CommonOptions& common, const RetentionArgs& args);
+
+struct CheckpointsArgs {
+  std::string store, format = "text";
+  std::vector<std::string> set;
+};
+int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args);
+
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
                                          bool writable, Durability durability = Durability::kSync);
 // Read-only, following a writer that may be appending (a RocksDB secondary instance).

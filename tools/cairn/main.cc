@@ -70,6 +70,58 @@ int main(int argc, char** argv) {
                        "table, json or jsonl (default: table at a terminal, jsonl otherwise)");
   read_cmd->footer("Example: cairn read ./store order-42 --backward --limit 5 --format json");
 
+  // --- lifecycle commands ---
+  StreamMetaArgs meta;
+  auto* meta_cmd = app.add_subcommand(
+      "stream-meta", "Show or set a stream's retention metadata (max age, max count, truncate before)");
+  meta_cmd->add_option("STORE", meta.store, "Store directory")->required();
+  meta_cmd->add_option("STREAM", meta.stream, "Stream id")->required();
+  meta_cmd->add_option("--max-age", meta.max_age, "Retention may remove events older than this (90s, 30m, 2h, 7d)");
+  meta_cmd->add_option("--max-count", meta.max_count, "Retention may remove all but the newest N events");
+  meta_cmd->add_option("--truncate-before", meta.truncate_before,
+                       "Hide versions below V from stream reads now; retention may remove them");
+  meta_cmd->add_flag("--clear", meta.clear, "Drop every setting");
+  meta_cmd->add_option("--format", meta.format, "text or json")->capture_default_str();
+  meta_cmd->footer("Settings not given keep their value. Without settings: show, beside a running writer.\n"
+                   "Example: cairn stream-meta ./store cart-42 --max-age 90d --max-count 1000");
+
+  DeleteStreamArgs del;
+  auto* delete_cmd = app.add_subcommand(
+      "delete-stream", "Soft-delete a stream: hide its events now; appends continue at the next version");
+  delete_cmd->add_option("STORE", del.store, "Store directory")->required();
+  delete_cmd->add_option("STREAM", del.stream, "Stream id")->required();
+  delete_cmd->add_option("--expected-version,-e", del.expected_version, "N, any or exists")
+      ->capture_default_str();
+  delete_cmd->footer("The events stay in the log (and are shipped) until `cairn retention` removes them.\n"
+                     "Example: cairn delete-stream ./store cart-42 --expected-version 7");
+
+  RetentionArgs retention;
+  auto* retention_cmd = app.add_subcommand(
+      "retention", "Remove events the retention rules allow (or show what would go, with --dry-run)");
+  retention_cmd->add_option("STORE", retention.store, "Store directory")->required();
+  retention_cmd->add_option("--max-age", retention.max_age, "Store-wide: events older than this may go");
+  retention_cmd->add_option("--max-events", retention.max_events, "Store-wide: keep at most the newest N events");
+  retention_cmd->add_option("--min-audit-age", retention.min_audit_age,
+                            "Never remove events younger than this")->capture_default_str();
+  retention_cmd->add_option("--checkpoint", retention.checkpoints,
+                            "Checkpoint that must have passed an event (repeatable; default: shipper)");
+  retention_cmd->add_flag("--not-shipped", retention.not_shipped, "The store is not shipped: no checkpoint holds events back");
+  retention_cmd->add_flag("--dry-run", retention.dry_run, "Report only; reads beside a running writer");
+  retention_cmd->add_option("--format", retention.format, "text or json")->capture_default_str();
+  retention_cmd->footer("Per-stream rules come from `cairn stream-meta` and soft deletes.\n"
+                        "Examples:\n  cairn retention ./store --max-age 400d --dry-run\n"
+                        "  cairn retention ./store --max-age 400d --format json");
+
+  CheckpointsArgs checkpoints;
+  auto* checkpoints_cmd = app.add_subcommand(
+      "checkpoints", "List consumer checkpoints (shipper, subscriptions) with their lag, or move one");
+  checkpoints_cmd->add_option("STORE", checkpoints.store, "Store directory")->required();
+  checkpoints_cmd->add_option("--set", checkpoints.set,
+                              "NAME=POSITION: move a checkpoint (repeatable; needs the writer)");
+  checkpoints_cmd->add_option("--format", checkpoints.format, "text or json")->capture_default_str();
+  checkpoints_cmd->footer("Example (replay a projection from the start):\n"
+                          "  cairn checkpoints ./store --set subscription.billing=0");
+
   // --- audit commands ---
   auto add_filters = [](CLI::App* cmd, EventFilterArgs& f) {
     cmd->add_option("--type", f.types, "Event type (repeatable: any of them)");
@@ -268,6 +320,10 @@ int main(int argc, char** argv) {
   }
 
   if (info_cmd->parsed()) return RunInfo(common, info);
+  if (meta_cmd->parsed()) return RunStreamMeta(common, meta);
+  if (delete_cmd->parsed()) return RunDeleteStream(common, del);
+  if (retention_cmd->parsed()) return RunRetention(common, retention);
+  if (checkpoints_cmd->parsed()) return RunCheckpoints(common, checkpoints);
   if (append_cmd->parsed()) return RunAppend(common, append);
   if (read_cmd->parsed()) return RunRead(common, read);
   if (demo_cmd->parsed()) return RunDemo(common, demo);

@@ -4,6 +4,9 @@
 // `append --jsonl` (and later `export`), the table view, exit codes.
 #pragma once
 
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
 #include <cstdint>
 #include <ostream>
 #include <string>
@@ -65,6 +68,42 @@ class EventPrinter {
   std::uint64_t count_ = 0;
 };
 Result<Format> ParseFormat(std::string_view name, bool allow_table);
+// "90s", "30m", "2h", "7d". kInvalidArgument naming `option` otherwise.
+Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view option);
 bool StdoutIsTty();
+
+// A progress bar on stderr, only at a terminal and only for work that lasts over a second.
+class Progress {
+ public:
+  explicit Progress(std::string label)
+      : label_(std::move(label)), tty_(isatty(STDERR_FILENO) == 1),
+        start_(std::chrono::steady_clock::now()) {}
+  ~Progress() { Done(); }
+  // Erases the bar (before printing a result).
+  void Done() {
+    if (drawn_) std::fprintf(stderr, "\r\033[K");
+    drawn_ = false;
+  }
+  void Update(std::uint64_t done, std::uint64_t total) {
+    if (!tty_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - start_ < std::chrono::seconds(1) || now - last_ < std::chrono::milliseconds(100))
+      return;
+    last_ = now;
+    drawn_ = true;
+    const double f = total ? static_cast<double>(done) / static_cast<double>(total) : 1.0;
+    const int width = 30, filled = static_cast<int>(f * width);
+    std::fprintf(stderr, "\r%s [%s%s] %3.0f%% %llu/%llu", label_.c_str(),
+                 std::string(filled, '#').c_str(), std::string(width - filled, '.').c_str(),
+                 f * 100, static_cast<unsigned long long>(done),
+                 static_cast<unsigned long long>(total));
+  }
+
+ private:
+  std::string label_;
+  bool tty_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_, last_{};
+};
 
 }  // namespace cairn::tool

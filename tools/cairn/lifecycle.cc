@@ -1,0 +1,186 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Operator commands for a store's lifecycle: stream metadata, soft delete, retention and
+// consumer checkpoints (docs/cli.md, docs/lifecycle.md).
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "output.h"
+
+namespace cairn::tool {
+namespace {
+
+std::string FormatAge(std::chrono::seconds s) {
+  const auto n = s.count();
+  if (n % 86400 == 0) return fmt::format("{}d", n / 86400);
+  if (n % 3600 == 0) return fmt::format("{}h", n / 3600);
+  if (n % 60 == 0) return fmt::format("{}m", n / 60);
+  return fmt::format("{}s", n);
+}
+
+nlohmann::json MetadataJson(std::string_view stream, const StreamMetadata& m) {
+  nlohmann::json j = {{"stream", stream}};
+  j["max_age"] = m.max_age ? nlohmann::json(FormatAge(*m.max_age)) : nlohmann::json(nullptr);
+  j["max_count"] = m.max_count ? nlohmann::json(*m.max_count) : nlohmann::json(nullptr);
+  j["truncate_before"] = m.truncate_before;
+  return j;
+}
+
+}  // namespace
+
+int RunStreamMeta(const CommonOptions& common, const StreamMetaArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  const bool setting = !args.max_age.empty() || args.max_count || args.truncate_before || args.clear;
+  StreamMetadata wanted;
+  if (!args.max_age.empty()) {
+    auto age = ParseDuration(args.max_age, "--max-age");
+    if (!age.ok()) return Fail(age.status());
+    wanted.max_age = *age;
+  }
+  if (args.max_count) wanted.max_count = *args.max_count;
+  if (args.truncate_before) wanted.truncate_before = *args.truncate_before;
+  if (args.clear && (wanted.max_age || wanted.max_count || wanted.truncate_before))
+    return Fail(Status::InvalidArgument("--clear takes no other setting"));
+
+  auto store = setting ? OpenStore(common, args.store, true) : OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  if (setting) {
+    auto current = (*store)->GetStreamMetadata(args.stream);
+    if (!current.ok()) return Fail(current.status());
+    // Settings not given keep their value; --clear drops them all.
+    StreamMetadata next = args.clear ? StreamMetadata{} : *current;
+    if (wanted.max_age) next.max_age = wanted.max_age;
+    if (wanted.max_count) next.max_count = wanted.max_count;
+    if (wanted.truncate_before) next.truncate_before = wanted.truncate_before;
+    if (Status s = (*store)->SetStreamMetadata(args.stream, next); !s.ok()) return Fail(s);
+  }
+  auto m = (*store)->GetStreamMetadata(args.stream);
+  if (!m.ok()) return Fail(m.status());
+  if (*format == Format::kText) {
+    fmt::print("stream           {}\n", args.stream);
+    fmt::print("max age          {}\n", m->max_age ? FormatAge(*m->max_age) : "-");
+    fmt::print("max count        {}\n", m->max_count ? std::to_string(*m->max_count) : "-");
+    fmt::print("truncate before  {}\n", m->truncate_before > 1 ? std::to_string(m->truncate_before) : "-");
+  } else {
+    std::cout << MetadataJson(args.stream, *m).dump(*format == Format::kJson ? 2 : -1) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunDeleteStream(const CommonOptions& common, const DeleteStreamArgs& args) {
+  auto expected = ExpectedVersion::Parse(args.expected_version);
+  if (!expected.ok()) return Fail(expected.status());
+  auto store = OpenStore(common, args.store, true);
+  if (!store.ok()) return Fail(store.status());
+  auto deleted = (*store)->DeleteStream(args.stream, *expected);
+  if (!deleted.ok()) return Fail(deleted.status());
+  fmt::print("deleted stream '{}' through version {}: hidden from stream reads now, removed from "
+             "disk by retention once shipped and older than the audit window\n",
+             args.stream, *deleted);
+  return kExitOk;
+}
+
+int RunRetention(const CommonOptions& common, const RetentionArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  RetentionPolicy policy;
+  if (!args.max_age.empty()) {
+    auto age = ParseDuration(args.max_age, "--max-age");
+    if (!age.ok()) return Fail(age.status());
+    policy.max_age = *age;
+  }
+  if (args.max_events) policy.max_events = *args.max_events;
+  auto audit = ParseDuration(args.min_audit_age, "--min-audit-age");
+  if (!audit.ok()) return Fail(audit.status());
+  policy.min_audit_age = *audit;
+  if (args.not_shipped && !args.checkpoints.empty())
+    return Fail(Status::InvalidArgument("--not-shipped and --checkpoint exclude each other"));
+  if (args.not_shipped) policy.shipped_checkpoints.clear();
+  if (!args.checkpoints.empty()) policy.shipped_checkpoints = args.checkpoints;
+  policy.dry_run = args.dry_run;
+  Progress progress(args.dry_run ? "examining" : "removing");
+  policy.progress = [&](std::uint64_t done, std::uint64_t total) { progress.Update(done, total); };
+
+  // A dry run reads beside a running service; removing needs the writer.
+  auto store = args.dry_run ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
+  if (!store.ok()) return Fail(store.status());
+  auto r = (*store)->ApplyRetention(policy);
+  if (!r.ok()) return Fail(r.status());
+  progress.Done();
+  if (*format == Format::kText) {
+    fmt::print("{} {} events ({} bytes){}\n", r->dry_run ? "would remove" : "removed",
+               r->removed_events, r->removed_bytes,
+               r->log_start_after > r->log_start_before
+                   ? fmt::format("; the log {} at position {}", r->dry_run ? "would start" : "starts",
+                                 r->log_start_after)
+                   : std::string());
+    fmt::print("examined {} events; kept though a rule allows removal: {} not shipped, {} younger "
+               "than {}, {} dead-lettered, {} behind a kept event of their stream\n",
+               r->examined, r->kept_unshipped, r->kept_too_young, args.min_audit_age,
+               r->kept_dead_letter, r->kept_stream_order);
+    for (const auto& s : r->streams)
+      fmt::print("  {:<40} {:>10} events  first kept version {}\n", s.stream, s.events,
+                 s.first_kept_version);
+  } else {
+    nlohmann::json streams = nlohmann::json::array();
+    for (const auto& s : r->streams)
+      streams.push_back({{"stream", s.stream}, {"events", s.events}, {"first_kept_version", s.first_kept_version}});
+    nlohmann::json j = {{"dry_run", r->dry_run},
+                        {"examined", r->examined},
+                        {"removed_events", r->removed_events},
+                        {"removed_bytes", r->removed_bytes},
+                        {"log_start_before", r->log_start_before},
+                        {"log_start_after", r->log_start_after},
+                        {"kept_unshipped", r->kept_unshipped},
+                        {"kept_too_young", r->kept_too_young},
+                        {"kept_dead_letter", r->kept_dead_letter},
+                        {"kept_stream_order", r->kept_stream_order},
+                        {"streams", streams}};
+    std::cout << j.dump(*format == Format::kJson ? 2 : -1) << "\n";
+  }
+  return kExitOk;
+}
+
+int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  std::vector<std::pair<std::string, std::uint64_t>> updates;
+  for (const std::string& kv : args.set) {
+    const auto eq = kv.rfind('=');
+    std::uint64_t position = 0;
+    if (eq == std::string::npos || eq == 0 ||
+        kv.find_first_not_of("0123456789", eq + 1) != std::string::npos || eq + 1 == kv.size())
+      return Fail(Status::InvalidArgument(
+          fmt::format("--set '{}': expected NAME=POSITION, e.g. subscription.billing=0", kv)));
+    position = std::stoull(kv.substr(eq + 1));
+    updates.emplace_back(kv.substr(0, eq), position);
+  }
+  auto store = updates.empty() ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
+  if (!store.ok()) return Fail(store.status());
+  const std::uint64_t head = (*store)->Info().last_position;
+  for (const auto& [name, position] : updates) {
+    if (position > head)
+      return Fail(Status::InvalidArgument(fmt::format(
+          "checkpoint '{}' cannot move to {}: the store's last position is {}", name, position, head)));
+    if (Status s = (*store)->SaveCheckpoint(name, position); !s.ok()) return Fail(s);
+  }
+  auto all = (*store)->ListCheckpoints();
+  if (!all.ok()) return Fail(all.status());
+  nlohmann::json out = nlohmann::json::array();
+  if (*format == Format::kText) fmt::print("{:<40} {:>12} {:>12}\n", "CHECKPOINT", "POSITION", "LAG");
+  for (const auto& [name, position] : *all) {
+    const std::uint64_t lag = head - std::min(head, position);
+    if (*format == Format::kText)
+      fmt::print("{:<40} {:>12} {:>12}\n", name, position, lag);
+    else
+      out.push_back({{"checkpoint", name}, {"position", position}, {"lag_events", lag}});
+  }
+  if (*format != Format::kText) std::cout << out.dump(*format == Format::kJson ? 2 : -1) << "\n";
+  return kExitOk;
+}
+
+}  // namespace cairn::tool
