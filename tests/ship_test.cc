@@ -278,6 +278,42 @@ TEST_F(ShipTest, AppendsGoOnWhileEveryBrokerIsDownAndShippingResumes) {
   ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), true);
 }
 
+TEST_F(ShipTest, TheBacklogQuotaHoldsAppendsDuringAnOutageAndReleasesThemAfter) {
+  RequireMock();
+  store_.reset();
+  StoreOptions so = QuietOptions();
+  so.backlog_quota.max_events = 500;
+  so.backlog_quota.policy = BacklogQuota::Policy::kReject;
+  store_ = OpenOrDie(dir_.Sub("store"), so);
+  auto shipper = Shipper::Start(*store_, BaseOptions(kafka_));
+  ASSERT_THAT(shipper, IsOk());
+  ASSERT_THAT(S(kafka_.mock()->SetAllBrokersDown()), IsOk());
+  std::uint64_t accepted = 0;
+  Status refused;
+  for (int i = 0; i < 2000 && refused.ok(); ++i) {
+    auto r = store_->Append("order-" + std::to_string(i % 7), ExpectedVersion::Any(), Event("OrderPlaced"));
+    if (r.ok()) ++accepted;
+    else refused = r.status();
+  }
+  EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(accepted, 500u);  // nothing was shipped: exactly the quota
+  EXPECT_THAT((*shipper)->PrometheusMetrics(), ::testing::HasSubstr("cairn_shipper_backlog_quota_used_ratio 1\n"));
+  EXPECT_EQ((*shipper)->GetStatus().backlog.rejected_appends, 1u);
+
+  ASSERT_THAT(S(kafka_.mock()->SetAllBrokersUp()), IsOk());
+  // The quota frees as the checkpoint moves: appends go through again.
+  bool stored = false;
+  for (int i = 0; i < 200 && !stored; ++i) {
+    stored = store_->Append("order-1", ExpectedVersion::Any(), Event("OrderPlaced")).ok();
+    if (!stored) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(stored);
+  const std::uint64_t n = store_->Info().last_position;
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
+  ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), true);
+}
+
 TEST_F(ShipTest, InjectedProduceErrorsLoseNothing) {
   RequireMock();
   ShipperOptions o = BaseOptions(kafka_);

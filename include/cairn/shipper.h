@@ -142,6 +142,8 @@ struct ShipperStatus {
   std::uint64_t dead_letters = 0;              // recorded since start
   std::uint64_t transactions_committed = 0;    // exactly-once
   std::string last_error;
+  // The store's backlog quota and its use (StoreOptions::backlog_quota; zeros without one).
+  BacklogStatus backlog;
 };
 
 // Runs one shipping thread. Thread-safety: every method may be called from any thread.

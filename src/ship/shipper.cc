@@ -992,6 +992,7 @@ void Shipper::Impl::PublishStatus(bool force) {
 
 ShipperStatus Shipper::Impl::GetStatus() const {
   ShipperStatus s;
+  const BacklogStatus backlog = store_.GetBacklog();
   std::uint64_t mean_bytes;
   {
     std::lock_guard<std::mutex> lk(status_mu_);
@@ -1009,6 +1010,7 @@ ShipperStatus Shipper::Impl::GetStatus() const {
   } else {
     s.lag_bytes = 0;
   }
+  s.backlog = backlog;
   return s;
 }
 
@@ -1101,6 +1103,24 @@ std::string Shipper::PrometheusMetrics() const {
          static_cast<double>(s.dead_letters));
   metric("transactions_committed_total", "counter", "Kafka transactions committed (exactly-once).",
          static_cast<double>(s.transactions_committed));
+  if (s.backlog.max_events > 0 || s.backlog.max_bytes > 0) {
+    // The quota counts from the checkpoint, which trails shipped_through by up to 200 ms.
+    metric("backlog_quota_events", "gauge", "Backlog quota: most unshipped events (0: none).",
+           static_cast<double>(s.backlog.max_events));
+    metric("backlog_quota_bytes", "gauge", "Backlog quota: most unshipped bytes (0: none).",
+           static_cast<double>(s.backlog.max_bytes));
+    double used = 0;
+    if (s.backlog.max_events > 0)
+      used = std::max(used, static_cast<double>(s.backlog.events) / s.backlog.max_events);
+    if (s.backlog.max_bytes > 0)
+      used = std::max(used, static_cast<double>(s.backlog.bytes) / s.backlog.max_bytes);
+    metric("backlog_quota_used_ratio", "gauge",
+           "Backlog over quota, the fuller of events and bytes (1 = appends wait or fail).", used);
+    metric("appends_blocked_total", "counter", "Appends that waited for backlog room.",
+           static_cast<double>(s.backlog.blocked_appends));
+    metric("appends_rejected_total", "counter", "Appends refused: backlog quota exceeded.",
+           static_cast<double>(s.backlog.rejected_appends));
+  }
   return out;
 }
 
