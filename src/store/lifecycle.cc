@@ -474,13 +474,13 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
     std::uint64_t version;
     std::string type;
     std::optional<EventId> caller_id;
+    std::int64_t timestamp_us;
+    audit::Hash chain_hash;
   };
   std::vector<Removal> removals;
   std::uint64_t prefix_end = start;  // [start, prefix_end) is all removed after this run
   bool prefix_open = true;
   audit::Hash prefix_hash{};         // chain hash at prefix_end - 1
-  std::unordered_map<std::uint64_t, codec::RemovedEvent> markers;  // new markers by position
-  std::vector<std::string> marker_streams;  // owns the streams the markers point at
 
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
@@ -569,14 +569,9 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
       prefix_hash = e.chain_hash;
     }
     if (!policy.dry_run) {
-      Removal r{position, std::string(e.stream), e.version, std::string(e.type), std::nullopt};
+      Removal r{position,        std::string(e.stream), e.version,   std::string(e.type),
+                std::nullopt,    e.timestamp_us,        e.chain_hash};
       if (e.id_from_caller) r.caller_id = e.id;
-      codec::RemovedEvent m;
-      m.position = position;
-      m.version = e.version;
-      m.timestamp_us = e.timestamp_us;
-      m.chain_hash = e.chain_hash;
-      markers.emplace(position, m);
       removals.push_back(std::move(r));
     }
   }
@@ -597,25 +592,27 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   if (report.streams.size() > 100) report.streams.resize(100);
   if (policy.dry_run || removals.empty()) return report;
 
-  // Write in chunks, each leaving a consistent store: markers replace the events, their index
-  // entries go, and each stream's highest removed version keeps a marker entry so the
-  // stream's version survives. The start of the log is range-deleted last.
+  // Write in chunks, each one atomic and leaving a consistent store. At the start of the log a
+  // chunk range-deletes its positions and moves the recorded log start past them; further on,
+  // a small marker replaces each event. Index entries go with their event, except that each
+  // stream's highest removed version keeps a marker entry so the stream's version survives.
   rocksdb::WriteOptions wo;
   wo.sync = true;
   constexpr std::size_t kChunk = 20000;
-  std::string value;
+  std::string value, key;
+  std::uint64_t chunk_start = start;  // the log start while removing the prefix
   for (std::size_t begin = 0; begin < removals.size(); begin += kChunk) {
     rocksdb::WriteBatch batch;
     const std::size_t end = std::min(removals.size(), begin + kChunk);
     for (std::size_t i = begin; i < end; ++i) {
       const Removal& r = removals[i];
       const StreamState& st = streams.find(r.stream)->second;
-      codec::RemovedEvent m = markers.at(r.position);
-      m.stream = r.stream;
-      value.clear();
-      codec::EncodeRemoved(m, &value);
-      const std::string pos = store::PositionKey(r.position);
-      batch.Put(log_, pos, value);
+      if (r.position >= prefix_end) {
+        codec::RemovedEvent m{r.position, r.version, r.timestamp_us, r.chain_hash, r.stream};
+        value.clear();
+        codec::EncodeRemoved(m, &value);
+        batch.Put(log_, store::PositionKey(r.position), value);
+      }
       if (r.version == st.last_removed)
         batch.Put(streams_, store::StreamKey(r.stream, r.version),
                   store::PositionKey(store::kRemovedPosition));
@@ -624,17 +621,44 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
       // The marker of an earlier run sat just below this run's first removed version.
       if (r.version == st.first_removed && r.version > 1)
         batch.Delete(streams_, store::StreamKey(r.stream, r.version - 1));
-      std::string type_key;
-      store::AppendTypeKey(r.type, r.position, &type_key);
-      if (types_) batch.Delete(types_, type_key);
+      key.clear();
+      store::AppendTypeKey(r.type, r.position, &key);
+      if (types_) batch.Delete(types_, key);
       if (r.caller_id)
         batch.Delete(ids_, rocksdb::Slice(reinterpret_cast<const char*>(r.caller_id->bytes().data()), 16));
     }
+    // How far this chunk takes the start of the log: to the end of the prefix when it holds the
+    // prefix's last removal, else just past its own last removal inside the prefix.
+    std::uint64_t new_start = chunk_start;
+    audit::Hash new_hash{};
+    const Removal& last = removals[end - 1];
+    if (last.position + 1 >= prefix_end && prefix_end > chunk_start) {
+      new_start = prefix_end;
+      new_hash = prefix_hash;
+    } else if (last.position < prefix_end) {
+      new_start = last.position + 1;
+      new_hash = last.chain_hash;
+    }
+    if (new_start > chunk_start) {
+      batch.DeleteRange(log_, store::PositionKey(chunk_start), store::PositionKey(new_start));
+      std::string v;
+      store::PutLittleEndian(new_start, 8, &v);
+      batch.Put(meta_, store::kMetaLogStart, v);
+      batch.Put(meta_, store::kMetaLogStartHash,
+                rocksdb::Slice(reinterpret_cast<const char*>(new_hash.data()), 32));
+    }
     if (Status s = FromRocks(db_->Write(wo, &batch), "removing events"); !s.ok()) return s;
+    if (new_start > chunk_start) {
+      std::lock_guard<std::mutex> lk(head_mu_);
+      log_start_hash_ = new_hash;
+      log_start_ = new_start;
+      chunk_start = new_start;
+    }
   }
-  if (prefix_end > start) {
+  // A prefix made only of earlier runs' markers past this run's last removal.
+  if (prefix_end > chunk_start) {
     rocksdb::WriteBatch batch;
-    batch.DeleteRange(log_, store::PositionKey(start), store::PositionKey(prefix_end));
+    batch.DeleteRange(log_, store::PositionKey(chunk_start), store::PositionKey(prefix_end));
     std::string v;
     store::PutLittleEndian(prefix_end, 8, &v);
     batch.Put(meta_, store::kMetaLogStart, v);
@@ -642,13 +666,15 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
               rocksdb::Slice(reinterpret_cast<const char*>(prefix_hash.data()), 32));
     if (Status s = FromRocks(db_->Write(wo, &batch), "removing the start of the log"); !s.ok())
       return s;
-    {
-      std::lock_guard<std::mutex> lk(head_mu_);
-      log_start_hash_ = prefix_hash;
-      log_start_ = prefix_end;
-    }
+    std::lock_guard<std::mutex> lk(head_mu_);
+    log_start_hash_ = prefix_hash;
+    log_start_ = prefix_end;
   }
-  // Free the disk now rather than whenever compaction would get there.
+  // Free the disk now rather than whenever compaction would get there: flush every family (so
+  // the write-ahead log holding the removed values can go), then compact the removed range.
+  if (Status s = FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flushing after removal");
+      !s.ok())
+    logger_->warn("retention could not flush: {}", s.ToString());
   const std::string lo = store::PositionKey(start);
   const std::string hi = store::PositionKey(removals.back().position + 1);
   rocksdb::Slice lo_slice(lo), hi_slice(hi);
