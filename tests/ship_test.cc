@@ -234,6 +234,32 @@ TEST_F(ShipTest, ShipsEveryEventOnceInStreamOrderWithHeaders) {
   EXPECT_EQ(*store_->LoadCheckpoint("shipper"), n);
 }
 
+TEST_F(ShipTest, ShipsStoredBytesWithTheirSchemaVersionNotUpcastOnes) {
+  store_.reset();
+  StoreOptions so = QuietOptions();
+  so.upcasters.push_back({"OrderPlaced", 1, [](const RecordedEvent&) -> Result<std::string> {
+                            return std::string("{\"upcast\":true}");
+                          }});
+  store_ = OpenOrDie(dir_.Sub("store"), so);
+  EventData v1 = Event("OrderPlaced", "{\"v\":1}");
+  EventData v2 = Event("OrderPlaced", "{\"v\":2}");
+  v2.schema_version = 2;
+  ASSERT_THAT(store_->Append("order-1", ExpectedVersion::NoStream(), std::vector<EventData>{v1, v2}), IsOk());
+  auto shipper = Shipper::Start(*store_, BaseOptions(kafka_));
+  ASSERT_THAT(shipper, IsOk());
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(2, 30s)), IsOk());
+  ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  auto messages = kafka_.ReadAll(kafka_.Topic("order-events"));
+  ASSERT_EQ(messages.size(), 2u);
+  std::sort(messages.begin(), messages.end(), [](const auto& a, const auto& b) {
+    return a.headers.at("cairn.position") < b.headers.at("cairn.position");
+  });
+  EXPECT_EQ(messages[0].value, "{\"v\":1}");
+  EXPECT_EQ(messages[0].headers.count("cairn.schema_version"), 0u);
+  EXPECT_EQ(messages[1].value, "{\"v\":2}");
+  EXPECT_EQ(messages[1].headers.at("cairn.schema_version"), "2");
+}
+
 TEST_F(ShipTest, SpringTypeHeaderAndEnvelopeValues) {
   AppendInterleaved(*store_, 2, 3);
   ShipperOptions o = BaseOptions(kafka_);

@@ -102,6 +102,8 @@ rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const std::string& type
   add("cairn.position", std::to_string(e.position));
   add("cairn.timestamp_us", std::to_string(e.timestamp_us));
   if (!e.content_type.empty()) add("content-type", e.content_type);
+  // Consumers upcast old payload shapes on their side: tell them which shape this is.
+  if (e.schema_version != 1) add("cairn.schema_version", std::to_string(e.schema_version));
   add("cairn.store_id", store_id);
   add("cairn.chain_hash", HexHash(e.chain_hash));
   // Exactly-once: which transaction carried the event. Its checkpoint record names the same
