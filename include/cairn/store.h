@@ -183,6 +183,11 @@ struct StoreInfo {
   std::array<std::uint8_t, 32> last_chain_hash{};
   bool read_only = false;
   Durability durability = Durability::kSync;
+  // Empty while writes work. After a failed write (a full disk, an I/O error) the error it
+  // failed with, until an append succeeds again. Each append first asks RocksDB to resume;
+  // when it cannot (RocksDB 7.8 does not resume after a failed write-ahead-log write),
+  // appends fail naming the first error until the store is reopened, which recovers.
+  std::string write_error;
 };
 
 // The newest on-disk format this build reads and writes (docs/format.md).

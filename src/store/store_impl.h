@@ -119,6 +119,8 @@ class Store::Impl {
   Status EnsureFamily(const char* name, const rocksdb::ColumnFamilyOptions& cf_options,
                       rocksdb::ColumnFamilyHandle** handle);
   Status UpgradeFormat();
+  // Records (or, with OK, clears) the error that keeps the store from writing.
+  void SetWriteError(const Status& s);
   // Backlog quota (lifecycle.cc): waits for or refuses room for `events` / `bytes` more.
   Status AwaitBacklogRoom(std::uint64_t events, std::uint64_t bytes);
   void NoteCommitted(std::uint64_t last_position, std::uint64_t bytes);
@@ -196,6 +198,8 @@ class Store::Impl {
   std::uint64_t committed_position_ = 0;
   audit::Hash committed_hash_{};
   std::int64_t committed_timestamp_us_ = 0;
+  std::string write_error_;  // under head_mu_: the last write's error until one succeeds
+  Status write_status_;      // under head_mu_: the same, as a Status
 
   // Backlog quota (only with StoreOptions::backlog_quota set).
   bool quota_enabled_ = false;

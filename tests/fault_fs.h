@@ -1,0 +1,250 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// A fault-injecting RocksDB file system for tests (issue #6), built on RocksDB's public
+// FileSystemWrapper:
+//   - power loss: PowerCut() makes every later write and sync fail, as if the machine stopped;
+//     DropUnsyncedData() then cuts each file written through it back to what was last synced,
+//     which is what a disk holds after a power cut (page-cache data never written out);
+//   - I/O errors: EIO or ENOSPC on writes, syncs or reads, switched on and off at will.
+// Directory entries are taken as durable (RocksDB syncs directories where it matters; a
+// lost file name is a kernel-level case this does not model).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+
+namespace cairn::testing {
+
+enum class Fault : int { kNone, kEIO, kENOSPC };
+
+class FaultFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  FaultFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "CairnFaultFileSystem"; }
+
+  std::atomic<Fault> write_fault{Fault::kNone};
+  std::atomic<Fault> sync_fault{Fault::kNone};
+  std::atomic<Fault> read_fault{Fault::kNone};
+  std::atomic<int> injected{0};  // faults returned so far
+
+  void PowerCut() { powered_off_ = true; }
+  bool powered_off() const { return powered_off_; }
+
+  // After PowerCut() and closing the store: what the disk holds now. Returns the bytes cut.
+  std::uint64_t DropUnsyncedData() {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::uint64_t dropped = 0;
+    for (const auto& [path, f] : files_) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(path, ec);
+      if (ec || size <= f.synced) continue;
+      dropped += size - f.synced;
+      std::filesystem::resize_file(path, f.synced, ec);
+    }
+    files_.clear();
+    powered_off_ = false;
+    return dropped;
+  }
+
+  rocksdb::IOStatus Check(Fault f, const char* what) {
+    if (powered_off_) return rocksdb::IOStatus::IOError(std::string("power is off: ") + what);
+    if (f == Fault::kNone) return rocksdb::IOStatus::OK();
+    ++injected;
+    if (f == Fault::kENOSPC) return rocksdb::IOStatus::NoSpace(std::string("injected ENOSPC: ") + what);
+    return rocksdb::IOStatus::IOError(std::string("injected EIO: ") + what);
+  }
+  void Written(const std::string& path, std::uint64_t size) {
+    std::lock_guard<std::mutex> lk(mu_);
+    files_[path].size = std::max(files_[path].size, size);
+  }
+  void Synced(const std::string& path) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto& f = files_[path];
+    f.synced = f.size;
+  }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (auto s = Check(write_fault, "create"); !s.ok()) return s;
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    auto s = target()->NewWritableFile(f, o, &file, dbg);
+    if (s.ok()) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        files_[f] = Tracked{};  // a new file: nothing of it is durable yet
+      }
+      *r = std::make_unique<File>(std::move(file), this, f);
+    }
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    if (auto s = Check(write_fault, "reopen"); !s.ok()) return s;
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    auto s = target()->ReopenWritableFile(f, o, &file, dbg);
+    if (s.ok()) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(f, ec);
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        files_[f] = Tracked{ec ? 0 : size, ec ? 0 : size};  // existing bytes were durable
+      }
+      *r = std::make_unique<File>(std::move(file), this, f);
+    }
+    return s;
+  }
+  rocksdb::IOStatus RenameFile(const std::string& src, const std::string& dst,
+                               const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    if (auto s = Check(Fault::kNone, "rename"); !s.ok()) return s;
+    auto s = target()->RenameFile(src, dst, o, dbg);
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (auto it = files_.find(src); it != files_.end()) {
+        files_[dst] = it->second;
+        files_.erase(it);
+      }
+    }
+    return s;
+  }
+  rocksdb::IOStatus DeleteFile(const std::string& f, const rocksdb::IOOptions& o,
+                               rocksdb::IODebugContext* dbg) override {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      files_.erase(f);
+    }
+    return target()->DeleteFile(f, o, dbg);
+  }
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& f, const rocksdb::FileOptions& o,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* r,
+                                        rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+    auto s = target()->NewRandomAccessFile(f, o, &file, dbg);
+    if (s.ok()) *r = std::make_unique<RandomFile>(std::move(file), this);
+    return s;
+  }
+  rocksdb::IOStatus NewSequentialFile(const std::string& f, const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSSequentialFile>* r,
+                                      rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSSequentialFile> file;
+    auto s = target()->NewSequentialFile(f, o, &file, dbg);
+    if (s.ok()) *r = std::make_unique<SequentialFile>(std::move(file), this);
+    return s;
+  }
+
+ private:
+  struct Tracked {
+    std::uint64_t size = 0;
+    std::uint64_t synced = 0;
+  };
+
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> f, FaultFileSystem* fs, std::string path)
+        : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs), path_(std::move(path)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_->Check(fs_->write_fault, "write"); !s.ok()) return s;
+      auto s = target()->Append(data, o, dbg);
+      if (s.ok()) fs_->Written(path_, target()->GetFileSize(o, dbg));
+      return s;
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v,
+                             rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_->Check(fs_->write_fault, "write"); !s.ok()) return s;
+      auto s = target()->Append(data, o, v, dbg);
+      if (s.ok()) fs_->Written(path_, target()->GetFileSize(o, dbg));
+      return s;
+    }
+    rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
+                                       const rocksdb::IOOptions& o,
+                                       rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_->Check(fs_->write_fault, "write"); !s.ok()) return s;
+      auto s = target()->PositionedAppend(data, offset, o, dbg);
+      if (s.ok()) fs_->Written(path_, offset + data.size());
+      return s;
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_->Check(fs_->sync_fault, "sync"); !s.ok()) return s;
+      auto s = target()->Sync(o, dbg);
+      if (s.ok()) fs_->Synced(path_);
+      return s;
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (auto s = fs_->Check(fs_->sync_fault, "fsync"); !s.ok()) return s;
+      auto s = target()->Fsync(o, dbg);
+      if (s.ok()) fs_->Synced(path_);
+      return s;
+    }
+    rocksdb::IOStatus RangeSync(uint64_t, uint64_t, const rocksdb::IOOptions&,
+                                rocksdb::IODebugContext*) override {
+      return rocksdb::IOStatus::OK();  // partial write-back: never counts as durable here
+    }
+    rocksdb::IOStatus Close(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      return target()->Close(o, dbg);
+    }
+
+   private:
+    FaultFileSystem* fs_;
+    std::string path_;
+  };
+
+  class RandomFile : public rocksdb::FSRandomAccessFileOwnerWrapper {
+   public:
+    RandomFile(std::unique_ptr<rocksdb::FSRandomAccessFile> f, FaultFileSystem* fs)
+        : FSRandomAccessFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Read(uint64_t offset, size_t n, const rocksdb::IOOptions& o,
+                           rocksdb::Slice* result, char* scratch,
+                           rocksdb::IODebugContext* dbg) const override {
+      if (fs_->read_fault != Fault::kNone) {
+        ++fs_->injected;
+        return rocksdb::IOStatus::IOError("injected EIO: read");
+      }
+      return target()->Read(offset, n, o, result, scratch, dbg);
+    }
+    rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* reqs, size_t num,
+                                const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      if (fs_->read_fault != Fault::kNone) {
+        ++fs_->injected;
+        for (size_t i = 0; i < num; ++i) reqs[i].status = rocksdb::IOStatus::IOError("injected EIO: read");
+        return rocksdb::IOStatus::IOError("injected EIO: read");
+      }
+      return target()->MultiRead(reqs, num, o, dbg);
+    }
+
+   private:
+    FaultFileSystem* fs_;
+  };
+
+  class SequentialFile : public rocksdb::FSSequentialFileOwnerWrapper {
+   public:
+    SequentialFile(std::unique_ptr<rocksdb::FSSequentialFile> f, FaultFileSystem* fs)
+        : FSSequentialFileOwnerWrapper(std::move(f)), fs_(fs) {}
+    rocksdb::IOStatus Read(size_t n, const rocksdb::IOOptions& o, rocksdb::Slice* result,
+                           char* scratch, rocksdb::IODebugContext* dbg) override {
+      if (fs_->read_fault != Fault::kNone) {
+        ++fs_->injected;
+        return rocksdb::IOStatus::IOError("injected EIO: read");
+      }
+      return target()->Read(n, o, result, scratch, dbg);
+    }
+
+   private:
+    FaultFileSystem* fs_;
+  };
+
+  std::atomic<bool> powered_off_{false};
+  std::mutex mu_;
+  std::map<std::string, Tracked> files_;
+};
+
+}  // namespace cairn::testing
