@@ -1,22 +1,26 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// cairn_crash_writer STORE THREADS: appends pairs of events synchronously from THREADS
-// threads, each thread to its own streams, until killed. After each acknowledged append it
-// writes "ack STREAM LAST_VERSION LAST_POSITION" to stdout (unbuffered), so the test knows
-// exactly what was acknowledged before the SIGKILL.
+// cairn_crash_writer STORE THREADS [BOOTSTRAP MODE]: appends pairs of events synchronously
+// from THREADS threads, each thread to its own streams, until killed. After each acknowledged
+// append it writes "ack STREAM LAST_VERSION LAST_POSITION" to stdout (unbuffered), so the
+// test knows exactly what was acknowledged before the SIGKILL. With BOOTSTRAP, a shipper in
+// the same process ships to Kafka (MODE at-least-once or exactly-once; order-* streams to
+// order-events, the rest to events, checkpoints in cairn-checkpoints), as a service would.
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cairn/cairn.h"
+#include "cairn/shipper.h"
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: cairn_crash_writer STORE THREADS\n");
+  if (argc != 3 && argc != 5) {
+    std::fprintf(stderr, "usage: cairn_crash_writer STORE THREADS [BOOTSTRAP MODE]\n");
     return 2;
   }
   cairn::StoreOptions options;
@@ -25,6 +29,23 @@ int main(int argc, char** argv) {
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     return 1;
+  }
+  std::unique_ptr<cairn::Shipper> shipper;
+  if (argc == 5) {
+    cairn::ShipperOptions o;
+    o.bootstrap_servers = argv[3];
+    o.mode = std::string(argv[4]) == "exactly-once" ? cairn::DeliveryMode::kExactlyOnce
+                                                    : cairn::DeliveryMode::kAtLeastOnce;
+    o.routes = {{cairn::RouteRule::Match::kCategory, "order", "order-events"}};
+    o.default_topic = "events";
+    o.checkpoint_topic = "cairn-checkpoints";
+    o.kafka_config = {{"linger.ms", "20"}};
+    auto started = cairn::Shipper::Start(**store, o);
+    if (!started.ok()) {
+      std::fprintf(stderr, "ship: %s\n", started.status().ToString().c_str());
+      return 1;
+    }
+    shipper = std::move(started).value();
   }
   const int threads = std::atoi(argv[2]);
   std::vector<std::thread> workers;
