@@ -10,7 +10,7 @@
 # (tests/kafka_verify.py): every event in stream order; no duplicate in exactly-once mode,
 # only re-sent tails in at-least-once mode.
 #   crash_loop_test.sh CAIRN_BINARY CRASH_WRITER MODE
-# CRASH_LOOP_KILLS: number of kills (default 20).
+# CRASH_LOOP_KILLS: number of kills (default 20); CRASH_LOOP_THREADS: appending threads (4).
 set -euo pipefail
 CAIRN=$(realpath "$1")
 WRITER=$(realpath "$2")
@@ -27,34 +27,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkfifo "$work/control"
 # 24 partitions: the mock keeps only ~5 MiB per partition and drops the oldest records past it
 # (seen as each stream's first versions "missing" with 6 partitions).
-"$CAIRN" kafka-mock --brokers 3 --topic order-events:24 --topic events:3 \
-    --topic cairn-checkpoints:1 --bootstrap-file "$work/bootstrap" <"$work/control" \
-    >/dev/null 2>"$work/mock.log" &
-mock_pid=$!
-exec 3>"$work/control"
-for _ in $(seq 100); do [[ -s "$work/bootstrap" ]] && break; sleep 0.05; done
-bootstrap=$(cat "$work/bootstrap")
+source "$HERE/kafka_mock.sh"
+start_kafka_mock --topic order-events:24 --topic events:3 --topic cairn-checkpoints:1
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append
   if ! "$CAIRN" verify "$work/store" >"$work/verify.out" 2>&1; then
     echo "kill $1: verify failed:"; cat "$work/verify.out"; exit 1
   fi
-  "$CAIRN" read "$work/store" --format jsonl >"$work/log.jsonl"
-  "$PY" - "$work/acks" "$work/log.jsonl" "$1" <<'PY'
+  # Only this round's events need reading: from the first position it acknowledged.
+  local from
+  from=$(awk '$1 == "ack" && NF == 4 {print $4 - 1}' "$work/round" | sort -n | head -1)
+  "$CAIRN" read "$work/store" --from "${from:-1}" --format jsonl >"$work/log.jsonl"
+  "$CAIRN" streams "$work/store" --format jsonl >"$work/streams.jsonl"
+  "$PY" - "$work/round" "$work/log.jsonl" "$work/streams.jsonl" "$1" <<'PY'
 import base64, json, sys
-acks, log, kill = sys.argv[1], sys.argv[2], sys.argv[3]
+acks, log, streams, kill = sys.argv[1:5]
 stored = {}
 for line in open(log):
     e = json.loads(line)
     data = e["data"] if "data" in e else base64.b64decode(e["data_base64"]).decode()
     stored[(e["stream"], e["version"])] = data if isinstance(data, str) else json.dumps(data)
-last = {}
-for (s, v) in stored:
-    last[s] = max(last.get(s, 0), v)
-bad = [s for s, v in last.items() if v % 2]
+bad = [s["stream"] for s in map(json.loads, open(streams)) if s["last_version"] % 2]
 if bad:
     sys.exit(f"kill {kill}: half an append stored in {bad[:3]}")
 n = 0
@@ -73,12 +68,14 @@ PY
 
 total_acks=0
 for kill in $(seq "$KILLS"); do
-  "$WRITER" "$work/store" 4 "$bootstrap" "$MODE" >>"$work/acks" 2>"$work/writer.err" &
+  "$WRITER" "$work/store" "${CRASH_LOOP_THREADS:-4}" "$bootstrap" "$MODE" >"$work/round" 2>"$work/writer.err" &
   pid=$!
   sleep "$($PY -c "import random; print(random.uniform(0.15, 0.8))")"
   kill -9 "$pid" 2>/dev/null || { echo "writer exited early:"; cat "$work/writer.err"; exit 1; }
   wait "$pid" 2>/dev/null || true
-  total_acks=$(check_store "$kill")
+  round_acks=$(check_store "$kill")
+  total_acks=$((total_acks + round_acks))
+  (( kill % 50 == 0 )) && echo "$kill kills, $total_acks acknowledged appends checked" >&2
 done
 # Ship what the kills left unshipped, as the restarted service would.
 printf 'category order order-events\ndefault events\n' >"$work/routes"

@@ -27,14 +27,8 @@ if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
   prefix="cairn-test-$RANDOM$RANDOM-"
 else
   prefix=""
-  mkfifo "$work/control"
-  "$CAIRN" kafka-mock --brokers 3 --topic order-events:6 --topic events:3 \
-      --topic cairn-checkpoints:1 --bootstrap-file "$work/bootstrap" <"$work/control" \
-      >/dev/null 2>"$work/mock.log" &
-  mock_pid=$!
-  exec 3>"$work/control"
-  for _ in $(seq 100); do [[ -s "$work/bootstrap" ]] && break; sleep 0.05; done
-  bootstrap=$(cat "$work/bootstrap")
+  source "$HERE/kafka_mock.sh"
+  start_kafka_mock --topic order-events:6 --topic events:3 --topic cairn-checkpoints:1
   # 20 ms per broker round trip: catching up takes long enough for the kills to land mid-way.
   for b in 1 2 3; do echo "rtt $b 20" >&3; done
 fi
