@@ -126,7 +126,9 @@ struct StoreOptions {
   std::size_t block_cache_bytes = 64 << 20;
 
   // --- Logging ---
-  // Where cairn's log lines go. Default (empty): standard error, prefixed "cairn".
+  // Where cairn's log lines go, RocksDB's warnings and errors included (prefixed "rocksdb:";
+  // cairn writes no LOG file into the store). Default (empty): standard error, prefixed
+  // "cairn".
   LogSink log_sink;
   // Lines below this level are not produced. Default: LogLevel::kWarn.
   LogLevel log_level = LogLevel::kWarn;
