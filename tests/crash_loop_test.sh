@@ -10,7 +10,8 @@
 # (tests/kafka_verify.py): every event in stream order; no duplicate in exactly-once mode,
 # only re-sent tails in at-least-once mode.
 #   crash_loop_test.sh CAIRN_BINARY CRASH_WRITER MODE
-# CRASH_LOOP_KILLS: number of kills (default 20); CRASH_LOOP_THREADS: appending threads (4).
+# CRASH_LOOP_KILLS: number of kills (default 20); CRASH_LOOP_THREADS: appending threads (4);
+# CRASH_LOOP_PARTITIONS: order-events partitions (24; long runs need more, see below).
 set -euo pipefail
 CAIRN=$(realpath "$1")
 WRITER=$(realpath "$2")
@@ -27,10 +28,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 24 partitions: the mock keeps only ~5 MiB per partition and drops the oldest records past it
-# (seen as each stream's first versions "missing" with 6 partitions).
+# The mock keeps only ~5 MiB per partition and drops the oldest records past it (seen as each
+# stream's first versions "missing" with 6 partitions): 24 partitions hold the 20-kill runs,
+# 96 the 500-kill run.
 source "$HERE/kafka_mock.sh"
-start_kafka_mock --topic order-events:24 --topic events:3 --topic cairn-checkpoints:1
+start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 --topic cairn-checkpoints:1
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append
   if ! "$CAIRN" verify "$work/store" >"$work/verify.out" 2>&1; then
