@@ -129,8 +129,10 @@ struct RetentionPolicy {
   // Never remove an event younger than this, whatever the rules say. Default: 30 days (the
   // audit window of docs/guarantees.md).
   std::chrono::seconds min_audit_age = std::chrono::hours(24 * 30);
-  // Checkpoints that must have passed an event before it goes: the shipper's. A checkpoint
-  // never saved holds everything back. Empty: the store is not shipped. Default: {"shipper"}.
+  // Checkpoints that must have passed an event before it goes: the shipper's, and those of
+  // durable subscriptions that must see every event ("subscription.<name>"; a subscription
+  // left behind skips what retention removed). A checkpoint never saved holds everything
+  // back. Empty: no consumer holds events back. Default: {"shipper"}.
   std::vector<std::string> shipped_checkpoints{"shipper"};
   // Report what would be removed without removing it. Default: false.
   bool dry_run = false;
