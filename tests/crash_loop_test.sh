@@ -35,12 +35,17 @@ source "$HERE/kafka_mock.sh"
 start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 --topic cairn-checkpoints:1
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append
+  # Prints the round's acknowledged appends on stdout; what went wrong on stderr.
+  if [[ ! -d "$work/store" ]] && ! grep -q '^ack ' "$work/round"; then
+    echo 0; return  # killed before it created the store: nothing was acknowledged
+  fi
   if ! "$CAIRN" verify "$work/store" >"$work/verify.out" 2>&1; then
-    echo "kill $1: verify failed:"; cat "$work/verify.out"; exit 1
+    echo "kill $1: verify failed:" >&2; cat "$work/verify.out" >&2; exit 1
   fi
   # Only this round's events need reading: from the first position it acknowledged.
   local from
-  from=$(awk '$1 == "ack" && NF == 4 {print $4 - 1}' "$work/round" | sort -n | head -1)
+  # (awk alone: `sort | head` under pipefail fails on SIGPIPE once a round has many acks)
+  from=$(awk '$1 == "ack" && NF == 4 && (min == "" || $4 - 1 < min) {min = $4 - 1} END {print min}' "$work/round")
   "$CAIRN" read "$work/store" --from "${from:-1}" --format jsonl >"$work/log.jsonl"
   "$CAIRN" streams "$work/store" --format jsonl >"$work/streams.jsonl"
   "$PY" - "$work/round" "$work/log.jsonl" "$work/streams.jsonl" "$1" <<'PY'
@@ -73,7 +78,7 @@ for kill in $(seq "$KILLS"); do
   "$WRITER" "$work/store" "${CRASH_LOOP_THREADS:-4}" "$bootstrap" "$MODE" >"$work/round" 2>"$work/writer.err" &
   pid=$!
   sleep "$($PY -c "import random; print(random.uniform(0.15, 0.8))")"
-  kill -9 "$pid" 2>/dev/null || { echo "writer exited early:"; cat "$work/writer.err"; exit 1; }
+  kill -9 "$pid" 2>/dev/null || { echo "writer exited early:" >&2; cat "$work/writer.err" >&2; exit 1; }
   wait "$pid" 2>/dev/null || true
   round_acks=$(check_store "$kill")
   total_acks=$((total_acks + round_acks))

@@ -2,6 +2,9 @@
 //
 // The write path: validation, the group-commit queue, sequencing (versions, positions, chain
 // hashes) and one RocksDB WriteBatch per group. Reads live in reader.cc.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <algorithm>
@@ -28,6 +31,9 @@ namespace fs = std::filesystem;
 namespace {
 
 std::atomic<rocksdb::Env*> g_env_for_testing{nullptr};
+
+// Where a new store is built inside its directory (see OpenDatabase).
+constexpr char kCreatingDir[] = ".cairn-creating";
 
 // RocksDB's diagnostic log, routed to cairn's logger instead of a LOG file in the store: a
 // host sees RocksDB's warnings where it sees cairn's, and a full disk cannot break the
@@ -132,7 +138,13 @@ Status Store::Impl::OpenDatabase() {
   if (exists && !fs::is_directory(path_, ec))
     return Status::FailedPrecondition(fmt::format("{} is not a directory", path_));
   const bool has_db = exists && fs::exists(fs::path(path_) / "CURRENT", ec);
-  const bool empty_dir = exists && !has_db && fs::is_empty(path_, ec);
+  // A directory without CURRENT that holds kCreatingDir is a creation a crash interrupted:
+  // start it over.
+  const bool interrupted = exists && !has_db && fs::exists(fs::path(path_) / kCreatingDir, ec);
+  if (interrupted && !options_.read_only) {
+    for (const auto& entry : fs::directory_iterator(path_, ec)) fs::remove_all(entry.path(), ec);
+  }
+  const bool empty_dir = exists && !has_db && (interrupted || fs::is_empty(path_, ec));
   bool fresh = false;
   if (!has_db) {
     if (exists && !empty_dir)
@@ -140,11 +152,20 @@ Status Store::Impl::OpenDatabase() {
           "{} is not a cairn store: the directory is not empty and holds no database", path_));
     if (!options_.create_if_missing || options_.read_only)
       return Status::NotFound(fmt::format("no cairn store at {}", path_));
-    fs::create_directories(path_, ec);
-    if (ec)
-      return Status::IOError(fmt::format("cannot create store directory {}: {}", path_,
-                                         ec.message()));
     fresh = true;
+  }
+  // A new store is built in a subdirectory and its files moved up once its metadata is on
+  // disk, RocksDB's CURRENT last: a crash while creating leaves either no database or a
+  // whole store — never a RocksDB database without cairn's metadata, which would be refused
+  // as foreign forever (found by the crash loop, killing a writer during its first open).
+  // The subdirectory keeps it on the store's file system (the store may be a mount point).
+  const std::string db_path = fresh ? (fs::path(path_) / kCreatingDir).string() : path_;
+  if (fresh) {
+    fs::remove_all(db_path, ec);  // what an interrupted creation left
+    fs::create_directories(db_path, ec);
+    if (ec)
+      return Status::IOError(fmt::format("cannot create store directory {}: {}", db_path,
+                                         ec.message()));
   }
 
   rocksdb::Options db_options;
@@ -220,7 +241,7 @@ Status Store::Impl::OpenDatabase() {
   } else if (options_.read_only) {
     s = rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &handles_, &raw);
   } else {
-    s = rocksdb::DB::Open(dbo, path_, descriptors, &handles_, &raw);
+    s = rocksdb::DB::Open(dbo, db_path, descriptors, &handles_, &raw);
   }
   if (!s.ok()) {
     if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos)
@@ -243,6 +264,7 @@ Status Store::Impl::OpenDatabase() {
   cf_options_ = cf_options;
 
   if (Status st = LoadOrCreateMeta(fresh); !st.ok()) return st;
+  if (fresh) return PublishNewStore(db_path);
   if (Status st = LoadTail(); !st.ok()) return st;
   if (Status st = LoadTypeIndex(cf_options); !st.ok()) return st;
   if (Status st = EnsureFamily(store::kSnapshotsFamily, cf_options, &snapshots_); !st.ok())
@@ -252,6 +274,37 @@ Status Store::Impl::OpenDatabase() {
   logger_->info("opened store {} (id {}, last position {})", path_, store_id_.ToString(),
              committed_position_);
   return Status::Ok();
+}
+
+Status Store::Impl::PublishNewStore(const std::string& built_at) {
+  for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+  handles_.clear();
+  meta_ = log_ = streams_ = ids_ = types_ = snapshots_ = nullptr;
+  rocksdb::Status closed = db_->Close();
+  db_.reset();
+  if (!closed.ok()) return FromRocks(closed, fmt::format("closing the new store at {}", built_at));
+  auto sync_dir = [](const fs::path& dir) {
+    if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  };
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(built_at, ec)) files.push_back(entry.path());
+  if (ec) return Status::IOError(fmt::format("listing the new store at {}: {}", built_at, ec.message()));
+  // CURRENT last: until it is in place the directory holds no database.
+  std::stable_partition(files.begin(), files.end(),
+                        [](const fs::path& f) { return f.filename() != "CURRENT"; });
+  for (const fs::path& f : files) {
+    if (f.filename() == "CURRENT") sync_dir(path_);  // everything else is in place first
+    fs::rename(f, fs::path(path_) / f.filename(), ec);
+    if (ec)
+      return Status::IOError(fmt::format("moving the new store into {}: {}", path_, ec.message()));
+  }
+  sync_dir(path_);
+  fs::remove_all(built_at, ec);
+  return OpenDatabase();
 }
 
 Status Store::Impl::LoadOrCreateMeta(bool fresh) {

@@ -111,6 +111,8 @@ class Store::Impl {
   Impl(std::string path, const StoreOptions& options);
   Status OpenDatabase();
   Status LoadOrCreateMeta(bool fresh);
+  // Closes the store just built at `built_at`, renames it to path_ and opens it there.
+  Status PublishNewStore(const std::string& built_at);
   Status LoadTail();
   Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
   Status LoadLogStart();
