@@ -11,7 +11,8 @@
 # only re-sent tails in at-least-once mode.
 #   crash_loop_test.sh CAIRN_BINARY CRASH_WRITER MODE
 # CRASH_LOOP_KILLS: number of kills (default 20); CRASH_LOOP_THREADS: appending threads (4);
-# CRASH_LOOP_PARTITIONS: order-events partitions (24; long runs need more, see below).
+# CRASH_LOOP_PARTITIONS: order-events partitions (24; long runs need more, see below);
+# CAIRN_CRASH_STREAMS: streams per writer thread (5; long runs need more).
 set -euo pipefail
 CAIRN=$(realpath "$1")
 WRITER=$(realpath "$2")
@@ -29,8 +30,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The mock keeps only ~5 MiB per partition and drops the oldest records past it (seen as each
-# stream's first versions "missing" with 6 partitions): 24 partitions hold the 20-kill runs,
-# 96 the 500-kill run.
+# stream's first versions "missing" with 6 partitions): 24 partitions hold the 20-kill runs;
+# the 500-kill run needs 96 partitions and 100 streams per thread to spread over them.
 source "$HERE/kafka_mock.sh"
 start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 --topic cairn-checkpoints:1
 

@@ -8,6 +8,7 @@
 // order-events, the rest to events, checkpoints in cairn-checkpoints), as a service would.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -48,11 +49,15 @@ int main(int argc, char** argv) {
     shipper = std::move(started).value();
   }
   const int threads = std::atoi(argv[2]);
+  // Streams per thread (CAIRN_CRASH_STREAMS, default 5): long runs spread over more streams,
+  // hence more Kafka partitions, to stay under the mock's ~5 MiB per partition.
+  const char* streams_env = std::getenv("CAIRN_CRASH_STREAMS");
+  const std::uint64_t streams = streams_env ? std::max(1, std::atoi(streams_env)) : 5;
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       for (std::uint64_t i = 0;; ++i) {
-        const std::string stream = "order-" + std::to_string(t) + "-" + std::to_string(i % 5);
+        const std::string stream = "order-" + std::to_string(t) + "-" + std::to_string(i % streams);
         auto info = (*store)->GetStreamInfo(stream);
         const std::uint64_t v = info.ok() ? info->last_version : 0;
         std::vector<cairn::EventData> pair(2);
