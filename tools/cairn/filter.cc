@@ -19,6 +19,27 @@ std::int64_t NowMicros() {
 }
 }  // namespace
 
+bool IsJsonContentType(std::string_view ct) {
+  const auto semi = ct.find(';');
+  std::string_view base = ct.substr(0, semi);
+  while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
+  return base == "application/json" || (base.size() > 5 && base.ends_with("+json"));
+}
+
+Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view option) {
+  auto bad = [&] {
+    return Status::InvalidArgument(
+        fmt::format("{} '{}': expected a duration like 90s, 30m, 2h or 7d", option, text));
+  };
+  if (text.size() < 2 || text.size() > 12) return bad();
+  const char unit = text.back();
+  const std::string_view digits = text.substr(0, text.size() - 1);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return bad();
+  const std::int64_t unit_s = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  if (unit_s == 0) return bad();
+  return std::chrono::seconds(std::stoll(std::string(digits)) * unit_s);
+}
+
 // RFC 3339 ("2026-11-27T10:00:00Z", "2026-11-27T10:00:00.5+01:00", "2026-11-27") or a
 // duration before now ("90s", "30m", "2h", "7d").
 Result<std::int64_t> ParseTime(const std::string& text, std::string_view option) {

@@ -44,12 +44,6 @@ std::string FormatTimestamp(std::int64_t micros) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
-bool IsJsonContentType(std::string_view ct) {
-  const auto semi = ct.find(';');
-  std::string_view base = ct.substr(0, semi);
-  while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
-  return base == "application/json" || (base.size() > 5 && base.ends_with("+json"));
-}
 
 std::string Base64Encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -203,19 +197,5 @@ Result<Format> ParseFormat(std::string_view name, bool allow_table) {
 }
 
 bool StdoutIsTty() { return isatty(STDOUT_FILENO) == 1; }
-
-Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view option) {
-  auto bad = [&] {
-    return Status::InvalidArgument(
-        fmt::format("{} '{}': expected a duration like 90s, 30m, 2h or 7d", option, text));
-  };
-  if (text.size() < 2 || text.size() > 12) return bad();
-  const char unit = text.back();
-  const std::string_view digits = text.substr(0, text.size() - 1);
-  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return bad();
-  const std::int64_t unit_s = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
-  if (unit_s == 0) return bad();
-  return std::chrono::seconds(std::stoll(std::string(digits)) * unit_s);
-}
 
 }  // namespace cairn::tool
