@@ -590,7 +590,12 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   std::sort(report.streams.begin(), report.streams.end(),
             [](const auto& a, const auto& b) { return a.events > b.events; });
   if (report.streams.size() > 100) report.streams.resize(100);
-  if (policy.dry_run || removals.empty()) return report;
+  if (policy.dry_run) return report;
+  if (removals.empty()) {
+    // Only earlier runs' markers at the start: they go with the next run that removes events.
+    report.log_start_after = start;
+    return report;
+  }
 
   // Write in chunks, each one atomic and leaving a consistent store. At the start of the log a
   // chunk range-deletes its positions and moves the recorded log start past them; further on,
