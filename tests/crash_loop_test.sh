@@ -21,18 +21,11 @@ KILLS=${CRASH_LOOP_KILLS:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 
-work=$(mktemp -d)
-mock_pid=""
-cleanup() {
-  [[ -n "$mock_pid" ]] && kill "$mock_pid" 2>/dev/null && wait "$mock_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
 
 # The mock keeps only ~5 MiB per partition and drops the oldest records past it (seen as each
 # stream's first versions "missing" with 6 partitions): 24 partitions hold the 20-kill runs;
 # the 500-kill run needs 96 partitions and 100 streams per thread to spread over them.
-source "$HERE/kafka_mock.sh"
 start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 --topic cairn-checkpoints:1
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append

@@ -190,7 +190,7 @@ void ExpectFailsThenRecovers(std::unique_ptr<Store>& store, const std::string& p
   EXPECT_THAT(store->Append("acct-2", ExpectedVersion::Any(), Event("E")), IsOk());
 }
 
-TEST_F(FaultTest, WriteAndSyncErrorsFailAppendsCleanlyAndTheStoreRecovers) {
+TEST_F(FaultTest, WriteAndSyncErrorsFailAppendsCleanlyAndTheReopenedStoreRecovers) {
   const std::string path = dir_.Sub("s");
   const StoreOptions o = Options(Durability::kSync);
   {
@@ -240,7 +240,7 @@ TEST_F(FaultTest, ReadErrorsAreReportedNotCrashedOn) {
 
 // A real full disk: a 24 MiB tmpfs. Appends fail with a clear, retryable error when it fills,
 // nothing stored is damaged, and once space is freed the reopened store appends again.
-TEST(FullDiskTest, AppendsFailClearlyAndRecoverWhenSpaceReturns) {
+TEST(FullDiskTest, AppendsFailClearlyAndTheReopenedStoreWritesWhenSpaceReturns) {
   TempDir dir;
   const std::string mnt = dir.Sub("tmpfs");
   std::filesystem::create_directories(mnt);

@@ -14,20 +14,13 @@ KILLS=${SHIP_CRASH_KILLS:-6}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3   # Debian's python3-kafka lives here, not in a pyenv python
 
-work=$(mktemp -d)
-mock_pid=""
-cleanup() {
-  [[ -n "$mock_pid" ]] && kill "$mock_pid" 2>/dev/null && wait "$mock_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
 
 if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
   bootstrap=$KAFKA_BOOTSTRAP_SERVERS
   prefix="cairn-test-$RANDOM$RANDOM-"
 else
   prefix=""
-  source "$HERE/kafka_mock.sh"
   start_kafka_mock --topic order-events:6 --topic events:3 --topic cairn-checkpoints:1
   # 20 ms per broker round trip: catching up takes long enough for the kills to land mid-way.
   for b in 1 2 3; do echo "rtt $b 20" >&3; done

@@ -170,4 +170,17 @@ Status DecodeRemoved(std::string_view value, RemovedEvent* r) {
   return Status::Ok();
 }
 
+Status DecodeChainLink(std::string_view value, std::string* scratch, ChainLink* link) {
+  if (IsRemovedValue(value)) {
+    RemovedEvent r;
+    if (Status s = DecodeRemoved(value, &r); !s.ok()) return s;
+    *link = ChainLink{r.position, r.timestamp_us, r.chain_hash};
+    return Status::Ok();
+  }
+  RecordedEvent e;
+  if (Status s = DecodeEvent(value, scratch, &e); !s.ok()) return s;
+  *link = ChainLink{e.position, e.timestamp_us, e.chain_hash};
+  return Status::Ok();
+}
+
 }  // namespace cairn::codec

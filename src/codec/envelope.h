@@ -51,4 +51,13 @@ void EncodeRemoved(const RemovedEvent& removed, std::string* out);
 // into `value`.
 Status DecodeRemoved(std::string_view value, RemovedEvent* removed);
 
+// What the chain needs of any log value, event or removed-event marker: its position,
+// timestamp and chain hash (opening a store, anchoring verification).
+struct ChainLink {
+  std::uint64_t position = 0;
+  std::int64_t timestamp_us = 0;
+  std::array<std::uint8_t, 32> chain_hash{};
+};
+Status DecodeChainLink(std::string_view value, std::string* scratch, ChainLink* link);
+
 }  // namespace cairn::codec

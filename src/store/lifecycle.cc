@@ -19,20 +19,6 @@
 namespace cairn {
 namespace {
 
-std::int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-Status CheckStreamId(std::string_view stream) {
-  if (stream.empty()) return Status::InvalidArgument("stream id is empty");
-  for (unsigned char c : stream)
-    if (c < 0x20 || c == 0x7f)
-      return Status::InvalidArgument("stream id contains a control character");
-  return Status::Ok();
-}
-
 std::string StreamMetaKey(std::string_view stream) {
   std::string key = store::kMetaStreamPrefix;
   key += stream;
@@ -78,21 +64,13 @@ Result<StreamMetadata> DecodeStreamMetadata(std::string_view stream, std::string
 constexpr std::uint8_t kSnapshotFormat = 1;
 constexpr std::size_t kSnapshotFixed = 8 + 4 + 8 + 4;
 
-void PutFixed(std::uint64_t v, int bytes, std::string* out) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-std::uint64_t GetFixed(const char* p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
-  return v;
-}
 
 std::string EncodeSnapshot(const Snapshot& s) {
   std::string out(8, '\0');
   out[0] = static_cast<char>(kSnapshotFormat);
-  PutFixed(s.schema_version, 4, &out);
-  PutFixed(static_cast<std::uint64_t>(s.time_us), 8, &out);
-  PutFixed(s.type.size(), 4, &out);
+  store::PutLittleEndian(s.schema_version, 4, &out);
+  store::PutLittleEndian(static_cast<std::uint64_t>(s.time_us), 8, &out);
+  store::PutLittleEndian(s.type.size(), 4, &out);
   out += s.type;
   out += s.payload;
   const std::uint32_t crc = codec::Crc32c(out.data() + 8, out.size() - 8);
@@ -108,11 +86,11 @@ Status DecodeSnapshot(std::string_view value, Snapshot* s) {
   if (value.size() < kSnapshotFixed) return bad("too short");
   if (static_cast<std::uint8_t>(value[0]) != kSnapshotFormat || value[1] || value[2] || value[3])
     return bad("unknown format");
-  if (codec::Crc32c(value.data() + 8, value.size() - 8) != GetFixed(value.data() + 4, 4))
+  if (codec::Crc32c(value.data() + 8, value.size() - 8) != store::GetLittleEndian(value.substr(4, 4)))
     return bad("checksum mismatch");
-  s->schema_version = static_cast<std::uint32_t>(GetFixed(value.data() + 8, 4));
-  s->time_us = static_cast<std::int64_t>(GetFixed(value.data() + 12, 8));
-  const std::uint64_t type_len = GetFixed(value.data() + 20, 4);
+  s->schema_version = static_cast<std::uint32_t>(store::GetLittleEndian(value.substr(8, 4)));
+  s->time_us = static_cast<std::int64_t>(store::GetLittleEndian(value.substr(12, 8)));
+  const std::uint64_t type_len = store::GetLittleEndian(value.substr(20, 4));
   if (type_len > value.size() - kSnapshotFixed) return bad("type length past the end");
   s->type = std::string(value.substr(kSnapshotFixed, type_len));
   s->payload = std::string(value.substr(kSnapshotFixed + type_len));
@@ -122,6 +100,10 @@ Status DecodeSnapshot(std::string_view value, Snapshot* s) {
 }  // namespace
 
 // --- Stream metadata and soft delete ---
+
+Status Store::Impl::CheckStream(std::string_view stream) const {
+  return store::CheckName("stream id", stream, options_.max_stream_id_bytes);
+}
 
 Result<std::uint64_t> Store::Impl::TruncateBefore(std::string_view stream) {
   std::string value;
@@ -136,10 +118,7 @@ Result<std::uint64_t> Store::Impl::TruncateBefore(std::string_view stream) {
 Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
-  if (Status s = CheckStreamId(stream); !s.ok()) return s;
-  if (stream.size() > options_.max_stream_id_bytes)
-    return Status::InvalidArgument(fmt::format("stream id is {} bytes, over the limit of {}",
-                                               stream.size(), options_.max_stream_id_bytes));
+  if (Status s = CheckStream(stream); !s.ok()) return s;
   if (metadata.max_age && metadata.max_age->count() <= 0)
     return Status::InvalidArgument("stream metadata: max_age must be positive");
   if (metadata.max_count && *metadata.max_count == 0)
@@ -155,7 +134,7 @@ Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetad
 
 Result<StreamMetadata> Store::Impl::GetStreamMetadata(std::string_view stream) {
   if (!db_) return Status::FailedPrecondition("store is closed");
-  if (Status s = CheckStreamId(stream); !s.ok()) return s;
+  if (Status s = CheckStream(stream); !s.ok()) return s;
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, StreamMetaKey(stream), &value);
   if (s.IsNotFound()) return StreamMetadata{};
@@ -167,7 +146,7 @@ Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream,
                                                 ExpectedVersion expected) {
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
-  if (Status s = CheckStreamId(stream); !s.ok()) return s;
+  if (Status s = CheckStream(stream); !s.ok()) return s;
   // The committed version: an append racing this delete lands after it and stays readable,
   // as if it came just after the delete.
   auto last = LoadStreamVersion(stream);
@@ -194,7 +173,7 @@ Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream,
 Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
   if (options_.read_only || snapshots_ == nullptr)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
-  if (Status s = CheckStreamId(snapshot.stream); !s.ok()) return s;
+  if (Status s = CheckStream(snapshot.stream); !s.ok()) return s;
   if (snapshot.version == 0)
     return Status::InvalidArgument("snapshot version 0: a snapshot follows at least one event");
   if (snapshot.type.size() > options_.max_type_bytes)
@@ -207,7 +186,7 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
         "snapshot of stream '{}' at version {}, but the stream's last version is {}",
         snapshot.stream, snapshot.version, info->last_version));
   Snapshot stored = snapshot;
-  stored.time_us = NowMicros();
+  stored.time_us = store::NowMicros();
   rocksdb::WriteBatch batch;
   batch.Put(snapshots_, store::StreamKey(snapshot.stream, snapshot.version), EncodeSnapshot(stored));
   // Keep the newest snapshots_per_stream: drop older ones in the same write.
@@ -239,7 +218,7 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
 
 Result<Snapshot> Store::Impl::LoadSnapshot(std::string_view stream, std::uint64_t at_most_version) {
   if (!db_) return Status::FailedPrecondition("store is closed");
-  if (Status s = CheckStreamId(stream); !s.ok()) return s;
+  if (Status s = CheckStream(stream); !s.ok()) return s;
   auto none = [&] {
     return Status::NotFound(fmt::format("no snapshot of stream '{}' at or below version {}",
                                         stream, at_most_version));
@@ -271,7 +250,7 @@ Result<Snapshot> Store::Impl::LoadSnapshot(std::string_view stream, std::uint64_
 Status Store::Impl::DeleteSnapshots(std::string_view stream) {
   if (options_.read_only || snapshots_ == nullptr)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
-  if (Status s = CheckStreamId(stream); !s.ok()) return s;
+  if (Status s = CheckStream(stream); !s.ok()) return s;
   return FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), snapshots_,
                                     store::StreamKey(stream, 0), store::StreamKeyLimit(stream)),
                    "deleting snapshots");
@@ -454,7 +433,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
     if (!it->status().ok()) return FromRocks(it->status(), "reading stream metadata");
   }
 
-  const std::int64_t now = NowMicros();
+  const std::int64_t now = store::NowMicros();
   auto older_than = [&](std::int64_t ts, std::chrono::seconds age) {
     return ts < now - std::chrono::duration_cast<std::chrono::microseconds>(age).count();
   };

@@ -433,18 +433,11 @@ Result<audit::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
   if (!s.ok()) return FromRocks(s, "reading the log");
-  RecordedEvent e;
+  codec::ChainLink link;
   std::string scratch;
-  Status d;
-  if (codec::IsRemovedValue(value.ToStringView())) {
-    codec::RemovedEvent r;
-    d = codec::DecodeRemoved(value.ToStringView(), &r);
-    e.chain_hash = r.chain_hash;
-  } else {
-    d = codec::DecodeEvent(value.ToStringView(), &scratch, &e);
-  }
-  if (!d.ok()) return Status::Corruption(fmt::format("position {}: {}", position, d.message()));
-  return e.chain_hash;
+  if (Status d = codec::DecodeChainLink(value.ToStringView(), &scratch, &link); !d.ok())
+    return Status::Corruption(fmt::format("position {}: {}", position, d.message()));
+  return link.chain_hash;
 }
 
 namespace {

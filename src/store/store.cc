@@ -61,6 +61,11 @@ class RocksLogBridge : public rocksdb::Logger {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+
+}  // namespace
+
+namespace store {
+
 std::int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -89,7 +94,7 @@ Status CheckName(std::string_view what, std::string_view value, std::size_t max)
   return Status::Ok();
 }
 
-}  // namespace
+}  // namespace store
 
 void internal::SetRocksEnvForTesting(rocksdb::Env* env) { g_env_for_testing = env; }
 
@@ -318,7 +323,7 @@ Status Store::Impl::LoadOrCreateMeta(bool fresh) {
     batch.Put(meta_, store::kMetaStoreId,
               rocksdb::Slice(reinterpret_cast<const char*>(store_id_.bytes().data()), 16));
     v.clear();
-    store::PutLittleEndian(static_cast<std::uint64_t>(NowMicros()), 8, &v);
+    store::PutLittleEndian(static_cast<std::uint64_t>(store::NowMicros()), 8, &v);
     batch.Put(meta_, store::kMetaCreatedUs, v);
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -440,18 +445,9 @@ Status Store::Impl::LoadTail() {
     if (!store::DecodePositionKey(it->key().ToStringView(), &last))
       return Status::Corruption(fmt::format("store {}: malformed log key of {} bytes", path_,
                                             it->key().size()));
-    RecordedEvent e;
+    codec::ChainLink e;
     std::string scratch;
-    Status s;
-    if (codec::IsRemovedValue(it->value().ToStringView())) {
-      codec::RemovedEvent r;
-      s = codec::DecodeRemoved(it->value().ToStringView(), &r);
-      e.position = r.position;
-      e.chain_hash = r.chain_hash;
-      e.timestamp_us = r.timestamp_us;
-    } else {
-      s = codec::DecodeEvent(it->value().ToStringView(), &scratch, &e);
-    }
+    Status s = codec::DecodeChainLink(it->value().ToStringView(), &scratch, &e);
     if (!s.ok())
       return Status::Corruption(
           fmt::format("store {}: last event at position {}: {}", path_, last, s.message()));
@@ -482,7 +478,7 @@ Status Store::Impl::Validate(const std::vector<AppendView>& views) const {
   std::unordered_set<std::string_view> streams;
   std::unordered_set<EventId, EventIdHash> ids;
   for (const auto& v : views) {
-    if (Status s = CheckName("stream id", v.stream, options_.max_stream_id_bytes); !s.ok())
+    if (Status s = store::CheckName("stream id", v.stream, options_.max_stream_id_bytes); !s.ok())
       return s;
     if (!streams.insert(v.stream).second)
       return Status::InvalidArgument(
@@ -497,13 +493,13 @@ Status Store::Impl::Validate(const std::vector<AppendView>& views) const {
     for (std::size_t i = 0; i < v.events.size(); ++i) {
       const EventData& e = v.events[i];
       auto where = [&] { return fmt::format("event {} for stream '{}'", i, v.stream); };
-      if (Status s = CheckName("event type", e.type, options_.max_type_bytes); !s.ok())
+      if (Status s = store::CheckName("event type", e.type, options_.max_type_bytes); !s.ok())
         return Status::InvalidArgument(fmt::format("{}: {}", where(), s.message()));
       if (e.content_type.size() > options_.max_content_type_bytes)
         return Status::InvalidArgument(fmt::format("{}: content type is {} bytes, over the limit of {}",
                                                    where(), e.content_type.size(),
                                                    options_.max_content_type_bytes));
-      if (FindControlByte(e.content_type) != std::string_view::npos)
+      if (store::FindControlByte(e.content_type) != std::string_view::npos)
         return Status::InvalidArgument(
             fmt::format("{}: content type has a control character", where()));
       if (e.payload.size() > options_.max_payload_bytes)
@@ -618,7 +614,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   batch_.Clear();
   pending_versions_.clear();
   pending_ids_.clear();
-  group_timestamp_us_ = std::max(NowMicros(), head_timestamp_us_);
+  group_timestamp_us_ = std::max(store::NowMicros(), head_timestamp_us_);
   const std::uint64_t group_start = next_position_;
   const audit::Hash start_hash = head_hash_;
 

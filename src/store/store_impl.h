@@ -22,6 +22,13 @@
 
 namespace cairn {
 
+namespace store {
+// Microseconds since the Unix epoch (commit times, snapshot and retention clocks).
+std::int64_t NowMicros();
+// Stream ids and event types: 1..max bytes of printable text (kInvalidArgument naming `what`).
+Status CheckName(std::string_view what, std::string_view value, std::size_t max);
+}  // namespace store
+
 // Converts a RocksDB status into cairn's, naming `what` was being done.
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
@@ -128,6 +135,8 @@ class Store::Impl {
   void NoteCommitted(std::uint64_t last_position, std::uint64_t bytes);
   void NoteShipped(std::string_view checkpoint, std::uint64_t position);
   Status LoadBacklog();
+  // CheckName for stream ids under this store's limit.
+  Status CheckStream(std::string_view stream) const;
   // The truncate-before of `stream` (0 when it has no metadata).
   Result<std::uint64_t> TruncateBefore(std::string_view stream);
 
