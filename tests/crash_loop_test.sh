@@ -30,7 +30,9 @@ start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic eve
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append
   # Prints the round's acknowledged appends on stdout; what went wrong on stderr.
-  if [[ ! -d "$work/store" ]] && ! grep -q '^ack ' "$work/round"; then
+  # A store exists once RocksDB's CURRENT is in place (it is moved there last); before
+  # that the directory may hold an interrupted creation, which the next writer starts over.
+  if [[ ! -f "$work/store/CURRENT" ]] && ! grep -q '^ack ' "$work/round"; then
     echo 0; return  # killed before it created the store: nothing was acknowledged
   fi
   if ! "$CAIRN" verify "$work/store" >"$work/verify.out" 2>&1; then

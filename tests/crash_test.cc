@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -124,6 +126,28 @@ TEST(CrashTest, AKillWhileCreatingTheStoreLeavesNoStoreOrAWholeOne) {
     ASSERT_THAT(report, IsOk());
     EXPECT_TRUE(report->ok()) << "round " << round;
   }
+}
+
+// What a kill during creation leaves (a store directory holding only the half-built
+// subdirectory) is told apart from a foreign directory: readers are told the creation was
+// interrupted, and the next writer builds the store over.
+TEST(CrashTest, AnInterruptedCreationIsNamedToReadersAndStartedOverByAWriter) {
+  testing::TempDir dir;
+  const std::string store = dir.Sub("store");
+  std::filesystem::create_directories(std::filesystem::path(store) / ".cairn-creating");
+  std::ofstream(std::filesystem::path(store) / ".cairn-creating" / "000003.log") << "half";
+  StoreOptions ro = testing::QuietOptions();
+  ro.read_only = true;
+  auto reader = Store::Open(store, ro);
+  ASSERT_THAT(reader, testing::StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(reader.status().message(), ::testing::HasSubstr("creation was interrupted"));
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(store) / ".cairn-creating"))
+      << "a reader must not touch the directory";
+
+  auto writer = Store::Open(store, testing::QuietOptions());
+  ASSERT_THAT(writer, IsOk());
+  ASSERT_THAT((*writer)->Append("x", ExpectedVersion::NoStream(), testing::Event("E")), IsOk());
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(store) / ".cairn-creating"));
 }
 
 }  // namespace

@@ -156,7 +156,11 @@ Status Store::Impl::OpenDatabase() {
       return Status::FailedPrecondition(fmt::format(
           "{} is not a cairn store: the directory is not empty and holds no database", path_));
     if (!options_.create_if_missing || options_.read_only)
-      return Status::NotFound(fmt::format("no cairn store at {}", path_));
+      return Status::NotFound(
+          interrupted ? fmt::format("no cairn store at {}: its creation was interrupted "
+                                    "(opening it for writing creates it again)",
+                                    path_)
+                      : fmt::format("no cairn store at {}", path_));
     fresh = true;
   }
   // A new store is built in a subdirectory and its files moved up once its metadata is on
