@@ -15,7 +15,17 @@ kafka-python 2.0.2 has no read_committed mode, so aborted events are filtered by
 the mock cluster shows aborted data even to read_committed readers, so there the rule counts
 what the shipper itself saw on restart. In
 at-least-once mode a re-delivered version is allowed (the un-checkpointed tail after a crash)
-and counted. Exit 0 when everything holds; prints a one-line JSON summary.
+and counted.
+
+A partition whose log start has moved (beginning offset > 0: the broker's retention deleted
+its oldest records; the mock keeps ~5 MiB a partition) cannot show what it deleted. An event
+not found there counts as `truncated_by_retention`, not missing, only if its position is below
+every cairn position the partition still holds: the shipper sends a partition's events in
+position order and re-sends from a checkpoint it never passes without delivery, so anything
+after the oldest retained record must still be there. Every record's partition must also be
+the one Java's default partitioner (murmur2, which kafka-python implements) gives its key:
+consumers in other languages rely on it. Exit 0 when everything holds; prints a one-line JSON
+summary.
 """
 import argparse
 import base64
@@ -23,6 +33,7 @@ import json
 import sys
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 
 def read_topic(bootstrap, topic):
@@ -34,6 +45,7 @@ def read_topic(bootstrap, topic):
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
     ends = consumer.end_offsets(tps)
+    starts = consumer.beginning_offsets(tps)
     records = []
     idle = 0
     while any(consumer.position(tp) < ends[tp] for tp in tps):
@@ -44,7 +56,7 @@ def read_topic(bootstrap, topic):
         for recs in batch.values():
             records.extend(recs)
     consumer.close()
-    return records
+    return records, {tp.partition: starts[tp] for tp in tps}
 
 
 def main():
@@ -74,23 +86,39 @@ def main():
                     committed.add(json.loads(line)["txn"])
 
     records = []
+    log_starts = {}  # topic -> {partition: beginning offset}
     for topic in args.topic:
-        records.extend(read_topic(args.bootstrap, topic))
+        topic_records, log_starts[topic] = read_topic(args.bootstrap, topic)
+        records.extend(topic_records)
     records.sort(key=lambda r: (r.topic, r.partition, r.offset))
 
     problems = []
+    home = {}                # stream -> (topic, partition) its records are in
+    lowest_retained = {}     # (topic, partition) -> lowest cairn position among its records
     highest = {}
     seen = {}
     duplicates = 0
     skipped_aborted = 0
     for r in records:
         h = {k: v.decode() for k, v in (r.headers or [])}
+        # Aborted records count here too: they were written after everything below them.
+        stored = expected.get((h.get("cairn.stream"), int(h.get("cairn.version", 0))))
+        if stored is not None:
+            tp = (r.topic, r.partition)
+            lowest_retained[tp] = min(lowest_retained.get(tp, stored["position"]),
+                                      stored["position"])
         if committed is not None and h.get("cairn.txn") not in committed:
             skipped_aborted += 1
             continue
         stream, version = h["cairn.stream"], int(h["cairn.version"])
         if r.key.decode() != stream:
             problems.append(f"{stream} v{version}: key {r.key!r}")
+        java_partition = (murmur2(r.key) & 0x7FFFFFFF) % len(log_starts[r.topic])
+        if r.partition != java_partition:
+            problems.append(f"{stream}: in partition {r.partition}, Java's partitioner says "
+                            f"{java_partition}")
+        if home.setdefault(stream, (r.topic, r.partition)) != (r.topic, r.partition):
+            problems.append(f"{stream}: split across {home[stream]} and {(r.topic, r.partition)}")
         e = expected.get((stream, version))
         if e is None:
             problems.append(f"{stream} v{version}: not in the store")
@@ -106,17 +134,38 @@ def main():
             duplicates += 1
             if committed is not None:
                 problems.append(f"{stream} v{version}: duplicate in committed data")
-        elif version != top + 1:
+        elif version != top + 1 and not (top == 0 and log_starts[r.topic][r.partition] > 0):
+            # (a truncated partition may hold a stream from any version on: the rule for
+            # missing events below checks what came before)
             problems.append(f"{stream}: v{version} after v{top} (gap or reorder)")
         else:
             highest[stream] = version
         seen[(stream, version)] = True
 
-    missing = [k for k in expected if k not in seen]
+    def truncated(stream, position):
+        # Where the stream's records would be: where they are, else any topic's partition
+        # for its key (a stream with every record deleted shows no topic).
+        homes = [home[stream]] if stream in home else [
+            (t, (murmur2(stream.encode()) & 0x7FFFFFFF) % len(parts))
+            for t, parts in log_starts.items()]
+        return any(log_starts[t][p] > 0 and position < lowest_retained.get((t, p), float("inf"))
+                   for t, p in homes)
+
+    missing, truncated_by_retention = [], 0
+    for key, e in expected.items():
+        if key in seen:
+            continue
+        if truncated(key[0], e["position"]):
+            truncated_by_retention += 1
+        else:
+            missing.append(key)
     for stream, version in missing[:5]:
         problems.append(f"{stream} v{version}: missing")
     summary = {"records": len(records), "events": len(expected), "streams": len(last_version),
-               "missing": len(missing), "duplicates": duplicates,
+               "missing": len(missing), "truncated_by_retention": truncated_by_retention,
+               "partitions_truncated": sum(1 for parts in log_starts.values()
+                                           for start in parts.values() if start > 0),
+               "duplicates": duplicates,
                "aborted_skipped": skipped_aborted, "problems": problems[:10]}
     print(json.dumps(summary))
     return 1 if problems else 0
