@@ -185,10 +185,14 @@ struct StoreInfo {
   std::array<std::uint8_t, 32> last_chain_hash{};
   bool read_only = false;
   Durability durability = Durability::kSync;
-  // Empty while writes work. After a failed write (a full disk, an I/O error) the error it
-  // failed with, until an append succeeds again. Each append first asks RocksDB to resume;
-  // when it cannot (RocksDB 7.8 does not resume after a failed write-ahead-log write),
-  // appends fail naming the first error until the store is reopened, which recovers.
+  // Empty while writes work. After a failed write, the error it failed with, until the store
+  // writes again; meanwhile appends fail with kIOError naming it and what will end it:
+  //  - a full disk (ENOSPC, retryable): RocksDB recovers by itself once there is room to
+  //    flush its memtables (64 MiB with the defaults; it looks every 5 s). This field clears
+  //    then, and appends work again without a reopen.
+  //  - any other I/O error (EIO on write or sync): RocksDB cannot resume in place; fix the
+  //    device and reopen the store, which replays the write-ahead log.
+  // Either way a failed append may or may not be stored: retry it with the same event ids.
   std::string write_error;
 };
 

@@ -11,10 +11,12 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <unordered_set>
 
 #include <fmt/format.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
@@ -61,6 +63,20 @@ class RocksLogBridge : public rocksdb::Logger {
   std::shared_ptr<spdlog::logger> logger_;
 };
 
+// RocksDB recovers from a full disk on a thread of its own (its SstFileManager looks for free
+// space every 5 s, then flushes the memtables and clears the error); this tells cairn's status
+// and log when an attempt ends.
+class RecoveryListener : public rocksdb::EventListener {
+ public:
+  explicit RecoveryListener(std::function<void(const rocksdb::Status&)> on_end)
+      : on_end_(std::move(on_end)) {}
+  void OnErrorRecoveryEnd(const rocksdb::BackgroundErrorRecoveryInfo& info) override {
+    on_end_(info.new_bg_error);
+  }
+
+ private:
+  std::function<void(const rocksdb::Status&)> on_end_;
+};
 
 }  // namespace
 
@@ -184,6 +200,13 @@ Status Store::Impl::OpenDatabase() {
   db_options.max_background_jobs = 2;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.info_log = std::make_shared<RocksLogBridge>(logger_);
+  if (!options_.read_only) {
+    db_options.listeners.push_back(std::make_shared<RecoveryListener>([this](const rocksdb::Status& s) {
+      if (!s.ok()) return;  // RocksDB tries again; appends keep saying why they fail
+      logger_->warn("store {}: RocksDB recovered from the write error; appends resume", path_);
+      SetWriteError(Status::Ok());
+    }));
+  }
   db_options.keep_log_file_num = 4;
   db_options.max_manifest_file_size = 64 << 20;
 
@@ -589,22 +612,27 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
 void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   const bool reload_head_was_set = reload_head_;
   if (reload_head_) {
-    // A failed write may have left RocksDB in its background-error state (it refuses writes
-    // until told to resume): try to resume, which succeeds once the cause is gone (space
-    // freed, the device back).
+    // A failed write leaves RocksDB refusing writes until it resumes. A full disk is a "hard"
+    // error RocksDB recovers from by itself once there is room to flush its memtables: Resume()
+    // says Busy while that recovery waits, and OK once it is done (the memtables flushed, the
+    // write-ahead log that held the failed write retired). Any other write error is "fatal"
+    // to RocksDB: only a reopen, which replays the log, recovers (FaultTest, FullDiskTest).
     if (rocksdb::Status r = db_->Resume(); !r.ok()) {
       Status original;
       {
         std::lock_guard<std::mutex> lk(head_mu_);
         original = write_status_;
       }
-      // RocksDB 7.8 does not resume after a failed WAL write (its own recovery stays "busy"):
-      // reopening the store replays the WAL and recovers (FaultTest, FullDiskTest).
+      const std::string remedy =
+          r.IsBusy() ? fmt::format("RocksDB resumes by itself once {} MiB are free on the "
+                                   "store's file system (room to flush its memtables; it "
+                                   "looks every 5 s)",
+                                   cf_options_.write_buffer_size >> 20)
+                     : std::string("fix the cause (the device), then reopen the store");
       Status err(original.code() == StatusCode::kOk ? StatusCode::kIOError : original.code(),
-                 fmt::format("store {} cannot write since a write failed ({}); fix the cause "
-                             "(free space, the device), then reopen the store",
-                             path_, original.message()));
-      err.set_retryable(original.IsRetryable());
+                 fmt::format("store {} cannot write since a write failed ({}); {}", path_,
+                             original.message(), remedy));
+      err.set_retryable(r.IsBusy() || original.IsRetryable());
       for (Writer* w : group) w->status = err;
       return;
     }
@@ -636,7 +664,9 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   if (!rs.ok()) {
     Status s = FromRocks(rs, fmt::format("writing positions {}..{}", group_start,
                                          next_position_ - 1));
-    logger_->error("append failed, outcome unknown until reopen: {}", s.ToString());
+    logger_->error("append failed (whether it is stored is known once the store writes "
+                   "again): {}",
+                   s.ToString());
     for (Writer* w : writing) {
       w->status = s;
       w->results.clear();
