@@ -14,6 +14,8 @@
 # CRASH_LOOP_KILLS: number of kills (default 20); CRASH_LOOP_THREADS: appending threads (4);
 # CRASH_LOOP_PARTITIONS: order-events partitions (24; long runs need more, see below);
 # CAIRN_CRASH_STREAMS: streams per writer thread (5; long runs need more).
+# Uses `cairn kafka-mock` unless KAFKA_BOOTSTRAP_SERVERS names a real cluster (topics then get
+# a random prefix and are created by the broker's auto-creation or beforehand).
 set -euo pipefail
 CAIRN=$(realpath "$1")
 WRITER=$(realpath "$2")
@@ -27,7 +29,14 @@ source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
 # The mock keeps only ~5 MiB per partition and drops the oldest records past it: 24
 # partitions hold a 20-kill run whole; long runs want more partitions and streams to spread
 # over them (docs/guarantees.md) — or accept truncated partitions, which kafka_verify.py checks.
-start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 --topic cairn-checkpoints:1
+if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+  bootstrap=$KAFKA_BOOTSTRAP_SERVERS
+  prefix="cairn-crash-$RANDOM$RANDOM-"
+else
+  prefix=""
+  start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 \
+      --topic cairn-checkpoints:1
+fi
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append
   # Prints the round's acknowledged appends on stdout; what went wrong on stderr.
@@ -72,7 +81,8 @@ PY
 
 total_acks=0
 for kill in $(seq "$KILLS"); do
-  "$WRITER" "$work/store" "${CRASH_LOOP_THREADS:-4}" "$bootstrap" "$MODE" >"$work/round" 2>"$work/writer.err" &
+  "$WRITER" "$work/store" "${CRASH_LOOP_THREADS:-4}" "$bootstrap" "$MODE" "$prefix" \
+      >"$work/round" 2>"$work/writer.err" &
   pid=$!
   sleep "$($PY -c "import random; print(random.uniform(0.15, 0.8))")"
   kill -9 "$pid" 2>/dev/null || { echo "writer exited early:" >&2; cat "$work/writer.err" >&2; exit 1; }
@@ -82,18 +92,19 @@ for kill in $(seq "$KILLS"); do
   (( kill % 50 == 0 )) && echo "$kill kills, $total_acks acknowledged appends checked" >&2
 done
 # Ship what the kills left unshipped, as the restarted service would.
-printf 'category order order-events\ndefault events\n' >"$work/routes"
+printf 'category order %sorder-events\ndefault %sevents\n' "$prefix" "$prefix" >"$work/routes"
 if ! "$CAIRN" ship "$work/store" -b "$bootstrap" --mode "$MODE" --routes "$work/routes" \
-     --checkpoint-topic cairn-checkpoints --exit-when-caught-up --log-level error \
+     --checkpoint-topic "${prefix}cairn-checkpoints" --exit-when-caught-up --log-level error \
      >/dev/null 2>"$work/ship.err"; then
   echo "final ship failed:"; cat "$work/ship.err"; exit 1
 fi
 "$CAIRN" read "$work/store" --format jsonl >"$work/expected.jsonl"
 echo "$MODE: $KILLS kill -9 of the writer+shipper, $total_acks acknowledged appends all present, $(wc -l <"$work/expected.jsonl") events"
-kcat -C -b "$bootstrap" -t cairn-checkpoints -o beginning -e -q \
+kcat -C -b "$bootstrap" -t "${prefix}cairn-checkpoints" -o beginning -e -q \
     -X isolation.level=read_committed -f '%s\n' >"$work/committed" 2>/dev/null || true
 "$PY" "$HERE/kafka_verify.py" --bootstrap "$bootstrap" --expected "$work/expected.jsonl" \
-    --mode "$MODE" --committed "$work/committed" --topic order-events --topic events \
+    --mode "$MODE" --committed "$work/committed" --topic "${prefix}order-events" \
+    --topic "${prefix}events" \
     | tee "$work/summary.json"
 # At-least-once re-sends after a crash only what was shipped after the last checkpoint save:
 # at most the in-flight window (ShipperOptions, 10,000 events) per kill.

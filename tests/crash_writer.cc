@@ -1,11 +1,12 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// cairn_crash_writer STORE THREADS [BOOTSTRAP MODE]: appends pairs of events synchronously
+// cairn_crash_writer STORE THREADS [BOOTSTRAP MODE [TOPIC_PREFIX]]: appends pairs of events synchronously
 // from THREADS threads, each thread to its own streams, until killed. After each acknowledged
 // append it writes "ack STREAM LAST_VERSION LAST_POSITION" to stdout (unbuffered), so the
 // test knows exactly what was acknowledged before the SIGKILL. With BOOTSTRAP, a shipper in
 // the same process ships to Kafka (MODE at-least-once or exactly-once; order-* streams to
-// order-events, the rest to events, checkpoints in cairn-checkpoints), as a service would.
+// order-events, the rest to events, checkpoints in cairn-checkpoints, each name after
+// TOPIC_PREFIX), as a service would.
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,8 +21,8 @@
 #include "cairn/shipper.h"
 
 int main(int argc, char** argv) {
-  if (argc != 3 && argc != 5) {
-    std::fprintf(stderr, "usage: cairn_crash_writer STORE THREADS [BOOTSTRAP MODE]\n");
+  if (argc != 3 && argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: cairn_crash_writer STORE THREADS [BOOTSTRAP MODE [TOPIC_PREFIX]]\n");
     return 2;
   }
   cairn::StoreOptions options;
@@ -32,14 +33,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<cairn::Shipper> shipper;
-  if (argc == 5) {
+  if (argc >= 5) {
+    const std::string prefix = argc >= 6 ? argv[5] : "";
     cairn::ShipperOptions o;
     o.bootstrap_servers = argv[3];
     o.mode = std::string(argv[4]) == "exactly-once" ? cairn::DeliveryMode::kExactlyOnce
                                                     : cairn::DeliveryMode::kAtLeastOnce;
-    o.routes = {{cairn::RouteRule::Match::kCategory, "order", "order-events"}};
-    o.default_topic = "events";
-    o.checkpoint_topic = "cairn-checkpoints";
+    o.routes = {{cairn::RouteRule::Match::kCategory, "order", prefix + "order-events"}};
+    o.default_topic = prefix + "events";
+    o.checkpoint_topic = prefix + "cairn-checkpoints";
     o.kafka_config = {{"linger.ms", "20"}};
     auto started = cairn::Shipper::Start(**store, o);
     if (!started.ok()) {
