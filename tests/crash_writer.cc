@@ -1,12 +1,12 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// cairn_crash_writer STORE THREADS [BOOTSTRAP MODE [TOPIC_PREFIX]]: appends pairs of events synchronously
-// from THREADS threads, each thread to its own streams, until killed. After each acknowledged
-// append it writes "ack STREAM LAST_VERSION LAST_POSITION" to stdout (unbuffered), so the
-// test knows exactly what was acknowledged before the SIGKILL. With BOOTSTRAP, a shipper in
-// the same process ships to Kafka (MODE at-least-once or exactly-once; order-* streams to
-// order-events, the rest to events, checkpoints in cairn-checkpoints, each name after
-// TOPIC_PREFIX), as a service would.
+// cairn_crash_writer STORE THREADS [BOOTSTRAP MODE [TOPIC_PREFIX]]: appends pairs of events
+// synchronously from THREADS threads, each thread to its own streams, until killed. After
+// each acknowledged append it writes "ack STREAM LAST_VERSION LAST_POSITION" to stdout
+// (unbuffered), so the test knows exactly what was acknowledged before the SIGKILL. With
+// BOOTSTRAP, a shipper in the same process ships to Kafka (MODE at-least-once or
+// exactly-once; order-* streams to order-events, the rest to events, checkpoints in
+// cairn-checkpoints, each name after TOPIC_PREFIX), as a service would.
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,7 +22,8 @@
 
 int main(int argc, char** argv) {
   if (argc != 3 && argc != 5 && argc != 6) {
-    std::fprintf(stderr, "usage: cairn_crash_writer STORE THREADS [BOOTSTRAP MODE [TOPIC_PREFIX]]\n");
+    std::fprintf(stderr,
+                 "usage: cairn_crash_writer STORE THREADS [BOOTSTRAP MODE [TOPIC_PREFIX]]\n");
     return 2;
   }
   cairn::StoreOptions options;

@@ -201,11 +201,12 @@ Status Store::Impl::OpenDatabase() {
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.info_log = std::make_shared<RocksLogBridge>(logger_);
   if (!options_.read_only) {
-    db_options.listeners.push_back(std::make_shared<RecoveryListener>([this](const rocksdb::Status& s) {
+    auto on_recovered = [this](const rocksdb::Status& s) {
       if (!s.ok()) return;  // RocksDB tries again; appends keep saying why they fail
       logger_->warn("store {}: RocksDB recovered from the write error; appends resume", path_);
       SetWriteError(Status::Ok());
-    }));
+    };
+    db_options.listeners.push_back(std::make_shared<RecoveryListener>(on_recovered));
   }
   db_options.keep_log_file_num = 4;
   db_options.max_manifest_file_size = 64 << 20;
