@@ -330,6 +330,62 @@ TEST(StreamDeleteTest, HidesTheStreamThenAppendsContinueFromTheNextVersion) {
   ExpectVerifies(*store);
 }
 
+// Listings read stream metadata in one walk beside the stream index; they must say what a
+// lookup of each stream says, whatever the prefix or page — with metadata on neighbours whose
+// ids are prefixes of each other, and on streams that have no events.
+TEST(StreamDeleteTest, ListingsShowTruncationAndDeletionAsLookupsDo) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("s"));
+  const std::vector<std::string> streams = {"a", "a-b", "a-bc", "b", "c", "c-1"};
+  for (const auto& stream : streams)
+    for (int i = 0; i < 3; ++i)
+      ASSERT_THAT(store->Append(stream, ExpectedVersion::Any(), Event("E")), IsOk());
+  StreamMetadata truncate;
+  truncate.truncate_before = 3;
+  ASSERT_THAT(S(store->SetStreamMetadata("a-b", truncate)), IsOk());
+  StreamMetadata capped;
+  capped.max_count = 1;  // metadata without truncation
+  ASSERT_THAT(S(store->SetStreamMetadata("a-bc", capped)), IsOk());
+  for (const char* eventless : {"bb", "bc"})  // metadata the walk must step over
+    ASSERT_THAT(S(store->SetStreamMetadata(eventless, truncate)), IsOk());
+  ASSERT_THAT(store->DeleteStream("c"), IsOk());
+
+  auto expect_as_lookups = [&](std::string_view prefix, std::size_t limit,
+                               std::string_view start_after) {
+    auto listed = store->ListStreams(prefix, limit, start_after);
+    ASSERT_THAT(listed, IsOk());
+    std::vector<std::string> want;
+    for (const auto& stream : streams)
+      if (stream.starts_with(prefix) && stream > start_after && want.size() < limit)
+        want.push_back(stream);
+    ASSERT_EQ(listed->size(), want.size()) << prefix << " after " << start_after;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const StreamInfo& got = (*listed)[i];
+      auto lookup = store->GetStreamInfo(want[i]);
+      ASSERT_THAT(lookup, IsOk());
+      EXPECT_EQ(got.stream, want[i]);
+      EXPECT_EQ(got.first_version, lookup->first_version) << got.stream;
+      EXPECT_EQ(got.event_count, lookup->event_count) << got.stream;
+      EXPECT_EQ(got.deleted, lookup->deleted) << got.stream;
+      EXPECT_EQ(got.last_version, lookup->last_version) << got.stream;
+    }
+  };
+  expect_as_lookups("", 100, "");
+  expect_as_lookups("a", 100, "");
+  expect_as_lookups("a-b", 100, "");
+  expect_as_lookups("", 2, "a");
+  expect_as_lookups("", 100, "a-b");
+  expect_as_lookups("", 100, "b");
+  expect_as_lookups("c", 1, "");
+
+  auto all = store->ListStreams("");
+  ASSERT_THAT(all, IsOk());
+  EXPECT_EQ((*all)[1].first_version, 3u);  // a-b, truncated before 3
+  EXPECT_EQ((*all)[2].first_version, 1u);  // a-bc, max_count alone hides nothing
+  EXPECT_TRUE((*all)[4].deleted);          // c
+  EXPECT_FALSE((*all)[5].deleted);         // c-1
+}
+
 // ---------------------------------------------------------------- retention
 
 RetentionPolicy Unshipped() {  // a store that is not shipped, no audit window: rules alone

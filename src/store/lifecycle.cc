@@ -115,6 +115,25 @@ Result<std::uint64_t> Store::Impl::TruncateBefore(std::string_view stream) {
   return m->truncate_before;
 }
 
+std::unique_ptr<rocksdb::Iterator> Store::Impl::NewStreamMetadataScan(std::string_view from) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  it->Seek(StreamMetaKey(from));
+  return it;
+}
+
+// Stream ids are printable text (no NUL), so metadata keys ("cairn.stream." + id) sort as
+// the stream index's keys (id + NUL + version) do: the scan only ever moves forward.
+Result<std::uint64_t> Store::Impl::TruncateBefore(rocksdb::Iterator* scan,
+                                                  std::string_view stream) {
+  const std::string key = StreamMetaKey(stream);
+  while (scan->Valid() && scan->key().compare(key) < 0) scan->Next();
+  if (!scan->status().ok()) return FromRocks(scan->status(), "reading stream metadata");
+  if (!scan->Valid() || scan->key() != rocksdb::Slice(key)) return std::uint64_t{0};
+  auto m = DecodeStreamMetadata(stream, scan->value().ToStringView());
+  if (!m.ok()) return m.status();
+  return m->truncate_before;
+}
+
 Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));

@@ -523,7 +523,7 @@ Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
 }
 
 // One iterator walks the whole listing: per stream, its first entry, a jump to its last
-// entry, then a jump past it.
+// entry, then a jump past it; a second walks the stream metadata beside it.
 Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix,
                                                          std::size_t limit,
                                                          std::string_view start_after) {
@@ -531,8 +531,13 @@ Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix
   std::vector<StreamInfo> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_));
   std::string seek = std::string(prefix);
-  if (!start_after.empty() && start_after > prefix) seek = store::StreamKeyLimit(start_after);
+  std::string_view first_stream = prefix;
+  if (!start_after.empty() && start_after > prefix) {
+    seek = store::StreamKeyLimit(start_after);
+    first_stream = start_after;
+  }
   it->Seek(seek);
+  std::unique_ptr<rocksdb::Iterator> metadata = NewStreamMetadataScan(first_stream);
   while (it->Valid() && out.size() < limit) {
     std::string_view stream;
     std::uint64_t version = 0;
@@ -541,7 +546,7 @@ Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix
     if (stream.substr(0, prefix.size()) != prefix) break;
     StreamInfo info;
     info.stream = std::string(stream);
-    auto truncate_before = TruncateBefore(info.stream);
+    auto truncate_before = TruncateBefore(metadata.get(), info.stream);
     if (!truncate_before.ok()) return truncate_before.status();
     if (Status s = FillStreamInfo(it.get(), *truncate_before, &info); !s.ok()) return s;
     out.push_back(std::move(info));

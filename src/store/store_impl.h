@@ -139,6 +139,11 @@ class Store::Impl {
   Status CheckStream(std::string_view stream) const;
   // The truncate-before of `stream` (0 when it has no metadata).
   Result<std::uint64_t> TruncateBefore(std::string_view stream);
+  // The same for many streams in increasing order (ListStreams): `scan` comes from
+  // NewStreamMetadataScan(first stream or a prefix of it) and moves forward, one merged walk
+  // instead of a lookup per stream.
+  std::unique_ptr<rocksdb::Iterator> NewStreamMetadataScan(std::string_view from);
+  Result<std::uint64_t> TruncateBefore(rocksdb::Iterator* scan, std::string_view stream);
 
   Status Validate(const std::vector<AppendView>& views) const;
   Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views);
