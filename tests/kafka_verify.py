@@ -1,10 +1,15 @@
 #!/usr/bin/python3
 # Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-"""Checks what reached Kafka against a store, with kafka-python: a client independent of
-librdkafka and of cairn.
+"""Checks what reached Kafka against a store, with a client independent of cairn.
 
     kafka_verify.py --bootstrap HOST:PORT --expected events.jsonl --topic T [--topic T ...]
                     [--mode at-least-once|exactly-once] [--committed FILE]
+                    [--client kafka-python|confluent]
+
+--client confluent reads with confluent-kafka (PyPI; .ci/install-deps puts it in the venv of
+tests/kafka/python) as a read_committed consumer: on a real cluster that is Kafka's own
+isolation, the judge of exactly-once, and no --committed file is needed. kafka-python (the
+default, Debian's python3-kafka) is a client sharing no code with librdkafka at all.
 
 `events.jsonl` is `cairn read STORE --format jsonl` (the store's global log). Every event must
 be in Kafka: key = stream, headers cairn.stream/cairn.version/cairn.event_id, value = the
@@ -23,7 +28,7 @@ not found there counts as `truncated_by_retention`, not missing, only if its pos
 every cairn position the partition still holds: the shipper sends a partition's events in
 position order and re-sends from a checkpoint it never passes without delivery, so anything
 after the oldest retained record must still be there. Every record's partition must also be
-the one Java's default partitioner (murmur2, which kafka-python implements) gives its key:
+the one Java's default partitioner (murmur2, written out below) gives its key:
 consumers in other languages rely on it. Exit 0 when everything holds; prints a one-line JSON
 summary.
 """
@@ -32,11 +37,74 @@ import base64
 import json
 import sys
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.partitioner.default import murmur2
+import collections
+
+Record = collections.namedtuple("Record", "topic partition offset key value headers")
+
+
+def murmur2(data):
+    """The Java client's default partitioner hash (org.apache.kafka.common.utils.Utils)."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    tail = data[length - length % 4:]
+    if len(tail) >= 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if tail:
+        h ^= tail[0]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def read_topic_confluent(bootstrap, topic, read_committed):
+    """Every record of `topic` a read_committed (or uncommitted) consumer sees, and each
+    partition's log start offset."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition as TP
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cairn-verify",
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed" if read_committed
+                         else "read_uncommitted"})
+    md = consumer.list_topics(topic, timeout=15)
+    partitions = sorted(md.topics[topic].partitions) if topic in md.topics else []
+    starts = {}
+    for p in partitions:
+        lo, _ = consumer.get_watermark_offsets(TP(topic, p), timeout=15)
+        starts[p] = lo
+    consumer.assign([TP(topic, p, starts[p]) for p in partitions])
+    pending, records, idle = set(partitions), [], 0
+    while pending:
+        m = consumer.poll(1.0)
+        if m is None:
+            idle += 1
+            if idle > 30:
+                raise SystemExit(f"{topic}: no progress for 30 s before the end of {pending}")
+            continue
+        idle = 0
+        if m.error():
+            if m.error().code() == KafkaError._PARTITION_EOF:
+                pending.discard(m.partition())
+                continue
+            raise SystemExit(f"{topic}: {m.error()}")
+        records.append(Record(m.topic(), m.partition(), m.offset(), m.key() or b"",
+                              m.value() or b"", m.headers() or []))
+    consumer.close()
+    return records, starts
 
 
 def read_topic(bootstrap, topic):
+    from kafka import KafkaConsumer, TopicPartition
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                              consumer_timeout_ms=10000,
                              auto_offset_reset="earliest")
@@ -54,7 +122,8 @@ def read_topic(bootstrap, topic):
         if idle > 20:
             raise SystemExit(f"{topic}: no progress for 20 s before its end offsets")
         for recs in batch.values():
-            records.extend(recs)
+            records.extend(Record(r.topic, r.partition, r.offset, r.key or b"", r.value or b"",
+                                  r.headers or []) for r in recs)
     consumer.close()
     return records, {tp.partition: starts[tp] for tp in tps}
 
@@ -66,7 +135,10 @@ def main():
     ap.add_argument("--topic", action="append", required=True)
     ap.add_argument("--mode", default="at-least-once")
     ap.add_argument("--committed")
+    ap.add_argument("--client", default="kafka-python", choices=["kafka-python", "confluent"])
     args = ap.parse_args()
+    if args.mode == "exactly-once" and args.client == "kafka-python" and not args.committed:
+        ap.error("exactly-once with kafka-python needs --committed (it has no read_committed)")
 
     expected = {}
     with open(args.expected) as f:
@@ -78,7 +150,7 @@ def main():
         last_version[stream] = max(last_version.get(stream, 0), version)
 
     committed = None
-    if args.mode == "exactly-once":
+    if args.mode == "exactly-once" and args.committed:
         committed = set()
         with open(args.committed) as f:
             for line in f:
@@ -88,7 +160,11 @@ def main():
     records = []
     log_starts = {}  # topic -> {partition: beginning offset}
     for topic in args.topic:
-        topic_records, log_starts[topic] = read_topic(args.bootstrap, topic)
+        if args.client == "confluent":
+            topic_records, log_starts[topic] = read_topic_confluent(
+                args.bootstrap, topic, args.mode == "exactly-once")
+        else:
+            topic_records, log_starts[topic] = read_topic(args.bootstrap, topic)
         records.extend(topic_records)
     records.sort(key=lambda r: (r.topic, r.partition, r.offset))
 
@@ -100,7 +176,7 @@ def main():
     duplicates = 0
     skipped_aborted = 0
     for r in records:
-        h = {k: v.decode() for k, v in (r.headers or [])}
+        h = {k: (v or b"").decode() for k, v in (r.headers or [])}
         # Aborted records count here too: they were written after everything below them.
         stored = expected.get((h.get("cairn.stream"), int(h.get("cairn.version", 0))))
         if stored is not None:
@@ -132,7 +208,7 @@ def main():
         top = highest.get(stream, 0)
         if version <= top:
             duplicates += 1
-            if committed is not None:
+            if args.mode == "exactly-once":
                 problems.append(f"{stream} v{version}: duplicate in committed data")
         elif version != top + 1 and not (top == 0 and log_starts[r.topic][r.partition] > 0):
             # (a truncated partition may hold a stream from any version on: the rule for

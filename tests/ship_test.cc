@@ -156,6 +156,12 @@ std::set<std::string> CommittedTxns(const TestKafka& kafka, const std::string& t
   return txns;
 }
 
+// GTEST_SKIP leaves only the function it is in, so this is a macro: it ends the test.
+#define CAIRN_REQUIRE_MOCK()                                                                 \
+  do {                                                                                       \
+    if (kafka_.real()) GTEST_SKIP() << "needs injected request errors: the embedded mock only"; \
+  } while (0)
+
 class ShipTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -165,9 +171,6 @@ class ShipTest : public ::testing::Test {
   std::vector<std::string> EventTopics() const {
     return {kafka_.Topic("events"), kafka_.Topic("order-events"),
             kafka_.Topic("customer-events")};
-  }
-  void RequireMock() {
-    if (kafka_.real()) GTEST_SKIP() << "needs fault injection: runs on the embedded mock only";
   }
   ShipperOptions ExactlyOnceOptions() const {
     ShipperOptions o = BaseOptions(kafka_);
@@ -281,7 +284,7 @@ TEST_F(ShipTest, SpringTypeHeaderAndEnvelopeValues) {
 }
 
 TEST_F(ShipTest, AppendsGoOnWhileEveryBrokerIsDownAndShippingResumes) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   auto shipper = Shipper::Start(*store_, BaseOptions(kafka_));
   ASSERT_THAT(shipper, IsOk());
   std::uint64_t n = AppendInterleaved(*store_, 12, 10);
@@ -305,7 +308,7 @@ TEST_F(ShipTest, AppendsGoOnWhileEveryBrokerIsDownAndShippingResumes) {
 }
 
 TEST_F(ShipTest, TheBacklogQuotaHoldsAppendsDuringAnOutageAndReleasesThemAfter) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   store_.reset();
   StoreOptions so = QuietOptions();
   so.backlog_quota.max_events = 500;
@@ -341,7 +344,7 @@ TEST_F(ShipTest, TheBacklogQuotaHoldsAppendsDuringAnOutageAndReleasesThemAfter) 
 }
 
 TEST_F(ShipTest, InjectedProduceErrorsLoseNothing) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   ShipperOptions o = BaseOptions(kafka_);
   // One request in flight per broker: the mock does not check an idempotent producer's
   // sequence numbers, so with two in flight it accepts the second after failing the first
@@ -366,7 +369,7 @@ TEST_F(ShipTest, InjectedProduceErrorsLoseNothing) {
 }
 
 TEST_F(ShipTest, LeaderChangesAndProduceErrorsLoseNothingExactlyOnce) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   ShipperOptions o = ExactlyOnceOptions();
   o.kafka_config = {{"retry.backoff.ms", "20"}};
   auto shipper = Shipper::Start(*store_, o);
@@ -387,7 +390,7 @@ TEST_F(ShipTest, LeaderChangesAndProduceErrorsLoseNothingExactlyOnce) {
 }
 
 TEST_F(ShipTest, MessageTimeoutRewindsToTheCheckpointAndReproduces) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   ShipperOptions o = BaseOptions(kafka_);
   // Messages time out while the brokers are down: the shipper must rewind, not drop them.
   o.kafka_config = {{"message.timeout.ms", "1000"}};
@@ -427,12 +430,15 @@ TEST_F(ShipTest, OversizedEventIsDeadLetteredItsStreamHeldOthersFlow) {
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());
   ASSERT_THAT(S((*shipper)->WaitUntilShipped(head, 30s)), IsOk());
-  EXPECT_EQ((*shipper)->GetStatus().dead_letters, 3u);
+  const std::uint64_t dead_letters = (*shipper)->GetStatus().dead_letters;
   ASSERT_THAT(S((*shipper)->Stop()), IsOk());
 
   auto dead = store_->ListDeadLetters();
   ASSERT_THAT(dead, IsOk());
-  ASSERT_EQ(dead->size(), 3u);
+  std::string listed;
+  for (const auto& d : *dead) listed += d.stream + " v" + std::to_string(d.version) + ": " + d.error + "\n";
+  ASSERT_EQ(dead->size(), 3u) << listed;
+  EXPECT_EQ(dead_letters, 3u);
   EXPECT_EQ((*dead)[0].stream, "order-0");
   EXPECT_EQ((*dead)[0].version, 4u);
   EXPECT_EQ((*dead)[0].held_behind, 0u);
@@ -549,7 +555,7 @@ TEST_F(ShipTest, ExactlyOnceAcrossRestartsWithCheckpointTopic) {
 }
 
 TEST_F(ShipTest, ExactlyOnceSurvivesABrokerOutage) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   ShipperOptions o = ExactlyOnceOptions();
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());
@@ -565,7 +571,7 @@ TEST_F(ShipTest, ExactlyOnceSurvivesABrokerOutage) {
 }
 
 TEST_F(ShipTest, AFencedExactlyOnceShipperStopsAndSaysWhy) {
-  RequireMock();
+  CAIRN_REQUIRE_MOCK();
   ShipperOptions o = ExactlyOnceOptions();
   std::uint64_t n = AppendInterleaved(*store_, 4, 5);
   auto shipper = Shipper::Start(*store_, o);
