@@ -101,88 +101,10 @@ expect_has "$OUT" "recovered  shipping resumed" "demo outage"
 expect_exit 0 -- "$CAIRN" demo --orders 50 --threads 2 --no-kafka
 expect_has "$OUT" "no gaps" "demo without Kafka"
 
-# --- ship and kafka-mock, checked with kcat (an independent client) -----------------------
-"$CAIRN" kafka-mock --brokers 3 --topic cli-events:3 --bootstrap-file "$WORK/bs" </dev/null >/dev/null 2>"$WORK/mock.err" &
-MOCK=$!
-for _ in $(seq 100); do [ -s "$WORK/bs" ] && break; sleep 0.05; done
-BS=$(cat "$WORK/bs")
-expect_exit 0 -- "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --exit-when-caught-up --format json
-/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["shipped_through"]==6 and d["lag_events"]==0 and d["state"]=="stopped", d' <<<"$OUT" || fail "ship json: $OUT"
-expect_exit 0 -- kcat -C -b "$BS" -t cli-events -o beginning -e -q -f '%k|%h\n'
-expect_eq "$(echo "$OUT" | wc -l)" "6" "kcat sees 6 messages"
-expect_has "$OUT" "order-1|" "kcat key"
-expect_has "$OUT" "cairn.type=ItemAdded" "kcat type header"
-expect_has "$OUT" "cairn.version=2" "kcat version header"
-# The checkpoint is saved: shipping again sends nothing new.
-expect_exit 0 -- "$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --exit-when-caught-up
-expect_eq "$(kcat -C -b "$BS" -t cli-events -o beginning -e -q -f '%k\n' | wc -l)" "6" "no re-send after a clean stop"
-# reconcile: clean after a normal run; a duplicate and an altered copy are reported.
-expect_exit 0 -- "$CAIRN" reconcile "$S" -b "$BS" --default-topic cli-events
-expect_has "$OUT" "CLEAN" "reconcile clean"
-expect_has "$OUT" "matched    6 events" "reconcile matched"
-H1=$("$CAIRN" read "$S" order-1 --format jsonl | head -1 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["chain_hash"])')
-echo '{"total":10}' | kcat -P -b "$BS" -t cli-events -k order-1 -H cairn.stream=order-1 -H cairn.version=1 -H "cairn.chain_hash=$H1"
-echo '{"sku":"X"}' | kcat -P -b "$BS" -t cli-events -k order-1 -H cairn.stream=order-1 -H cairn.version=2 -H "cairn.chain_hash=$(printf '0%.0s' $(seq 64))"
-expect_exit 7 -- "$CAIRN" reconcile "$S" -b "$BS" --default-topic cli-events --format json
-/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert not d["clean"] and d["duplicates"]==2 and d["hash_mismatches"]==1 and d["missing"]==0, d' <<<"$OUT" || fail "reconcile duplicate + altered: $OUT"
-expect_has "$ERR" "order-1 version 1 is in Kafka more than once" "reconcile names the duplicate"
-
-printf '# test\nbootstrap.servers=%s\nlinger.ms : 1\n' "$BS" >"$WORK/client.properties"
-printf 'category customer cli-customers\ndefault cli-rest\n' >"$WORK/routes"
-expect_exit 0 -- "$CAIRN" ship "$WORK/copy" --kafka-config "$WORK/client.properties" --routes "$WORK/routes" --exit-when-caught-up
-expect_eq "$(kcat -C -b "$BS" -t cli-customers -o beginning -e -q -f '%k\n' | sort -u)" "customer-1" "routed by category"
-# Reading back only one of the two routed topics: the other's events are missing.
-expect_exit 7 -- "$CAIRN" reconcile "$WORK/copy" -b "$BS" --topic cli-rest
-expect_has "$OUT" "missing    2 (in 1 streams)" "reconcile reports missing events"
-expect_exit 0 -- "$CAIRN" reconcile "$WORK/copy" --kafka-config "$WORK/client.properties" --routes "$WORK/routes"
-# Dead letters: an event over the client's message.max.bytes is recorded, then retried.
-D=$WORK/dl
-head -c 50000 /dev/zero | tr '\0' x | "$CAIRN" append "$D" order-9 --type Huge --content-type text/plain >/dev/null
-"$CAIRN" append "$D" order-9 --type After --data '{}' >/dev/null
-expect_exit 0 -- "$CAIRN" ship "$D" -b "$BS" --default-topic cli-dl -X message.max.bytes=20000 --exit-when-caught-up
-expect_exit 0 -- "$CAIRN" dead-letters "$D" --format jsonl
-expect_eq "$(echo "$OUT" | wc -l)" "2" "two dead letters (one failed, one held)"
-expect_has "$OUT" '"held_behind":1' "the second is held behind the first"
-expect_exit 0 -- "$CAIRN" status "$D"
-expect_has "$OUT" "dead letters 2 (1 held" "status counts dead letters"
-expect_exit 2 -- "$CAIRN" dead-letters "$D" retry -b "$BS"
-expect_has "$ERR" "--position P (repeatable) or --all" "retry needs a selection"
-expect_exit 1 -- "$CAIRN" dead-letters "$D" retry --all -b "$BS" --default-topic cli-dl -X message.max.bytes=20000
-expect_has "$OUT" "0 sent, 1 failed again, 1 still held" "retry that fails again"
-expect_exit 0 -- "$CAIRN" dead-letters "$D" retry --all -b "$BS" --default-topic cli-dl
-expect_has "$OUT" "2 sent" "retry that succeeds"
-expect_eq "$(kcat -C -b "$BS" -t cli-dl -o beginning -e -q -f '%h\n' | grep -o 'cairn.version=[0-9]*' | tr '\n' ' ')" "cairn.version=1 cairn.version=2 " "retried in order"
-expect_exit 0 -- "$CAIRN" dead-letters "$D" --format json
-expect_eq "$OUT" "[]" "records removed after the retry"
-# SIGTERM drains and exits 0; metrics are served while it runs.
-PORT=$((20000 + RANDOM % 20000))
-"$CAIRN" ship "$S" -b "$BS" --default-topic cli-events --metrics-listen "127.0.0.1:$PORT" >"$WORK/ship.out" 2>"$WORK/ship.err" &
-SHIP=$!
-metrics=""
-for _ in $(seq 50); do
-  metrics=$(/usr/bin/python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/metrics').read().decode())" 2>/dev/null) && break
-  sleep 0.1
-done
-expect_has "$metrics" "cairn_shipper_head_position 6" "metrics endpoint"
-kill -TERM $SHIP; wait $SHIP; code=$?
-expect_eq "$code" "0" "ship exits 0 on SIGTERM"
-expect_has "$(cat "$WORK/ship.err")" "stopping (signal 15)" "ship reports the signal"
-# Errors: each names what was wrong.
-expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --mode twice
-expect_has "$ERR" "--mode 'twice'" "bad mode"
-expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" -X no.such.key=1
-expect_has "$ERR" "no.such.key" "unknown Kafka setting"
-expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" -X linger.ms
-expect_has "$ERR" "expected key=value" "bad -X"
-expect_exit 4 -- "$CAIRN" ship "$S" -b "$BS" --kafka-config "$WORK/none.properties"
-expect_has "$ERR" "none.properties" "missing properties file"
-printf 'category\n' >"$WORK/bad-routes"
-expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --routes "$WORK/bad-routes"
-expect_has "$ERR" "line 1" "bad routes file"
-expect_exit 4 -- "$CAIRN" ship "$WORK/nowhere" -b "$BS"
+# --- ship, reconcile, dead letters against Kafka: tests/cli_kafka_test.sh (mock and real) --
+# Errors that need no broker:
 expect_exit 2 -- "$CAIRN" kafka-mock --topic bad:0
 expect_has "$ERR" "NAME:PARTITIONS" "bad mock topic"
-kill $MOCK; wait $MOCK 2>/dev/null
 
 # --- audit commands ------------------------------------------------------------------------
 A=$WORK/audit

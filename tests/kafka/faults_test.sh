@@ -51,12 +51,17 @@ say() { echo "faults[$MODE/$SCENARIO]: $*"; }
 export CAIRN_WRITER_KAFKA_CONFIG="request.timeout.ms=5000"
 export CAIRN_WRITER_PAUSE_US=${FAULTS_PAUSE_US:-2000}
 export CAIRN_CRASH_STREAMS=10
-start_writer() {
+start_writer() {  # a new writer, a new progress file: `shipped` speaks of this one only
+  : >"$work/progress"
   CAIRN_WRITER_PROGRESS="$work/progress" "$WRITER" "$work/store" 2 "$bootstrap" "$MODE" \
       "$prefix" >>"$work/acks" 2>>"$work/writer.err" &
   writer_pid=$!
 }
-progress() { tail -n 1 "$work/progress" 2>/dev/null || echo "0 0 0"; }  # ms head shipped
+progress() {  # "MS HEAD SHIPPED" of the writer's last report
+  local last
+  last=$(tail -n 1 "$work/progress" 2>/dev/null || true)
+  echo "${last:-0 0 0}"
+}
 shipped() { progress | awk '{print $3}'; }
 head_pos() { progress | awk '{print $2}'; }
 wait_shipping() {  # until the writer's shipper has shipped something past $1
@@ -65,10 +70,10 @@ wait_shipping() {  # until the writer's shipper has shipped something past $1
 }
 drain_writer() {  # (not in a subshell: the writer is this shell's child)
   kill -TERM "$writer_pid"
-  if ! wait "$writer_pid"; then
-    writer_pid=""; say "the writer did not drain:"; cat "$work/writer.err"; exit 1
-  fi
+  local code=0
+  wait "$writer_pid" || code=$?
   writer_pid=""
+  if ((code != 0)); then say "the writer did not drain (exit $code):"; cat "$work/writer.err"; exit 1; fi
 }
 
 start_writer
