@@ -194,6 +194,32 @@ struct StoreInfo {
   //    device and reopen the store, which replays the write-ahead log.
   // Either way a failed append may or may not be stored: retry it with the same event ids.
   std::string write_error;
+  // Store::Repair runs that dropped data from this store, and what the last one said
+  // ("2026-12-01T10:00:00Z: kept positions 1..2500, dropped 677147 bytes of 000019.log
+  // from offset 676988 (checksum mismatch); copy in /var/lib/s.before-repair-..."). Positions
+  // after the kept ones may since have been given to new events.
+  std::uint64_t repairs = 0;
+  std::string last_repair;
+};
+
+// Store::Repair.
+struct RepairOptions {
+  // Report what a repair would do, change nothing (the repair runs on a scratch copy).
+  bool dry_run = false;
+  // Where the copy of the store goes before anything is changed. Default: next to the store,
+  // "<store>.before-repair-<UTC time>". Must not exist.
+  std::string backup_dir;
+  LogLevel log_level = LogLevel::kWarn;
+};
+
+struct RepairReport {
+  bool needed = false;           // false: the store opens as it is; nothing was done
+  std::string damaged_file;      // the write-ahead log file with the damage
+  std::uint64_t damaged_offset = 0;
+  std::string damage;            // what is wrong there ("checksum mismatch", ...)
+  std::uint64_t bytes_dropped = 0;   // log bytes from the damage to the end of the logs
+  std::uint64_t kept_through = 0;    // the last position kept (the head after the repair)
+  std::string backup_dir;        // the copy made first (empty in a dry run)
 };
 
 // The newest on-disk format this build reads and writes (docs/format.md).
@@ -253,6 +279,15 @@ class Store {
   static Result<std::unique_ptr<Store>> Open(const std::string& path,
                                              const StoreOptions& options = {});
 
+  // Recovers a store whose write-ahead log is damaged (Open fails with kCorruption naming the
+  // log file and offset): copies the whole store directory to options.backup_dir first, then
+  // replays the log up to its first damaged record and drops the rest — events that were
+  // acknowledged may be among them; the report says how much was dropped and what was kept,
+  // and the store remembers the repair (StoreInfo::repairs). kBusy while a writer holds the
+  // store; kCorruption when the damage is not in the log (a table file or MANIFEST: restore
+  // from a backup). A store that opens as it is gets needed = false and is left untouched.
+  static Result<RepairReport> Repair(const std::string& path, const RepairOptions& options = {});
+
   // Appends `events` to `stream` atomically if its version matches `expected`. A conflict is
   // kWrongExpectedVersion carrying the expected and actual versions. With caller-chosen event
   // ids, a retry of an append that already committed returns its original result with
@@ -265,6 +300,12 @@ class Store {
   // Appends to several streams in one atomic commit: every expectation must hold, or nothing
   // is stored. A stream may appear only once. Results are in the order of `appends`.
   Result<std::vector<AppendResult>> AppendMulti(std::span<const StreamAppend> appends);
+
+  // What AppendMulti(appends) would refuse regardless of the streams' versions, checked
+  // without storing anything: ids and types (UTF-8, no control characters, limits), sizes,
+  // counts, event ids repeated in `appends`, and event ids already stored with different
+  // content (kAlreadyExists). For validating a whole input before its first append.
+  Status CheckAppend(std::span<const StreamAppend> appends);
 
   // Reads one stream's events. kNotFound when the stream has no events. Errors met while
   // reading (kCorruption for bad stored bytes) stop the reader and show in its status().

@@ -37,6 +37,8 @@ inline constexpr std::uint64_t kRemovedPosition = 0;
 // Prefixes of side records (in kMetaFamily).
 inline constexpr char kMetaCheckpointPrefix[] = "cairn.checkpoint.";    // + name -> u64 LE
 inline constexpr char kMetaDeadLetterPrefix[] = "cairn.dead_letter.";   // + BE64 position -> JSON
+// + BE64 time (µs) -> a line saying what Store::Repair kept and dropped (never removed).
+inline constexpr char kMetaRepairPrefix[] = "cairn.repair.";
 
 void PutBigEndian64(std::uint64_t v, char* out);
 std::uint64_t GetBigEndian64(const char* p);

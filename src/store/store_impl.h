@@ -44,10 +44,27 @@ using internal::StringHash;
 
 class Store::Impl {
  public:
-  static Result<std::unique_ptr<Impl>> Open(const std::string& path, const StoreOptions& options);
+  static Result<std::unique_ptr<Impl>> Open(const std::string& path, const StoreOptions& options,
+                                            bool repairing = false);
   ~Impl();
 
+  // Every public Store call that touches the database holds one of these: after Close() it
+  // refuses with kFailedPrecondition, and Close() waits for the calls already inside.
+  class CallGuard {
+   public:
+    explicit CallGuard(Impl* impl);
+    ~CallGuard();
+    CallGuard(const CallGuard&) = delete;
+    CallGuard& operator=(const CallGuard&) = delete;
+    const Status& status() const { return status_; }
+
+   private:
+    Impl* impl_;
+    Status status_;
+  };
+
   Result<std::vector<AppendResult>> Append(std::span<const StreamAppend> appends);
+  Status CheckAppend(std::span<const StreamAppend> appends);
   Result<AppendResult> AppendOne(std::string_view stream, ExpectedVersion expected,
                                  std::span<const EventData> events);
 
@@ -91,6 +108,8 @@ class Store::Impl {
   // The chain hash stored at `position`, event or marker.
   Result<audit::Hash> ChainHashAt(std::uint64_t position);
   std::uint64_t log_start() const { return log_start_.load(); }
+  // Store::Repair (repair.cc): notes in the store what a repair kept and dropped.
+  Status RecordRepair(const std::string& description);
 
  private:
   // One stream's part of an append, as views into the caller's arguments.
@@ -117,12 +136,18 @@ class Store::Impl {
 
   Impl(std::string path, const StoreOptions& options);
   Status OpenDatabase();
+  // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
+  Status CheckLiveFiles();
+  // A RocksDB open failure in cairn's words: a held lock, a damaged WAL (file and offset).
+  Status DescribeOpenFailure(const rocksdb::Status& s);
   Status LoadOrCreateMeta(bool fresh);
   // Closes the store just built at `built_at`, renames it to path_ and opens it there.
   Status PublishNewStore(const std::string& built_at);
   Status LoadTail();
   Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
   Status LoadLogStart();
+  // The repairs recorded in the meta family (StoreInfo::repairs, last_repair).
+  Status LoadRepairs();
   // Creates column family `name` on a writable store that lacks it; null handle when
   // read-only.
   Status EnsureFamily(const char* name, const rocksdb::ColumnFamilyOptions& cf_options,
@@ -161,6 +186,11 @@ class Store::Impl {
   const std::string path_;
   const StoreOptions options_;
   std::shared_ptr<spdlog::logger> logger_;
+  // Open for Store::Repair: RocksDB recovers the WAL up to its first damage.
+  bool repairing_ = false;
+  // Public calls under way (CallGuard) and whether Close() has begun.
+  std::atomic<int> calls_in_progress_{0};
+  std::atomic<bool> closing_{false};
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
@@ -179,6 +209,8 @@ class Store::Impl {
   EventId store_id_;
   std::uint32_t format_version_ = 0;
   std::string secondary_dir_;  // follow_writer: the secondary instance's own directory
+  std::uint64_t repairs_ = 0;  // recorded repairs (set at open and by RecordRepair)
+  std::string last_repair_;
 
   // The group-commit queue. The front writer is the leader; it alone touches the fields in
   // the "leader only" block, and hands leadership over under mu_.

@@ -201,7 +201,7 @@ int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
                         {"chain_head", HexHash(r.chain_head)},
                         {"seconds", secs},
                         {"problems", problems}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << DumpJson(j, 2) << "\n";
   } else {
     fmt::print("checked    positions {}..{}: {} events in {:.2f} s ({:.0f} events/s)\n",
                r.first_position, r.last_position, r.events, secs, r.events / std::max(secs, 1e-9));
@@ -255,7 +255,7 @@ int RunStreams(const CommonOptions& common, const StreamsArgs& args) {
         fmt::print("{:<32}  {:>8}  {:>8}  {:<27}  {:<27}\n", s.stream, s.last_version,
                    s.event_count, t0, t1);
         break;
-      case Format::kJsonl: std::cout << j.dump() << "\n"; break;
+      case Format::kJsonl: std::cout << DumpJson(j) << "\n"; break;
       case Format::kCsv:
         std::cout << CsvField(s.stream) << ',' << s.last_version << ',' << s.event_count << ','
                   << t0 << ',' << t1 << "\n";
@@ -263,7 +263,7 @@ int RunStreams(const CommonOptions& common, const StreamsArgs& args) {
       default: all.push_back(std::move(j));
     }
   }
-  if (*format == Format::kJson) std::cout << all.dump(2) << "\n";
+  if (*format == Format::kJson) std::cout << DumpJson(all, 2) << "\n";
   return kExitOk;
 }
 
@@ -299,7 +299,7 @@ int RunStatus(const CommonOptions& common, const StatusArgs& args) {
                         {"checkpoints", consumers},
                         {"dead_letters", dead->size()},
                         {"held_events", held}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << DumpJson(j, 2) << "\n";
     return kExitOk;
   }
   fmt::print("store        {} ({})\nhead         position {}{}\n", info.path, info.store_id,
@@ -372,14 +372,14 @@ int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
       fmt::print("{:>10}  {:<24}  {:>7}  {:<20}  {:<27}  {}\n", d.position, d.stream, d.version,
                  d.destination, FormatTimestamp(d.time_us), d.error);
     else if (*format == Format::kJsonl)
-      std::cout << j.dump() << "\n";
+      std::cout << DumpJson(j) << "\n";
     else if (*format == Format::kCsv)
       std::cout << d.position << ',' << CsvField(d.stream) << ',' << d.version << ','
                 << CsvField(d.destination) << ',' << CsvField(d.error) << "\n";
     else
       all.push_back(std::move(j));
   }
-  if (*format == Format::kJson) std::cout << all.dump(2) << "\n";
+  if (*format == Format::kJson) std::cout << DumpJson(all, 2) << "\n";
   return kExitOk;
 }
 
@@ -514,7 +514,7 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
                         {"not_yet_shipped", not_yet}, {"dead_lettered", dead_count},
                         {"streams_missing_events", missing_by_stream.size()},
                         {"problems", problems}};
-    std::cout << j.dump(2) << "\n";
+    std::cout << DumpJson(j, 2) << "\n";
   } else {
     fmt::print("store      {} events, shipped through {} (checkpoint '{}')\n", head, shipped,
                args.checkpoint);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <span>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -14,13 +16,13 @@
 namespace cairn::tool {
 
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
-                                         bool writable, Durability durability) {
+                                         bool writable, Durability durability, bool create) {
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return level.status();
   StoreOptions o;
   o.log_level = *level;
   o.read_only = !writable;
-  o.create_if_missing = writable;
+  o.create_if_missing = writable && create;
   o.durability = durability;
   return Store::Open(path, o);
 }
@@ -97,7 +99,9 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
     LogReadOptions first_only;
     first_only.limit = 1;
     auto first = (*store)->ReadLog(first_only);
-    if (first.ok() && first->Valid()) first_ts = first->event().timestamp_us;
+    if (!first.ok()) return Fail(first.status());
+    if (first->Valid()) first_ts = first->event().timestamp_us;
+    if (!first->status().ok()) return Fail(first->status());
   }
   if (*format == Format::kText) {
     fmt::print("store            {}\n", info.path);
@@ -113,6 +117,8 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
       fmt::print("last event       {}\n", FormatTimestamp(info.last_timestamp_us));
     }
     fmt::print("chain head       {}\n", HexHash(info.last_chain_hash));
+    if (info.repairs > 0)
+      fmt::print("repairs          {} (last: {})\n", info.repairs, info.last_repair);
   } else {
     nlohmann::json j{{"store", info.path},
                      {"store_id", info.store_id},
@@ -121,15 +127,49 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
                      {"last_position", info.last_position},
                      {"first_position", info.first_position},
                      {"streams", streams->size()},
-                     {"chain_head", HexHash(info.last_chain_hash)}};
+                     {"chain_head", HexHash(info.last_chain_hash)},
+                     {"repairs", info.repairs}};
+    if (info.repairs > 0) j["last_repair"] = info.last_repair;
     if (info.last_position > 0) {
       j["first_event_time"] = FormatTimestamp(first_ts);
       j["last_event_time"] = FormatTimestamp(info.last_timestamp_us);
     }
-    std::cout << j.dump(*format == Format::kJson ? 2 : -1) << "\n";
+    std::cout << DumpJson(j, *format == Format::kJson ? 2 : -1) << "\n";
   }
   return kExitOk;
 }
+
+namespace {
+
+// Every event of an `append --jsonl` input is one the store would take (limits, names, ids
+// reused with other content, in the store or earlier in the input); the error names the line.
+Status CheckJsonlInput(Store& store, const std::vector<StreamAppend>& appends,
+                       const std::vector<std::vector<std::size_t>>& lines) {
+  std::unordered_map<std::string, std::pair<const EventData*, std::size_t>> ids;
+  for (std::size_t a = 0; a < appends.size(); ++a) {
+    for (std::size_t i = 0; i < appends[a].events.size(); ++i) {
+      const EventData& e = appends[a].events[i];
+      if (!e.id) continue;
+      auto [it, fresh] = ids.try_emplace(e.id->ToString(), &e, lines[a][i]);
+      const EventData& first = *it->second.first;
+      if (!fresh && (first.payload != e.payload || first.type != e.type ||
+                     first.metadata != e.metadata || first.content_type != e.content_type))
+        return Status::AlreadyExists(fmt::format(
+            "stdin line {}: event id {} is already used on line {} with different content",
+            lines[a][i], it->first, it->second.second));
+    }
+    if (store.CheckAppend(std::span<const StreamAppend>(&appends[a], 1)).ok()) continue;
+    // Find the line: each event alone.
+    for (std::size_t i = 0; i < appends[a].events.size(); ++i) {
+      const StreamAppend one{appends[a].stream, ExpectedVersion::Any(), {appends[a].events[i]}};
+      if (Status s = store.CheckAppend(std::span<const StreamAppend>(&one, 1)); !s.ok())
+        return Status(s.code(), fmt::format("stdin line {}: {}", lines[a][i], s.message()));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   auto format = ParseFormat(args.format, false);
@@ -141,6 +181,7 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
 
   // Gather the appends first, so that bad input fails before anything is stored.
   std::vector<StreamAppend> appends;
+  std::vector<std::vector<std::size_t>> lines;  // --jsonl: the input line of each event
   if (args.jsonl) {
     if (!args.type.empty() || args.data || !args.id.empty())
       return Fail(Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id"));
@@ -149,7 +190,8 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
     while (std::getline(std::cin, line)) {
       ++line_no;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      auto j = nlohmann::json::parse(line, nullptr, false);
+      // Ordered: a "data" object is stored with its keys in the order given.
+      auto j = nlohmann::ordered_json::parse(line, nullptr, false);
       if (j.is_discarded())
         return Fail(Status::InvalidArgument(fmt::format("stdin line {}: not valid JSON", line_no)));
       std::string stream = args.stream;
@@ -161,9 +203,12 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
         return Fail(Status::InvalidArgument(
             fmt::format("stdin line {}: no \"stream\" and no STREAM argument", line_no)));
       // Consecutive events of one stream go in one atomic append (up to 1,000 events).
-      if (appends.empty() || appends.back().stream != stream || appends.back().events.size() >= 1000)
+      if (appends.empty() || appends.back().stream != stream || appends.back().events.size() >= 1000) {
         appends.push_back(StreamAppend{stream, ExpectedVersion::Any(), {}});
+        lines.emplace_back();
+      }
       appends.back().events.push_back(std::move(e).value());
+      lines.back().push_back(line_no);
     }
     if (appends.empty()) return Fail(Status::InvalidArgument("stdin held no events"));
     if (expected->kind() != ExpectedVersion::Kind::kAny) {
@@ -194,8 +239,12 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
     appends.push_back(StreamAppend{args.stream, *expected, {std::move(e)}});
   }
 
-  auto store = OpenStore(common, args.store, true, *durability);
+  auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
+  if (args.jsonl) {
+    // The whole input must be storable before the first append: a bad line stores nothing.
+    if (Status s = CheckJsonlInput(**store, appends, lines); !s.ok()) return Fail(s);
+  }
   nlohmann::json results = nlohmann::json::array();
   std::size_t total = 0;
   for (const auto& a : appends) {
@@ -223,9 +272,9 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   }
   if (*format != Format::kText) {
     if (*format == Format::kJsonl)
-      for (const auto& r : results) std::cout << r.dump() << "\n";
+      for (const auto& r : results) std::cout << DumpJson(r) << "\n";
     else
-      std::cout << results.dump(2) << "\n";
+      std::cout << DumpJson(results, 2) << "\n";
   }
   Status closed = (*store)->Close();
   if (!closed.ok()) return Fail(closed);

@@ -134,6 +134,14 @@ struct VerifyArgs {
 };
 int RunVerify(const CommonOptions& common, const VerifyArgs& args);
 
+struct RepairArgs {
+  std::string store;
+  bool dry_run = false;
+  std::string backup_dir;
+  std::string format = "text";
+};
+int RunRepair(const CommonOptions& common, const RepairArgs& args);
+
 struct StreamsArgs {
   std::string store;
   std::string prefix;
@@ -202,8 +210,11 @@ struct CheckpointsArgs {
 };
 int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args);
 
+// Opens a store that must exist, unless `create` (only `append` creates stores: a mistyped
+// path given to any other command is an error, not a new empty store).
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
-                                         bool writable, Durability durability = Durability::kSync);
+                                         bool writable, Durability durability = Durability::kSync,
+                                         bool create = false);
 // Read-only, following a writer that may be appending (a RocksDB secondary instance).
 Result<std::unique_ptr<Store>> OpenForAudit(const CommonOptions& common, const std::string& path);
 void PrintTableHeader();

@@ -66,7 +66,7 @@ int RunStreamMeta(const CommonOptions& common, const StreamMetaArgs& args) {
     fmt::print("max count        {}\n", m->max_count ? std::to_string(*m->max_count) : "-");
     fmt::print("truncate before  {}\n", m->truncate_before > 1 ? std::to_string(m->truncate_before) : "-");
   } else {
-    std::cout << MetadataJson(args.stream, *m).dump(*format == Format::kJson ? 2 : -1) << "\n";
+    std::cout << DumpJson(MetadataJson(args.stream, *m), *format == Format::kJson ? 2 : -1) << "\n";
   }
   return kExitOk;
 }
@@ -140,7 +140,7 @@ int RunRetention(const CommonOptions& common, const RetentionArgs& args) {
                         {"kept_dead_letter", r->kept_dead_letter},
                         {"kept_stream_order", r->kept_stream_order},
                         {"streams", streams}};
-    std::cout << j.dump(*format == Format::kJson ? 2 : -1) << "\n";
+    std::cout << DumpJson(j, *format == Format::kJson ? 2 : -1) << "\n";
   }
   return kExitOk;
 }
@@ -179,7 +179,7 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
     else
       out.push_back({{"checkpoint", name}, {"position", position}, {"lag_events", lag}});
   }
-  if (*format != Format::kText) std::cout << out.dump(*format == Format::kJson ? 2 : -1) << "\n";
+  if (*format != Format::kText) std::cout << DumpJson(out, *format == Format::kJson ? 2 : -1) << "\n";
   return kExitOk;
 }
 

@@ -3,6 +3,7 @@
 // The cairn command-line tool. Each subcommand's options live in commands.h; this file only
 // wires them to CLI11 and maps parse errors to exit code 2.
 #include <cstdio>
+#include <iostream>
 
 #include <CLI/CLI.hpp>
 
@@ -181,6 +182,22 @@ int main(int argc, char** argv) {
   verify_cmd->footer("Exit 0 when everything holds, 5 naming the first bad position otherwise.\n"
                      "Example: cairn verify /var/lib/orders/events --format json");
 
+  RepairArgs repair;
+  auto* repair_cmd = app.add_subcommand(
+      "repair", "Recover a store whose write-ahead log is damaged (keeps a copy first)");
+  repair_cmd->add_option("STORE", repair.store, "Store directory")->required();
+  repair_cmd->add_flag("--dry-run", repair.dry_run,
+                       "Say what would be dropped and kept; change nothing");
+  repair_cmd->add_option("--backup-dir", repair.backup_dir,
+                         "Where the copy of the store goes (default STORE.before-repair-TIME)");
+  repair_cmd->add_option("--format", repair.format, "text or json")->capture_default_str();
+  repair_cmd->footer(
+      "The only command that drops stored data: a write-ahead log damaged anywhere but in its\n"
+      "last record (which a crash may tear) makes every other command exit 5 naming the file\n"
+      "and offset. repair copies the store, replays the log up to the damage and drops the\n"
+      "rest, saying how much; the store records the repair (cairn info).\n"
+      "Example: cairn repair /var/lib/orders/events --dry-run");
+
   StreamsArgs streams;
   auto* streams_cmd = app.add_subcommand("streams", "List streams: last version, events, first and last time");
   streams_cmd->add_option("STORE", streams.store, "Store directory")->required();
@@ -307,6 +324,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -319,23 +338,38 @@ int main(int argc, char** argv) {
     tail.filter.from_position = tail_from;
   }
 
-  if (info_cmd->parsed()) return RunInfo(common, info);
-  if (meta_cmd->parsed()) return RunStreamMeta(common, meta);
-  if (delete_cmd->parsed()) return RunDeleteStream(common, del);
-  if (retention_cmd->parsed()) return RunRetention(common, retention);
-  if (checkpoints_cmd->parsed()) return RunCheckpoints(common, checkpoints);
-  if (append_cmd->parsed()) return RunAppend(common, append);
-  if (read_cmd->parsed()) return RunRead(common, read);
-  if (demo_cmd->parsed()) return RunDemo(common, demo);
-  if (ship_cmd->parsed()) return RunShip(common, ship);
-  if (query_cmd->parsed()) return RunQuery(common, query);
-  if (reconcile_cmd->parsed()) return RunReconcile(common, reconcile);
-  if (export_cmd->parsed()) return RunExport(common, exp);
-  if (tail_cmd->parsed()) return RunTail(common, tail);
-  if (verify_cmd->parsed()) return RunVerify(common, verify);
-  if (streams_cmd->parsed()) return RunStreams(common, streams);
-  if (status_cmd->parsed()) return RunStatus(common, status);
-  if (dead_cmd->parsed()) return RunDeadLetters(common, dead);
-  if (mock_cmd->parsed()) return RunKafkaMock(common, mock);
-  return kExitUsage;
+  const auto Dispatch = [&]() -> int {
+    if (info_cmd->parsed()) return RunInfo(common, info);
+    if (meta_cmd->parsed()) return RunStreamMeta(common, meta);
+    if (delete_cmd->parsed()) return RunDeleteStream(common, del);
+    if (retention_cmd->parsed()) return RunRetention(common, retention);
+    if (checkpoints_cmd->parsed()) return RunCheckpoints(common, checkpoints);
+    if (append_cmd->parsed()) return RunAppend(common, append);
+    if (read_cmd->parsed()) return RunRead(common, read);
+    if (demo_cmd->parsed()) return RunDemo(common, demo);
+    if (ship_cmd->parsed()) return RunShip(common, ship);
+    if (query_cmd->parsed()) return RunQuery(common, query);
+    if (reconcile_cmd->parsed()) return RunReconcile(common, reconcile);
+    if (export_cmd->parsed()) return RunExport(common, exp);
+    if (tail_cmd->parsed()) return RunTail(common, tail);
+    if (verify_cmd->parsed()) return RunVerify(common, verify);
+    if (repair_cmd->parsed()) return RunRepair(common, repair);
+    if (streams_cmd->parsed()) return RunStreams(common, streams);
+    if (status_cmd->parsed()) return RunStatus(common, status);
+    if (dead_cmd->parsed()) return RunDeadLetters(common, dead);
+    if (mock_cmd->parsed()) return RunKafkaMock(common, mock);
+    return kExitUsage;
+  };
+  // Output that could not be written (a full disk, a closed pipe's reader gone, /dev/full)
+  // fails the command: a truncated listing must not look like a whole one.
+  const auto finish = [](int code) {
+    std::cout.flush();
+    const bool failed = std::cout.fail() || std::fflush(stdout) != 0 || std::ferror(stdout);
+    if (failed && code == kExitOk) {
+      std::fprintf(stderr, "cairn: writing to stdout failed (a full disk?): the output is incomplete\n");
+      return kExitError;
+    }
+    return code;
+  };
+  return finish(Dispatch());
 }

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -70,8 +71,19 @@ Result<std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
-nlohmann::json EventToJson(const RecordedEvent& e) {
-  nlohmann::json j;
+namespace {
+
+// `bytes` as JSON when they are exactly the compact serialization of what they parse to.
+std::optional<nlohmann::ordered_json> ExactJson(std::string_view bytes) {
+  auto parsed = nlohmann::ordered_json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || DumpJson(parsed) != bytes) return std::nullopt;
+  return parsed;
+}
+
+}  // namespace
+
+nlohmann::ordered_json EventToJson(const RecordedEvent& e) {
+  nlohmann::ordered_json j;
   j["position"] = e.position;
   j["stream"] = std::string(e.stream);
   j["version"] = e.version;
@@ -79,19 +91,17 @@ nlohmann::json EventToJson(const RecordedEvent& e) {
   j["id"] = e.id.ToString();
   j["timestamp"] = FormatTimestamp(e.timestamp_us);
   j["content_type"] = std::string(e.content_type);
-  bool as_json = false;
-  if (IsJsonContentType(e.content_type)) {
-    auto parsed = nlohmann::json::parse(e.payload, nullptr, /*allow_exceptions=*/false);
-    if (!parsed.is_discarded()) {
-      j["data"] = std::move(parsed);
-      as_json = true;
-    }
-  }
-  if (!as_json) j["data_base64"] = Base64Encode(e.payload);
+  std::optional<nlohmann::ordered_json> data;
+  if (IsJsonContentType(e.content_type)) data = ExactJson(e.payload);
+  if (data)
+    j["data"] = std::move(*data);
+  else
+    j["data_base64"] = Base64Encode(e.payload);
   if (!e.metadata.empty()) {
-    auto parsed = nlohmann::json::parse(e.metadata, nullptr, false);
-    if (!parsed.is_discarded())
-      j["metadata"] = std::move(parsed);
+    // (A JSON string would read back as the text itself: append takes "metadata": "text" as
+    // those bytes, unquoted.)
+    if (auto m = ExactJson(e.metadata); m && !m->is_string())
+      j["metadata"] = std::move(*m);
     else
       j["metadata_base64"] = Base64Encode(e.metadata);
   }
@@ -99,7 +109,7 @@ nlohmann::json EventToJson(const RecordedEvent& e) {
   return j;
 }
 
-Result<EventData> EventFromJson(const nlohmann::json& j, std::string* stream) {
+Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* stream) {
   if (!j.is_object()) return Status::InvalidArgument("expected a JSON object");
   EventData e;
   auto str = [&](const char* key, std::string* out) -> Status {
@@ -133,10 +143,10 @@ Result<EventData> EventFromJson(const nlohmann::json& j, std::string* stream) {
     if (data->is_string() && !IsJsonContentType(e.content_type))
       e.payload = data->get<std::string>();
     else
-      e.payload = data->dump();
+      e.payload = DumpJson(*data);
   }
   if (auto m = j.find("metadata"); m != j.end() && !m->is_null())
-    e.metadata = m->is_string() ? m->get<std::string>() : m->dump();
+    e.metadata = m->is_string() ? m->get<std::string>() : DumpJson(*m);
   if (auto m = j.find("metadata_base64"); m != j.end()) {
     if (!m->is_string()) return Status::InvalidArgument("'metadata_base64' must be a string");
     auto bytes = Base64Decode(m->get<std::string>());
@@ -167,8 +177,8 @@ void EventPrinter::Begin() {
 void EventPrinter::Print(const RecordedEvent& e) {
   switch (format_) {
     case Format::kTable: PrintTableRow(e); break;
-    case Format::kJsonl: out_ << EventToJson(e).dump() << "\n"; break;
-    case Format::kJson: out_ << (count_ ? ",\n  " : "\n  ") << EventToJson(e).dump(); break;
+    case Format::kJsonl: out_ << DumpJson(EventToJson(e)) << "\n"; break;
+    case Format::kJson: out_ << (count_ ? ",\n  " : "\n  ") << DumpJson(EventToJson(e)); break;
     case Format::kCsv:
       out_ << e.position << ',' << CsvField(e.stream) << ',' << e.version << ','
            << CsvField(e.type) << ',' << FormatTimestamp(e.timestamp_us) << ','

@@ -39,13 +39,23 @@ bool IsJsonContentType(std::string_view content_type);
 std::string Base64Encode(std::string_view bytes);
 Result<std::string> Base64Decode(std::string_view text);
 
+// JSON text of `j`, never throwing: bytes that are not UTF-8 (stored by older versions, or
+// in payloads) come out as U+FFFD instead of aborting the command.
+template <typename Json>
+std::string DumpJson(const Json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
 // {"position":..,"stream":..,"version":..,"type":..,"id":..,"timestamp":..,"content_type":..,
-//  "data": <JSON> | "data_base64": "..", "metadata": <JSON or string>, "chain_hash":..}
-nlohmann::json EventToJson(const RecordedEvent& e);
+//  "data": <JSON> | "data_base64": "..", "metadata": <JSON> | "metadata_base64": "..",
+//  "chain_hash":..}. "data" only when the payload is JSON whose compact serialization is
+// byte for byte the stored payload (key order kept); anything else is base64, so that
+// `append --jsonl` stores exactly the bytes `export` read.
+nlohmann::ordered_json EventToJson(const RecordedEvent& e);
 // The inverse for appending: reads type, data / data_base64, content_type, metadata, id and
 // stream (into *stream when present). Unknown fields are ignored so that read/export output
 // can be fed back in.
-Result<EventData> EventFromJson(const nlohmann::json& j, std::string* stream);
+Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* stream);
 
 enum class Format { kTable, kJson, kJsonl, kText, kCsv };
 

@@ -209,7 +209,7 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
       res.set_content(sh->PrometheusMetrics(), "text/plain; version=0.0.4");
     });
     http->Get("/status", [sh](const httplib::Request&, httplib::Response& res) {
-      res.set_content(StatusJson(sh->GetStatus()).dump(), "application/json");
+      res.set_content(DumpJson(StatusJson(sh->GetStatus())), "application/json");
     });
     if (!http->bind_to_port(listen->first, listen->second))
       return Fail(Status::Unavailable(
@@ -250,7 +250,7 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   if (Status s = (*store)->Close(); !s.ok() && exit_code == kExitOk) exit_code = Fail(s);
   if (!stopped.ok() && exit_code == kExitOk) exit_code = Fail(stopped);
   if (*format == Format::kJson)
-    std::printf("%s\n", StatusJson(final_status).dump(2).c_str());
+    std::printf("%s\n", DumpJson(StatusJson(final_status), 2).c_str());
   else
     std::printf("%s\n", StatusLine(final_status).c_str());
   return exit_code;

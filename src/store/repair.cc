@@ -1,0 +1,146 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Store::Repair: the one path that may drop stored data, and only the part of a damaged
+// write-ahead log from its first bad record on. It copies the store first, says what it kept
+// and dropped, and leaves a record of itself in the store. Everything else about opening is in
+// store.cc; the WAL framing it reports from is in wal_scan.cc.
+#include <filesystem>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "store/keys.h"
+#include "store/store_impl.h"
+#include "store/wal_scan.h"
+
+namespace cairn {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string UtcStamp(std::int64_t micros, const char* format) {
+  std::time_t secs = static_cast<std::time_t>(micros / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, format, &tm);
+  return buf;
+}
+
+Status CopyStore(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (fs::exists(to, ec))
+    return Status::InvalidArgument(fmt::format("repair backup directory {} already exists", to));
+  fs::create_directories(to, ec);
+  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", to, ec.message()));
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    if (entry.path().filename() == "LOCK") continue;
+    fs::copy(entry.path(), fs::path(to) / entry.path().filename(),
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+    if (ec)
+      return Status::IOError(fmt::format("copying {} to {}: {}", entry.path().string(), to,
+                                         ec.message()));
+  }
+  if (ec) return Status::IOError(fmt::format("listing {}: {}", from, ec.message()));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Store::Impl::LoadRepairs() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  const std::string_view prefix = store::kMetaRepairPrefix;
+  repairs_ = 0;
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Next()) {
+    ++repairs_;
+    last_repair_ = it->value().ToString();
+  }
+  return FromRocks(it->status(), "reading the repair records");
+}
+
+Status Store::Impl::RecordRepair(const std::string& description) {
+  std::string key = store::kMetaRepairPrefix;
+  key.resize(key.size() + 8);
+  store::PutBigEndian64(static_cast<std::uint64_t>(store::NowMicros()), key.data() + key.size() - 8);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (Status s = FromRocks(db_->Put(wo, meta_, key, description), "recording the repair"); !s.ok())
+    return s;
+  ++repairs_;
+  last_repair_ = description;
+  return Status::Ok();
+}
+
+Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions& options) {
+  if (path.empty()) return Status::InvalidArgument("store path is empty");
+  RepairReport report;
+  std::error_code ec;
+  if (!fs::exists(fs::path(path) / "CURRENT", ec))
+    return Status::NotFound(fmt::format("no cairn store at {}", path));
+  StoreOptions open_options;
+  open_options.create_if_missing = false;
+  open_options.log_level = options.log_level;
+  {
+    // A store that opens for writing needs nothing (and a held lock says kBusy here).
+    auto as_is = Impl::Open(path, open_options);
+    if (as_is.ok()) {
+      report.kept_through = (*as_is)->Info().last_position;
+      return report;
+    }
+    if (as_is.status().code() != StatusCode::kCorruption) return as_is.status();
+  }
+  auto damage = store::FindWalDamage(path);
+  if (!damage)
+    return Status::Corruption(fmt::format(
+        "store {} cannot be repaired by cairn: its write-ahead log is intact, the damage is "
+        "elsewhere; restore the store from a backup (docs/guarantees.md)",
+        path));
+  report.needed = true;
+  report.damaged_file = damage->file;
+  report.damaged_offset = damage->offset;
+  report.damage = damage->what;
+  report.bytes_dropped = damage->bytes_after;
+
+  const std::int64_t now = store::NowMicros();
+  std::string target = path;
+  std::string scratch;
+  if (options.dry_run) {
+    // The repair runs on a scratch copy beside the store, which then goes away.
+    scratch = fmt::format("{}.repair-dry-run-{}", path, std::random_device{}());
+    if (Status s = CopyStore(path, scratch); !s.ok()) {
+      fs::remove_all(scratch, ec);
+      return s;
+    }
+    target = scratch;
+  } else {
+    report.backup_dir = options.backup_dir.empty()
+                            ? fmt::format("{}.before-repair-{}", path, UtcStamp(now, "%Y%m%dT%H%M%SZ"))
+                            : options.backup_dir;
+    if (Status s = CopyStore(path, report.backup_dir); !s.ok()) return s;
+  }
+  auto repaired = Impl::Open(target, open_options, /*repairing=*/true);
+  if (!repaired.ok()) {
+    if (!scratch.empty()) fs::remove_all(scratch, ec);
+    return repaired.status();
+  }
+  report.kept_through = (*repaired)->Info().last_position;
+  Status recorded;
+  if (!options.dry_run) {
+    recorded = (*repaired)->RecordRepair(fmt::format(
+        "{}: kept positions 1..{}, dropped {} bytes of write-ahead log {} from offset {} ({}); "
+        "copy of the store before the repair in {}",
+        UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ"), report.kept_through, report.bytes_dropped,
+        fs::path(report.damaged_file).filename().string(), report.damaged_offset, report.damage,
+        report.backup_dir));
+  }
+  Status closed = (*repaired)->Close();
+  if (!scratch.empty()) fs::remove_all(scratch, ec);
+  if (!recorded.ok()) return recorded;
+  if (!closed.ok()) return closed;
+  return report;
+}
+
+}  // namespace cairn

@@ -1,0 +1,61 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// `cairn repair`: the only command that may drop stored data, and it says what first
+// (Store::Repair; docs/guarantees.md, "Write-ahead log recovery").
+#include <cstdio>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "output.h"
+
+namespace cairn::tool {
+
+int RunRepair(const CommonOptions& common, const RepairArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok() || *format == Format::kJsonl)
+    return Fail(Status::InvalidArgument(fmt::format("unknown format '{}' (text or json)", args.format)));
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return Fail(level.status());
+  RepairOptions o;
+  o.dry_run = args.dry_run;
+  o.backup_dir = args.backup_dir;
+  o.log_level = *level;
+  auto r = Store::Repair(args.store, o);
+  if (!r.ok()) return Fail(r.status());
+  if (*format == Format::kJson) {
+    nlohmann::ordered_json j = {{"store", args.store},
+                                {"needed", r->needed},
+                                {"dry_run", args.dry_run},
+                                {"damaged_file", r->damaged_file},
+                                {"damaged_offset", r->damaged_offset},
+                                {"damage", r->damage},
+                                {"bytes_dropped", r->bytes_dropped},
+                                {"kept_through", r->kept_through},
+                                {"backup_dir", r->backup_dir}};
+    std::cout << DumpJson(j, 2) << "\n";
+  } else if (!r->needed) {
+    fmt::print("store {} opens as it is (head position {}): nothing to repair\n", args.store,
+               r->kept_through);
+  } else {
+    fmt::print("damage     write-ahead log {} at offset {} ({})\n", r->damaged_file,
+               r->damaged_offset, r->damage);
+    fmt::print("{} {} bytes of log from there on; positions 1..{} {}\n",
+               args.dry_run ? "would drop" : "dropped   ", r->bytes_dropped, r->kept_through,
+               args.dry_run ? "would be kept" : "kept");
+    if (args.dry_run)
+      fmt::print("dry run    nothing was changed; without --dry-run a copy of the store is made "
+                 "first\n");
+    else
+      fmt::print("copy       the store as it was is in {}\n", r->backup_dir);
+    fmt::print("note       positions after {} will be given to new events: Kafka and other copies "
+               "may already hold different events there (cairn reconcile shows them)\n",
+               r->kept_through);
+  }
+  std::fflush(stdout);
+  return std::ferror(stdout) ? Fail(Status::IOError("writing to stdout failed")) : kExitOk;
+}
+
+}  // namespace cairn::tool
