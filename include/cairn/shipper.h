@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -69,6 +70,16 @@ Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* d
 // `#`/`!` comments, backslash continuations and escapes).
 Result<std::vector<std::pair<std::string, std::string>>> ParseClientProperties(
     std::string_view text);
+
+// A client.properties written for Kafka's Java clients, made fit for librdkafka: settings
+// `librdkafka_knows` are kept as they are; `sasl.jaas.config` with a PLAIN or SCRAM login
+// becomes sasl.username and sasl.password; every other Java-only key (key.serializer,
+// ssl.truststore.location, ...) is dropped with one line in `warnings` each, so a file that
+// works for Kafka's own tools never fails here.
+std::vector<std::pair<std::string, std::string>> TranslateJavaClientProperties(
+    const std::vector<std::pair<std::string, std::string>>& properties,
+    const std::function<bool(const std::string& key)>& librdkafka_knows,
+    std::vector<std::string>* warnings);
 
 struct ShipperOptions {
   // Kafka bootstrap servers ("host:port,..."). Required unless `kafka_config` sets

@@ -137,3 +137,80 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseClientProperties(
 }
 
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+// The value of `key="value"` (or key=value) inside a JAAS line, or empty.
+std::string JaasOption(std::string_view jaas, std::string_view key) {
+  std::size_t at = 0;
+  while ((at = jaas.find(key, at)) != std::string_view::npos) {
+    const bool starts = at == 0 || jaas[at - 1] == ' ' || jaas[at - 1] == '\t';
+    std::size_t eq = at + key.size();
+    while (eq < jaas.size() && jaas[eq] == ' ') ++eq;
+    if (!starts || eq >= jaas.size() || jaas[eq] != '=') {
+      at += key.size();
+      continue;
+    }
+    std::size_t v = eq + 1;
+    while (v < jaas.size() && jaas[v] == ' ') ++v;
+    if (v < jaas.size() && jaas[v] == '"') {
+      std::string out;
+      for (std::size_t i = v + 1; i < jaas.size() && jaas[i] != '"'; ++i) {
+        if (jaas[i] == '\\' && i + 1 < jaas.size()) ++i;
+        out += jaas[i];
+      }
+      return out;
+    }
+    std::size_t end = jaas.find_first_of(" ;", v);
+    return std::string(jaas.substr(v, end == std::string_view::npos ? std::string_view::npos : end - v));
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> TranslateJavaClientProperties(
+    const std::vector<std::pair<std::string, std::string>>& properties,
+    const std::function<bool(const std::string& key)>& librdkafka_knows,
+    std::vector<std::string>* warnings) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, value] : properties) {
+    if (key == "sasl.jaas.config") {
+      // PLAIN and SCRAM logins carry the user and password in the JAAS line; librdkafka
+      // takes them as settings of their own. Other login modules (OAUTHBEARER, AWS IAM) have
+      // no librdkafka equivalent here.
+      const bool password_login = value.find("PlainLoginModule") != std::string::npos ||
+                                  value.find("ScramLoginModule") != std::string::npos;
+      const std::string user = JaasOption(value, "username");
+      const std::string password = JaasOption(value, "password");
+      if (password_login && !user.empty()) {
+        out.emplace_back("sasl.username", user);
+        out.emplace_back("sasl.password", password);
+      } else {
+        warnings->push_back(
+            "sasl.jaas.config: only PLAIN and SCRAM username/password logins translate to "
+            "librdkafka (sasl.username, sasl.password); skipped");
+      }
+      continue;
+    }
+    // Names librdkafka reserves only to refuse them: Java key stores have no place there.
+    if (key == "ssl.truststore.location" || key == "ssl.truststore.password" ||
+        key == "ssl.truststore.type" || key == "ssl.keystore.type") {
+      warnings->push_back(fmt::format(
+          "{}: Java trust and key stores do not translate; skipped (librdkafka takes PEM files: "
+          "ssl.ca.location, ssl.certificate.location, ssl.key.location)",
+          key));
+      continue;
+    }
+    if (!librdkafka_knows(key)) {
+      warnings->push_back(fmt::format(
+          "{}: a Java client setting librdkafka does not have; skipped", key));
+      continue;
+    }
+    out.emplace_back(key, value);
+  }
+  return out;
+}
+
+}  // namespace cairn

@@ -193,6 +193,8 @@ class Shipper::Impl {
 
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // While idle: is any broker there? (shipping thread)
+  void ProbeBrokersWhenIdle();
   void HandleDelivery(const rd_kafka_message_t* m);
 
   Store& store_;
@@ -259,6 +261,8 @@ class Shipper::Impl {
   std::uint64_t bytes_shipped_ = 0;
   std::uint64_t in_flight_bytes_ = 0;
   std::atomic<bool> broker_reachable_{false};
+  Clock::time_point last_broker_probe_{};  // shipping thread only
+  std::string last_transport_error_;        // under status_mu_
 };
 
 // --- setup -----------------------------------------------------------------------------------
@@ -499,8 +503,10 @@ void Shipper::Impl::Run() {
 
     if (!produced) {
       // Nothing new to send: sleep until an append commits or an acknowledgement arrives.
-      if (in_flight_.empty() && !in_transaction_)
+      if (in_flight_.empty() && !in_transaction_) {
+        ProbeBrokersWhenIdle();
         store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+      }
       else if (next_position_ > store_.Info().last_position)
         rd_kafka_poll(producer_.get(), 1);
       else
@@ -774,6 +780,19 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
   }
 }
 
+void Shipper::Impl::ProbeBrokersWhenIdle() {
+  // Deliveries say the brokers are there while events flow; a caught-up shipper asks for
+  // metadata once a second instead, so that "broker down" (and its metric) is never a false
+  // alarm on a quiet store.
+  const auto now = Clock::now();
+  if (now - last_broker_probe_ < std::chrono::seconds(1)) return;
+  last_broker_probe_ = now;
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(producer_.get(), 0, nullptr, &md, 500);
+  if (md) rd_kafka_metadata_destroy(md);
+  broker_reachable_ = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 void Shipper::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
   static_cast<Impl*>(static_cast<ship::ClientContext*>(opaque)->owner)->HandleDelivery(m);
 }
@@ -799,7 +818,13 @@ void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
                          : spdlog::level::warn,
                      "kafka: {}", reason);
   std::lock_guard<std::mutex> lk(self->status_mu_);
-  self->status_.last_error = reason;
+  // "1/1 brokers are down" says nothing of why: keep the connection error that came before
+  // it ("Connect to ipv4#127.0.0.1:1 failed: Connection refused").
+  if (code == RD_KAFKA_RESP_ERR__TRANSPORT) self->last_transport_error_ = reason;
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !self->last_transport_error_.empty())
+    self->status_.last_error = fmt::format("{} ({})", reason, self->last_transport_error_);
+  else
+    self->status_.last_error = reason;
 }
 
 void Shipper::Impl::Rewind(std::string_view why) {

@@ -394,12 +394,15 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
   if (!format.ok()) return Fail(format.status());
   auto settings = LoadKafkaSettings(args.kafka);
   if (!settings.ok()) return Fail(settings.status());
-  std::string bootstrap = args.kafka.bootstrap_servers;
+  auto resolved = ResolveBootstrap(args.kafka, *settings, /*use_environment=*/true);
+  if (!resolved.ok()) return Fail(resolved.status());
+  std::string bootstrap = *resolved;
   for (const auto& [k, v] : *settings)
     if (k == "bootstrap.servers" && bootstrap.empty()) bootstrap = v;
   if (bootstrap.empty())
     return Fail(Status::InvalidArgument(
-        "reconcile reads the topics back: give --bootstrap-servers or bootstrap.servers"));
+        "reconcile reads the topics back: give -b HOST:PORT, bootstrap.servers in "
+        "--kafka-config, or KAFKA_BOOTSTRAP_SERVERS"));
   std::vector<std::string> topics = args.topics;
   if (topics.empty()) {
     std::string default_topic = args.default_topic;

@@ -49,12 +49,22 @@ int RunRead(const CommonOptions& common, const ReadArgs& args);
 
 // Kafka client settings shared by every command that talks to Kafka (ship, demo).
 struct KafkaArgs {
-  std::string bootstrap_servers;               // empty: an embedded Kafka in this process
+  // -b / --bootstrap-servers / --bootstrap-server; bootstrap.servers in the config file or
+  // KAFKA_BOOTSTRAP_SERVERS when not given. Given but empty is a usage error.
+  std::optional<std::string> bootstrap_servers;
   std::vector<std::string> settings;           // -X key=value
-  std::string config_file;                     // --kafka-config client.properties
+  std::string config_file;                     // --kafka-config / --command-config / --producer.config
 };
-// The settings in the order librdkafka should apply them: the file, then each -X.
+// The settings in the order librdkafka should apply them: the file, then each -X. Java-only
+// keys of the file are translated or skipped with a warning (TranslateJavaClientProperties);
+// an unknown -X key stays an error. A file that cannot be read is a usage error.
 Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const KafkaArgs& args);
+// The brokers to use: -b, else bootstrap.servers from `settings` (returned empty: the settings
+// carry it), else KAFKA_BOOTSTRAP_SERVERS when `use_environment`. Empty when none is given;
+// kInvalidArgument for a -b given empty or a list that is not host:port,...
+Result<std::string> ResolveBootstrap(const KafkaArgs& args,
+                                     const std::vector<std::pair<std::string, std::string>>& settings,
+                                     bool use_environment);
 // Shipper options with the log level, settings and bootstrap servers of these arguments.
 Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaArgs& kafka);
 // A routes file's rules (none for an empty path); its `default` line sets *default_topic.
@@ -75,6 +85,9 @@ struct ShipArgs {
   double drain_timeout_s = 10;
   bool exit_when_caught_up = false;
   std::string format = "text";
+  // Ship to a throwaway Kafka inside this process (the shipper then keeps its position under
+  // the checkpoint name "embedded-kafka", never "shipper", which retention trusts).
+  bool embedded_kafka = false;
 };
 int RunShip(const CommonOptions& common, const ShipArgs& args);
 

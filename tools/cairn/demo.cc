@@ -169,9 +169,15 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
   if (!args.no_kafka) {
     auto settings = LoadKafkaSettings(args.kafka);
     if (!settings.ok()) return Fail(settings.status());
+    // (Not KAFKA_BOOTSTRAP_SERVERS: the demo's default is the embedded Kafka, whatever the
+    // environment says; -b or a config file choose a real one.)
+    auto bootstrap = ResolveBootstrap(args.kafka, *settings, /*use_environment=*/false);
+    if (!bootstrap.ok()) return Fail(bootstrap.status());
+    bool in_settings = false;
+    for (const auto& [k, v] : *settings) in_settings |= k == "bootstrap.servers";
     ship.kafka_config = std::move(settings).value();
-    ship.bootstrap_servers = args.kafka.bootstrap_servers;
-    if (ship.bootstrap_servers.empty()) {
+    ship.bootstrap_servers = *bootstrap;
+    if (ship.bootstrap_servers.empty() && !in_settings) {
       EmbeddedKafkaOptions ko;
       ko.topics = topics;
       auto k = EmbeddedKafka::Start(ko);

@@ -217,13 +217,15 @@ int main(int argc, char** argv) {
 
   // Kafka client options, the way the Kafka tools and kcat spell them.
   auto add_kafka_options = [](CLI::App* cmd, KafkaArgs& k) {
-    cmd->add_option("--bootstrap-servers,-b", k.bootstrap_servers,
-                    "Kafka brokers host:port,...; default: an embedded Kafka in this process");
+    cmd->add_option("--bootstrap-servers,--bootstrap-server,-b", k.bootstrap_servers,
+                    "Kafka brokers host:port,...; else bootstrap.servers in --kafka-config, "
+                    "else KAFKA_BOOTSTRAP_SERVERS");
     cmd->add_option("-X", k.settings,
                     "librdkafka setting key=value, passed through (repeatable), e.g. "
                     "-X security.protocol=SASL_SSL");
-    cmd->add_option("--kafka-config", k.config_file,
-                    "Kafka client properties file (as the Kafka tools read it)");
+    cmd->add_option("--kafka-config,--command-config,--producer.config", k.config_file,
+                    "Kafka client properties file, as the Kafka tools read it (Java-only keys "
+                    "are translated or skipped with a warning)");
   };
 
   ReconcileArgs reconcile;
@@ -286,6 +288,9 @@ int main(int argc, char** argv) {
   ship_cmd->add_flag("--exit-when-caught-up", ship.exit_when_caught_up,
                      "Stop once everything appended before the start is in Kafka");
   ship_cmd->add_option("--format", ship.format, "Final summary: text or json")->capture_default_str();
+  ship_cmd->add_flag("--embedded-kafka", ship.embedded_kafka,
+                     "Ship to a throwaway Kafka inside this process (for trying cairn out; "
+                     "its position is kept as checkpoint 'embedded-kafka', not 'shipper')");
   ship_cmd->footer(
       "Examples:\n"
       "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes routes.txt\n"

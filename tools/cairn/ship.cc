@@ -5,6 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,6 +16,7 @@
 
 #include <fmt/format.h>
 #include <httplib.h>
+#include <librdkafka/rdkafka.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -36,11 +41,56 @@ void InstallSignalHandlers() {
 }
 
 Result<std::string> ReadFile(const std::string& path, std::string_view what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return Status::InvalidArgument(fmt::format("{} {} is a directory, not a file", what, path));
   std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(fmt::format("cannot read {} {}", what, path));
+  if (!in)
+    return Status::InvalidArgument(
+        fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) return Status::InvalidArgument(fmt::format("reading {} {} failed", what, path));
   return ss.str();
+}
+
+// "host:port" with a port in 1..65535, optionally after "PROTOCOL://"; IPv6 in brackets.
+bool IsBrokerAddress(std::string_view a) {
+  if (const auto scheme = a.find("://"); scheme != std::string_view::npos) a.remove_prefix(scheme + 3);
+  const auto colon = a.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
+  const std::string_view port = a.substr(colon + 1);
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  const int n = std::stoi(std::string(port));
+  const std::string_view host = a.substr(0, colon);
+  return n >= 1 && n <= 65535 && host.find_first_of(" \t,") == std::string_view::npos;
+}
+
+Status CheckBrokerList(std::string_view list, std::string_view from) {
+  std::size_t at = 0;
+  while (at <= list.size()) {
+    std::size_t end = list.find(',', at);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view entry = list.substr(at, end - at);
+    while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
+    while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
+    if (!IsBrokerAddress(entry))
+      return Status::InvalidArgument(fmt::format(
+          "{}: '{}' is not a broker address (host:port[,host:port...])", from, entry));
+    at = end + 1;
+  }
+  return Status::Ok();
+}
+
+// Whether librdkafka has a setting of this name (tried on a scratch configuration).
+bool LibrdkafkaKnows(const std::string& key) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[256];
+  size_t size = 0;
+  const bool known = rd_kafka_conf_get(conf, key.c_str(), nullptr, &size) == RD_KAFKA_CONF_OK ||
+                     rd_kafka_conf_set(conf, key.c_str(), "", err, sizeof err) != RD_KAFKA_CONF_UNKNOWN;
+  rd_kafka_conf_destroy(conf);
+  return known;
 }
 
 std::string StatusLine(const ShipperStatus& s) {
@@ -48,7 +98,10 @@ std::string StatusLine(const ShipperStatus& s) {
                      "| dead {} | rewinds {} | broker {}",
                      ToString(s.state), s.head_position, s.shipped_through, s.lag_events,
                      s.lag_seconds, s.events_per_second, s.produce_latency_p99_ms,
-                     s.dead_letters, s.rewinds, s.broker_reachable ? "up" : "down");
+                     s.dead_letters, s.rewinds,
+                     s.broker_reachable || s.last_error.empty()
+                         ? std::string(s.broker_reachable ? "up" : "down")
+                         : "down: " + s.last_error);
 }
 
 nlohmann::json StatusJson(const ShipperStatus& s) {
@@ -100,7 +153,10 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
     auto props = ParseClientProperties(*text);
     if (!props.ok())
       return Status::InvalidArgument(fmt::format("{}: {}", args.config_file, props.status().message()));
-    settings = std::move(props).value();
+    std::vector<std::string> warnings;
+    settings = TranslateJavaClientProperties(*props, LibrdkafkaKnows, &warnings);
+    for (const std::string& w : warnings)
+      std::fprintf(stderr, "cairn: warning: %s: %s\n", args.config_file.c_str(), w.c_str());
   }
   for (const std::string& kv : args.settings) {
     const auto eq = kv.find('=');
@@ -109,6 +165,32 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
     settings.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
   return settings;
+}
+
+Result<std::string> ResolveBootstrap(const KafkaArgs& args,
+                                     const std::vector<std::pair<std::string, std::string>>& settings,
+                                     bool use_environment) {
+  if (args.bootstrap_servers) {
+    if (args.bootstrap_servers->find_first_not_of(" \t") == std::string::npos)
+      return Status::InvalidArgument(
+          "-b/--bootstrap-servers is empty (an unset variable?): give host:port[,host:port...]");
+    if (Status s = CheckBrokerList(*args.bootstrap_servers, "-b"); !s.ok()) return s;
+    return *args.bootstrap_servers;
+  }
+  for (const auto& [k, v] : settings) {
+    if (k != "bootstrap.servers") continue;
+    if (Status s = CheckBrokerList(v, fmt::format("bootstrap.servers in {}", args.config_file));
+        !s.ok())
+      return s;
+    return std::string();
+  }
+  if (use_environment) {
+    if (const char* env = std::getenv("KAFKA_BOOTSTRAP_SERVERS"); env && *env) {
+      if (Status s = CheckBrokerList(env, "KAFKA_BOOTSTRAP_SERVERS"); !s.ok()) return s;
+      return std::string(env);
+    }
+  }
+  return std::string();
 }
 
 Result<std::vector<RouteRule>> LoadRoutes(const std::string& path, std::string* default_topic) {
@@ -128,8 +210,10 @@ Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaA
   o.log_level = *level;
   auto settings = LoadKafkaSettings(kafka);
   if (!settings.ok()) return settings.status();
+  auto bootstrap = ResolveBootstrap(kafka, *settings, /*use_environment=*/true);
+  if (!bootstrap.ok()) return bootstrap.status();
   o.kafka_config = std::move(settings).value();
-  o.bootstrap_servers = kafka.bootstrap_servers;
+  o.bootstrap_servers = std::move(bootstrap).value();
   return o;
 }
 
@@ -180,14 +264,25 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   std::unique_ptr<EmbeddedKafka> embedded;
   bool bootstrap_in_settings = false;
   for (const auto& [k, v] : o.kafka_config) bootstrap_in_settings |= k == "bootstrap.servers";
-  if (o.bootstrap_servers.empty() && !bootstrap_in_settings) {
+  const bool brokers_given = !o.bootstrap_servers.empty() || bootstrap_in_settings;
+  if (args.embedded_kafka && brokers_given)
+    return Fail(Status::InvalidArgument("--embedded-kafka and brokers (-b, bootstrap.servers, "
+                                        "KAFKA_BOOTSTRAP_SERVERS) exclude each other"));
+  if (!brokers_given && !args.embedded_kafka)
+    return Fail(Status::InvalidArgument(
+        "no Kafka brokers: give -b HOST:PORT, bootstrap.servers in --kafka-config, or "
+        "KAFKA_BOOTSTRAP_SERVERS (--embedded-kafka ships to a throwaway Kafka in this process)"));
+  if (args.embedded_kafka) {
     auto k = EmbeddedKafka::Start();
     if (!k.ok()) return Fail(k.status());
     embedded = std::move(k).value();
     o.bootstrap_servers = embedded->bootstrap_servers();
+    // Its own checkpoint: what reached a Kafka that vanishes with this process must never
+    // count as shipped for retention, which trusts the "shipper" checkpoint.
+    o.checkpoint_name = "embedded-kafka";
     std::fprintf(stderr,
-                 "cairn: no --bootstrap-servers: shipping to an embedded Kafka at %s "
-                 "(in this process, gone when it exits)\n",
+                 "cairn: shipping to an embedded Kafka at %s (in this process, gone when it "
+                 "exits; checkpoint 'embedded-kafka')\n",
                  o.bootstrap_servers.c_str());
   }
 
