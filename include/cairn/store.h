@@ -4,6 +4,7 @@
 // stream or in global commit order.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -225,10 +226,22 @@ struct RepairReport {
 // The newest on-disk format this build reads and writes (docs/format.md).
 inline constexpr std::uint32_t kFormatVersion = 2;
 
+// A head noted earlier (StoreInfo::last_position and last_chain_hash, or the cairn.position
+// and cairn.chain_hash headers of a message in Kafka), kept outside the store. The chain alone
+// cannot show that events were removed from the end of the log, or that the whole log was
+// rewritten consistently; an anchor can (docs/guarantees.md, "What the chain proves").
+struct ChainAnchor {
+  std::uint64_t position = 0;
+  std::array<std::uint8_t, 32> chain_hash{};
+};
+
 struct VerifyOptions {
   // Verify the log and chain from here (the chain is anchored at the stored hash of the event
   // before it). The index checks need the whole log and run only from position 1.
   std::uint64_t from_position = 1;
+  // Each must still be in the log with that chain hash: a problem when the log now ends before
+  // it or holds another hash there. Positions retention removed cannot be checked (a note).
+  std::vector<ChainAnchor> expect;
   // Called now and then with (positions checked, positions to check); may be empty.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
@@ -249,8 +262,10 @@ struct VerifyReport {
   std::uint64_t checkpoints = 0;
   std::uint64_t dead_letters = 0;
   bool indexes_checked = false;
+  std::uint64_t anchors_checked = 0;  // VerifyOptions::expect entries that held
   std::array<std::uint8_t, 32> chain_head{};
   std::vector<Problem> problems;
+  std::vector<std::string> notes;     // what could not be checked, and why
   bool ok() const { return problems.empty(); }
 };
 

@@ -80,6 +80,51 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
     }
   } release{db_.get(), snapshot};
 
+  // Anchors from outside the store: checked where the scan passes them, or against stored
+  // hashes before `from`.
+  std::map<std::uint64_t, audit::Hash> anchors;
+  for (const ChainAnchor& a : options.expect) {
+    if (a.position == 0) {
+      problem(0, "an expected head needs a position of at least 1");
+      continue;
+    }
+    if (a.position > head) {
+      problem(a.position, fmt::format("the log ends at position {}, before the expected head {}: "
+                                      "events were removed from its end",
+                                      head, a.position));
+      continue;
+    }
+    if (a.position + 1 < log_start) {
+      report.notes.push_back(fmt::format(
+          "expected head {} cannot be checked: retention removed the positions before {}",
+          a.position, log_start));
+      continue;
+    }
+    if (a.position < from) {
+      auto stored = ChainHashAt(a.position);
+      if (!stored.ok()) {
+        problem(a.position, "cannot check the expected head: " + stored.status().message());
+      } else if (*stored != a.chain_hash) {
+        problem(a.position, fmt::format("chain hash {} differs from the expected {}",
+                                        HexHash(*stored), HexHash(a.chain_hash)));
+      } else {
+        ++report.anchors_checked;
+      }
+      continue;
+    }
+    anchors.emplace(a.position, a.chain_hash);
+  }
+  auto check_anchor = [&](std::uint64_t position, const audit::Hash& hash) {
+    auto it = anchors.find(position);
+    if (it == anchors.end()) return;
+    if (it->second == hash)
+      ++report.anchors_checked;
+    else
+      problem(position, fmt::format("chain hash {} differs from the expected {}: the log was "
+                                    "rewritten at or before this position",
+                                    HexHash(hash), HexHash(it->second)));
+  };
+
   audit::ChainHasher hasher;
   audit::Hash previous = hasher.Genesis(store_id_);
   if (from > 1) {
@@ -92,6 +137,14 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
     }
     previous = *before;
   }
+
+  // Index entries and side records that point past the head: appends that raced the check,
+  // or events removed from the end of the log, which no later chain link can betray. Told
+  // apart at the end, by looking for those positions in the log as it is then.
+  std::vector<std::pair<std::uint64_t, std::string>> past_head;
+  auto note_past_head = [&](std::uint64_t position, std::string what) {
+    if (past_head.size() < 16) past_head.emplace_back(position, std::move(what));
+  };
 
   const bool full = from == log_start;
   report.indexes_checked = full;
@@ -139,6 +192,7 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         }
         tally->second.last_version = r.version;
         previous = r.chain_hash;
+        check_anchor(position, previous);
         last_ts = std::max(last_ts, r.timestamp_us);
         ++report.removed;
         ++expected;
@@ -160,6 +214,7 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         return report;
       }
       previous = e.chain_hash;
+      check_anchor(position, previous);
       if (e.timestamp_us < last_ts)
         problem(position, fmt::format("timestamp {} is before the previous event's {}",
                                       e.timestamp_us, last_ts));
@@ -224,9 +279,11 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         problem(0, fmt::format("malformed stream index entry (key of {} bytes)", it->key().size()));
         break;
       }
-      // Entries past the head belong to appends after the scan started.
       const std::uint64_t position = store::GetBigEndian64(it->value().data());
-      if (position > head) continue;
+      if (position > head) {
+        note_past_head(position, fmt::format("stream index entry '{}' version {}", stream, version));
+        continue;
+      }
       if (stream != current) {
         finish();
         current = std::string(stream);
@@ -292,7 +349,10 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         break;
       }
       const std::uint64_t p = store::GetBigEndian64(ii->value().data());
-      if (p > head) continue;
+      if (p > head) {
+        note_past_head(p, "an id index entry");
+        continue;
+      }
       index_ids.Add(ii->key().ToStringView(), p, 0);
     }
     if (!ii->status().ok()) return FromRocks(ii->status(), "reading the id index");
@@ -328,7 +388,10 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
         break;
       }
       const std::uint64_t p = store::GetBigEndian64(key.data() + key.size() - 8);
-      if (p > head) continue;
+      if (p > head) {
+        note_past_head(p, fmt::format("type index entry '{}'", key.substr(0, key.size() - 9)));
+        continue;
+      }
       index_types.Add(key.substr(0, key.size() - 9), p, 0);
     }
     if (!ti->status().ok()) return FromRocks(ti->status(), "reading the type index");
@@ -355,6 +418,19 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
     problem(0, dead.status().message());
   } else {
     report.dead_letters = dead->size();
+    for (const DeadLetter& d : *dead)
+      if (d.position > head) note_past_head(d.position, fmt::format("a dead letter of '{}'", d.stream));
+  }
+  // A race leaves the position in the log by now (the writer's batch holds the event and its
+  // index entries together); a removal does not.
+  for (const auto& [position, what] : past_head) {
+    std::string value;
+    const rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
+    if (got.ok()) continue;
+    problem(position, fmt::format("{} points at position {}, past the head {}, and the log holds "
+                                  "no such position: events were removed from the end of the log",
+                                  what, position, head));
+    break;  // one names the damage; the rest say the same
   }
   return report;
 }

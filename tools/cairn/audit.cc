@@ -111,6 +111,7 @@ int Query(const CommonOptions& common, const QueryArgs& args, bool is_export) {
   auto n = Scan(**store, *filter, filter->from_position, printer,
                 is_export || !args.output.empty() ? &progress : nullptr);
   printer.End();
+  progress.Done();
   if (!n.ok()) return Fail(n.status());
   if (is_export && !args.output.empty()) {
     file.close();
@@ -175,14 +176,48 @@ int RunTail(const CommonOptions& common, const TailArgs& args) {
 int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
   auto format = ParseFormat(args.format, false);
   if (!format.ok()) return Fail(format.status());
+  VerifyOptions vo;
+  for (const std::string& e : args.expect) {
+    const auto colon = e.find(':');
+    ChainAnchor a;
+    const std::string hex = colon == std::string::npos ? "" : e.substr(colon + 1);
+    bool good = colon != std::string::npos && colon > 0 && hex.size() == 64 &&
+                e.find_first_not_of("0123456789") >= colon;
+    for (std::size_t i = 0; good && i < 32; ++i) {
+      const auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+      good = hi >= 0 && lo >= 0;
+      if (good) a.chain_hash[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    if (good) {
+      try {
+        a.position = std::stoull(e.substr(0, colon));
+      } catch (...) {
+        good = false;
+      }
+    }
+    if (!good || a.position == 0)
+      return Fail(Status::InvalidArgument(fmt::format(
+          "--expect '{}': expected POSITION:HASH (a position and 64 hex digits)", e)));
+    vo.expect.push_back(a);
+  }
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
+  if (const std::uint64_t head = (*store)->Info().last_position; args.from_position > head + 1 ||
+                                                                  args.from_position == 0)
+    return Fail(Status::InvalidArgument(fmt::format(
+        "--from-position {} is outside the log (positions 1..{})", args.from_position, head)));
   Progress progress("verify");
-  VerifyOptions vo;
   vo.from_position = args.from_position;
   vo.progress = [&](std::uint64_t done, std::uint64_t total) { progress.Update(done, total); };
   const auto t0 = std::chrono::steady_clock::now();
   auto report = (*store)->Verify(vo);
+  progress.Done();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!report.ok()) return Fail(report.status());
   const VerifyReport& r = *report;
@@ -199,6 +234,8 @@ int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
                         {"checkpoints", r.checkpoints},
                         {"dead_letters", r.dead_letters},
                         {"chain_head", HexHash(r.chain_head)},
+                        {"expected_heads_checked", r.anchors_checked},
+                        {"notes", r.notes},
                         {"seconds", secs},
                         {"problems", problems}};
     std::cout << DumpJson(j, 2) << "\n";
@@ -211,6 +248,9 @@ int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
     else
       fmt::print("indexes    not checked (they need a verify from position 1)\n");
     fmt::print("side       {} checkpoints, {} dead letters\n", r.checkpoints, r.dead_letters);
+    if (!vo.expect.empty())
+      fmt::print("anchors    {} of {} expected heads hold\n", r.anchors_checked, vo.expect.size());
+    for (const std::string& n : r.notes) fmt::print("note       {}\n", n);
     if (r.ok())
       fmt::print("chain head {}\nOK\n", HexHash(r.chain_head));
   }
@@ -426,8 +466,11 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
   for (const DeadLetter& d : *dead) dead_positions.insert(d.position);
 
   // The store's side: each stream's chain hashes by version, and where each version lives.
+  // Versions start wherever retention left the stream (`first`); a version retention removed
+  // in the middle is a hole (empty hash): Kafka may still hold it, the store cannot check it.
   struct Expected {
-    std::vector<std::string> hash;       // index version - 1
+    std::uint64_t first = 0;             // the lowest version still stored
+    std::vector<std::string> hash;       // index version - first
     std::vector<std::uint64_t> position;
     std::vector<std::uint8_t> seen;      // times found in Kafka
   };
@@ -439,35 +482,58 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
     for (; reader->Valid() && reader->event().position <= head; reader->Next()) {
       const RecordedEvent& e = reader->event();
       Expected& x = expected[std::string(e.stream)];
-      x.hash.push_back(HexHash(e.chain_hash));
-      x.position.push_back(e.position);
-      x.seen.push_back(0);
+      if (x.hash.empty()) x.first = e.version;
+      if (e.version < x.first + x.hash.size()) continue;  // cannot happen: versions increase
+      const std::size_t at = e.version - x.first;
+      x.hash.resize(at + 1);
+      x.position.resize(at + 1, 0);
+      x.seen.resize(at + 1, 0);
+      x.hash[at] = HexHash(e.chain_hash);
+      x.position[at] = e.position;
       if ((e.position & 0xffff) == 0) progress.Update(e.position, head * 2);
     }
     if (!reader->status().ok()) return Fail(reader->status());
   }
+  progress.Done();
 
   std::uint64_t foreign = 0;
   auto records = ReadBack(bootstrap, *settings, topics, &foreign);
   if (!records.ok()) return Fail(records.status());
 
   std::uint64_t duplicates = 0, out_of_order = 0, mismatched = 0, unknown = 0, missing = 0,
-                not_yet = 0, dead_count = 0, matched = 0;
+                not_yet = 0, dead_count = 0, matched = 0, removed_here = 0, beyond_head = 0;
   std::vector<std::string> problems;
   auto note = [&](std::string p) {
     if (problems.size() < 20) problems.push_back(std::move(p));
   };
   std::map<std::string, std::uint64_t> highest;
   for (const ShippedRecord& r : *records) {
+    if (r.position > head) {
+      // Kafka holds a position the store no longer has: its head went back (events it had
+      // shipped were removed or lost). The chain cannot show this from inside the store.
+      ++beyond_head;
+      note(fmt::format("{} version {} at position {} ({}/{}@{}) is in Kafka, but the store's head "
+                       "is {}: the store lost events it had shipped",
+                       r.stream, r.version, r.position, r.topic, r.partition, r.offset, head));
+      continue;
+    }
     auto it = expected.find(r.stream);
-    if (it == expected.end() || r.version > it->second.hash.size()) {
+    if (it != expected.end() && r.version < it->second.first) {
+      ++removed_here;  // retention removed it from the store; Kafka keeps its own retention
+      continue;
+    }
+    if (it == expected.end() || r.version >= it->second.first + it->second.hash.size()) {
       ++unknown;
       note(fmt::format("{} version {} ({}/{}@{}) is not in the store", r.stream, r.version,
                        r.topic, r.partition, r.offset));
       continue;
     }
     Expected& x = it->second;
-    const std::size_t i = r.version - 1;
+    const std::size_t i = r.version - x.first;
+    if (x.hash[i].empty()) {
+      ++removed_here;
+      continue;
+    }
     if (r.chain_hash != x.hash[i]) {
       ++mismatched;
       note(fmt::format("{} version {} ({}/{}@{}): chain hash {} differs from the store's {}",
@@ -493,7 +559,7 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
   std::map<std::string, std::uint64_t> missing_by_stream;
   for (auto& [stream, x] : expected) {
     for (std::size_t i = 0; i < x.seen.size(); ++i) {
-      if (x.seen[i]) continue;
+      if (x.seen[i] || x.hash[i].empty()) continue;
       if (dead_positions.count(x.position[i])) {
         ++dead_count;
       } else if (x.position[i] > shipped) {
@@ -501,12 +567,13 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
       } else {
         ++missing;
         if (missing_by_stream[stream]++ == 0)
-          note(fmt::format("{} version {} (position {}) is not in Kafka", stream, i + 1,
+          note(fmt::format("{} version {} (position {}) is not in Kafka", stream, x.first + i,
                            x.position[i]));
       }
     }
   }
-  const bool clean = !duplicates && !out_of_order && !mismatched && !unknown && !missing;
+  const bool clean =
+      !duplicates && !out_of_order && !mismatched && !unknown && !missing && !beyond_head;
   if (*format == Format::kJson) {
     nlohmann::json j = {{"clean", clean},           {"topics", topics},
                         {"store_events", head},     {"shipped_through", shipped},
@@ -516,6 +583,8 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
                         {"hash_mismatches", mismatched}, {"unknown_to_store", unknown},
                         {"not_yet_shipped", not_yet}, {"dead_lettered", dead_count},
                         {"streams_missing_events", missing_by_stream.size()},
+                        {"beyond_store_head", beyond_head},
+                        {"removed_from_store", removed_here},
                         {"problems", problems}};
     std::cout << DumpJson(j, 2) << "\n";
   } else {
@@ -527,6 +596,12 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
     fmt::print("missing    {} (in {} streams)\nduplicates {}\nreordered  {}\nhash diffs {}\nunknown    {}\n",
                missing, missing_by_stream.size(), duplicates, out_of_order, mismatched, unknown);
     fmt::print("pending    {} not shipped yet, {} dead-lettered\n", not_yet, dead_count);
+    if (removed_here)
+      fmt::print("retained   {} in Kafka that retention removed from the store (not checked)\n",
+                 removed_here);
+    if (beyond_head)
+      fmt::print("lost       {} in Kafka past the store's head {}: the store lost shipped events\n",
+                 beyond_head, head);
     fmt::print("{}\n", clean ? "CLEAN" : "MISMATCH");
   }
   for (const std::string& p : problems) std::fprintf(stderr, "cairn: %s\n", p.c_str());

@@ -143,6 +143,7 @@ int RunTail(const CommonOptions& common, const TailArgs& args);
 struct VerifyArgs {
   std::string store;
   std::uint64_t from_position = 1;
+  std::vector<std::string> expect;  // POSITION:HASH, heads noted earlier
   std::string format = "text";
 };
 int RunVerify(const CommonOptions& common, const VerifyArgs& args);

@@ -178,9 +178,15 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--from-position", verify.from_position,
                          "Verify the log and chain from here (indexes need position 1)")
       ->capture_default_str();
+  verify_cmd->add_option("--expect", verify.expect,
+                         "POSITION:HASH, a head noted earlier (cairn info): it must still be in "
+                         "the log with that chain hash (repeatable)");
   verify_cmd->add_option("--format", verify.format, "text or json")->capture_default_str();
   verify_cmd->footer("Exit 0 when everything holds, 5 naming the first bad position otherwise.\n"
-                     "Example: cairn verify /var/lib/orders/events --format json");
+                     "The chain cannot show events removed from the end of the log: keep the\n"
+                     "head (cairn info: events, chain head) somewhere else and pass it with\n"
+                     "--expect, or compare with Kafka (cairn reconcile).\n"
+                     "Example: cairn verify /var/lib/orders/events --expect 1200:9f3a...e1 --format json");
 
   RepairArgs repair;
   auto* repair_cmd = app.add_subcommand(

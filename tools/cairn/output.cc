@@ -28,6 +28,7 @@ int ExitCodeFor(const Status& s) {
 }
 
 int Fail(const Status& s) {
+  Progress::ClearActive();
   std::fprintf(stderr, "cairn: %s\n", s.message().c_str());
   return ExitCodeFor(s);
 }

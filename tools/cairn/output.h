@@ -87,12 +87,24 @@ class Progress {
  public:
   explicit Progress(std::string label)
       : label_(std::move(label)), tty_(isatty(STDERR_FILENO) == 1),
-        start_(std::chrono::steady_clock::now()) {}
-  ~Progress() { Done(); }
+        start_(std::chrono::steady_clock::now()) {
+    active_ = this;
+  }
+  ~Progress() {
+    Done();
+    if (active_ == this) active_ = nullptr;
+  }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
   // Erases the bar (before printing a result).
   void Done() {
     if (drawn_) std::fprintf(stderr, "\r\033[K");
     drawn_ = false;
+  }
+  // Erases whichever bar is on the terminal: Fail() calls it, so that an error never shares
+  // the line of a half-drawn bar.
+  static void ClearActive() {
+    if (active_) active_->Done();
   }
   void Update(std::uint64_t done, std::uint64_t total) {
     if (!tty_) return;
@@ -114,6 +126,7 @@ class Progress {
   bool tty_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point start_, last_{};
+  static inline Progress* active_ = nullptr;  // the tool is single-threaded where it draws
 };
 
 }  // namespace cairn::tool
