@@ -112,8 +112,35 @@ expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" -X no.such.key=1
 expect_has "$ERR" "no.such.key" "unknown Kafka setting"
 expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" -X linger.ms
 expect_has "$ERR" "expected key=value" "bad -X"
-expect_exit 4 -- "$CAIRN" ship "$S" -b "$BS" --kafka-config "$WORK/none.properties"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --kafka-config "$WORK/none.properties"
 expect_has "$ERR" "none.properties" "missing properties file"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --kafka-config "$WORK"
+expect_has "$ERR" "is a directory" "a directory as properties file"
+# No brokers is a usage error, never a throwaway in-process Kafka that moves the checkpoint.
+expect_exit 2 -- "$CAIRN" ship "$S" -b ""
+expect_has "$ERR" "is empty" "empty -b"
+expect_exit 2 -- env -u KAFKA_BOOTSTRAP_SERVERS "$CAIRN" ship "$S"
+expect_has "$ERR" "no Kafka brokers" "no brokers at all"
+expect_exit 2 -- "$CAIRN" ship "$S" -b localhost
+expect_has "$ERR" "not a broker address" "-b without a port"
+before=$("$CAIRN" checkpoints "$S" --format json)
+expect_exit 0 -- env -u KAFKA_BOOTSTRAP_SERVERS "$CAIRN" ship "$S" --embedded-kafka --exit-when-caught-up
+expect_eq "$(/usr/bin/python3 -c 'import json,sys; print([c["position"] for c in json.loads(sys.argv[1]) if c["checkpoint"]=="shipper"])' "$("$CAIRN" checkpoints "$S" --format json)")" \
+    "$(/usr/bin/python3 -c 'import json,sys; print([c["position"] for c in json.loads(sys.argv[1]) if c["checkpoint"]=="shipper"])' "$before")" \
+    "--embedded-kafka leaves the shipper checkpoint alone"
+# Kafka-tool spellings, KAFKA_BOOTSTRAP_SERVERS, and a Java client.properties.
+printf 'bootstrap.servers=%s\nkey.serializer=org.apache.kafka.common.serialization.StringSerializer\nvalue.serializer=org.apache.kafka.common.serialization.StringSerializer\nssl.truststore.location=/etc/kafka/truststore.jks\nclient.dns.lookup=use_all_dns_ips\nlinger.ms=2\n' "$BS" >"$WORK/java.properties"
+expect_exit 0 -- "$CAIRN" ship "$S" --command-config "$WORK/java.properties" --default-topic ${P}cli-events --exit-when-caught-up
+expect_has "$ERR" "key.serializer: a Java client setting librdkafka does not have; skipped" "Java key skipped with a warning"
+expect_has "$ERR" "ssl.truststore.location: Java trust and key stores" "trust store skipped with a warning"
+expect_exit 0 -- "$CAIRN" ship "$S" --producer.config "$WORK/java.properties" --default-topic ${P}cli-events --exit-when-caught-up
+expect_exit 0 -- env KAFKA_BOOTSTRAP_SERVERS="$BS" "$CAIRN" ship "$S" --bootstrap-server "$BS" --default-topic ${P}cli-events --exit-when-caught-up
+# (The topic holds the duplicate and the altered copy made above: a mismatch, found.)
+expect_exit 7 -- env KAFKA_BOOTSTRAP_SERVERS="$BS" "$CAIRN" reconcile "$S" --default-topic ${P}cli-events
+expect_has "$OUT" "matched    6 events" "reconcile with KAFKA_BOOTSTRAP_SERVERS"
+# The shipper names why it cannot reach a broker.
+expect_exit 124 -- timeout -s TERM 4 "$CAIRN" ship "$S" -b 127.0.0.1:1 --default-topic ${P}cli-events
+expect_has "$OUT" "Connection refused" "connection refused named"
 printf 'category\n' >"$WORK/bad-routes"
 expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --routes "$WORK/bad-routes"
 expect_has "$ERR" "line 1" "bad routes file"

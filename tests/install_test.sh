@@ -11,7 +11,8 @@ cmake -S "$SRC/install" -B "$WORK/consumer" -DCMAKE_PREFIX_PATH="$WORK/prefix" >
 cmake --build "$WORK/consumer" >/dev/null
 "$WORK/consumer/consumer" "$WORK/store-cmake"
 export PKG_CONFIG_PATH="$(dirname "$(find "$WORK/prefix" -name cairn.pc)")"
-c++ -std=c++20 "$SRC/install/main.cc" -o "$WORK/pc-consumer" $(pkg-config --cflags --libs --static cairn)
+# No -std here either: cairn.pc's Cflags carry it.
+c++ "$SRC/install/main.cc" -o "$WORK/pc-consumer" $(pkg-config --cflags --libs --static cairn)
 "$WORK/pc-consumer" "$WORK/store-pc"
 "$WORK/prefix/bin/cairn" info "$WORK/store-pc" --format json >/dev/null
 echo "install ok"

@@ -346,8 +346,12 @@ TEST(StreamDeleteTest, ListingsShowTruncationAndDeletionAsLookupsDo) {
   StreamMetadata capped;
   capped.max_count = 1;  // metadata without truncation
   ASSERT_THAT(S(store->SetStreamMetadata("a-bc", capped)), IsOk());
-  for (const char* eventless : {"bb", "bc"})  // metadata the walk must step over
-    ASSERT_THAT(S(store->SetStreamMetadata(eventless, truncate)), IsOk());
+  // Metadata the walk must step over (a truncation past an event-less stream's next version
+  // is refused: it would hide events not appended yet).
+  for (const char* eventless : {"bb", "bc"}) {
+    EXPECT_EQ(store->SetStreamMetadata(eventless, truncate).code(), StatusCode::kInvalidArgument);
+    ASSERT_THAT(S(store->SetStreamMetadata(eventless, capped)), IsOk());
+  }
   ASSERT_THAT(store->DeleteStream("c"), IsOk());
 
   auto expect_as_lookups = [&](std::string_view prefix, std::size_t limit,

@@ -127,6 +127,11 @@ class [[nodiscard]] Status {
   std::optional<VersionConflict> conflict_;
 };
 
+namespace internal {
+// Prints "cairn: Result::value() on an error: <status>" to stderr and aborts.
+[[noreturn]] void DieOnErrorValue(const Status& status);
+}  // namespace internal
+
 // Either a T or a non-OK Status; never an OK Status without a value.
 template <typename T>
 class [[nodiscard]] Result {
@@ -142,10 +147,21 @@ class [[nodiscard]] Result {
   // The error; Status::Ok() when a value is held.
   Status status() const { return ok() ? Status::Ok() : std::get<Status>(value_); }
 
-  // Precondition: ok(). Checked: calling these on an error is a programming bug.
-  T& value() & { return std::get<T>(value_); }
-  const T& value() const& { return std::get<T>(value_); }
-  T&& value() && { return std::get<T>(std::move(value_)); }
+  // Precondition: ok(). Checked: calling these on an error is a bug in the caller, and the
+  // process aborts with a message naming the error (as Abseil's StatusOr does), rather than
+  // throwing: no exception crosses cairn's API.
+  T& value() & {
+    if (!ok()) internal::DieOnErrorValue(std::get<Status>(value_));
+    return *std::get_if<T>(&value_);
+  }
+  const T& value() const& {
+    if (!ok()) internal::DieOnErrorValue(std::get<Status>(value_));
+    return *std::get_if<T>(&value_);
+  }
+  T&& value() && {
+    if (!ok()) internal::DieOnErrorValue(std::get<Status>(value_));
+    return std::move(*std::get_if<T>(&value_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

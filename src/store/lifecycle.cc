@@ -143,6 +143,17 @@ Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetad
   if (metadata.max_count && *metadata.max_count == 0)
     return Status::InvalidArgument(
         "stream metadata: max_count must be at least 1 (delete the stream to hide every event)");
+  if (metadata.truncate_before > 1) {
+    // Past the next version it would hide events not appended yet (they would vanish from
+    // stream reads the moment they commit).
+    auto version = LoadStreamVersion(stream);  // from disk: the version cache is the leader's
+    if (!version.ok()) return version.status();
+    if (metadata.truncate_before > *version + 1)
+      return Status::InvalidArgument(fmt::format(
+          "stream metadata: truncate-before {} is past stream '{}''s next version {}: it would "
+          "hide events not appended yet",
+          metadata.truncate_before, stream, *version + 1));
+  }
   rocksdb::WriteOptions wo;
   wo.sync = true;
   const bool empty = !metadata.max_age && !metadata.max_count && metadata.truncate_before <= 1;

@@ -96,6 +96,29 @@ class EventReader::Impl {
 
 namespace {
 
+// A RocksDB snapshot for a reader that reads more than one iterator or Gets beside one: what
+// retention or soft deletes change after the reader opened must not show half-way through it
+// (an index entry whose event retention removed a moment later). Null where RocksDB has none
+// (read-only and secondary instances, whose state changes only at a catch-up).
+class ReaderSnapshot {
+ public:
+  ReaderSnapshot(rocksdb::DB* db, bool take) : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
+  ~ReaderSnapshot() {
+    if (snapshot_) db_->ReleaseSnapshot(snapshot_);
+  }
+  ReaderSnapshot(const ReaderSnapshot&) = delete;
+  ReaderSnapshot& operator=(const ReaderSnapshot&) = delete;
+  rocksdb::ReadOptions Options() const {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    return ro;
+  }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
 // Walks the log column family in key (= position) order.
 class LogReader final : public EventReader::Impl {
  public:
@@ -143,15 +166,15 @@ class StreamReader final : public EventReader::Impl {
   StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
                rocksdb::ColumnFamilyHandle* streams, rocksdb::ColumnFamilyHandle* log,
                std::string_view stream, const StreamReadOptions& o,
-               const store::UpcasterSet* upcasters, std::uint64_t first_visible)
+               const store::UpcasterSet* upcasters, std::uint64_t first_visible, bool snapshot)
       : Impl(open_readers, o.limit, o.direction == Direction::kBackward,
              o.upcast ? upcasters : nullptr),
-        db_(db), log_(log), stream_(stream),
+        snapshot_(db, snapshot), db_(db), log_(log), stream_(stream),
         lower_(store::StreamKey(stream, std::max<std::uint64_t>(first_visible, 1))),
         upper_(store::StreamKeyLimit(stream)) {
     lower_slice_ = rocksdb::Slice(lower_);
     upper_slice_ = rocksdb::Slice(upper_);
-    rocksdb::ReadOptions ro;
+    rocksdb::ReadOptions ro = snapshot_.Options();
     ro.iterate_lower_bound = &lower_slice_;
     ro.iterate_upper_bound = &upper_slice_;
     it_.reset(db->NewIterator(ro, streams));
@@ -162,6 +185,8 @@ class StreamReader final : public EventReader::Impl {
       it_->Seek(store::StreamKey(stream, std::max(o.from_version.value_or(1), first_visible)));
     Load();
   }
+
+  ~StreamReader() override { it_.reset(); }  // before the snapshot it reads
 
  private:
   void LoadEntry() override {
@@ -184,7 +209,7 @@ class StreamReader final : public EventReader::Impl {
     }
     value_.Reset();
     rocksdb::Status s =
-        db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value_);
+        db_->Get(snapshot_.Options(), log_, store::PositionKey(position), &value_);
     if (s.IsNotFound()) {
       Fail(Status::Corruption(fmt::format(
           "stream '{}' version {} points at position {}, which is not in the log", stream_,
@@ -205,6 +230,7 @@ class StreamReader final : public EventReader::Impl {
     valid_ = true;
   }
 
+  ReaderSnapshot snapshot_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* log_;
   std::string stream_;
@@ -221,12 +247,13 @@ class TypeReader final : public EventReader::Impl {
   TypeReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log,
              rocksdb::ColumnFamilyHandle* types, std::uint64_t index_from,
              std::span<const std::string> wanted, const LogReadOptions& o,
-             const store::UpcasterSet* upcasters)
-      : Impl(open_readers, o.limit, false, o.upcast ? upcasters : nullptr), db_(db), log_(log), index_from_(index_from),
+             const store::UpcasterSet* upcasters, bool snapshot)
+      : Impl(open_readers, o.limit, false, o.upcast ? upcasters : nullptr),
+        snapshot_(db, snapshot), db_(db), log_(log), index_from_(index_from),
         wanted_(wanted.begin(), wanted.end()) {
     const std::uint64_t from = o.from_position.value_or(1);
     if (o.limit == 0) return;
-    rocksdb::ReadOptions ro;
+    rocksdb::ReadOptions ro = snapshot_.Options();
     ro.fill_cache = false;
     if (from < index_from_) {
       it_.reset(db->NewIterator(ro, log_));
@@ -243,7 +270,7 @@ class TypeReader final : public EventReader::Impl {
       for (std::size_t i = 0; i < wanted_.size(); ++i) {
         Cursor& c = cursors_[i];
         c.upper_slice = rocksdb::Slice(c.upper);
-        rocksdb::ReadOptions cro;
+        rocksdb::ReadOptions cro = snapshot_.Options();
         cro.iterate_upper_bound = &c.upper_slice;
         c.it.reset(db->NewIterator(cro, types));
         std::string start;
@@ -257,6 +284,7 @@ class TypeReader final : public EventReader::Impl {
   ~TypeReader() override {
     log_it_.reset();  // iterators go before the base counts this reader closed
     for (Cursor& c : cursors_) c.it.reset();
+    it_.reset();      // and before the snapshot they read
   }
 
  private:
@@ -313,7 +341,7 @@ class TypeReader final : public EventReader::Impl {
     // Positions only grow: one forward log iterator, seeking, reuses its blocks and readahead
     // where a Get per event would look each one up from the top.
     if (!log_it_) {
-      rocksdb::ReadOptions lro;
+      rocksdb::ReadOptions lro = snapshot_.Options();
       lro.fill_cache = false;
       lro.readahead_size = 256 << 10;
       log_it_.reset(db_->NewIterator(lro, log_));
@@ -344,6 +372,7 @@ class TypeReader final : public EventReader::Impl {
       current_->it->Next();
   }
 
+  ReaderSnapshot snapshot_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* log_;
   std::uint64_t index_from_;
@@ -383,7 +412,7 @@ Result<EventReader> Store::Impl::ReadByTypes(std::span<const std::string> types,
     return Status::NotSupported("reading by type goes forward only");
   auto reader = std::make_unique<TypeReader>(&open_readers_, db_.get(), log_, types_,
                                              types_ ? type_index_from_ : UINT64_MAX, types,
-                                             options, &upcasters_);
+                                             options, &upcasters_, !options_.read_only);
   return EventReader(std::move(reader));
 }
 
@@ -396,7 +425,8 @@ Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
   auto info = ReadableStreamInfo(stream);
   if (!info.ok()) return info.status();
   auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream,
-                                               options, &upcasters_, info->first_version);
+                                               options, &upcasters_, info->first_version,
+                                               !options_.read_only);
   return EventReader(std::move(reader));
 }
 

@@ -1,6 +1,9 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "cairn/status.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <fmt/format.h>
 
 namespace cairn {
@@ -53,5 +56,16 @@ std::string Status::ToString() const {
   if (ok()) return "ok";
   return fmt::format("{}: {}", StatusCodeName(code_), message_);
 }
+
+namespace internal {
+
+void DieOnErrorValue(const Status& status) {
+  std::fprintf(stderr,
+               "cairn: Result::value() on an error (check ok() first): %s\n",
+               status.ToString().c_str());
+  std::abort();
+}
+
+}  // namespace internal
 
 }  // namespace cairn
