@@ -1132,6 +1132,56 @@ Result<std::uint64_t> Store::Impl::Refresh() {
   return committed_position_;
 }
 
+void Store::Impl::WaitForPendingCompactions() {
+  // Every writable open flushes what the WAL replayed into new level-0 files, one per family.
+  // A process that appends once and exits (an edge script calling `cairn append` per event)
+  // would close before RocksDB's background compaction of them ever ran, and each open would
+  // start from more files: 1,000 calls left ~3,000 files, every call slower than the last.
+  // So a writer lets the compaction RocksDB has scheduled finish before it closes (bounded:
+  // an L0 to L1 compaction of a few small files takes milliseconds).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::uint64_t pending = 0, running = 0, flushes = 0;
+    db_->GetIntProperty(rocksdb::DB::Properties::kCompactionPending, &pending);
+    db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &running);
+    db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &flushes);
+    if (pending == 0 && running == 0 && flushes == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  logger_->warn("store {}: closing with a compaction still pending after 30 s", path_);
+}
+
+void Store::Impl::MergeSmallFiles() {
+  // RocksDB moves a level-0 file that overlaps nothing down to level 1 as it is ("trivial
+  // move"), and the log's keys only grow: the small files each short-lived writer flushes at
+  // open pile up in level 1, one per family per process, since level 1 is merged only once it
+  // outgrows its target size (256 MiB). A run of small neighbours is merged here instead.
+  constexpr std::uint64_t kSmall = 4u << 20;
+  constexpr std::size_t kMinRun = 8;
+  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+    rocksdb::ColumnFamilyMetaData meta;
+    db_->GetColumnFamilyMetaData(h, &meta);
+    for (std::size_t level = 1; level < meta.levels.size(); ++level) {
+      const auto& files = meta.levels[level].files;  // in key order, not overlapping
+      std::size_t i = 0;
+      while (i < files.size()) {
+        std::size_t j = i;
+        while (j < files.size() && files[j].size < kSmall && !files[j].being_compacted) ++j;
+        if (j - i >= kMinRun) {
+          std::vector<std::string> names;
+          for (std::size_t k = i; k < j; ++k) names.push_back(files[k].name);
+          rocksdb::Status st = db_->CompactFiles(rocksdb::CompactionOptions(), h, names,
+                                                 static_cast<int>(level));
+          if (!st.ok())
+            logger_->info("store {}: merging {} small files of family {}: {}", path_,
+                          names.size(), h->GetName(), st.ToString());
+        }
+        i = std::max(j, i + 1);
+      }
+    }
+  }
+}
+
 Status Store::Impl::Close() {
   {
     std::lock_guard<std::mutex> lk(mu_);
@@ -1172,6 +1222,10 @@ Status Store::Impl::Close() {
   {
     std::lock_guard<std::mutex> lk(head_mu_);
     write_failed = !write_error_.empty();
+  }
+  if (!options_.read_only && !write_failed) {
+    WaitForPendingCompactions();
+    MergeSmallFiles();
   }
   // After a failed write RocksDB's WAL writer is in an error state, and flushing it again
   // aborts the process (an assertion in Debian's build): found by FaultTest's power cut.

@@ -138,6 +138,10 @@ class Store::Impl {
   Status OpenDatabase();
   // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
   Status CheckLiveFiles();
+  // Close(): lets the compactions RocksDB has scheduled run before the process goes.
+  void WaitForPendingCompactions();
+  // Close(): merges runs of small level-1 files short-lived writers leave behind.
+  void MergeSmallFiles();
   // A RocksDB open failure in cairn's words: a held lock, a damaged WAL (file and offset).
   Status DescribeOpenFailure(const rocksdb::Status& s);
   Status LoadOrCreateMeta(bool fresh);

@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
   tail_cmd->add_flag("--from-end", tail.from_end, "Only events appended from now on (default)");
   tail_cmd->add_option("--format", tail.format, "table, jsonl or csv");
   tail_cmd->add_option("--poll-interval", tail.poll_interval_s, "Seconds between looks for new events")
+      ->check(CLI::Range(0.001, 3600.0))
       ->capture_default_str();
   tail_cmd->add_option("--max-events", tail.max_events, "Exit after printing this many");
   tail_cmd->footer("Example: cairn tail /var/lib/orders/events --category order --format jsonl");
@@ -330,6 +331,20 @@ int main(int argc, char** argv) {
   demo_cmd->add_option("--outage", demo.outage_s,
                        "Seconds every embedded broker is down mid-run (0: none)")
       ->capture_default_str();
+
+  // Counts, positions and versions are unsigned: "-1" would wrap to 2^64-1 and read as "no
+  // limit". Refuse negative numbers on every such option, in every subcommand.
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+    for (CLI::Option* opt : sub->get_options())
+      if (opt->get_type_name() == "UINT")
+        opt->check(CLI::Validator(
+            [](std::string& value) -> std::string {
+              const auto at = value.find_first_not_of(" \t");
+              return at != std::string::npos && value[at] == '-'
+                         ? "'" + value + "' is negative; a count or position is 0 or more"
+                         : std::string();
+            },
+            "", "non-negative"));
 
   try {
     app.parse(argc, argv);
