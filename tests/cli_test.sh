@@ -211,5 +211,135 @@ expect_has "$OUT" "versions 6..6" "a deleted stream continues at the next versio
 expect_exit 0 -- "$CAIRN" checkpoints "$L" --format json
 /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d==[{"checkpoint":"shipper","position":10,"lag_events":1}], d' <<<"$OUT" || fail "checkpoints json"
 
+# --- Issue #12: a hostile newcomer's inputs ---------------------------------------------
+H=$WORK/hostile
+"$CAIRN" append "$H" ok-1 --type T --data '{"a":1}' >/dev/null || fail "hostile store"
+# Ids and types that are not UTF-8 are refused; payloads and metadata may hold any bytes, and
+# no JSON output aborts on them.
+expect_exit 2 -- "$CAIRN" append "$H" "$(printf 'order-\xff')" --type T --data '{}'
+expect_has "$ERR" "not valid UTF-8" "non-UTF-8 stream id"
+expect_exit 2 -- "$CAIRN" append "$H" ok-1 --type "$(printf 'T\xc3\x28')" --data '{}'
+expect_has "$ERR" "not valid UTF-8" "non-UTF-8 type"
+printf '\xff\xfe{"x":"\xc3\x28"}' | "$CAIRN" append "$H" ok-1 --type Bin --content-type application/json \
+    --metadata "$(printf '\xff')" >/dev/null || fail "binary payload append"
+for args in "read $H" "read $H ok-1" "export $H" "query $H --type Bin" "streams $H --format json" \
+            "info $H --format json" "verify $H --format json" "status $H --format json"; do
+  "$CAIRN" $args >/dev/null 2>"$WORK/err"; code=$?
+  [ "$code" -lt 128 ] || fail "$args aborted (exit $code): $(cat "$WORK/err")"
+done
+expect_exit 0 -- "$CAIRN" read "$H" --format json
+expect_has "$OUT" "data_base64" "binary payload as base64"
+# export -> append keeps every payload byte for byte (key order, big numbers, duplicate keys,
+# whitespace, binary).
+R=$WORK/roundtrip
+printf '%s\n' '{"stream":"r-1","type":"T","data":{"z":1,"a":2}}' \
+  '{"stream":"r-1","type":"T","data_base64":"eyJiIjogMSwgImEiOjJ9ICA="}' \
+  '{"stream":"r-1","type":"T","data_base64":"eyJuIjoxMjM0NTY3ODkwMTIzNDU2Nzg5MDEyMzQ1Njc4OTB9"}' \
+  '{"stream":"r-1","type":"T","data_base64":"eyJrIjoxLCJrIjoyfQ=="}' \
+  '{"stream":"r-1","type":"T","content_type":"application/octet-stream","data_base64":"AAEC/w=="}' \
+  | "$CAIRN" append "$R" --jsonl >/dev/null || fail "round-trip source"
+"$CAIRN" export "$R" | "$CAIRN" append "$R.copy" --jsonl >/dev/null || fail "round-trip append"
+payloads() { "$CAIRN" read "$1" --format jsonl | /usr/bin/python3 -c '
+import base64, json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["data_base64"] if "data_base64" in e else base64.b64encode(json.dumps(e["data"], separators=(",", ":")).encode()).decode())'; }
+expect_eq "$(payloads "$R.copy")" "$(payloads "$R")" "export -> append keeps payload bytes"
+expect_has "$("$CAIRN" export "$R")" '"data":{"z":1,"a":2}' "exact JSON stays readable, key order kept"
+# A bad line stores nothing, and the error names it.
+printf '%s\n' '{"stream":"j-1","type":"T","data":{}}' \
+  "{\"stream\":\"j-1\",\"type\":\"T\",\"data_base64\":\"$(head -c 1100000 /dev/zero | base64 -w0)\"}" \
+  | expect_exit 2 -- "$CAIRN" append "$H" --jsonl
+printf '%s\n' '{"stream":"j-1","type":"T","data":{}}' \
+  "{\"stream\":\"j-1\",\"type\":\"T\",\"data_base64\":\"$(head -c 1100000 /dev/zero | base64 -w0)\"}" \
+  >"$WORK/badline.jsonl"
+expect_exit 2 -- bash -c "'$CAIRN' append '$H' --jsonl <'$WORK/badline.jsonl'"
+expect_has "$ERR" "stdin line 2" "the bad line is named"
+expect_exit 4 -- "$CAIRN" read "$H" j-1
+ID=0190c6f3-6a1e-7b8c-9d0e-aaaaaaaaaaaa
+printf '%s\n' "{\"stream\":\"j-2\",\"type\":\"T\",\"id\":\"$ID\",\"data\":{\"n\":1}}" >"$WORK/id1.jsonl"
+"$CAIRN" append "$H" --jsonl <"$WORK/id1.jsonl" >/dev/null || fail "id append"
+printf '%s\n' '{"stream":"j-3","type":"T","data":{}}' "{\"stream\":\"j-3\",\"type\":\"T\",\"id\":\"$ID\",\"data\":{\"n\":2}}" >"$WORK/id2.jsonl"
+expect_exit 3 -- bash -c "'$CAIRN' append '$H' --jsonl <'$WORK/id2.jsonl'"
+expect_has "$ERR" "stdin line 2" "the reused id's line is named"
+expect_exit 4 -- "$CAIRN" read "$H" j-3
+# Mistyped paths create nothing: only append makes a store.
+for args in "checkpoints $WORK/typo1 --set shipper=1" "stream-meta $WORK/typo2 s --max-count 1" \
+            "retention $WORK/typo3 --max-events 1" "delete-stream $WORK/typo4 s" "ship $WORK/typo5 -b 127.0.0.1:9"; do
+  expect_exit 4 -- $CAIRN $args
+  [ ! -e "$WORK/typo${args##*typo}" ] || true
+done
+for n in 1 2 3 4 5; do [ ! -e "$WORK/typo$n" ] || fail "typo$n was created"; done
+# A full stdout fails the command.
+for args in "export $H" "read $H" "query $H" "streams $H" "info $H" "verify $H"; do
+  "$CAIRN" $args >/dev/full 2>"$WORK/err"; code=$?
+  [ "$code" = 1 ] || fail "$args >/dev/full exited $code"
+done
+# Small ones.
+expect_exit 0 -- "$CAIRN" --help-all
+expect_has "$OUT" "repair" "--help-all lists commands"
+expect_exit 2 -- "$CAIRN" verify "$H" --from-position 999999
+expect_has "$ERR" "outside the log" "verify past the head is a usage error"
+expect_exit 2 -- "$CAIRN" read "$H" --from -1
+expect_exit 2 -- "$CAIRN" read "$H" --limit -5
+expect_has "$ERR" "negative" "negative limit"
+expect_exit 2 -- "$CAIRN" tail "$H" --poll-interval 0
+expect_exit 2 -- "$CAIRN" stream-meta "$H" ok-1 --truncate-before 99
+expect_has "$ERR" "past stream 'ok-1''s next version" "truncate-before beyond the next version"
+HEAD=$("$CAIRN" info "$H" --format json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print("%d:%s" % (d["last_position"], d["chain_head"]))')
+expect_exit 0 -- "$CAIRN" verify "$H" --expect "$HEAD"
+expect_has "$OUT" "1 of 1 expected heads hold" "verify --expect"
+expect_exit 5 -- "$CAIRN" verify "$H" --expect "999:${HEAD#*:}"
+expect_has "$ERR" "before the expected head 999" "an anchor past the head"
+expect_exit 2 -- "$CAIRN" verify "$H" --expect nonsense
+# One error line, no RocksDB warning before it: a damaged WAL, then repair.
+W=$WORK/wal
+for i in $(seq 400); do echo "{\"stream\":\"w-$((i % 9))\",\"type\":\"T\",\"data\":{\"i\":$i}}"; done \
+  | "$CAIRN" append "$W" --jsonl >/dev/null
+LOGF=$(ls "$W"/*.log | tail -1)
+/usr/bin/python3 -c 'import os,sys; f=sys.argv[1]; n=os.path.getsize(f); fd=os.open(f, os.O_WRONLY); os.pwrite(fd, b"X"*16, n//2); os.close(fd)' "$LOGF"
+for args in "info $W" "read $W" "query $W" "export $W" "streams $W" "status $W" "verify $W" \
+            "append $W w-1 --type T --data {}" "checkpoints $W" "retention $W --dry-run --max-events 1"; do
+  expect_exit 5 -- $CAIRN $args
+  expect_has "$ERR" "$(basename "$LOGF")" "$args names the damaged log"
+  expect_eq "$(echo "$ERR" | wc -l)" "1" "$args: one error line"
+done
+expect_exit 0 -- "$CAIRN" repair "$W" --dry-run --format json
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["needed"] and d["kept_through"] < 400 and d["bytes_dropped"] > 0, d' <<<"$OUT" || fail "repair --dry-run json: $OUT"
+expect_exit 5 -- "$CAIRN" info "$W"
+expect_exit 0 -- "$CAIRN" repair "$W" --backup-dir "$WORK/wal.copy"
+expect_has "$OUT" "wal.copy" "repair names its copy"
+expect_exit 0 -- "$CAIRN" verify "$W"
+expect_exit 0 -- "$CAIRN" info "$W"
+expect_has "$OUT" "repairs          1" "info shows the repair"
+expect_exit 5 -- "$CAIRN" info "$WORK/wal.copy"
+# Damaged table files: every command exits 5 naming the file.
+T=$WORK/tables
+for i in $(seq 2000); do echo "{\"stream\":\"t-$((i % 9))\",\"type\":\"T\",\"data\":{\"i\":$i}}"; done \
+  | "$CAIRN" append "$T" --jsonl >/dev/null
+"$CAIRN" info "$T" >/dev/null
+"$CAIRN" append "$T" t-0 --type T --data '{}' >/dev/null  # a writer's open flushes the WAL
+SST=$(ls -S "$T"/*.sst | head -1)
+for damage in truncate remove; do
+  rm -rf "$T.d" && cp -r "$T" "$T.d"
+  if [ $damage = truncate ]; then truncate -s 10000000 "$T.d/$(basename "$SST")"; else rm "$T.d/$(basename "$SST")"; fi
+  for args in "info $T.d" "read $T.d" "query $T.d" "export $T.d" "streams $T.d" "status $T.d" "verify $T.d" \
+              "append $T.d t-1 --type T --data {}" "tail $T.d --max-events 1"; do
+    expect_exit 5 -- $CAIRN $args
+    expect_has "$ERR" "$(basename "$SST" .sst)" "$damage: $args names the table file"
+  done
+done
+# Permission denied says so (as an unprivileged user, when we can become one).
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+  expect_exit 1 -- runuser -u nobody -- "$CAIRN" info "$H"  # $WORK itself is mode 700
+  expect_has "$ERR" "permission denied" "an unreachable store: permission denied named"
+  chmod 755 "$WORK"
+  chmod 700 "$H"
+  expect_exit 1 -- runuser -u nobody -- "$CAIRN" info "$H"
+  expect_has "$ERR" "permission denied" "an unreadable store: permission denied named"
+  chmod 755 "$H"
+  chmod 700 "$WORK"
+fi
+
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -295,6 +295,10 @@ Status Shipper::Impl::Init() {
   if (store_.Info().read_only)
     return Status::FailedPrecondition(
         "the shipper saves its checkpoint in the store: open the store writable");
+  // The checkpoint is where shipping starts; a store that cannot give it (closed, damaged)
+  // is an error now rather than a thread that fails later.
+  if (auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name); !checkpoint.ok())
+    return checkpoint.status();
 
   transactional_id_ =
       opt_.transactional_id.empty() ? "cairn-" + store_id_ : opt_.transactional_id;

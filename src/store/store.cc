@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 #include <unordered_set>
@@ -272,6 +273,11 @@ Status Store::Impl::DescribeOpenFailure(const rocksdb::Status& s) {
 Status Store::Impl::OpenDatabase() {
   std::error_code ec;
   const bool exists = fs::exists(path_, ec);
+  if (ec == std::errc::permission_denied)
+    return Status::IOError(fmt::format(
+        "permission denied: cannot reach store directory {} (a directory on its path is not "
+        "searchable by this user)",
+        path_));
   if (exists && !fs::is_directory(path_, ec))
     return Status::FailedPrecondition(fmt::format("{} is not a directory", path_));
   if (exists) {
@@ -362,6 +368,21 @@ Status Store::Impl::OpenDatabase() {
     names.push_back(store::kSnapshotsFamily);
   }
   if (!fresh) {
+    // CURRENT names the MANIFEST; RocksDB reads an empty one as a database with no column
+    // families but "default", which would pass for a foreign database. It is damage.
+    {
+      std::ifstream current(fs::path(path_) / "CURRENT");
+      std::string manifest;
+      std::getline(current, manifest);
+      std::error_code mec;
+      const fs::path mpath = fs::path(path_) / manifest;
+      if (manifest.empty() || !fs::exists(mpath, mec) || fs::file_size(mpath, mec) == 0)
+        return Status::Corruption(fmt::format(
+            "store {} is damaged: its MANIFEST {} is {}; restore the store from a backup "
+            "(docs/guarantees.md)",
+            path_, manifest.empty() ? "(named in CURRENT)" : mpath.string(),
+            manifest.empty() ? "not named in CURRENT" : fs::exists(mpath, mec) ? "empty" : "missing"));
+    }
     std::vector<std::string> existing;
     rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
     if (!s.ok()) {

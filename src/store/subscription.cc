@@ -193,6 +193,8 @@ Subscription::~Subscription() = default;
 Result<std::unique_ptr<Subscription>> Subscription::Start(Store& store,
                                                           SubscriptionOptions options,
                                                           EventHandler handler) {
+  // A closed store fails here, not later on the subscription's thread.
+  if (auto head = store.Refresh(); !head.ok()) return head.status();
   auto impl = std::make_unique<Impl>(store, std::move(options), std::move(handler));
   if (Status s = impl->Init(); !s.ok()) return s;
   return std::unique_ptr<Subscription>(new Subscription(std::move(impl)));
