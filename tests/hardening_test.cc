@@ -95,6 +95,8 @@ TEST(DamagedFilesTest, ATornLastWalRecordIsWhatACrashLeavesAndOpensWithoutIt) {
   auto logs = FilesEndingIn(path, ".log");
   ASSERT_FALSE(logs.empty());
   fs::resize_file(logs.back(), fs::file_size(logs.back()) - 7);
+  // A crash is what tears a record, and a crashed writer leaves no note of its head.
+  fs::remove(fs::path(path) / "CAIRN-HEAD");
   auto store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
   // The last append (50 events, one record) is torn away whole; the rest is there.
@@ -143,6 +145,27 @@ TEST(DamagedFilesTest, RepairKeepsACopyRecoversToTheDamageAndRecordsItself) {
   auto nothing = Store::Repair(path, dry);
   ASSERT_THAT(nothing, IsOk());
   EXPECT_FALSE(nothing->needed);
+}
+
+TEST(DamagedFilesTest, ADeletedWalIsRefusedNotAnEmptyStoreAndRepairOnlyAcceptsTheLoss) {
+  TempDir dir;
+  const std::string path = dir.Sub("s");
+  ASSERT_EQ(FillWal(path), 5000u);  // every event only in the WAL, then a clean close
+  for (const auto& log : FilesEndingIn(path, ".log")) fs::remove(log);
+  // Before: it opened as an empty store and gave position 1 to the next append.
+  ExpectEveryOpenRefuses(path, StatusCode::kCorruption, "closed it holding positions up to 5000");
+  RepairOptions o;
+  o.log_level = LogLevel::kError;
+  o.backup_dir = dir.Sub("copy");
+  auto r = Store::Repair(path, o);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_TRUE(r->needed);
+  EXPECT_EQ(r->kept_through, 0u);
+  EXPECT_THAT(r->damage, ::testing::HasSubstr("deleted"));
+  auto store = OpenOrDie(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Info().repairs, 1u);
+  EXPECT_EQ(Store::Open(o.backup_dir, EveryOpenMode()[1]).status().code(), StatusCode::kCorruption);
 }
 
 // A store whose events live in table files (a reopen flushes what the WAL replayed).
@@ -381,6 +404,10 @@ TEST(HeadRemovalTest, VerifyFindsIndexEntriesPastTheHeadAndAnchorsFindAConsisten
       noted.chain_hash = store->Info().last_chain_hash;
     }
     RemoveHead(path, noted.position, 5, indexes_too);
+    // The head the last clean close noted catches it at once...
+    EXPECT_EQ(Store::Open(path, EveryOpenMode()[1]).status().code(), StatusCode::kCorruption);
+    // ...unless whoever cut the log removed the note too: then verify and anchors must.
+    fs::remove(fs::path(path) / "CAIRN-HEAD");
     auto store = OpenOrDie(path);
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(store->Info().last_position, 100u) << "the head went backward";

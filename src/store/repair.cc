@@ -93,16 +93,28 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     if (as_is.status().code() != StatusCode::kCorruption) return as_is.status();
   }
   auto damage = store::FindWalDamage(path);
-  if (!damage)
-    return Status::Corruption(fmt::format(
-        "store {} cannot be repaired by cairn: its write-ahead log is intact, the damage is "
-        "elsewhere; restore the store from a backup (docs/guarantees.md)",
-        path));
+  if (damage) {
+    report.damaged_file = damage->file;
+    report.damaged_offset = damage->offset;
+    report.damage = damage->what;
+    report.bytes_dropped = damage->bytes_after;
+  } else {
+    // No damaged log: perhaps one was deleted (the head the last clean close noted is gone).
+    // Nothing can bring those events back; repair can only accept the loss, on the record.
+    StoreOptions probe_options = open_options;
+    probe_options.read_only = true;
+    auto probe = Impl::Open(path, probe_options, /*repairing=*/true);
+    if (!probe.ok())
+      return Status::Corruption(fmt::format(
+          "store {} cannot be repaired by cairn: its write-ahead log is intact, the damage is "
+          "elsewhere; restore the store from a backup (docs/guarantees.md)",
+          path));
+    report.damage = fmt::format(
+        "the store ends at position {}, but its writer closed it holding more: a write-ahead "
+        "log or table file was deleted or cut short",
+        (*probe)->Info().last_position);
+  }
   report.needed = true;
-  report.damaged_file = damage->file;
-  report.damaged_offset = damage->offset;
-  report.damage = damage->what;
-  report.bytes_dropped = damage->bytes_after;
 
   const std::int64_t now = store::NowMicros();
   std::string target = path;
@@ -129,12 +141,17 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
   report.kept_through = (*repaired)->Info().last_position;
   Status recorded;
   if (!options.dry_run) {
-    recorded = (*repaired)->RecordRepair(fmt::format(
-        "{}: kept positions 1..{}, dropped {} bytes of write-ahead log {} from offset {} ({}); "
-        "copy of the store before the repair in {}",
-        UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ"), report.kept_through, report.bytes_dropped,
-        fs::path(report.damaged_file).filename().string(), report.damaged_offset, report.damage,
-        report.backup_dir));
+    recorded = (*repaired)->RecordRepair(
+        report.damaged_file.empty()
+            ? fmt::format("{}: kept positions 1..{}; {}; copy of the store before the repair in {}",
+                          UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ"), report.kept_through, report.damage,
+                          report.backup_dir)
+            : fmt::format(
+                  "{}: kept positions 1..{}, dropped {} bytes of write-ahead log {} from offset "
+                  "{} ({}); copy of the store before the repair in {}",
+                  UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ"), report.kept_through, report.bytes_dropped,
+                  fs::path(report.damaged_file).filename().string(), report.damaged_offset,
+                  report.damage, report.backup_dir));
   }
   Status closed = (*repaired)->Close();
   if (!scratch.empty()) fs::remove_all(scratch, ec);

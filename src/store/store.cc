@@ -228,8 +228,11 @@ Status CheckAccess(const std::string& path, bool writer) {
 }  // namespace
 
 Status Store::Impl::CheckLiveFiles() {
-  // RocksDB opens table files lazily and, as a writer or a secondary, does not compare their
-  // sizes with the MANIFEST: a missing or truncated SST would only show as missing events.
+  // A secondary instance does not compare table files with the MANIFEST (a missing or
+  // truncated SST would only show as missing events; the read-only probe before it is the
+  // judge). A writer's DB::Open checks them itself, and its background compactions replace
+  // files under this loop, so it is left out.
+  if (!options_.read_only) return Status::Ok();
   std::vector<rocksdb::LiveFileMetaData> files;
   db_->GetLiveFilesMetaData(&files);
   for (const auto& f : files) {
@@ -345,6 +348,11 @@ Status Store::Impl::OpenDatabase() {
     db_options.listeners.push_back(std::make_shared<RecoveryListener>(on_recovered));
   }
   db_options.keep_log_file_num = 4;
+  // The MANIFEST records every write-ahead log: a log file deleted or cut short is then an
+  // error at open instead of acknowledged events that silently never were (found by deleting
+  // the *.log of a store whose events were all still in it: it opened empty and gave position
+  // 1 to the next append).
+  db_options.track_and_verify_wals_in_manifest = true;
   // A damaged write-ahead log is refused, not cut short: only a torn last record (what a crash
   // leaves) is tolerated; `cairn repair` (Store::Repair) recovers to the damage, keeping a
   // copy (docs/guarantees.md, "Write-ahead log recovery").
@@ -473,6 +481,7 @@ Status Store::Impl::OpenDatabase() {
   if (Status st = LoadOrCreateMeta(fresh); !st.ok()) return st;
   if (fresh) return PublishNewStore(db_path);
   if (Status st = LoadTail(); !st.ok()) return st;
+  if (Status st = CheckClosedHead(); !st.ok()) return st;
   if (Status st = LoadTypeIndex(cf_options); !st.ok()) return st;
   if (Status st = EnsureFamily(store::kSnapshotsFamily, cf_options, &snapshots_); !st.ok())
     return st;
@@ -481,6 +490,7 @@ Status Store::Impl::OpenDatabase() {
   if (Status st = LoadRepairs(); !st.ok()) return st;
   logger_->info("opened store {} (id {}, last position {})", path_, store_id_.ToString(),
              committed_position_);
+  opened_ = true;
   return Status::Ok();
 }
 
@@ -1153,6 +1163,56 @@ Result<std::uint64_t> Store::Impl::Refresh() {
   return committed_position_;
 }
 
+namespace {
+// Written by a writer's clean close, beside RocksDB's files (docs/format.md, "CAIRN-HEAD").
+constexpr char kClosedHeadFile[] = "CAIRN-HEAD";
+}  // namespace
+
+Status Store::Impl::CheckClosedHead() {
+  // RocksDB cannot tell a write-ahead log someone deleted from one it never had: the store
+  // opens without its events. A writer's clean close notes its head outside RocksDB's files;
+  // a store that opens with less than that lost what those files held.
+  const fs::path file = fs::path(path_) / kClosedHeadFile;
+  std::ifstream in(file);
+  std::string word;
+  std::uint64_t noted = 0;
+  if (in && (in >> word >> noted) && word == "position" && noted > committed_position_ &&
+      !repairing_)
+    return Status::Corruption(fmt::format(
+        "store {} is damaged: its writer closed it holding positions up to {}, and it now ends "
+        "at {}: a write-ahead log or table file was deleted or cut short; restore the store from "
+        "a backup (docs/guarantees.md, \"Damaged files\")",
+        path_, noted, committed_position_));
+  if (!options_.read_only) {
+    // From now on the head moves; a crash leaves no note (and a stale one could only be lower).
+    std::error_code ec;
+    fs::remove(file, ec);
+  }
+  return Status::Ok();
+}
+
+void Store::Impl::RecordClosedHead() {
+  const fs::path file = fs::path(path_) / kClosedHeadFile;
+  const fs::path tmp = fs::path(path_) / (std::string(kClosedHeadFile) + ".tmp");
+  std::uint64_t head;
+  {
+    std::lock_guard<std::mutex> lk(head_mu_);
+    head = committed_position_;
+  }
+  const std::string text = fmt::format("position {}\n", head);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return;
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  std::error_code ec;
+  if (written) fs::rename(tmp, file, ec);
+  if (const int dir = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY); dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+}
+
 void Store::Impl::WaitForPendingCompactions() {
   // Every writable open flushes what the WAL replayed into new level-0 files, one per family.
   // A process that appends once and exits (an edge script calling `cairn append` per event)
@@ -1244,7 +1304,7 @@ Status Store::Impl::Close() {
     std::lock_guard<std::mutex> lk(head_mu_);
     write_failed = !write_error_.empty();
   }
-  if (!options_.read_only && !write_failed) {
+  if (opened_ && !options_.read_only && !write_failed) {
     WaitForPendingCompactions();
     MergeSmallFiles();
   }
@@ -1260,6 +1320,8 @@ Status Store::Impl::Close() {
   }
   handles_.clear();
   Status s = FromRocks(db_->Close(), fmt::format("closing store {}", path_));
+  // (Not after a failed open: its head is what the damage left, not what a writer had.)
+  if (s.ok() && result.ok() && opened_ && !options_.read_only && !write_failed) RecordClosedHead();
   if (result.ok()) result = s;
   db_.reset();
   if (!secondary_dir_.empty()) {

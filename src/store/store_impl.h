@@ -140,6 +140,9 @@ class Store::Impl {
   Status CheckLiveFiles();
   // Close(): lets the compactions RocksDB has scheduled run before the process goes.
   void WaitForPendingCompactions();
+  // The head a writer's clean close noted (CAIRN-HEAD): an open that finds less is damage.
+  Status CheckClosedHead();
+  void RecordClosedHead();
   // Close(): merges runs of small level-1 files short-lived writers leave behind.
   void MergeSmallFiles();
   // A RocksDB open failure in cairn's words: a held lock, a damaged WAL (file and offset).
@@ -192,6 +195,7 @@ class Store::Impl {
   std::shared_ptr<spdlog::logger> logger_;
   // Open for Store::Repair: RocksDB recovers the WAL up to its first damage.
   bool repairing_ = false;
+  bool opened_ = false;  // OpenDatabase() succeeded: Close() may leave the store tidy
   // Public calls under way (CallGuard) and whether Close() has begun.
   std::atomic<int> calls_in_progress_{0};
   std::atomic<bool> closing_{false};

@@ -40,8 +40,11 @@ int RunRepair(const CommonOptions& common, const RepairArgs& args) {
     fmt::print("store {} opens as it is (head position {}): nothing to repair\n", args.store,
                r->kept_through);
   } else {
-    fmt::print("damage     write-ahead log {} at offset {} ({})\n", r->damaged_file,
-               r->damaged_offset, r->damage);
+    if (r->damaged_file.empty())
+      fmt::print("damage     {}\n", r->damage);
+    else
+      fmt::print("damage     write-ahead log {} at offset {} ({})\n", r->damaged_file,
+                 r->damaged_offset, r->damage);
     fmt::print("{} {} bytes of log from there on; positions 1..{} {}\n",
                args.dry_run ? "would drop" : "dropped   ", r->bytes_dropped, r->kept_through,
                args.dry_run ? "would be kept" : "kept");
