@@ -1,6 +1,9 @@
-// Appends one event and ships it to an embedded Kafka through an installed libcairn.
+// Appends one event and ships it through an installed libcairn: to the cluster in
+// KAFKA_BOOTSTRAP_SERVERS when set, else to an embedded Kafka.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 
 #include <cairn/cairn.h>
 
@@ -16,10 +19,17 @@ int main(int argc, char** argv) {
   std::printf("cairn %s: appended at position %llu\n", CAIRN_VERSION_STRING,
               static_cast<unsigned long long>(r->first_position));
   if (r->first_position != 1) return 1;
-  auto kafka = cairn::EmbeddedKafka::Start();
-  if (!kafka.ok()) return std::puts(kafka.status().ToString().c_str()), 1;
   cairn::ShipperOptions options;
-  options.bootstrap_servers = (*kafka)->bootstrap_servers();
+  std::unique_ptr<cairn::EmbeddedKafka> embedded;
+  if (const char* real = std::getenv("KAFKA_BOOTSTRAP_SERVERS"); real && *real) {
+    options.bootstrap_servers = real;
+    options.default_topic = "cairn-install-check";
+  } else {
+    auto kafka = cairn::EmbeddedKafka::Start();
+    if (!kafka.ok()) return std::puts(kafka.status().ToString().c_str()), 1;
+    embedded = std::move(kafka).value();
+    options.bootstrap_servers = embedded->bootstrap_servers();
+  }
   auto shipper = cairn::Shipper::Start(**store, options);
   if (!shipper.ok()) return std::puts(shipper.status().ToString().c_str()), 1;
   cairn::Status s = (*shipper)->WaitUntilShipped(1, std::chrono::seconds(30));
