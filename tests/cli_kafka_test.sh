@@ -4,22 +4,7 @@
 # Usage: cli_kafka_test.sh PATH/TO/cairn. On `cairn kafka-mock` unless KAFKA_BOOTSTRAP_SERVERS
 # names a real cluster (topics then get a random prefix).
 set -u
-CAIRN=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# expect_exit CODE -- command...: runs it, keeps stdout/stderr in $OUT/$ERR.
-expect_exit() {
-  local want=$1; shift; shift
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
-  OUT=$(cat "$WORK/out"); ERR=$(cat "$WORK/err")
-  [ "$got" = "$want" ] || fail "exit $got, wanted $want: $(echo "$*" | cut -c1-200) (stderr: $(echo "$ERR" | cut -c1-300))"
-}
-expect_eq() { [ "$1" = "$2" ] || fail "$3: got [$1] wanted [$2]"; }
-expect_has() { case "$1" in *"$2"*) ;; *) fail "$3: [$1] lacks [$2]";; esac; }
+source "$(dirname "$0")/cli_lib.sh"  # $CAIRN, $WORK, fail, expect_exit/eq/has
 
 P=""
 if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then

@@ -2,22 +2,7 @@
 # End-to-end checks of the cairn tool: output text, JSON, exit codes and error lines.
 # Usage: cli_test.sh PATH/TO/cairn
 set -u
-CAIRN=$1
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# expect_exit CODE -- command...: runs it, keeps stdout/stderr in $OUT/$ERR.
-expect_exit() {
-  local want=$1; shift; shift
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local got=$?
-  OUT=$(cat "$WORK/out"); ERR=$(cat "$WORK/err")
-  [ "$got" = "$want" ] || fail "exit $got, wanted $want: $(echo "$*" | cut -c1-200) (stderr: $(echo "$ERR" | cut -c1-300))"
-}
-expect_eq() { [ "$1" = "$2" ] || fail "$3: got [$1] wanted [$2]"; }
-expect_has() { case "$1" in *"$2"*) ;; *) fail "$3: [$1] lacks [$2]";; esac; }
+source "$(dirname "$0")/cli_lib.sh"  # $CAIRN, $WORK, fail, expect_exit/eq/has
 
 S=$WORK/store
 expect_exit 0 -- "$CAIRN" --help
@@ -156,7 +141,11 @@ expect_exit 0 -- "$CAIRN" status "$A" --format json
 expect_exit 0 -- "$CAIRN" dead-letters "$A" --format json
 expect_eq "$OUT" "[]" "no dead letters"
 # tail follows a store another process is appending to.
-"$CAIRN" tail "$S" --format jsonl --max-events 3 --poll-interval 0.05 >"$WORK/tail.out" 2>"$WORK/tail.err" &
+# (From the head's next position, not --from-end: on a loaded machine the follower may still be
+# opening when the first append lands.)
+NEXT=$(( $("$CAIRN" info "$S" --format json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["last_position"])') + 1 ))
+"$CAIRN" tail "$S" --format jsonl --max-events 3 --poll-interval 0.05 --from-start-position "$NEXT" \
+    >"$WORK/tail.out" 2>"$WORK/tail.err" &
 TAIL=$!
 sleep 0.5
 for i in 1 2 3; do "$CAIRN" append "$S" tail-1 --type Tick --data "{\"n\":$i}" >/dev/null; done

@@ -100,20 +100,7 @@ if ! "$CAIRN" ship "$work/store" -b "$bootstrap" --mode "$MODE" --routes "$work/
 fi
 "$CAIRN" read "$work/store" --format jsonl >"$work/expected.jsonl"
 echo "$MODE: $KILLS kill -9 of the writer+shipper, $total_acks acknowledged appends all present, $(wc -l <"$work/expected.jsonl") events"
-# The reader of record: on a real cluster confluent-kafka as a read_committed consumer (Kafka's
-# own isolation judges exactly-once); on the mock, which writes no transaction markers,
-# kafka-python counting only transactions whose checkpoint record kcat reads as committed.
-if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  verify=("$HERE/kafka/python" "$HERE/kafka_verify.py" --client confluent)
-else
-  kcat -C -b "$bootstrap" -t "${prefix}cairn-checkpoints" -o beginning -e -q \
-      -X isolation.level=read_committed -f '%s\n' >"$work/committed" 2>/dev/null || true
-  verify=("$PY" "$HERE/kafka_verify.py" --committed "$work/committed")
-fi
-"${verify[@]}" --bootstrap "$bootstrap" --expected "$work/expected.jsonl" \
-    --mode "$MODE" --topic "${prefix}order-events" \
-    --topic "${prefix}events" \
-    | tee "$work/summary.json"
+verify_kafka "${prefix}order-events" "${prefix}events"
 # At-least-once re-sends after a crash only what was shipped after the last checkpoint save:
 # at most the in-flight window (ShipperOptions, 10,000 events) per kill.
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); k=int(sys.argv[2]);

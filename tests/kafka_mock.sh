@@ -21,3 +21,23 @@ start_kafka_mock() {
   for _ in $(seq 100); do [[ -s "$work/bootstrap" ]] && break; sleep 0.05; done
   bootstrap=$(cat "$work/bootstrap")
 }
+
+# verify_kafka TOPIC...: reads the topics back and checks them against $work/expected.jsonl
+# (tests/kafka_verify.py), printing its one-line JSON summary and keeping it in
+# $work/summary.json. The reader of record: on a real cluster confluent-kafka as a
+# read_committed consumer (Kafka's own isolation judges exactly-once); on the mock, which
+# writes no transaction markers, kafka-python counting only transactions whose checkpoint
+# record kcat reads as committed. Needs $HERE, $PY, $bootstrap, $prefix, $MODE.
+verify_kafka() {
+  local verify topics=()
+  for t in "$@"; do topics+=(--topic "$t"); done
+  if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+    verify=("$HERE/kafka/python" "$HERE/kafka_verify.py" --client confluent)
+  else
+    kcat -C -b "$bootstrap" -t "${prefix}cairn-checkpoints" -o beginning -e -q \
+        -X isolation.level=read_committed -f '%s\n' >"$work/committed" 2>/dev/null || true
+    verify=("$PY" "$HERE/kafka_verify.py" --committed "$work/committed")
+  fi
+  "${verify[@]}" --bootstrap "$bootstrap" --expected "$work/expected.jsonl" --mode "$MODE" \
+      "${topics[@]}" | tee "$work/summary.json"
+}

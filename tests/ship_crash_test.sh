@@ -58,16 +58,4 @@ if ! "${ship[@]}" >"$work/ship.out" 2>"$work/ship.err"; then
 fi
 "$CAIRN" read "$work/store" --format jsonl >"$work/expected.jsonl"
 echo "$MODE: $(wc -l <"$work/expected.jsonl") events, $kills kill -9 of the shipper"
-# The reader of record: on a real cluster confluent-kafka as a read_committed consumer (Kafka's
-# own isolation judges exactly-once); on the mock, which writes no transaction markers,
-# kafka-python counting only transactions whose checkpoint record kcat reads as committed.
-if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  verify=("$HERE/kafka/python" "$HERE/kafka_verify.py" --client confluent)
-else
-  kcat -C -b "$bootstrap" -t "${prefix}cairn-checkpoints" -o beginning -e -q \
-      -X isolation.level=read_committed -f '%s\n' >"$work/committed" 2>/dev/null || true
-  verify=("$PY" "$HERE/kafka_verify.py" --committed "$work/committed")
-fi
-"${verify[@]}" --bootstrap "$bootstrap" --expected "$work/expected.jsonl" \
-    --mode "$MODE" \
-    --topic "${prefix}order-events" --topic "${prefix}events"
+verify_kafka "${prefix}order-events" "${prefix}events"
