@@ -1002,6 +1002,10 @@ Result<std::uint64_t> Store::Impl::LoadStreamVersion(std::string_view stream) {
 
 Result<Store::Impl::IdLocation> Store::Impl::FindEventId(const EventId& id) {
   if (auto it = pending_ids_.find(id); it != pending_ids_.end()) return it->second;
+  return FindStoredEventId(id);
+}
+
+Result<Store::Impl::IdLocation> Store::Impl::FindStoredEventId(const EventId& id) {
   std::string value;
   rocksdb::Status s = db_->Get(
       rocksdb::ReadOptions(), ids_,
@@ -1016,6 +1020,13 @@ Result<Store::Impl::IdLocation> Store::Impl::FindEventId(const EventId& id) {
   return loc;
 }
 
+// A retry must be the same event, not a new one reusing an id.
+bool Store::Impl::SameEvent(const OwnedEvent& stored, std::string_view stream, const EventData& e) {
+  return stored.stream == stream && stored.type == e.type && stored.payload == e.payload &&
+         stored.metadata == e.metadata && stored.content_type == e.content_type &&
+         stored.schema_version == e.schema_version;
+}
+
 Status Store::Impl::CheckAppend(std::span<const StreamAppend> appends) {
   std::vector<AppendView> views;
   views.reserve(appends.size());
@@ -1025,23 +1036,13 @@ Status Store::Impl::CheckAppend(std::span<const StreamAppend> appends) {
     for (const EventData& e : v.events) {
       if (!e.id) continue;
       // The committed id index only: pending_ids_ belongs to the group-commit leader.
-      std::string value;
-      rocksdb::Status rs = db_->Get(
-          rocksdb::ReadOptions(), ids_,
-          rocksdb::Slice(reinterpret_cast<const char*>(e.id->bytes().data()), 16), &value);
-      if (rs.IsNotFound()) continue;
-      if (!rs.ok()) return FromRocks(rs, "reading the event id index");
-      if (value.size() != 8)
-        return Status::Corruption(fmt::format("event id index entry for {} is {} bytes, not 8",
-                                              e.id->ToString(), value.size()));
-      const std::uint64_t position = store::GetBigEndian64(value.data());
+      auto loc = FindStoredEventId(*e.id);
+      if (!loc.ok()) return loc.status();
+      if (loc->position == 0) continue;
+      const std::uint64_t position = loc->position;
       auto stored = ReadEvent(position, /*upcast=*/false);
       if (!stored.ok()) return stored.status();
-      const bool same = stored->stream == v.stream && stored->type == e.type &&
-                        stored->payload == e.payload && stored->metadata == e.metadata &&
-                        stored->content_type == e.content_type &&
-                        stored->schema_version == e.schema_version;
-      if (!same)
+      if (!SameEvent(*stored, v.stream, e))
         return Status::AlreadyExists(fmt::format(
             "event id {} is already stored at position {} in stream '{}' with different content",
             e.id->ToString(), position, stored->stream));
@@ -1083,10 +1084,7 @@ Result<bool> Store::Impl::Deduplicate(Writer* w) {
       } else {
         auto stored = ReadEvent(loc->position, /*upcast=*/false);
         if (!stored.ok()) return stored.status();
-        same = stored->stream == v.stream && stored->type == e.type &&
-               stored->payload == e.payload && stored->metadata == e.metadata &&
-               stored->content_type == e.content_type &&
-               stored->schema_version == e.schema_version;
+        same = SameEvent(*stored, v.stream, e);
         loc->version = stored->version;
         where = fmt::format("stored at position {} in stream '{}'", loc->position, stored->stream);
       }

@@ -189,6 +189,9 @@ class Store::Impl {
   // already stored (an idempotent retry). Errors for partial or conflicting matches.
   Result<bool> Deduplicate(Writer* w);
   Result<IdLocation> FindEventId(const EventId& id);
+  // The committed id index alone (any thread); position 0 when the id is not stored.
+  Result<IdLocation> FindStoredEventId(const EventId& id);
+  static bool SameEvent(const OwnedEvent& stored, std::string_view stream, const EventData& e);
 
   const std::string path_;
   const StoreOptions options_;
