@@ -5,28 +5,31 @@
 # @KafkaListener with Spring Kafka's JsonDeserializer and spring.json.type.mapping keyed by
 # __TypeId__) reads what `cairn ship --type-header __TypeId__` sent from a `cairn demo` store,
 # maps every event to its Java record, and checks each stream's versions in order and complete.
-#   spring_test.sh CAIRN MODE        MODE: at-least-once | exactly-once (read_committed)
+#   spring_test.sh CAIRN MODE [VALUE]   MODE: at-least-once | exactly-once (read_committed)
+#                                       VALUE: payload (default) | envelope
+# With envelope, cairn ships its FlatBuffers envelope (`--value envelope`) and the service reads
+# it with EnvelopeDeserializer (classes flatc generates from schemas/event.fbs), each envelope's
+# coordinates checked against the record's key and headers. Then LogVerifier, Apache Kafka's
+# own Java consumer with no Spring in the way, judges the same topics against the store.
 # Needs KAFKA_BOOTSTRAP_SERVERS (a real cluster), Java 17 and Maven (the jar is built on first
 # use; its dependencies come from Maven Central and are cached in ~/.m2).
 set -euo pipefail
 CAIRN=$(realpath "$1")
 MODE=$2
+VALUE=${3:-payload}
+[[ "$VALUE" == payload || "$VALUE" == envelope ]] || { echo "VALUE must be payload or envelope"; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 bootstrap=${KAFKA_BOOTSTRAP_SERVERS:?needs a real cluster (KAFKA_BOOTSTRAP_SERVERS)}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-jar="$HERE/spring/target/cairn-spring-interop.jar"
-if [[ ! -f "$jar" || -n "$(find "$HERE/spring/src" "$HERE/spring/pom.xml" -newer "$jar" -print -quit)" ]]; then
-  mvn -q -B -f "$HERE/spring/pom.xml" package -DskipTests >"$work/mvn.log" 2>&1 ||
-    { echo "building the Spring consumer failed:"; tail -30 "$work/mvn.log"; exit 1; }
-fi
+jar=$("$HERE/spring_jar.sh")
 
 p="cairn-spring-$RANDOM$RANDOM-"
 "$CAIRN" demo --orders 300 --threads 2 --store "$work/store" --no-kafka >/dev/null
 printf 'category customer %scustomer-events\ncategory order %sorder-events\ncategory inventory %sinventory-events\ncategory payment %spayment-events\ndefault %sdomain-events\n' \
     "$p" "$p" "$p" "$p" "$p" >"$work/routes"
 "$CAIRN" ship "$work/store" -b "$bootstrap" --mode "$MODE" --routes "$work/routes" \
-    --type-header __TypeId__ --checkpoint-topic "${p}checkpoints" --exit-when-caught-up \
+    --type-header __TypeId__ --value "$VALUE" --checkpoint-topic "${p}checkpoints" --exit-when-caught-up \
     --log-level error >/dev/null
 "$CAIRN" streams "$work/store" --format jsonl | /usr/bin/python3 -c '
 import json, sys
@@ -38,7 +41,32 @@ isolation=read_committed
 allow=false
 [[ "$MODE" == at-least-once ]] && isolation=read_uncommitted && allow=true
 topics="${p}customer-events,${p}order-events,${p}inventory-events,${p}payment-events"
+deserializer=()
+[[ "$VALUE" == envelope ]] &&
+  deserializer=(--spring.kafka.consumer.properties.spring.deserializer.value.delegate.class=dev.cairn.interop.EnvelopeDeserializer)
 CAIRN_ISOLATION=$isolation java -jar "$jar" --cairn.topics="$topics" --cairn.expected="$work/expected" \
-    --cairn.allow-duplicates="$allow" --cairn.timeout-seconds=120 2>"$work/spring.err" | tee "$work/spring.out" ||
+    --cairn.allow-duplicates="$allow" --cairn.timeout-seconds=120 "${deserializer[@]}" \
+    2>"$work/spring.err" | tee "$work/spring.out" ||
   { echo "the Spring consumer failed:"; tail -20 "$work/spring.err"; exit 1; }
 grep -q "spring: .* 0 problems" "$work/spring.out"
+if [[ "$VALUE" == envelope ]]; then  # every record came through the envelope path
+  grep -Eq "spring: ([0-9]+) records \(\1 envelopes\)" "$work/spring.out" ||
+    { echo "not every record was read as an envelope"; exit 1; }
+else
+  grep -q "spring: [0-9]* records (0 envelopes)" "$work/spring.out"
+fi
+
+"$CAIRN" read "$work/store" --format jsonl >"$work/expected.jsonl"
+java -cp "$jar" -Dloader.main=dev.cairn.interop.LogVerifier \
+    org.springframework.boot.loader.launch.PropertiesLauncher \
+    "$bootstrap" "$work/expected.jsonl" "$MODE" ${topics//,/ } 2>"$work/verifier.err" |
+  tee "$work/verifier.json" || { echo "the Java consumer found problems:"; tail -20 "$work/verifier.err"; exit 1; }
+# The verifier must be able to fail: without the store's last event, Kafka holds one record the
+# "store" lacks.
+head -n -1 "$work/expected.jsonl" >"$work/short.jsonl"
+if java -cp "$jar" -Dloader.main=dev.cairn.interop.LogVerifier \
+    org.springframework.boot.loader.launch.PropertiesLauncher \
+    "$bootstrap" "$work/short.jsonl" "$MODE" ${topics//,/ } >"$work/short.json" 2>>"$work/verifier.err"; then
+  echo "the Java consumer passed a store missing its last event"; exit 1
+fi
+grep -q '"not_in_store":1,' "$work/short.json" || { echo "unexpected verdict:"; cat "$work/short.json"; exit 1; }

@@ -20,7 +20,8 @@
 # Afterwards: `cairn verify`, then tests/kafka_verify.py reads every topic with confluent-kafka
 # (read_committed in exactly-once mode, which is Kafka's own judgement): every event present,
 # in stream order, in the partition Java's partitioner picks; no duplicate in exactly-once
-# mode, only re-sent tails in at-least-once mode. Needs CAIRN_KAFKA_CLUSTER (the cluster
+# mode, only re-sent tails in at-least-once mode; then Apache Kafka's own Java consumer
+# (tests/interop/spring's LogVerifier) checks the same, as a second judge. Needs CAIRN_KAFKA_CLUSTER (the cluster
 # script) and KAFKA_BOOTSTRAP_SERVERS, as CTest sets them.
 set -euo pipefail
 CAIRN=$(realpath "$1")
@@ -157,6 +158,13 @@ fi
 "$PYTHON" "$HERE/../kafka_verify.py" --client confluent --bootstrap "$bootstrap" \
     --expected "$work/expected.jsonl" --mode "$MODE" --topic "$topic" --topic "${prefix}events" \
     | tee "$work/summary.json"
+# A second judge sharing no code with librdkafka: Apache Kafka's own Java consumer
+# (tests/interop/spring's LogVerifier), read_committed in exactly-once mode.
+jar=$("$HERE/../interop/spring_jar.sh")
+java -cp "$jar" -Dloader.main=dev.cairn.interop.LogVerifier \
+    org.springframework.boot.loader.launch.PropertiesLauncher \
+    "$bootstrap" "$work/expected.jsonl" "$MODE" "$topic" "${prefix}events" 2>"$work/java.err" |
+  tee "$work/java.json" || { say "the Java consumer disagrees:"; tail -5 "$work/java.err"; exit 1; }
 # At-least-once may re-send what was in flight at each fault: the window (10,000 events) each.
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]));
 sys.exit(0 if d["duplicates"] <= 40000 else "too many re-sent events")' "$work/summary.json"

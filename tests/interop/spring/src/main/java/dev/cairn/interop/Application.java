@@ -23,7 +23,9 @@ import org.springframework.kafka.annotation.KafkaListener;
  * Reads the topics cairn shipped to, as the seed's Spring Boot consumers do, and checks: every
  * value deserialized to its mapped Java record (by the __TypeId__ header), every stream's versions
  * in order, and every stream complete (the store's last versions, from --cairn.expected). Prints
- * one summary line and exits 0 when all holds, 1 otherwise.
+ * one summary line and exits 0 when all holds, 1 otherwise. With EnvelopeDeserializer as the
+ * value deserializer (cairn's envelope value format) each envelope's stream, version, position,
+ * event id and chain hash must also match the record's key and cairn headers.
  */
 @SpringBootApplication
 public class Application {
@@ -32,6 +34,7 @@ public class Application {
   private final AtomicLong records = new AtomicLong();
   private final AtomicLong duplicates = new AtomicLong();
   private final AtomicLong problems = new AtomicLong();
+  private final AtomicLong envelopes = new AtomicLong();
   private final Map<String, AtomicLong> byType = new ConcurrentHashMap<>();
   private final CountDownLatch complete = new CountDownLatch(1);
   private volatile String firstProblem = "";
@@ -58,6 +61,24 @@ public class Application {
 
   private void problem(String what) {
     if (problems.getAndIncrement() == 0) firstProblem = what;
+    complete.countDown();  // the verdict is known: fail now rather than at the timeout
+  }
+
+  /**
+   * A record whose value does not deserialize never reaches the listener: Spring's error
+   * handler gets it. Count it as a problem (the default would log it and move on).
+   */
+  @Bean
+  org.springframework.kafka.listener.CommonErrorHandler errorHandler() {
+    return new org.springframework.kafka.listener.DefaultErrorHandler(
+        (record, error) -> {
+          records.incrementAndGet();
+          Throwable root = error;
+          while (root.getCause() != null) root = root.getCause();
+          problem(record.topic() + "/" + record.partition() + "@" + record.offset()
+              + " did not deserialize: " + root.getMessage());
+        },
+        new org.springframework.util.backoff.FixedBackOff(0, 0));
   }
 
   @KafkaListener(topics = "#{'${cairn.topics}'.split(',')}")
@@ -71,9 +92,24 @@ public class Application {
           + " did not deserialize" + (error == null ? "" : " (the deserializer failed)"));
       return;
     }
+    String where = record.topic() + "/" + record.partition() + "@" + record.offset();
+    if (value instanceof Envelope envelope) {
+      // The envelope carries the store's coordinates itself: they must agree with the key and
+      // with the headers cairn sent beside it.
+      envelopes.incrementAndGet();
+      if (!envelope.stream().equals(record.key())
+          || !String.valueOf(envelope.version()).equals(header(record, "cairn.version"))
+          || !String.valueOf(envelope.position()).equals(header(record, "cairn.position"))
+          || !envelope.eventId().equals(header(record, "cairn.event_id"))
+          || !envelope.chainHash().equals(header(record, "cairn.chain_hash"))) {
+        problem(where + ": the envelope (" + envelope.stream() + " v" + envelope.version()
+            + ") disagrees with the record's key or headers");
+        return;
+      }
+      value = envelope.event();
+    }
     if (value.getClass().getEnclosingClass() != Events.class) {
-      problem(record.topic() + "/" + record.partition() + "@" + record.offset()
-          + " became a " + value.getClass().getName() + ", not a mapped event record");
+      problem(where + " became a " + value.getClass().getName() + ", not a mapped event record");
       return;
     }
     String type = value.getClass().getSimpleName();
@@ -105,8 +141,8 @@ public class Application {
       boolean done = complete.await(timeoutSeconds, TimeUnit.SECONDS);
       long missing = expected.entrySet().stream()
           .filter(e -> seen.getOrDefault(e.getKey(), 0L) < e.getValue()).count();
-      System.out.printf("spring: %d records, %d streams complete of %d, %d duplicates, %d problems,"
-              + " types %s%s%n", records.get(), expected.size() - missing, expected.size(),
+      System.out.printf("spring: %d records (%d envelopes), %d streams complete of %d, %d duplicates, %d problems,"
+              + " types %s%s%n", records.get(), envelopes.get(), expected.size() - missing, expected.size(),
           duplicates.get(), problems.get(), byType, firstProblem.isEmpty() ? "" : ": " + firstProblem);
       exitCode = done && problems.get() == 0 ? 0 : 1;
     };
