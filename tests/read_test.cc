@@ -75,6 +75,29 @@ TEST_F(ReadTest, TimestampsNeverDecreaseWithPosition) {
     EXPECT_LE(all[i - 1].timestamp_us, all[i].timestamp_us);
 }
 
+// The rule above, made able to fail: a clock that steps back (NTP, a VM restored) must not
+// give a later position an earlier timestamp, in one process or after a reopen.
+TEST(TimestampTest, ACommitClockSteppedBackRepeatsTheLastTimestamp) {
+  testing::TempDir dir;
+  auto now_us = std::make_shared<std::atomic<std::int64_t>>(2'000'000'000'000'000);
+  StoreOptions o = testing::QuietOptions();
+  o.clock_us = [now_us] { return now_us->load(); };
+  auto store = testing::OpenOrDie(dir.Sub("s"), o);
+  ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event("E")), IsOk());
+  *now_us = 1'000'000'000'000'000;  // back by ~31 years
+  ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event("E")), IsOk());
+  store.reset();
+  store = testing::OpenOrDie(dir.Sub("s"), o);
+  ASSERT_THAT(store->Append("b", ExpectedVersion::Any(), Event("E")), IsOk());
+  *now_us = 2'000'000'000'000'007;
+  ASSERT_THAT(store->Append("b", ExpectedVersion::Any(), Event("E")), IsOk());
+  std::vector<std::int64_t> ts;
+  for (const auto& e : Drain(std::move(store->ReadLog()).value())) ts.push_back(e.timestamp_us);
+  EXPECT_THAT(ts, ::testing::ElementsAre(2'000'000'000'000'000, 2'000'000'000'000'000,
+                                         2'000'000'000'000'000, 2'000'000'000'000'007));
+  EXPECT_EQ(store->Info().last_timestamp_us, 2'000'000'000'000'007);
+}
+
 TEST_F(ReadTest, StreamInfoAndListing) {
   auto info = store_->GetStreamInfo("order-1");
   ASSERT_THAT(info, IsOk());

@@ -1,8 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-// Everything a service needs to embed cairn.
+// Everything a service needs to embed cairn. (The in-process mock Kafka of tests and demos,
+// cairn::EmbeddedKafka, is not part of it: include "cairn/embedded_kafka.h" for that.)
 #pragma once
 
-#include "cairn/embedded_kafka.h"
 #include "cairn/event.h"
 #include "cairn/options.h"
 #include "cairn/shipper.h"

@@ -132,6 +132,14 @@ struct StoreOptions {
   LogSink log_sink;
   // Lines below this level are not produced. Default: LogLevel::kWarn.
   LogLevel log_level = LogLevel::kWarn;
+
+  // --- Time ---
+  // The wall clock, in microseconds since the Unix epoch: commit timestamps, snapshot times and
+  // the "now" of age-based retention. Called by the writer's committing thread and by
+  // ApplyRetention/SaveSnapshot callers; must be thread-safe. Commit timestamps stay
+  // non-decreasing in position order whatever it returns (a clock stepped back yields the last
+  // timestamp again). Default (empty): std::chrono::system_clock. Tests inject one to step time.
+  std::function<std::int64_t()> clock_us;
 };
 
 }  // namespace cairn

@@ -216,7 +216,7 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
         "snapshot of stream '{}' at version {}, but the stream's last version is {}",
         snapshot.stream, snapshot.version, info->last_version));
   Snapshot stored = snapshot;
-  stored.time_us = store::NowMicros();
+  stored.time_us = NowUs();
   rocksdb::WriteBatch batch;
   batch.Put(snapshots_, store::StreamKey(snapshot.stream, snapshot.version), EncodeSnapshot(stored));
   // Keep the newest snapshots_per_stream: drop older ones in the same write.
@@ -463,7 +463,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
     if (!it->status().ok()) return FromRocks(it->status(), "reading stream metadata");
   }
 
-  const std::int64_t now = store::NowMicros();
+  const std::int64_t now = NowUs();
   auto older_than = [&](std::int64_t ts, std::chrono::seconds age) {
     return ts < now - std::chrono::duration_cast<std::chrono::microseconds>(age).count();
   };

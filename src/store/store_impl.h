@@ -27,6 +27,8 @@ namespace store {
 std::int64_t NowMicros();
 // Stream ids and event types: 1..max bytes of printable text (kInvalidArgument naming `what`).
 Status CheckName(std::string_view what, std::string_view value, std::size_t max);
+// The offset of the first control byte of `s`, or npos.
+std::size_t FindControlByte(std::string_view s);
 }  // namespace store
 
 // Converts a RocksDB status into cairn's, naming `what` was being done.
@@ -135,6 +137,8 @@ class Store::Impl {
   };
 
   Impl(std::string path, const StoreOptions& options);
+  // StoreOptions::clock_us, or the system clock: the one clock of a store.
+  std::int64_t NowUs() const { return options_.clock_us ? options_.clock_us() : store::NowMicros(); }
   Status OpenDatabase();
   // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
   Status CheckLiveFiles();

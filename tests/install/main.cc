@@ -6,6 +6,7 @@
 #include <memory>
 
 #include <cairn/cairn.h>
+#include <cairn/embedded_kafka.h>  // not in the umbrella header: test and demo tooling
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;

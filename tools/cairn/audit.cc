@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "cairn/shipper.h"
+#include "command.h"
 #include "commands.h"
 #include "filter.h"
 #include "kafka_check.h"
@@ -607,5 +608,172 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
   for (const std::string& p : problems) std::fprintf(stderr, "cairn: %s\n", p.c_str());
   return clean ? kExitOk : kExitMismatch;
 }
+
+// --- the subcommands of this file (command.h) ---
+
+namespace {
+
+class QueryCommand final : public CommandWith<QueryArgs, RunQuery> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("query", "Find events by type, stream, category, time, position or payload field");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    AddFilterOptions(cmd_, args_.filter);
+    cmd_->add_option("--format", args_.format,
+                     "table, jsonl, json or csv (default: table at a terminal, jsonl otherwise)");
+    cmd_->footer(
+        "Examples:\n"
+        "  cairn query ./store --type OrderPlaced --since 2h\n"
+        "  cairn query ./store --category order --where customerId=c-42 --format csv\n"
+        "  cairn query ./store --since 2026-11-27T09:00:00Z --until 2026-11-27T10:00:00Z -n 100");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(80, QueryCommand);
+
+class ExportCommand final : public CommandWith<QueryArgs, RunExport> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "export", "Write events as JSON Lines that `cairn append --jsonl` reads back");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    AddFilterOptions(cmd_, args_.filter);
+    cmd_->add_option("--output,-o", args_.output, "Write to this file instead of stdout");
+    cmd_->footer("Example: cairn export ./store -o events.jsonl && cairn append ./copy --jsonl < events.jsonl");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(90, ExportCommand);
+
+class TailCommand final : public Command {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("tail", "Follow new events live (also while a service appends)");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    AddFilterOptions(cmd_, args_.filter);
+    from_opt_ =
+        cmd_->add_option("--from-start-position", from_, "Print from this position, then follow");
+    cmd_->add_flag("--from-end", args_.from_end, "Only events appended from now on (default)");
+    cmd_->add_option("--format", args_.format, "table, jsonl or csv");
+    cmd_->add_option("--poll-interval", args_.poll_interval_s, "Seconds between looks for new events")
+        ->check(CLI::Range(0.001, 3600.0))
+        ->capture_default_str();
+    cmd_->add_option("--max-events", args_.max_events, "Exit after printing this many");
+    cmd_->footer("Example: cairn tail /var/lib/orders/events --category order --format jsonl");
+    return cmd_;
+  }
+  int Run(const CommonOptions& common) override {
+    if (from_opt_->count() > 0) {
+      args_.from_end = false;
+      args_.filter.from_position = from_;
+    }
+    return RunTail(common, args_);
+  }
+
+ private:
+  TailArgs args_;
+  std::uint64_t from_ = 0;
+  CLI::Option* from_opt_ = nullptr;
+  CLI::App* cmd_ = nullptr;
+};
+CAIRN_TOOL_COMMAND(100, TailCommand);
+
+class VerifyCommand final : public CommandWith<VerifyArgs, RunVerify> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "verify", "Check every envelope, the hash chain, the indexes and the checkpoints");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("--from-position", args_.from_position,
+                     "Verify the log and chain from here (indexes need position 1)")
+        ->capture_default_str();
+    cmd_->add_option("--expect", args_.expect,
+                     "POSITION:HASH, a head noted earlier (cairn info): it must still be in "
+                     "the log with that chain hash (repeatable)");
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer("Exit 0 when everything holds, 5 naming the first bad position otherwise.\n"
+                 "The chain cannot show events removed from the end of the log: keep the\n"
+                 "head (cairn info: events, chain head) somewhere else and pass it with\n"
+                 "--expect, or compare with Kafka (cairn reconcile).\n"
+                 "Example: cairn verify /var/lib/orders/events --expect 1200:9f3a...e1 --format json");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(110, VerifyCommand);
+
+class StreamsCommand final : public CommandWith<StreamsArgs, RunStreams> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("streams", "List streams: last version, events, first and last time");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("--prefix", args_.prefix, "Only streams whose id starts with this");
+    cmd_->add_option("--limit,-n", args_.limit, "Most streams to list");
+    cmd_->add_option("--format", args_.format, "table, jsonl, json or csv");
+    cmd_->footer("Example: cairn streams ./store --prefix order- -n 20");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(130, StreamsCommand);
+
+class StatusCommand final : public CommandWith<StatusArgs, RunStatus> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("status", "Shipper checkpoint, lag and dead letters of a store");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(140, StatusCommand);
+
+class DeadLettersCommand final : public CommandWith<DeadLettersArgs, RunDeadLetters> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("dead-letters", "List the events the shipper could not deliver");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+
+    // Kafka client options, the way the Kafka tools and kcat spell them.
+
+    cmd_->add_option("ACTION", args_.action, "list (default) or retry")->capture_default_str();
+    cmd_->add_option("--position", args_.positions, "retry: the dead letter at this position (repeatable)");
+    cmd_->add_flag("--all", args_.all, "retry: every dead letter, in position order");
+    AddKafkaOptions(cmd_, args_.kafka);
+    cmd_->add_option("--routes", args_.routes_file, "retry: the shipper's routes file");
+    cmd_->add_option("--default-topic", args_.default_topic, "retry: as for ship")->capture_default_str();
+    cmd_->add_option("--type-header", args_.type_header, "retry: as for ship")->capture_default_str();
+    cmd_->add_option("--value", args_.value, "retry: payload or envelope")->capture_default_str();
+    cmd_->add_option("--format", args_.format, "list: table, jsonl, json or csv");
+    cmd_->footer(
+        "Retry needs the store's writer stopped (it rewrites the records) and the same Kafka\n"
+        "settings as ship. Examples:\n"
+        "  cairn dead-letters ./store\n"
+        "  cairn dead-letters ./store retry --all -b localhost:9092 -X message.max.bytes=2000000");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(150, DeadLettersCommand);
+
+class ReconcileCommand final : public CommandWith<ReconcileArgs, RunReconcile> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "reconcile", "Read the topics back and report events missing, duplicated, reordered or altered in Kafka");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    AddKafkaOptions(cmd_, args_.kafka);
+    cmd_->add_option("--routes", args_.routes_file, "The routes file the shipper uses");
+    cmd_->add_option("--default-topic", args_.default_topic, "As for ship")->capture_default_str();
+    cmd_->add_option("--topic", args_.topics, "Read these topics instead (repeatable)");
+    cmd_->add_option("--checkpoint", args_.checkpoint,
+                     "Shipper checkpoint name: events past it count as not shipped yet")
+        ->capture_default_str();
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer("Exit 0 when Kafka holds exactly the shipped events, 7 when it does not.\n"
+                 "Example: cairn reconcile ./store -b localhost:9092 --routes routes.txt");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(160, ReconcileCommand);
+
+}  // namespace
 
 }  // namespace cairn::tool

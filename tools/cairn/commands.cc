@@ -1,4 +1,5 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "command.h"
 #include "commands.h"
 
 #include <unistd.h>
@@ -299,5 +300,84 @@ int RunRead(const CommonOptions& common, const ReadArgs& args) {
   if (!reader->status().ok()) return Fail(reader->status());
   return kExitOk;
 }
+
+// --- the subcommands of this file (command.h) ---
+
+namespace {
+
+class InfoCommand final : public CommandWith<InfoArgs, RunInfo> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("info", "Show a store's id, format, size and head");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer("Example: cairn info /var/lib/orders/events --format json");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(10, InfoCommand);
+
+class AppendCommand final : public CommandWith<AppendArgs, RunAppend> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "append", "Append an event (payload from --data or stdin), or many with --jsonl");
+    cmd_->add_option("STORE", args_.store, "Store directory (created if missing)")->required();
+    cmd_->add_option("STREAM", args_.stream,
+                     "Stream id; with --jsonl the default for lines without \"stream\"");
+    cmd_->add_option("--type,-t", args_.type, "Event type (required without --jsonl)");
+    cmd_->add_option("--expected-version,-e", args_.expected_version,
+                     "N, any, no-stream or exists")
+        ->capture_default_str();
+    cmd_->add_option("--id", args_.id, "Caller-chosen event id (UUID): makes retries idempotent");
+    cmd_->add_option("--content-type", args_.content_type, "Payload content type")
+        ->capture_default_str();
+    cmd_->add_option("--metadata", args_.metadata, "Metadata bytes (e.g. JSON)");
+    cmd_->add_option("--data,-d", args_.data, "Payload; read from stdin when absent");
+    cmd_->add_flag("--jsonl", args_.jsonl,
+                   "Read events from stdin, one JSON object a line: "
+                   "{\"stream\",\"type\",\"data\"|\"data_base64\",\"id\",\"content_type\",\"metadata\"}");
+    cmd_->add_option("--durability", args_.durability, "sync or buffered")->capture_default_str();
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer(
+        "Examples:\n"
+        "  cairn append ./store order-42 --type OrderPlaced --expected-version no-stream \\\n"
+        "      --data '{\"total\":99.5}'\n"
+        "  cairn read ./old --format jsonl | cairn append ./new --jsonl");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(20, AppendCommand);
+
+class ReadCommand final : public Command {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand("read", "Read a stream, or the global log without STREAM");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("STREAM", args_.stream, "Stream id; omit to read the global log");
+    from_opt_ = cmd_->add_option(
+        "--from", from_, "First version (stream) or position (log); default: the first or, "
+                                 "with --backward, the last");
+    cmd_->add_flag("--backward", args_.backward, "Newest first");
+    cmd_->add_option("--limit,-n", args_.limit, "Most events to print");
+    cmd_->add_option("--format", args_.format,
+                     "table, json or jsonl (default: table at a terminal, jsonl otherwise)");
+    cmd_->footer("Example: cairn read ./store order-42 --backward --limit 5 --format json");
+    return cmd_;
+  }
+  int Run(const CommonOptions& common) override {
+    if (from_opt_->count() > 0) args_.from = from_;
+    return RunRead(common, args_);
+  }
+
+ private:
+  ReadArgs args_;
+  std::uint64_t from_ = 0;
+  CLI::Option* from_opt_ = nullptr;
+  CLI::App* cmd_ = nullptr;
+};
+CAIRN_TOOL_COMMAND(30, ReadCommand);
+
+}  // namespace
 
 }  // namespace cairn::tool

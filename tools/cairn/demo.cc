@@ -16,6 +16,7 @@
 
 #include "cairn/embedded_kafka.h"
 #include "cairn/shipper.h"
+#include "command.h"
 #include "commands.h"
 #include "kafka_check.h"
 #include "output.h"
@@ -337,5 +338,31 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
   if (!temporary) fmt::print("\nstore kept at {}: try `cairn read {} {}`\n", path, path, order_id);
   return scanned == totals.events ? kExitOk : Fail(Status::Internal("scan count differs from appended count"));
 }
+
+// --- the subcommands of this file (command.h) ---
+
+namespace {
+
+class DemoCommand final : public CommandWith<DemoArgs, RunDemo> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "demo", "Append a realistic e-commerce workload, ship it to Kafka through a broker "
+                              "outage, and report what it did");
+    cmd_->add_option("--store", args_.store, "Keep the store in this directory (default: temporary)");
+    cmd_->add_option("--orders", args_.orders, "Orders to place")->capture_default_str()->check(CLI::Range(1, 10000000));
+    cmd_->add_option("--threads", args_.threads, "Concurrent appenders")->capture_default_str()->check(CLI::Range(1, 256));
+    cmd_->add_option("--durability", args_.durability, "sync or buffered")->capture_default_str();
+    AddKafkaOptions(cmd_, args_.kafka);
+    cmd_->add_flag("--no-kafka", args_.no_kafka, "Only the store: no shipping");
+    cmd_->add_option("--outage", args_.outage_s,
+                     "Seconds every embedded broker is down mid-run (0: none)")
+        ->capture_default_str();
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(190, DemoCommand);
+
+}  // namespace
 
 }  // namespace cairn::tool

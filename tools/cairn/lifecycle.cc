@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "command.h"
 #include "commands.h"
 #include "output.h"
 
@@ -182,5 +183,86 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
   if (*format != Format::kText) std::cout << DumpJson(out, *format == Format::kJson ? 2 : -1) << "\n";
   return kExitOk;
 }
+
+// --- the subcommands of this file (command.h) ---
+
+namespace {
+
+class StreamMetaCommand final : public CommandWith<StreamMetaArgs, RunStreamMeta> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "stream-meta", "Show or set a stream's retention metadata (max age, max count, truncate before)");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("STREAM", args_.stream, "Stream id")->required();
+    cmd_->add_option("--max-age", args_.max_age, "Retention may remove events older than this (90s, 30m, 2h, 7d)");
+    cmd_->add_option("--max-count", args_.max_count, "Retention may remove all but the newest N events");
+    cmd_->add_option("--truncate-before", args_.truncate_before,
+                     "Hide versions below V from stream reads now; retention may remove them");
+    cmd_->add_flag("--clear", args_.clear, "Drop every setting");
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer("Settings not given keep their value. Without settings: show, beside a running writer.\n"
+                 "Example: cairn stream-meta ./store cart-42 --max-age 90d --max-count 1000");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(40, StreamMetaCommand);
+
+class DeleteStreamCommand final : public CommandWith<DeleteStreamArgs, RunDeleteStream> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "delete-stream", "Soft-delete a stream: hide its events now; appends continue at the next version");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("STREAM", args_.stream, "Stream id")->required();
+    cmd_->add_option("--expected-version,-e", args_.expected_version, "N, any or exists")
+        ->capture_default_str();
+    cmd_->footer("The events stay in the log (and are shipped) until `cairn retention` removes them.\n"
+                 "Example: cairn delete-stream ./store cart-42 --expected-version 7");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(50, DeleteStreamCommand);
+
+class RetentionCommand final : public CommandWith<RetentionArgs, RunRetention> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "retention", "Remove events the retention rules allow (or show what would go, with --dry-run)");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("--max-age", args_.max_age, "Store-wide: events older than this may go");
+    cmd_->add_option("--max-events", args_.max_events, "Store-wide: keep at most the newest N events");
+    cmd_->add_option("--min-audit-age", args_.min_audit_age,
+                     "Never remove events younger than this")->capture_default_str();
+    cmd_->add_option("--checkpoint", args_.checkpoints,
+                     "Checkpoint that must have passed an event (repeatable; default: shipper)");
+    cmd_->add_flag("--not-shipped", args_.not_shipped, "The store is not shipped: no checkpoint holds events back");
+    cmd_->add_flag("--dry-run", args_.dry_run, "Report only; reads beside a running writer");
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer("Per-stream rules come from `cairn stream-meta` and soft deletes.\n"
+                 "Examples:\n  cairn retention ./store --max-age 400d --dry-run\n"
+                 "  cairn retention ./store --max-age 400d --format json");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(60, RetentionCommand);
+
+class CheckpointsCommand final : public CommandWith<CheckpointsArgs, RunCheckpoints> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "checkpoints", "List consumer checkpoints (shipper, subscriptions) with their lag, or move one");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_option("--set", args_.set,
+                     "NAME=POSITION: move a checkpoint (repeatable; needs the writer)");
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer("Example (replay a projection from the start):\n"
+                 "  cairn checkpoints ./store --set subscription.billing=0");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(70, CheckpointsCommand);
+
+}  // namespace
 
 }  // namespace cairn::tool

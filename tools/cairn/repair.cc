@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "command.h"
 #include "commands.h"
 #include "output.h"
 
@@ -60,5 +61,33 @@ int RunRepair(const CommonOptions& common, const RepairArgs& args) {
   std::fflush(stdout);
   return std::ferror(stdout) ? Fail(Status::IOError("writing to stdout failed")) : kExitOk;
 }
+
+// --- the subcommands of this file (command.h) ---
+
+namespace {
+
+class RepairCommand final : public CommandWith<RepairArgs, RunRepair> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "repair", "Recover a store whose write-ahead log is damaged (keeps a copy first)");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    cmd_->add_flag("--dry-run", args_.dry_run,
+                   "Say what would be dropped and kept; change nothing");
+    cmd_->add_option("--backup-dir", args_.backup_dir,
+                     "Where the copy of the store goes (default STORE.before-repair-TIME)");
+    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
+    cmd_->footer(
+        "The only command that drops stored data: a write-ahead log damaged anywhere but in its\n"
+        "last record (which a crash may tear) makes every other command exit 5 naming the file\n"
+        "and offset. repair copies the store, replays the log up to the damage and drops the\n"
+        "rest, saying how much; the store records the repair (cairn info).\n"
+        "Example: cairn repair /var/lib/orders/events --dry-run");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(120, RepairCommand);
+
+}  // namespace
 
 }  // namespace cairn::tool

@@ -22,6 +22,7 @@
 
 #include "cairn/embedded_kafka.h"
 #include "cairn/shipper.h"
+#include "command.h"
 #include "commands.h"
 #include "output.h"
 
@@ -447,5 +448,76 @@ int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
   std::fprintf(stderr, "cairn: embedded Kafka stopped\n");
   return kExitOk;
 }
+
+// --- the subcommands of this file (command.h) ---
+
+namespace {
+
+class ShipCommand final : public CommandWith<ShipArgs, RunShip> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "ship", "Ship a store's events to Kafka in the foreground (Ctrl-C drains and stops)");
+    cmd_->add_option("STORE", args_.store, "Store directory")->required();
+    AddKafkaOptions(cmd_, args_.kafka);
+    cmd_->add_option("--mode", args_.mode, "at-least-once or exactly-once")->capture_default_str();
+    cmd_->add_option("--routes", args_.routes_file,
+                     "Routes file: 'category C TOPIC', 'type-prefix P TOPIC', 'default TOPIC'");
+    cmd_->add_option("--default-topic", args_.default_topic, "Topic for events no route matches")
+        ->capture_default_str();
+    cmd_->add_option("--value", args_.value, "payload or envelope")->capture_default_str();
+    cmd_->add_option("--type-header", args_.type_header,
+                     "Header carrying the event type (Spring: __TypeId__)")
+        ->capture_default_str();
+    cmd_->add_option("--dead-letter-topic", args_.dead_letter_topic,
+                     "Also send dead letters to this topic, with error headers");
+    cmd_->add_option("--dead-letter-policy", args_.dead_letter_policy,
+                     "hold (later events of the stream wait) or skip")
+        ->capture_default_str();
+    cmd_->add_option("--checkpoint-topic", args_.checkpoint_topic,
+                     "Compacted topic of exactly-once checkpoints")
+        ->capture_default_str();
+    cmd_->add_option("--metrics-listen", args_.metrics_listen,
+                     "Serve Prometheus metrics at http://ADDR/metrics (e.g. :9464)");
+    cmd_->add_option("--drain-timeout", args_.drain_timeout_s,
+                     "Seconds to wait for in-flight events when stopping")
+        ->capture_default_str();
+    cmd_->add_flag("--exit-when-caught-up", args_.exit_when_caught_up,
+                   "Stop once everything appended before the start is in Kafka");
+    cmd_->add_option("--format", args_.format, "Final summary: text or json")->capture_default_str();
+    cmd_->add_flag("--embedded-kafka", args_.embedded_kafka,
+                   "Ship to a throwaway Kafka inside this process (for trying cairn out; "
+                   "its position is kept as checkpoint 'embedded-kafka', not 'shipper')");
+    cmd_->footer(
+        "Examples:\n"
+        "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes routes.txt\n"
+        "  cairn ship ./store -b localhost:9092 --mode exactly-once --metrics-listen :9464\n"
+        "  cairn ship ./store -b localhost:9092 -X linger.ms=20 -X compression.type=snappy");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(170, ShipCommand);
+
+class KafkaMockCommand final : public CommandWith<KafkaMockArgs, RunKafkaMock> {
+ public:
+  CLI::App* Add(CLI::App& app) override {
+    cmd_ = app.add_subcommand(
+        "kafka-mock", "Run an embedded Kafka (librdkafka's mock cluster) for tests and demos");
+    cmd_->add_option("--brokers", args_.brokers, "Number of brokers")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 32));
+    cmd_->add_option("--topic", args_.topics, "Create a topic: NAME:PARTITIONS (repeatable)");
+    cmd_->add_option("--bootstrap-file", args_.bootstrap_file,
+                     "Write the bootstrap servers to this file once listening");
+    cmd_->footer(
+        "Prints the bootstrap servers on stdout and runs until SIGINT/SIGTERM. Not a real broker:\n"
+        "about 5 MiB per partition, no transaction markers, data gone at exit.\n"
+        "Example: cairn kafka-mock --brokers 3 --topic order-events:20 --bootstrap-file /tmp/bs");
+    return cmd_;
+  }
+};
+CAIRN_TOOL_COMMAND(180, KafkaMockCommand);
+
+}  // namespace
 
 }  // namespace cairn::tool

@@ -1,0 +1,363 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The shipping thread's loop: read the log forward, keep up to max_in_flight_events produced
+// and unacknowledged in position order, advance shipped-through over the acknowledged prefix,
+// and on any unknown outcome throw the producer away and rewind to shipped-through. Must not
+// touch: the store's write path (it only reads the log and saves its checkpoint).
+#include "ship/shipper_impl.h"
+
+#include "util/clock.h"
+
+namespace cairn {
+
+// --- the loop --------------------------------------------------------------------------------
+
+void Shipper::Impl::Run() {
+  {
+    std::lock_guard<std::mutex> lk(status_mu_);
+    status_.state = ShipperState::kStarting;
+  }
+  auto backoff = std::chrono::milliseconds(100);
+  while (!stop_requested_) {
+    if (!producer_) {
+      Status s = Connect();
+      if (!s.ok()) {
+        Disconnect();
+        if (s.code() == StatusCode::kCancelled) break;
+        // Permanent problems (bad settings, a foreign checkpoint, fenced) stop the shipper.
+        if (s.code() != StatusCode::kUnavailable) {
+          logger_->error("shipper stopped: {}", s.message());
+          SetError(s.message(), true);
+          return;
+        }
+        SetError(s.message(), false);
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+        continue;
+      }
+      backoff = std::chrono::milliseconds(100);
+      std::lock_guard<std::mutex> lk(status_mu_);
+      status_.state = ShipperState::kShipping;
+      status_.shipped_through = shipped_through_;
+    }
+
+    if (fenced_ && opt_.mode == DeliveryMode::kExactlyOnce) {
+      const std::string why = fmt::format(
+          "fenced: another shipper uses transactional.id '{}' ({})", transactional_id_,
+          fatal_reason_);
+      logger_->error("shipper stopped: {}", why);
+      Disconnect();
+      SetError(why, true);
+      return;
+    }
+    if (fatal_ || rewind_needed_) {
+      Rewind(fatal_ ? fatal_reason_ : rewind_reason_);
+      continue;
+    }
+
+    const bool exactly_once = opt_.mode == DeliveryMode::kExactlyOnce;
+    if (exactly_once && !in_transaction_) {
+      if (next_position_ > store_.Info().last_position) {
+        store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+        rd_kafka_poll(producer_.get(), 0);
+        PublishStatus(false);
+        continue;
+      }
+      if (Status s = BeginTransaction(); !s.ok()) continue;
+    }
+
+    std::size_t room = opt_.max_in_flight_events - std::min(opt_.max_in_flight_events,
+                                                            in_flight_.size());
+    if (exactly_once)
+      room = std::min<std::size_t>(room, opt_.transaction_max_events - txn_events_);
+    const bool produced = room > 0 && FillInFlight(room);
+    rd_kafka_poll(producer_.get(), 0);
+    if (Status s = FlushDeadLetters(); !s.ok()) {
+      SetError(s.message(), true);
+      break;
+    }
+    AdvanceShippedThrough();
+
+    if (exactly_once) {
+      if (in_transaction_ && (TransactionDue() || stop_requested_))
+        (void)CommitTransaction(Clock::now() + (stop_requested_ ? opt_.drain_timeout
+                                                                : std::chrono::seconds(30)));
+    } else if (shipped_through_ != saved_checkpoint_ &&
+               Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval) {
+      if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
+    }
+    PublishStatus(false);
+
+    if (!produced) {
+      // Nothing new to send: sleep until an append commits or an acknowledgement arrives.
+      if (in_flight_.empty() && !in_transaction_) {
+        ProbeBrokersWhenIdle();
+        store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+      }
+      else if (next_position_ > store_.Info().last_position)
+        rd_kafka_poll(producer_.get(), 1);
+      else
+        rd_kafka_poll(producer_.get(), in_flight_.size() >= opt_.max_in_flight_events ? 5 : 0);
+    }
+  }
+
+  // Drain: let in-flight events land, then save where we got to.
+  const auto deadline = Clock::now() + opt_.drain_timeout;
+  if (producer_) {
+    if (opt_.mode == DeliveryMode::kExactlyOnce) {
+      if (in_transaction_ && !fatal_ && !rewind_needed_) (void)CommitTransaction(deadline);
+      if (in_transaction_) AbortTransaction("stopping");
+    } else {
+      while (!in_flight_.empty() && Clock::now() < deadline && !fatal_) {
+        rd_kafka_poll(producer_.get(), 10);
+        AdvanceShippedThrough();
+      }
+    }
+  }
+  (void)FlushDeadLetters();
+  AdvanceShippedThrough();
+  Disconnect();
+  if (opt_.mode == DeliveryMode::kAtLeastOnce || shipped_through_ != saved_checkpoint_)
+    if (Status s = SaveCheckpoint(true); !s.ok()) SetError(s.message(), false);
+  std::lock_guard<std::mutex> lk(status_mu_);
+  if (status_.state != ShipperState::kFailed) status_.state = ShipperState::kStopped;
+  status_.shipped_through = shipped_through_;
+  shipped_cv_.notify_all();
+}
+
+bool Shipper::Impl::FillInFlight(std::size_t max_new) {
+  const std::uint64_t head = store_.Info().last_position;
+  if (next_position_ > head) return false;
+  if (!reader_ || !reader_->Valid()) {
+    reader_.reset();
+    LogReadOptions ro;
+    ro.from_position = next_position_;
+    ro.upcast = false;  // Kafka gets the bytes the chain hash covers
+    auto r = store_.ReadLog(ro);
+    if (!r.ok()) {
+      SetError(r.status().message(), false);
+      return false;
+    }
+    reader_.emplace(std::move(r).value());
+  }
+  std::size_t n = 0;
+  for (; n < max_new && reader_->Valid(); reader_->Next()) {
+    const RecordedEvent& e = reader_->event();
+    if (e.position != next_position_) {
+      SetError(fmt::format("log read returned position {} where {} was expected", e.position,
+                           next_position_),
+               true);
+      stop_requested_ = true;
+      return false;
+    }
+    if (!ProduceEvent(e)) break;  // queue full: poll, then carry on from this event
+    txn_last_position_ = e.position;
+    ++next_position_;
+    ++n;
+  }
+  if (!reader_->Valid() && !reader_->status().ok()) {
+    // A corrupt event: stop rather than skip it; the operator must look (cairn verify).
+    logger_->error("shipper stopped: {}", reader_->status().message());
+    SetError(reader_->status().message(), true);
+    stop_requested_ = true;
+  }
+  return n > 0;
+}
+
+bool Shipper::Impl::ProduceEvent(const RecordedEvent& e) {
+  const std::string& topic = router_.TopicFor(e.stream, e.type);
+  if (dead_positions_.count(e.position)) {
+    in_flight_.push_back(InFlight{e.position, true, 0, Clock::now()});
+    return true;
+  }
+  if (auto held = held_streams_.find(e.stream); held != held_streams_.end()) {
+    DeadLetterEvent(e, topic,
+                    fmt::format("held: stream '{}' waits behind the dead letter at position {}",
+                                e.stream, held->second),
+                    "held", held->second);
+    return true;
+  }
+
+  const std::string_view value = ship::EventValue(e, opt_.value_format, &fbb_, &scratch_);
+  rd_kafka_headers_t* headers = ship::EventHeaders(
+      e, opt_.type_header, store_id_,
+      opt_.mode == DeliveryMode::kExactlyOnce ? std::string_view(txn_tag_) : std::string_view());
+
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      producer_.get(), RD_KAFKA_V_RKT(Topic(topic)),
+      RD_KAFKA_V_KEY(e.stream.data(), e.stream.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+      RD_KAFKA_V_TIMESTAMP(e.timestamp_us / 1000),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(e.position))),
+      RD_KAFKA_V_END);
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const auto bytes = static_cast<std::uint32_t>(value.size() + e.stream.size());
+    in_flight_.push_back(InFlight{e.position, false, bytes, Clock::now()});
+    in_flight_bytes_ += bytes;
+    if (opt_.mode == DeliveryMode::kExactlyOnce) ++txn_events_;
+    return true;
+  }
+  rd_kafka_headers_destroy(headers);  // not taken over on failure
+  if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
+  if (ship::IsPermanentMessageError(err)) {
+    DeadLetterEvent(e, topic, rd_kafka_err2str(err), rd_kafka_err2name(err), 0);
+    return true;
+  }
+  if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__STATE) {
+    fatal_ = true;
+    fatal_reason_ = rd_kafka_err2str(err);
+  } else {
+    rewind_needed_ = true;
+    rewind_reason_ = fmt::format("produce: {}", rd_kafka_err2str(err));
+  }
+  return false;
+}
+
+void Shipper::Impl::AdvanceShippedThrough() {
+  // Dead letters must be on disk before the checkpoint passes them.
+  if (!pending_dead_letters_.empty()) return;
+  std::uint64_t through = shipped_through_;
+  while (!in_flight_.empty() && in_flight_.front().done) {
+    through = in_flight_.front().position;
+    in_flight_.pop_front();
+  }
+  if (opt_.mode == DeliveryMode::kExactlyOnce) return;  // commits move it (CommitTransaction)
+  if (through == shipped_through_) return;
+  shipped_through_ = through;
+  dead_positions_.erase(dead_positions_.begin(), dead_positions_.upper_bound(through));
+  {
+    std::lock_guard<std::mutex> lk(status_mu_);
+    status_.shipped_through = through;
+  }
+  shipped_cv_.notify_all();
+}
+
+void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
+  const auto position = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(m->_private));
+  if (position == 0) {  // a dead-letter-topic or checkpoint message
+    if (m->err)
+      logger_->warn("{}: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    return;
+  }
+  if (in_flight_.empty() || position < in_flight_.front().position ||
+      position - in_flight_.front().position >= in_flight_.size())
+    return;  // from before a rewind
+  InFlight& f = in_flight_[position - in_flight_.front().position];
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    f.done = true;
+    broker_reachable_ = true;
+    ++events_shipped_;
+    bytes_shipped_ += f.bytes;
+    in_flight_bytes_ -= std::min<std::uint64_t>(in_flight_bytes_, f.bytes);
+    mean_event_bytes_ = mean_event_bytes_ ? (mean_event_bytes_ * 63 + f.bytes) / 64 : f.bytes;
+    latencies_.Add(static_cast<std::uint32_t>(std::min<std::int64_t>(
+        UINT32_MAX, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() -
+                                                                          f.produced_at)
+                        .count())));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(status_mu_);
+    ++status_.delivery_errors;
+  }
+  if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
+    return;  // we purged it on a rewind; it ships again from the checkpoint
+  if (ship::IsPermanentMessageError(m->err)) {
+    auto event = store_.ReadEvent(position, /*upcast=*/false);
+    if (event.ok()) {
+      f.done = true;
+      in_flight_bytes_ -= std::min<std::uint64_t>(in_flight_bytes_, f.bytes);
+      DeadLetterEvent(event->view(), rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
+                      rd_kafka_err2name(m->err), 0, /*track=*/false);
+      if (opt_.mode == DeliveryMode::kExactlyOnce) txn_failed_ = true;  // abort and redo
+      return;
+    }
+  }
+  logger_->warn("delivery of position {} failed: {}; rewinding to the checkpoint", position,
+                rd_kafka_err2str(m->err));
+  rewind_needed_ = true;
+  rewind_reason_ = fmt::format("delivery failed: {}", rd_kafka_err2str(m->err));
+  char reason[512];
+  if (rd_kafka_fatal_error(producer_.get(), reason, sizeof reason) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    fatal_ = true;
+    fatal_reason_ = reason;
+  }
+}
+
+void Shipper::Impl::ProbeBrokersWhenIdle() {
+  // Deliveries say the brokers are there while events flow; a caught-up shipper asks for
+  // metadata once a second instead, so that "broker down" (and its metric) is never a false
+  // alarm on a quiet store.
+  const auto now = Clock::now();
+  if (now - last_broker_probe_ < std::chrono::seconds(1)) return;
+  last_broker_probe_ = now;
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(producer_.get(), 0, nullptr, &md, 500);
+  if (md) rd_kafka_metadata_destroy(md);
+  broker_reachable_ = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void Shipper::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  static_cast<Impl*>(static_cast<ship::ClientContext*>(opaque)->owner)->HandleDelivery(m);
+}
+
+void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<Impl*>(static_cast<ship::ClientContext*>(opaque)->owner);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->broker_reachable_ = false;
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char why[512];
+    const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, why, sizeof why);
+    self->fatal_ = true;
+    self->fatal_reason_ = why;
+    // Another shipper took over our transactional.id: fencing it back would make the two
+    // take turns forever. Stop and say so.
+    if (cause == RD_KAFKA_RESP_ERR__FENCED || cause == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+        cause == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+      self->fenced_ = true;
+  }
+  self->logger_->log(code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                             code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
+                         ? spdlog::level::info
+                         : spdlog::level::warn,
+                     "kafka: {}", reason);
+  std::lock_guard<std::mutex> lk(self->status_mu_);
+  // "1/1 brokers are down" says nothing of why: keep the connection error that came before
+  // it ("Connect to ipv4#127.0.0.1:1 failed: Connection refused").
+  if (code == RD_KAFKA_RESP_ERR__TRANSPORT) self->last_transport_error_ = reason;
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !self->last_transport_error_.empty())
+    self->status_.last_error = fmt::format("{} ({})", reason, self->last_transport_error_);
+  else
+    self->status_.last_error = reason;
+}
+
+void Shipper::Impl::Rewind(std::string_view why) {
+  logger_->warn("rewinding to position {}: {}", shipped_through_ + 1, why);
+  {
+    std::lock_guard<std::mutex> lk(status_mu_);
+    status_.state = ShipperState::kRecovering;
+    status_.last_error = std::string(why);
+    ++status_.rewinds;
+  }
+  if (opt_.mode == DeliveryMode::kExactlyOnce && in_transaction_ && !fatal_)
+    AbortTransaction(why);
+  // A new producer: fresh idempotence sequence numbers, no message of unknown fate behind us.
+  // Disconnect collects the last delivery reports, so the checkpoint keeps every success.
+  Disconnect();
+  (void)FlushDeadLetters();
+  if (opt_.mode == DeliveryMode::kAtLeastOnce) AdvanceShippedThrough();
+  in_flight_.clear();
+  in_flight_bytes_ = 0;
+  // Dead-letter-topic records of an aborted transaction go out again in the next one.
+  pending_dlt_.insert(pending_dlt_.end(), txn_dlt_.begin(), txn_dlt_.end());
+  txn_dlt_.clear();
+  next_position_ = shipped_through_ + 1;
+  rewind_needed_ = false;
+  fatal_ = false;
+  txn_failed_ = false;
+  txn_events_ = 0;
+}
+
+}  // namespace cairn

@@ -1,0 +1,211 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Shipper::Impl: the state of one shipper, shared by the files of src/ship/ that implement it
+// (docs/architecture.md): shipper.cc (setup, connecting, the public face), produce_loop.cc (the
+// shipping thread's loop, deliveries, rewinds), transactions.cc (exactly-once and the Kafka
+// checkpoint), dead_letters.cc (dead letters and their retry), status.cc (status and metrics).
+// The wire format itself (headers, values) is wire.h's. Threads: the shipping thread owns
+// everything under "shipping thread only"; the caller's threads read status_ under
+// status_mu_; librdkafka's callbacks run on the shipping thread (inside rd_kafka_poll).
+#pragma once
+
+#include "cairn/shipper.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include <flatbuffers/flatbuffers.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "codec/envelope.h"
+#include "ship/kafka.h"
+#include "ship/routing.h"
+#include "util/logging.h"
+#include "util/string_hash.h"
+#include "ship/wire.h"
+
+namespace cairn {
+namespace ship {
+
+using Clock = std::chrono::steady_clock;
+
+// Latencies of recent acknowledgements, for percentiles.
+class LatencyWindow {
+ public:
+  void Add(std::uint32_t us) {
+    samples_[next_++ % samples_.size()] = us;
+    count_ = std::min(count_ + 1, samples_.size());
+  }
+  std::pair<double, double> P50P99Ms() const {
+    if (count_ == 0) return {0, 0};
+    std::vector<std::uint32_t> v(samples_.begin(), samples_.begin() + count_);
+    auto at = [&](double q) {
+      std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(q * v.size()));
+      std::nth_element(v.begin(), v.begin() + k, v.end());
+      return v[k] / 1000.0;
+    };
+    return {at(0.5), at(0.99)};
+  }
+
+ private:
+  std::array<std::uint32_t, 4096> samples_{};
+  std::size_t next_ = 0;
+  std::size_t count_ = 0;
+};
+
+// cairn's producer defaults first, the user's settings after them (librdkafka: last one wins).
+ship::KafkaSettings ProducerSettings(const ShipperOptions& o, const std::string& store_id);
+
+}  // namespace ship
+
+class Shipper::Impl {
+  using Clock = ship::Clock;
+ public:
+  Impl(Store& store, ShipperOptions options)
+      : store_(store),
+        opt_(std::move(options)),
+        router_(opt_.routes, opt_.default_topic),
+        logger_(internal::MakeLogger(opt_.log_sink, opt_.log_level)) {
+    context_.logger = logger_.get();
+    context_.owner = this;
+    store_id_ = store_.Info().store_id;
+  }
+
+  ~Impl() { (void)Stop(); }
+
+  Status Init();
+  Status Stop();
+  ShipperStatus GetStatus() const;
+  std::uint64_t shipped_through() const {
+    std::lock_guard<std::mutex> lk(status_mu_);
+    return status_.shipped_through;
+  }
+  Status WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout);
+
+ private:
+  // One event between produce() and its acknowledgement, in position order.
+  struct InFlight {
+    std::uint64_t position = 0;
+    bool done = false;
+    std::uint32_t bytes = 0;
+    Clock::time_point produced_at;
+  };
+  struct PendingDeadLetter {
+    DeadLetter record;
+    std::string key;
+    std::string value;
+    std::string error_code;
+  };
+
+  void Run();
+  Status Connect();
+  void Disconnect();
+  Status LoadStartPosition();
+  bool FillInFlight(std::size_t max_new);
+  // Produces one event; false when the producer's queue is full (try again after a poll).
+  bool ProduceEvent(const RecordedEvent& e);
+  // Records `e` as a dead letter. `track` adds it to in_flight_ as done (false when it is
+  // already there, failed after produce()).
+  void DeadLetterEvent(const RecordedEvent& e, std::string_view topic, std::string error,
+                       std::string_view error_code, std::uint64_t held_behind, bool track = true);
+  void ProduceToDeadLetterTopic(const PendingDeadLetter& d);
+  Status FlushDeadLetters();
+  void AdvanceShippedThrough();
+  void Rewind(std::string_view why);
+  void PublishStatus(bool force);
+  void SetError(std::string error, bool failed);
+  Status SaveCheckpoint(bool sync);
+  rd_kafka_topic_t* Topic(const std::string& name);
+
+  // Exactly-once.
+  Status BeginTransaction();
+  // Waits for the transaction's acknowledgements until `deadline`, then commits it.
+  Status CommitTransaction(Clock::time_point deadline);
+  void AbortTransaction(std::string_view why);
+  bool TransactionDue() const;
+
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque);
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  // While idle: is any broker there? (shipping thread)
+  void ProbeBrokersWhenIdle();
+  void HandleDelivery(const rd_kafka_message_t* m);
+
+  Store& store_;
+  const ShipperOptions opt_;
+  const ship::Router router_;
+  std::shared_ptr<spdlog::logger> logger_;
+  ship::ClientContext context_;
+  std::string store_id_;
+  std::string transactional_id_;
+  ship::KafkaSettings settings_;
+
+  std::thread thread_;
+  std::atomic<bool> stop_requested_{false};
+  std::mutex stop_mu_;
+  bool stopped_ = false;
+  Status final_status_;
+
+  // --- shipping thread only ---
+  ship::KafkaPtr producer_;
+  std::map<std::string, rd_kafka_topic_t*, std::less<>> topics_;
+  std::optional<EventReader> reader_;
+  std::deque<InFlight> in_flight_;
+  std::uint64_t next_position_ = 1;    // the next position to read and produce
+  std::uint64_t shipped_through_ = 0;
+  std::uint64_t saved_checkpoint_ = 0;
+  Clock::time_point last_checkpoint_save_;
+  // Streams held behind a dead letter (kHoldStream): stream -> the dead letter's position.
+  // Probed with a string_view per event: no allocation on the hot path.
+  std::unordered_map<std::string, std::uint64_t, internal::StringHash, std::equal_to<>>
+      held_streams_;
+  // Positions past shipped_through_ already dead-lettered: never produced again on a rewind.
+  std::map<std::uint64_t, bool> dead_positions_;
+  std::vector<PendingDeadLetter> pending_dead_letters_;  // not yet in the store
+  std::vector<PendingDeadLetter> pending_dlt_;           // exactly-once: to the DLT next txn
+  std::vector<PendingDeadLetter> txn_dlt_;               // exactly-once: sent in this txn
+  bool rewind_needed_ = false;
+  std::string rewind_reason_;
+  bool fatal_ = false;
+  bool fenced_ = false;
+  std::string fatal_reason_;
+  std::uint64_t mean_event_bytes_ = 0;
+  ship::LatencyWindow latencies_;
+  flatbuffers::FlatBufferBuilder fbb_{1024};
+  std::string scratch_;
+  bool in_transaction_ = false;
+  std::uint64_t txn_events_ = 0;
+  Clock::time_point txn_started_;
+  std::uint64_t txn_last_position_ = 0;
+  bool txn_failed_ = false;
+  std::uint64_t run_id_ = std::random_device()() * 0x100000000ull ^ std::random_device()();
+  std::uint64_t txn_seq_ = 0;
+  std::string txn_tag_;
+
+  // --- published status, under status_mu_ ---
+  mutable std::mutex status_mu_;
+  std::condition_variable shipped_cv_;
+  ShipperStatus status_;
+  Clock::time_point rate_window_start_ = Clock::now();
+  std::uint64_t rate_window_events_ = 0;
+  std::uint64_t published_mean_bytes_ = 0;
+  Clock::time_point last_publish_;
+  // Counters written by the shipping thread, published into status_.
+  std::uint64_t events_shipped_ = 0;
+  std::uint64_t bytes_shipped_ = 0;
+  std::uint64_t in_flight_bytes_ = 0;
+  std::atomic<bool> broker_reachable_{false};
+  Clock::time_point last_broker_probe_{};  // shipping thread only
+  std::string last_transport_error_;        // under status_mu_
+};
+
+}  // namespace cairn

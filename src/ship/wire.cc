@@ -1,0 +1,43 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// See wire.h.
+#include "ship/wire.h"
+
+#include "codec/envelope.h"
+
+namespace cairn::ship {
+
+rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const std::string& type_header,
+                                 const std::string& store_id, std::string_view txn_tag) {
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(10);
+  auto add = [&](std::string_view name, std::string_view v) {
+    rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), v.data(),
+                        static_cast<ssize_t>(v.size()));
+  };
+  add("cairn.event_id", e.id.ToString());
+  add(type_header, e.type);
+  add("cairn.stream", e.stream);
+  add("cairn.version", std::to_string(e.version));
+  add("cairn.position", std::to_string(e.position));
+  add("cairn.timestamp_us", std::to_string(e.timestamp_us));
+  if (!e.content_type.empty()) add("content-type", e.content_type);
+  // Consumers upcast old payload shapes on their side: tell them which shape this is.
+  if (e.schema_version != 1) add("cairn.schema_version", std::to_string(e.schema_version));
+  add("cairn.store_id", store_id);
+  add("cairn.chain_hash", HexHash(e.chain_hash));
+  // Exactly-once: which transaction carried the event. Its checkpoint record names the same
+  // tag, so a reader of a cluster that shows aborted data (the mock) can tell committed
+  // events from aborted ones.
+  if (!txn_tag.empty()) add("cairn.txn", txn_tag);
+  return headers;
+}
+
+std::string_view EventValue(const RecordedEvent& e, ValueFormat format,
+                            flatbuffers::FlatBufferBuilder* fbb, std::string* scratch) {
+  if (format != ValueFormat::kEnvelope) return e.payload;
+  scratch->clear();
+  codec::EncodeEvent(e, fbb, scratch);
+  return *scratch;
+}
+
+}  // namespace cairn::ship
