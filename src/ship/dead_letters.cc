@@ -41,7 +41,7 @@ void Shipper::Impl::DeadLetterEvent(const RecordedEvent& e, std::string_view top
       ProduceToDeadLetterTopic(d);
   }
   pending_dead_letters_.push_back(std::move(d));
-  std::lock_guard<std::mutex> lk(status_mu_);
+  internal::MutexLock lk(status_mu_);
   ++status_.dead_letters;
 }
 

@@ -14,7 +14,7 @@ namespace cairn {
 
 void Shipper::Impl::Run() {
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     status_.state = ShipperState::kStarting;
   }
   auto backoff = std::chrono::milliseconds(100);
@@ -36,7 +36,7 @@ void Shipper::Impl::Run() {
         continue;
       }
       backoff = std::chrono::milliseconds(100);
-      std::lock_guard<std::mutex> lk(status_mu_);
+      internal::MutexLock lk(status_mu_);
       status_.state = ShipperState::kShipping;
       status_.shipped_through = shipped_through_;
     }
@@ -119,7 +119,7 @@ void Shipper::Impl::Run() {
   Disconnect();
   if (opt_.mode == DeliveryMode::kAtLeastOnce || shipped_through_ != saved_checkpoint_)
     if (Status s = SaveCheckpoint(true); !s.ok()) SetError(s.message(), false);
-  std::lock_guard<std::mutex> lk(status_mu_);
+  internal::MutexLock lk(status_mu_);
   if (status_.state != ShipperState::kFailed) status_.state = ShipperState::kStopped;
   status_.shipped_through = shipped_through_;
   shipped_cv_.notify_all();
@@ -227,7 +227,7 @@ void Shipper::Impl::AdvanceShippedThrough() {
   shipped_through_ = through;
   dead_positions_.erase(dead_positions_.begin(), dead_positions_.upper_bound(through));
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     status_.shipped_through = through;
   }
   shipped_cv_.notify_all();
@@ -258,7 +258,7 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
     return;
   }
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     ++status_.delivery_errors;
   }
   if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT)
@@ -323,7 +323,7 @@ void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
                          ? spdlog::level::info
                          : spdlog::level::warn,
                      "kafka: {}", reason);
-  std::lock_guard<std::mutex> lk(self->status_mu_);
+  internal::MutexLock lk(self->status_mu_);
   // "1/1 brokers are down" says nothing of why: keep the connection error that came before
   // it ("Connect to ipv4#127.0.0.1:1 failed: Connection refused").
   if (code == RD_KAFKA_RESP_ERR__TRANSPORT) self->last_transport_error_ = reason;
@@ -336,7 +336,7 @@ void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
 void Shipper::Impl::Rewind(std::string_view why) {
   logger_->warn("rewinding to position {}: {}", shipped_through_ + 1, why);
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     status_.state = ShipperState::kRecovering;
     status_.last_error = std::string(why);
     ++status_.rewinds;

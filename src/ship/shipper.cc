@@ -114,7 +114,7 @@ Status Shipper::Impl::Init() {
         opt_.checkpoint_name, shipped_through_, store_.Info().last_position));
   next_position_ = shipped_through_ + 1;
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     status_.shipped_through = shipped_through_;
   }
   thread_ = std::thread([this] { Run(); });

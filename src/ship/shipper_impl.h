@@ -33,6 +33,7 @@
 #include "util/logging.h"
 #include "util/string_hash.h"
 #include "ship/wire.h"
+#include "util/mutex.h"
 
 namespace cairn {
 namespace ship {
@@ -87,7 +88,7 @@ class Shipper::Impl {
   Status Stop();
   ShipperStatus GetStatus() const;
   std::uint64_t shipped_through() const {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     return status_.shipped_through;
   }
   Status WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout);
@@ -151,9 +152,11 @@ class Shipper::Impl {
 
   std::thread thread_;
   std::atomic<bool> stop_requested_{false};
-  std::mutex stop_mu_;
-  bool stopped_ = false;
-  Status final_status_;
+  internal::Mutex stop_mu_;
+  bool stopped_ CAIRN_GUARDED_BY(stop_mu_) = false;
+  // Why the shipper failed: set by the shipping thread (SetError), read by Stop() and
+  // WaitUntilShipped. Lock order: stop_mu_, then status_mu_.
+  Status final_status_ CAIRN_GUARDED_BY(status_mu_);
 
   // --- shipping thread only ---
   ship::KafkaPtr producer_;
@@ -192,9 +195,9 @@ class Shipper::Impl {
   std::string txn_tag_;
 
   // --- published status, under status_mu_ ---
-  mutable std::mutex status_mu_;
+  mutable internal::Mutex status_mu_;
   std::condition_variable shipped_cv_;
-  ShipperStatus status_;
+  ShipperStatus status_ CAIRN_GUARDED_BY(status_mu_);
   Clock::time_point rate_window_start_ = Clock::now();
   std::uint64_t rate_window_events_ = 0;
   std::uint64_t published_mean_bytes_ = 0;
@@ -205,7 +208,7 @@ class Shipper::Impl {
   std::uint64_t in_flight_bytes_ = 0;
   std::atomic<bool> broker_reachable_{false};
   Clock::time_point last_broker_probe_{};  // shipping thread only
-  std::string last_transport_error_;        // under status_mu_
+  std::string last_transport_error_ CAIRN_GUARDED_BY(status_mu_);
 };
 
 }  // namespace cairn

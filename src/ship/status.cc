@@ -20,7 +20,7 @@ Status Shipper::Impl::SaveCheckpoint(bool sync) {
 }
 
 void Shipper::Impl::SetError(std::string error, bool failed) {
-  std::lock_guard<std::mutex> lk(status_mu_);
+  internal::MutexLock lk(status_mu_);
   status_.last_error = std::move(error);
   if (failed) {
     status_.state = ShipperState::kFailed;
@@ -34,7 +34,7 @@ void Shipper::Impl::PublishStatus(bool force) {
   if (!force && now - last_publish_ < std::chrono::milliseconds(100)) return;
   last_publish_ = now;
   auto [p50, p99] = latencies_.P50P99Ms();
-  std::lock_guard<std::mutex> lk(status_mu_);
+  internal::MutexLock lk(status_mu_);
   status_.events_shipped = events_shipped_;
   status_.bytes_shipped = bytes_shipped_;
   status_.produce_latency_p50_ms = p50;
@@ -56,7 +56,7 @@ ShipperStatus Shipper::Impl::GetStatus() const {
   const BacklogStatus backlog = store_.GetBacklog();
   std::uint64_t mean_bytes;
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     s = status_;
     mean_bytes = published_mean_bytes_;
   }
@@ -76,8 +76,8 @@ ShipperStatus Shipper::Impl::GetStatus() const {
 }
 
 Status Shipper::Impl::WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lk(status_mu_);
-  const bool done = shipped_cv_.wait_for(lk, timeout, [&] {
+  internal::MutexLock lk(status_mu_);
+  const bool done = lk.WaitFor(shipped_cv_, timeout, [&]() CAIRN_REQUIRES(status_mu_) {
     return status_.shipped_through >= position || status_.state == ShipperState::kFailed ||
            status_.state == ShipperState::kStopped;
   });
@@ -92,12 +92,15 @@ Status Shipper::Impl::WaitUntilShipped(std::uint64_t position, std::chrono::mill
 }
 
 Status Shipper::Impl::Stop() {
-  std::lock_guard<std::mutex> lk(stop_mu_);
-  if (stopped_) return final_status_;
+  internal::MutexLock lk(stop_mu_);
+  if (stopped_) {
+    internal::MutexLock slk(status_mu_);
+    return final_status_;
+  }
   stopped_ = true;
   stop_requested_ = true;
   if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> slk(status_mu_);
+  internal::MutexLock slk(status_mu_);
   if (status_.state == ShipperState::kFailed) return final_status_;
   return Status::Ok();
 }

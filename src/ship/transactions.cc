@@ -108,7 +108,7 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   shipped_through_ = through;
   dead_positions_.erase(dead_positions_.begin(), dead_positions_.upper_bound(through));
   {
-    std::lock_guard<std::mutex> lk(status_mu_);
+    internal::MutexLock lk(status_mu_);
     status_.shipped_through = through;
     ++status_.transactions_committed;
   }

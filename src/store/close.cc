@@ -48,13 +48,14 @@ Status Store::Impl::CheckClosedHead() {
   std::ifstream in(file);
   std::string word;
   std::uint64_t noted = 0;
-  if (in && (in >> word >> noted) && word == "position" && noted > committed_position_ &&
+  const std::uint64_t head = CommittedPosition();
+  if (in && (in >> word >> noted) && word == "position" && noted > head &&
       !repairing_)
     return Status::Corruption(fmt::format(
         "store {} is damaged: its writer closed it holding positions up to {}, and it now ends "
         "at {}: a write-ahead log or table file was deleted or cut short; restore the store from "
         "a backup (docs/guarantees.md, \"Damaged files\")",
-        path_, noted, committed_position_));
+        path_, noted, head));
   if (!options_.read_only) {
     // From now on the head moves; a crash leaves no note (and a stale one could only be lower).
     std::error_code ec;
@@ -68,7 +69,7 @@ void Store::Impl::RecordClosedHead() {
   const fs::path tmp = fs::path(path_) / (std::string(kClosedHeadFile) + ".tmp");
   std::uint64_t head;
   {
-    std::lock_guard<std::mutex> lk(head_mu_);
+    internal::MutexLock lk(head_mu_);
     head = committed_position_;
   }
   const std::string text = fmt::format("position {}\n", head);
@@ -137,26 +138,26 @@ void Store::Impl::MergeSmallFiles() {
 
 Status Store::Impl::Close() {
   {
-    std::lock_guard<std::mutex> lk(mu_);
+    internal::MutexLock lk(mu_);
     if (const int readers = open_readers_.load(); readers > 0 && !closed_)
       return Status::FailedPrecondition(fmt::format(
           "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
   }
   closing_.store(true);  // new public calls are refused from here on
   {
-    std::lock_guard<std::mutex> lk(head_mu_);
+    internal::MutexLock lk(head_mu_);
     head_closed_ = true;
   }
   head_cv_.notify_all();
   {
-    std::lock_guard<std::mutex> lk(backlog_mu_);
+    internal::MutexLock lk(backlog_mu_);
     closed_backlog_ = true;
   }
   backlog_cv_.notify_all();
   // Calls already inside finish first (an append blocked on the quota was just woken).
   while (calls_in_progress_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   {
-    std::unique_lock<std::mutex> lk(mu_);
+    internal::MutexLock lk(mu_);
     if (closed_) return Status::Ok();
     if (const int readers = open_readers_.load(); readers > 0)
       return Status::FailedPrecondition(fmt::format(
@@ -164,16 +165,16 @@ Status Store::Impl::Close() {
     closed_ = true;
     // Appends already queued finish first; new ones see closed_.
     while (!queue_.empty()) {
-      lk.unlock();
+      lk.Unlock();
       std::this_thread::yield();
-      lk.lock();
+      lk.Lock();
     }
   }
   if (!db_) return Status::Ok();
   Status result;
   bool write_failed;
   {
-    std::lock_guard<std::mutex> lk(head_mu_);
+    internal::MutexLock lk(head_mu_);
     write_failed = !write_error_.empty();
   }
   if (opened_ && !options_.read_only && !write_failed) {

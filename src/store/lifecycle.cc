@@ -347,7 +347,7 @@ Status Store::Impl::LoadBacklog() {
       bytes += it->key().size() + it->value().size();
     if (!it->status().ok()) return FromRocks(it->status(), "measuring the unshipped backlog");
   }
-  std::lock_guard<std::mutex> lk(backlog_mu_);
+  internal::MutexLock lk(backlog_mu_);
   shipped_position_ = std::min(*shipped, head);
   backlog_head_ = head;
   backlog_bytes_ = bytes;
@@ -357,7 +357,7 @@ Status Store::Impl::LoadBacklog() {
 }
 
 void Store::Impl::NoteCommitted(std::uint64_t last_position, std::uint64_t bytes) {
-  std::lock_guard<std::mutex> lk(backlog_mu_);
+  internal::MutexLock lk(backlog_mu_);
   backlog_head_ = last_position;
   if (options_.backlog_quota.max_bytes == 0) return;
   backlog_bytes_ += bytes;
@@ -367,7 +367,7 @@ void Store::Impl::NoteCommitted(std::uint64_t last_position, std::uint64_t bytes
 void Store::Impl::NoteShipped(std::string_view checkpoint, std::uint64_t position) {
   if (!quota_enabled_ || checkpoint != options_.backlog_quota.checkpoint) return;
   {
-    std::lock_guard<std::mutex> lk(backlog_mu_);
+    internal::MutexLock lk(backlog_mu_);
     shipped_position_ = std::max(shipped_position_, position);
     // A commit's bytes leave the backlog once all of it shipped.
     while (!backlog_commits_.empty() && backlog_commits_.front().first <= shipped_position_) {
@@ -380,10 +380,10 @@ void Store::Impl::NoteShipped(std::string_view checkpoint, std::uint64_t positio
 
 Status Store::Impl::AwaitBacklogRoom(std::uint64_t events, std::uint64_t bytes) {
   const BacklogQuota& q = options_.backlog_quota;
-  std::unique_lock<std::mutex> lk(backlog_mu_);
-  auto backlog_events = [&] { return backlog_head_ - std::min(backlog_head_, shipped_position_); };
+  internal::MutexLock lk(backlog_mu_);
+  auto backlog_events = [&]() CAIRN_REQUIRES(backlog_mu_) { return backlog_head_ - std::min(backlog_head_, shipped_position_); };
   // An empty backlog always has room, so one append larger than the quota still goes through.
-  auto room = [&] {
+  auto room = [&]() CAIRN_REQUIRES(backlog_mu_) {
     const std::uint64_t e = backlog_events();
     if (e == 0) return true;
     if (q.max_events > 0 && e + events > q.max_events) return false;
@@ -394,7 +394,8 @@ Status Store::Impl::AwaitBacklogRoom(std::uint64_t events, std::uint64_t bytes) 
   bool waited = false;
   if (q.policy == BacklogQuota::Policy::kBlock) {
     ++blocked_appends_;
-    waited = backlog_cv_.wait_for(lk, q.block_timeout, [&] { return room() || closed_backlog_; });
+    waited = lk.WaitFor(backlog_cv_, q.block_timeout,
+                        [&]() CAIRN_REQUIRES(backlog_mu_) { return room() || closed_backlog_; });
     if (waited && !closed_backlog_) return Status::Ok();
   }
   ++rejected_appends_;
@@ -411,7 +412,7 @@ BacklogStatus Store::Impl::GetBacklog() const {
   BacklogStatus b;
   b.max_events = options_.backlog_quota.max_events;
   b.max_bytes = options_.backlog_quota.max_bytes;
-  std::lock_guard<std::mutex> lk(backlog_mu_);
+  internal::MutexLock lk(backlog_mu_);
   if (!quota_enabled_) return b;
   b.events = backlog_head_ - std::min(backlog_head_, shipped_position_);
   b.bytes = backlog_bytes_;
@@ -429,7 +430,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
         "store {} is open read-only: retention needs the writer (or a dry run)", path_));
   if (policy.max_events && *policy.max_events == 0)
     return Status::InvalidArgument("retention: max_events must be at least 1");
-  std::lock_guard<std::mutex> one_at_a_time(retention_mu_);
+  internal::MutexLock one_at_a_time(retention_mu_);
   RetentionReport report;
   report.dry_run = policy.dry_run;
   const std::uint64_t head = Info().last_position;
@@ -663,7 +664,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
     }
     if (Status s = FromRocks(db_->Write(wo, &batch), "removing events"); !s.ok()) return s;
     if (new_start > chunk_start) {
-      std::lock_guard<std::mutex> lk(head_mu_);
+      internal::MutexLock lk(head_mu_);
       log_start_hash_ = new_hash;
       log_start_ = new_start;
       chunk_start = new_start;
@@ -680,7 +681,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
               rocksdb::Slice(reinterpret_cast<const char*>(prefix_hash.data()), 32));
     if (Status s = FromRocks(db_->Write(wo, &batch), "removing the start of the log"); !s.ok())
       return s;
-    std::lock_guard<std::mutex> lk(head_mu_);
+    internal::MutexLock lk(head_mu_);
     log_start_hash_ = prefix_hash;
     log_start_ = prefix_end;
   }

@@ -412,7 +412,7 @@ Status Store::Impl::OpenDatabase() {
   if (Status st = LoadBacklog(); !st.ok()) return st;
   if (Status st = LoadRepairs(); !st.ok()) return st;
   logger_->info("opened store {} (id {}, last position {})", path_, store_id_.ToString(),
-             committed_position_);
+                CommittedPosition());
   opened_ = true;
   return Status::Ok();
 }
@@ -511,7 +511,7 @@ Status Store::Impl::LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options
   }
   if (options_.read_only) return Status::Ok();  // queries by type scan the log
   if (Status st = EnsureFamily(store::kTypesFamily, cf_options, &types_); !st.ok()) return st;
-  type_index_from_ = committed_position_ + 1;
+  type_index_from_ = CommittedPosition() + 1;
   store::PutLittleEndian(type_index_from_, 8, &value);
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -564,7 +564,7 @@ Status Store::Impl::LoadLogStart() {
   s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStartHash, &hash);
   if (value.size() != 8 || !s.ok() || hash.size() != 32)
     return Status::Corruption(fmt::format("store {}: the log-start record is malformed", path_));
-  std::lock_guard<std::mutex> lk(head_mu_);
+  internal::MutexLock lk(head_mu_);
   std::copy(hash.begin(), hash.end(), log_start_hash_.begin());
   log_start_ = store::GetLittleEndian(value);
   return Status::Ok();
@@ -599,7 +599,7 @@ Status Store::Impl::LoadTail() {
   head_hash_ = hash;
   head_timestamp_us_ = ts;
   version_cache_.clear();
-  std::lock_guard<std::mutex> lk(head_mu_);
+  internal::MutexLock lk(head_mu_);
   committed_position_ = last;
   committed_hash_ = hash;
   committed_timestamp_us_ = ts;

@@ -456,7 +456,7 @@ Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
 
 Result<audit::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
   if (position + 1 == log_start_.load() && position > 0) {
-    std::lock_guard<std::mutex> lk(head_mu_);
+    internal::MutexLock lk(head_mu_);
     return log_start_hash_;
   }
   rocksdb::PinnableSlice value;

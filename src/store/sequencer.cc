@@ -126,17 +126,17 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
 
   Writer w;
   w.views = std::move(views);
-  std::unique_lock<std::mutex> lk(mu_);
+  internal::MutexLock lk(mu_);
   if (closed_) return Status::FailedPrecondition(fmt::format("store {} is closed", path_));
   queue_.push_back(&w);
-  w.cv.wait(lk, [&] { return w.done || queue_.front() == &w; });
+  lk.Wait(w.cv, [&]() CAIRN_REQUIRES(mu_) { return w.done || queue_.front() == &w; });
   if (!w.done) {
     // This thread leads: commit everyone queued so far as one group.
     const std::size_t n = std::min(queue_.size(), std::max<std::size_t>(1, options_.max_group_appends));
     std::vector<Writer*> group(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    lk.unlock();
+    lk.Unlock();
     CommitGroup(group);
-    lk.lock();
+    lk.Lock();
     for (std::size_t i = 0; i < n; ++i) {
       Writer* done = queue_.front();
       queue_.pop_front();
@@ -145,7 +145,7 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
     }
     if (!queue_.empty()) queue_.front()->cv.notify_one();
   }
-  lk.unlock();
+  lk.Unlock();
   if (!w.status.ok()) return w.status;
   return std::move(w.results);
 }
@@ -161,7 +161,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
     if (rocksdb::Status r = db_->Resume(); !r.ok()) {
       Status original;
       {
-        std::lock_guard<std::mutex> lk(head_mu_);
+        internal::MutexLock lk(head_mu_);
         original = write_status_;
       }
       const std::string remedy =
@@ -231,7 +231,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
       version_cache_.emplace(std::string(stream), version);
   }
   {
-    std::lock_guard<std::mutex> lk(head_mu_);
+    internal::MutexLock lk(head_mu_);
     committed_position_ = next_position_ - 1;
     committed_hash_ = head_hash_;
     committed_timestamp_us_ = head_timestamp_us_;

@@ -121,7 +121,7 @@ StoreInfo Store::Impl::Info() const {
   info.format_version = format_version_;
   info.read_only = options_.read_only;
   info.durability = options_.durability;
-  std::lock_guard<std::mutex> lk(head_mu_);
+  internal::MutexLock lk(head_mu_);
   info.last_position = committed_position_;
   info.first_position = log_start_.load();
   info.write_error = write_error_;
@@ -133,28 +133,29 @@ StoreInfo Store::Impl::Info() const {
 }
 
 void Store::Impl::SetWriteError(const Status& s) {
-  std::lock_guard<std::mutex> lk(head_mu_);
+  internal::MutexLock lk(head_mu_);
   write_error_ = s.ok() ? std::string() : s.ToString();
   write_status_ = s;
 }
 
 std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
                                            std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lk(head_mu_);
-  head_cv_.wait_for(lk, timeout, [&] { return committed_position_ > after || head_closed_; });
+  internal::MutexLock lk(head_mu_);
+  lk.WaitFor(head_cv_, timeout,
+             [&]() CAIRN_REQUIRES(head_mu_) { return committed_position_ > after || head_closed_; });
   return committed_position_;
 }
 
 Result<std::uint64_t> Store::Impl::Refresh() {
   if (!secondary_dir_.empty()) {
-    std::lock_guard<std::mutex> lk(mu_);  // one catch-up at a time
+    internal::MutexLock lk(mu_);  // one catch-up at a time
     if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer");
         !s.ok())
       return s;
     if (Status s = LoadTail(); !s.ok()) return s;
     head_cv_.notify_all();
   }
-  std::lock_guard<std::mutex> lk(head_mu_);
+  internal::MutexLock lk(head_mu_);
   return committed_position_;
 }
 

@@ -17,6 +17,7 @@
 
 #include "audit/chain.h"
 #include "store/upcast.h"
+#include "util/mutex.h"
 #include "util/string_hash.h"
 #include "cairn/store.h"
 
@@ -139,6 +140,11 @@ class Store::Impl {
   Impl(std::string path, const StoreOptions& options);
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
   std::int64_t NowUs() const { return options_.clock_us ? options_.clock_us() : store::NowMicros(); }
+  // The published head position.
+  std::uint64_t CommittedPosition() const CAIRN_EXCLUDES(head_mu_) {
+    internal::MutexLock lk(head_mu_);
+    return committed_position_;
+  }
   Status OpenDatabase();
   // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
   Status CheckLiveFiles();
@@ -216,7 +222,7 @@ class Store::Impl {
   rocksdb::ColumnFamilyHandle* types_ = nullptr;  // null: a read-only store without the index
   rocksdb::ColumnFamilyHandle* snapshots_ = nullptr;  // null: a read-only store without any
   std::atomic<std::uint64_t> log_start_{1};
-  audit::Hash log_start_hash_{};  // under head_mu_
+  audit::Hash log_start_hash_ CAIRN_GUARDED_BY(head_mu_){};
   store::UpcasterSet upcasters_;
   rocksdb::ColumnFamilyOptions cf_options_;
   std::uint64_t type_index_from_ = UINT64_MAX;     // first position the type index covers
@@ -229,10 +235,10 @@ class Store::Impl {
 
   // The group-commit queue. The front writer is the leader; it alone touches the fields in
   // the "leader only" block, and hands leadership over under mu_.
-  mutable std::mutex mu_;
-  std::deque<Writer*> queue_;
-  bool closed_ = false;
-  bool head_closed_ = false;  // under head_mu_: wakes WaitForPosition at Close
+  mutable internal::Mutex mu_;
+  std::deque<Writer*> queue_ CAIRN_GUARDED_BY(mu_);
+  bool closed_ CAIRN_GUARDED_BY(mu_) = false;
+  bool head_closed_ CAIRN_GUARDED_BY(head_mu_) = false;  // wakes WaitForPosition at Close
   // Live readers; Close() refuses while any is open (RocksDB aborts on a column family still
   // referenced by an iterator).
   std::atomic<int> open_readers_{0};
@@ -256,28 +262,29 @@ class Store::Impl {
   bool reload_head_ = false;
 
   // Committed head, published after each successful write (readable by Info()).
-  mutable std::mutex head_mu_;
+  mutable internal::Mutex head_mu_;
   mutable std::condition_variable head_cv_;  // notified when the head moves or the store closes
-  std::uint64_t committed_position_ = 0;
-  audit::Hash committed_hash_{};
-  std::int64_t committed_timestamp_us_ = 0;
-  std::string write_error_;  // under head_mu_: the last write's error until one succeeds
-  Status write_status_;      // under head_mu_: the same, as a Status
+  std::uint64_t committed_position_ CAIRN_GUARDED_BY(head_mu_) = 0;
+  audit::Hash committed_hash_ CAIRN_GUARDED_BY(head_mu_){};
+  std::int64_t committed_timestamp_us_ CAIRN_GUARDED_BY(head_mu_) = 0;
+  // The last write's error until one succeeds, as text and as a Status.
+  std::string write_error_ CAIRN_GUARDED_BY(head_mu_);
+  Status write_status_ CAIRN_GUARDED_BY(head_mu_);
 
   // Backlog quota (only with StoreOptions::backlog_quota set).
   bool quota_enabled_ = false;
-  mutable std::mutex backlog_mu_;
+  mutable internal::Mutex backlog_mu_;
   std::condition_variable backlog_cv_;
-  std::uint64_t shipped_position_ = 0;      // under backlog_mu_
-  std::uint64_t backlog_head_ = 0;          // under backlog_mu_: last position noted
-  std::uint64_t backlog_bytes_ = 0;         // under backlog_mu_: bytes after shipped_position_
+  std::uint64_t shipped_position_ CAIRN_GUARDED_BY(backlog_mu_) = 0;
+  std::uint64_t backlog_head_ CAIRN_GUARDED_BY(backlog_mu_) = 0;   // last position noted
+  std::uint64_t backlog_bytes_ CAIRN_GUARDED_BY(backlog_mu_) = 0;  // after shipped_position_
   // (last position, bytes) of each commit after shipped_position_, to subtract as it ships.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> backlog_commits_;
-  bool closed_backlog_ = false;             // under backlog_mu_: Close() wakes blocked appends
-  std::uint64_t blocked_appends_ = 0;
-  std::uint64_t rejected_appends_ = 0;
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> backlog_commits_ CAIRN_GUARDED_BY(backlog_mu_);
+  bool closed_backlog_ CAIRN_GUARDED_BY(backlog_mu_) = false;  // Close() wakes blocked appends
+  std::uint64_t blocked_appends_ CAIRN_GUARDED_BY(backlog_mu_) = 0;
+  std::uint64_t rejected_appends_ CAIRN_GUARDED_BY(backlog_mu_) = 0;
   // Retention runs one at a time.
-  std::mutex retention_mu_;
+  internal::Mutex retention_mu_;
 };
 
 }  // namespace cairn

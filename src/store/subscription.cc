@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "util/mutex.h"
+
 namespace cairn {
 
 class Subscription::Impl {
@@ -20,33 +22,40 @@ class Subscription::Impl {
 
   Status Init() {
     if (!handler_) return Status::InvalidArgument("subscription without a handler");
+    // Where to begin: a saved checkpoint wins over from_end / from_position.
+    std::uint64_t start = 0;
+    bool resumed = false;
     if (!opt_.name.empty()) {
       auto saved = store_.LoadCheckpoint(CheckpointName());
       if (!saved.ok()) return saved.status();
-      if (*saved > 0) {
-        position_ = *saved;
-        return Start();
-      }
+      resumed = *saved > 0;
+      start = *saved;
     }
-    if (opt_.from_end)
-      position_ = store_.Info().last_position;
-    else if (opt_.from_position)
-      position_ = *opt_.from_position > 0 ? *opt_.from_position - 1 : 0;
+    if (!resumed) {
+      if (opt_.from_end)
+        start = store_.Info().last_position;
+      else if (opt_.from_position)
+        start = *opt_.from_position > 0 ? *opt_.from_position - 1 : 0;
+    }
+    {
+      internal::MutexLock lk(mu_);
+      position_ = start;
+    }
     return Start();
   }
 
   std::uint64_t position() const {
-    std::lock_guard<std::mutex> lk(mu_);
+    internal::MutexLock lk(mu_);
     return position_;
   }
   Status status() const {
-    std::lock_guard<std::mutex> lk(mu_);
+    internal::MutexLock lk(mu_);
     return status_;
   }
 
   Status WaitUntil(std::uint64_t position, std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lk(mu_);
-    cv_.wait_for(lk, timeout, [&] { return position_ >= position || done_; });
+    internal::MutexLock lk(mu_);
+    lk.WaitFor(cv_, timeout, [&]() CAIRN_REQUIRES(mu_) { return position_ >= position || done_; });
     if (position_ >= position) return Status::Ok();
     if (!status_.ok()) return status_;
     if (done_) return Status::Cancelled("the subscription stopped");
@@ -56,7 +65,7 @@ class Subscription::Impl {
 
   Status Stop() {
     {
-      std::lock_guard<std::mutex> lk(stop_mu_);
+      internal::MutexLock lk(stop_mu_);
       if (stopped_) return status();
       stopped_ = true;
     }
@@ -85,7 +94,7 @@ class Subscription::Impl {
 
   void Publish(std::uint64_t position) {
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      internal::MutexLock lk(mu_);
       position_ = position;
     }
     cv_.notify_all();
@@ -93,7 +102,7 @@ class Subscription::Impl {
 
   void Fail(Status s) {
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      internal::MutexLock lk(mu_);
       status_ = std::move(s);
     }
     cv_.notify_all();
@@ -162,7 +171,7 @@ class Subscription::Impl {
     }
     SaveCheckpoint(done);
     {
-      std::lock_guard<std::mutex> lk(mu_);
+      internal::MutexLock lk(mu_);
       done_ = true;
     }
     cv_.notify_all();
@@ -173,14 +182,14 @@ class Subscription::Impl {
   EventHandler handler_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::mutex stop_mu_;
-  bool stopped_ = false;
+  internal::Mutex stop_mu_;
+  bool stopped_ CAIRN_GUARDED_BY(stop_mu_) = false;
 
-  mutable std::mutex mu_;
+  mutable internal::Mutex mu_;
   std::condition_variable cv_;
-  std::uint64_t position_ = 0;
-  Status status_;
-  bool done_ = false;
+  std::uint64_t position_ CAIRN_GUARDED_BY(mu_) = 0;
+  Status status_ CAIRN_GUARDED_BY(mu_);
+  bool done_ CAIRN_GUARDED_BY(mu_) = false;
 
   // Subscription thread only.
   std::uint64_t saved_ = 0;
