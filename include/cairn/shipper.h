@@ -81,47 +81,68 @@ std::vector<std::pair<std::string, std::string>> TranslateJavaClientProperties(
     const std::function<bool(const std::string& key)>& librdkafka_knows,
     std::vector<std::string>* warnings);
 
+// Every field has a default that works for a local cluster; each comment gives it as
+// "Default: ...", as StoreOptions does.
 struct ShipperOptions {
-  // Kafka bootstrap servers ("host:port,..."). Required unless `kafka_config` sets
-  // bootstrap.servers.
+  // --- Kafka ---
+  // Bootstrap servers ("host:port,..."). Required unless `kafka_config` sets
+  // bootstrap.servers. Default: empty.
   std::string bootstrap_servers;
   // librdkafka settings passed through unchanged, in order, after cairn's defaults (so they
   // win): security.protocol, sasl.*, ssl.*, linger.ms, compression.type, ... cairn's defaults:
   // acks=all, enable.idempotence=true, partitioner=murmur2_random (the Java client's),
-  // reconnect.backoff.ms=100, reconnect.backoff.max.ms=1000, linger.ms=5.
+  // reconnect.backoff.ms=100, reconnect.backoff.max.ms=1000, linger.ms=5. Default: empty.
   std::vector<std::pair<std::string, std::string>> kafka_config;
 
+  // --- What is sent where ---
+  // Default: DeliveryMode::kAtLeastOnce.
   DeliveryMode mode = DeliveryMode::kAtLeastOnce;
+  // Ordered rules; the first that matches an event picks its topic. Default: none.
   std::vector<RouteRule> routes;
+  // The topic of events no rule matches. Default: "events".
   std::string default_topic = "events";
+  // The message value: the payload as appended, or the stored envelope. Default: kPayload.
   ValueFormat value_format = ValueFormat::kPayload;
   // Header carrying the event type. Spring consumers map types with "__TypeId__".
+  // Default: "cairn.type".
   std::string type_header = "cairn.type";
 
-  // Topic receiving dead-lettered events with error headers. Empty: local records only.
+  // --- Dead letters ---
+  // Topic receiving dead-lettered events with error headers. Default: empty (local records
+  // only).
   std::string dead_letter_topic;
+  // Default: DeadLetterPolicy::kHoldStream (later events of the stream wait behind it).
   DeadLetterPolicy dead_letter_policy = DeadLetterPolicy::kHoldStream;
 
-  // Exactly-once: the compacted topic holding checkpoint records (created with
-  // cleanup.policy=compact if missing) and the transactional.id (default "cairn-<store id>").
+  // --- Exactly-once ---
+  // The compacted topic holding checkpoint records (created with cleanup.policy=compact if
+  // missing). Default: "cairn-checkpoints".
   std::string checkpoint_topic = "cairn-checkpoints";
+  // Default: empty, meaning "cairn-<store id>".
   std::string transactional_id;
-  // Exactly-once: a transaction commits after this many events or this long, whichever first.
+  // A transaction commits after this many events or this long, whichever comes first.
+  // Defaults: 20,000 events, 100 ms.
   std::size_t transaction_max_events = 20000;
   std::chrono::milliseconds transaction_max_interval{100};
 
+  // --- Progress ---
   // The name of the store checkpoint holding the shipped-through position. Two shippers of
-  // one store to different clusters need different names.
+  // one store to different clusters need different names. Default: "shipper".
   std::string checkpoint_name = "shipper";
   // At-least-once: how often the shipped-through position is saved (also on stop).
+  // Default: 200 ms.
   std::chrono::milliseconds checkpoint_interval{200};
-  // Events produced but not yet acknowledged, at most. Bounds memory while draining a backlog.
+  // Events produced but not yet acknowledged, at most. Bounds memory while draining a
+  // backlog. Default: 10,000.
   std::size_t max_in_flight_events = 10000;
   // How long Stop() waits for in-flight events before giving up on them (they ship again
-  // from the checkpoint next time).
+  // from the checkpoint next time). Default: 10 s.
   std::chrono::milliseconds drain_timeout{10000};
 
-  LogSink log_sink;  // default: stderr
+  // --- Logging ---
+  // Default (empty): standard error, prefixed "cairn".
+  LogSink log_sink;
+  // Default: LogLevel::kWarn.
   LogLevel log_level = LogLevel::kWarn;
 };
 

@@ -19,20 +19,23 @@
 
 namespace cairn {
 
+// Every field's default is given as "Default: ...", as StoreOptions does.
 struct SubscriptionOptions {
   // Non-empty: the subscription is durable. Its position is saved in the store as checkpoint
   // "subscription.<name>" (every checkpoint_interval and on Stop) and a new subscription of
-  // the same name resumes after it. Empty: nothing is saved.
+  // the same name resumes after it. Empty: nothing is saved. Default: empty.
   std::string name;
   // Where to start when there is no saved position: from this position, or from the end
-  // (only events appended after Start), or else from the first event.
+  // (only events appended after Start), or else from the first event. Defaults: unset,
+  // false (from the first event).
   std::optional<std::uint64_t> from_position;
   bool from_end = false;
   // Filters (all that are set must hold): one stream, one category (the stream id before its
-  // first '-'), any of these types.
+  // first '-'), any of these types. Defaults: empty (every event).
   std::string stream;
   std::string category;
   std::vector<std::string> types;
+  // How often a durable subscription saves its position (also on Stop). Default: 200 ms.
   std::chrono::milliseconds checkpoint_interval{200};
 };
 
