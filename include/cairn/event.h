@@ -155,4 +155,11 @@ struct OwnedEvent {
 // Lowercase hex of a chain hash.
 std::string HexHash(const std::array<std::uint8_t, 32>& hash);
 
+// A stream's category: its id up to the first '-' ("order-42" -> "order"; an id without '-'
+// is its own category). The one rule behind routes (RouteRule::kCategory), subscription
+// filters (SubscriptionOptions::category) and the tool's --category.
+inline std::string_view StreamCategory(std::string_view stream) {
+  return stream.substr(0, stream.find('-'));
+}
+
 }  // namespace cairn

@@ -14,6 +14,11 @@
 
 namespace cairn {
 
+// The checkpoint a Shipper saves its shipped-through position under by default
+// (ShipperOptions::checkpoint_name), and so the one retention (RetentionPolicy) and the
+// backlog quota (BacklogQuota::checkpoint) wait for unless told otherwise.
+inline constexpr char kShipperCheckpoint[] = "shipper";
+
 // What an acknowledged append survives. docs/guarantees.md states each promise in full.
 enum class Durability : std::uint8_t {
   // The append returns after its batch is in the write-ahead log and fdatasync'ed: it
@@ -66,7 +71,7 @@ struct BacklogQuota {
   std::chrono::milliseconds block_timeout{5000};
   // The checkpoint that counts as shipped (ShipperOptions::checkpoint_name). Default:
   // "shipper".
-  std::string checkpoint = "shipper";
+  std::string checkpoint = kShipperCheckpoint;
 };
 
 struct StoreOptions {

@@ -33,6 +33,26 @@ enum class DeliveryMode : std::uint8_t {
   kExactlyOnce,
 };
 
+// The message headers of wire format v1 (docs/shipping.md), for consumers and tools that read
+// them; the shipper, dead-letter retry and `cairn reconcile` use these names and no others.
+namespace headers {
+inline constexpr char kEventId[] = "cairn.event_id";
+inline constexpr char kType[] = "cairn.type";  // the default; ShipperOptions::type_header
+inline constexpr char kStream[] = "cairn.stream";
+inline constexpr char kVersion[] = "cairn.version";
+inline constexpr char kPosition[] = "cairn.position";
+inline constexpr char kTimestampUs[] = "cairn.timestamp_us";
+inline constexpr char kContentType[] = "content-type";
+inline constexpr char kSchemaVersion[] = "cairn.schema_version";
+inline constexpr char kStoreId[] = "cairn.store_id";
+inline constexpr char kChainHash[] = "cairn.chain_hash";
+inline constexpr char kTxn[] = "cairn.txn";  // exactly-once: the transaction's tag
+// Dead-letter topic records only.
+inline constexpr char kError[] = "cairn.error";
+inline constexpr char kErrorCode[] = "cairn.error_code";
+inline constexpr char kOriginalTopic[] = "cairn.original_topic";
+}  // namespace headers
+
 // What the Kafka message value holds.
 enum class ValueFormat : std::uint8_t {
   kPayload,   // the payload bytes as appended (a Spring JsonDeserializer reads JSON as is)
@@ -105,7 +125,7 @@ struct ShipperOptions {
   ValueFormat value_format = ValueFormat::kPayload;
   // Header carrying the event type. Spring consumers map types with "__TypeId__".
   // Default: "cairn.type".
-  std::string type_header = "cairn.type";
+  std::string type_header = headers::kType;
 
   // --- Dead letters ---
   // Topic receiving dead-lettered events with error headers. Default: empty (local records
@@ -128,7 +148,7 @@ struct ShipperOptions {
   // --- Progress ---
   // The name of the store checkpoint holding the shipped-through position. Two shippers of
   // one store to different clusters need different names. Default: "shipper".
-  std::string checkpoint_name = "shipper";
+  std::string checkpoint_name = kShipperCheckpoint;
   // At-least-once: how often the shipped-through position is saved (also on stop).
   // Default: 200 ms.
   std::chrono::milliseconds checkpoint_interval{200};

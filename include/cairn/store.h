@@ -134,7 +134,7 @@ struct RetentionPolicy {
   // durable subscriptions that must see every event ("subscription.<name>"; a subscription
   // left behind skips what retention removed). A checkpoint never saved holds everything
   // back. Empty: no consumer holds events back. Default: {"shipper"}.
-  std::vector<std::string> shipped_checkpoints{"shipper"};
+  std::vector<std::string> shipped_checkpoints{kShipperCheckpoint};
   // Report what would be removed without removing it. Default: false.
   bool dry_run = false;
   // Called now and then with (positions examined, positions to examine); may be empty.

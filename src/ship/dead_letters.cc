@@ -53,13 +53,13 @@ void Shipper::Impl::ProduceToDeadLetterTopic(const PendingDeadLetter& d) {
   };
   const std::string position = std::to_string(d.record.position);
   const std::string version = std::to_string(d.record.version);
-  add("cairn.error", d.record.error);
-  add("cairn.error_code", d.error_code);
-  add("cairn.original_topic", d.record.destination);
-  add("cairn.stream", d.record.stream);
-  add("cairn.version", version);
-  add("cairn.position", position);
-  add("cairn.store_id", store_id_);
+  add(headers::kError, d.record.error);
+  add(headers::kErrorCode, d.error_code);
+  add(headers::kOriginalTopic, d.record.destination);
+  add(headers::kStream, d.record.stream);
+  add(headers::kVersion, version);
+  add(headers::kPosition, position);
+  add(headers::kStoreId, store_id_);
   // A payload over the size limit cannot go to the DLT either: send the record without it.
   const bool too_large = d.error_code.find("SIZE_TOO_LARGE") != std::string::npos;
   rd_kafka_resp_err_t err = rd_kafka_producev(

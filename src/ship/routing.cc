@@ -7,10 +7,6 @@
 
 namespace cairn::ship {
 
-std::string_view StreamCategory(std::string_view stream) {
-  return stream.substr(0, stream.find('-'));
-}
-
 Status ValidateTopicName(std::string_view topic) {
   if (topic.empty()) return Status::InvalidArgument("topic name is empty");
   if (topic.size() > 249)
@@ -34,7 +30,7 @@ Router::Router(std::vector<RouteRule> rules, std::string default_topic)
 
 const std::string& Router::TopicFor(std::string_view stream, std::string_view type) const {
   for (const RouteRule& r : rules_) {
-    if (r.match == RouteRule::Match::kCategory ? StreamCategory(stream) == r.pattern
+    if (r.match == RouteRule::Match::kCategory ? cairn::StreamCategory(stream) == r.pattern
                                                : type.starts_with(r.pattern))
       return r.topic;
   }

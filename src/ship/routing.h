@@ -9,10 +9,6 @@
 
 namespace cairn::ship {
 
-// The stream's category: its id up to the first '-' ("order-42" -> "order"); the whole id
-// when it has none.
-std::string_view StreamCategory(std::string_view stream);
-
 // Kafka's rule: 1 to 249 characters of [a-zA-Z0-9._-], not "." or "..".
 Status ValidateTopicName(std::string_view topic);
 

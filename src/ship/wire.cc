@@ -14,21 +14,21 @@ rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const std::string& type
     rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), v.data(),
                         static_cast<ssize_t>(v.size()));
   };
-  add("cairn.event_id", e.id.ToString());
+  add(headers::kEventId, e.id.ToString());
   add(type_header, e.type);
-  add("cairn.stream", e.stream);
-  add("cairn.version", std::to_string(e.version));
-  add("cairn.position", std::to_string(e.position));
-  add("cairn.timestamp_us", std::to_string(e.timestamp_us));
-  if (!e.content_type.empty()) add("content-type", e.content_type);
+  add(headers::kStream, e.stream);
+  add(headers::kVersion, std::to_string(e.version));
+  add(headers::kPosition, std::to_string(e.position));
+  add(headers::kTimestampUs, std::to_string(e.timestamp_us));
+  if (!e.content_type.empty()) add(headers::kContentType, e.content_type);
   // Consumers upcast old payload shapes on their side: tell them which shape this is.
-  if (e.schema_version != 1) add("cairn.schema_version", std::to_string(e.schema_version));
-  add("cairn.store_id", store_id);
-  add("cairn.chain_hash", HexHash(e.chain_hash));
+  if (e.schema_version != 1) add(headers::kSchemaVersion, std::to_string(e.schema_version));
+  add(headers::kStoreId, store_id);
+  add(headers::kChainHash, HexHash(e.chain_hash));
   // Exactly-once: which transaction carried the event. Its checkpoint record names the same
   // tag, so a reader of a cluster that shows aborted data (the mock) can tell committed
   // events from aborted ones.
-  if (!txn_tag.empty()) add("cairn.txn", txn_tag);
+  if (!txn_tag.empty()) add(headers::kTxn, txn_tag);
   return headers;
 }
 

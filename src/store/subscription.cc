@@ -84,7 +84,7 @@ class Subscription::Impl {
 
   bool Matches(const RecordedEvent& e) const {
     if (!opt_.stream.empty() && e.stream != opt_.stream) return false;
-    if (!opt_.category.empty() && e.stream.substr(0, e.stream.find('-')) != opt_.category)
+    if (!opt_.category.empty() && StreamCategory(e.stream) != opt_.category)
       return false;
     if (!opt_.types.empty() &&
         std::find(opt_.types.begin(), opt_.types.end(), e.type) == opt_.types.end())

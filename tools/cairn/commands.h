@@ -12,6 +12,9 @@
 
 namespace cairn::tool {
 
+// Defaults of options that mirror a library option are read from the library's options
+// struct, so the tool and the library cannot drift apart.
+
 struct CommonOptions {
   std::string log_level = "warn";
 };
@@ -75,14 +78,14 @@ struct ShipArgs {
   KafkaArgs kafka;
   std::string mode = "at-least-once";
   std::string routes_file;
-  std::string default_topic = "events";
+  std::string default_topic = ShipperOptions{}.default_topic;
   std::string value = "payload";
-  std::string type_header = "cairn.type";
+  std::string type_header = ShipperOptions{}.type_header;
   std::string dead_letter_topic;
   std::string dead_letter_policy = "hold";
-  std::string checkpoint_topic = "cairn-checkpoints";
+  std::string checkpoint_topic = ShipperOptions{}.checkpoint_topic;
   std::string metrics_listen;  // host:port
-  double drain_timeout_s = 10;
+  double drain_timeout_s = ShipperOptions{}.drain_timeout.count() / 1000.0;
   bool exit_when_caught_up = false;
   std::string format = "text";
   // Ship to a throwaway Kafka inside this process (the shipper then keeps its position under
@@ -177,8 +180,8 @@ struct DeadLettersArgs {
   bool all = false;
   KafkaArgs kafka;
   std::string routes_file;
-  std::string default_topic = "events";
-  std::string type_header = "cairn.type";
+  std::string default_topic = ShipperOptions{}.default_topic;
+  std::string type_header = ShipperOptions{}.type_header;
   std::string value = "payload";
   std::string format;
 };
@@ -188,9 +191,9 @@ struct ReconcileArgs {
   std::string store;
   KafkaArgs kafka;
   std::string routes_file;
-  std::string default_topic = "events";
+  std::string default_topic = ShipperOptions{}.default_topic;
   std::vector<std::string> topics;  // explicit topics instead of the routes
-  std::string checkpoint = "shipper";
+  std::string checkpoint = kShipperCheckpoint;
   std::string format = "text";
 };
 int RunReconcile(const CommonOptions& common, const ReconcileArgs& args);

@@ -137,7 +137,7 @@ Result<Filter> MakeFilter(const EventFilterArgs& a) {
 bool Filter::Matches(const RecordedEvent& e) const {
   if (!types.empty() && !types.count(e.type)) return false;
   if (!stream.empty() && e.stream != stream) return false;
-  if (!category.empty() && e.stream.substr(0, e.stream.find('-')) != category) return false;
+  if (!category.empty() && StreamCategory(e.stream) != category) return false;
   if (e.timestamp_us < since_us || e.timestamp_us > until_us) return false;
   if (where.empty()) return true;
   if (!IsJsonContentType(e.content_type)) return false;

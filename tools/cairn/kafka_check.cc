@@ -104,11 +104,11 @@ Result<std::vector<ShippedRecord>> ReadBack(
       rd_kafka_headers_t* hdrs = nullptr;
       rd_kafka_message_headers(m, &hdrs);
       ShippedRecord r;
-      r.stream = Header(hdrs, "cairn.stream");
-      const std::string version = Header(hdrs, "cairn.version");
+      r.stream = Header(hdrs, headers::kStream);
+      const std::string version = Header(hdrs, headers::kVersion);
       r.version = std::strtoull(version.c_str(), nullptr, 10);
-      r.position = std::strtoull(Header(hdrs, "cairn.position").c_str(), nullptr, 10);
-      r.chain_hash = Header(hdrs, "cairn.chain_hash");
+      r.position = std::strtoull(Header(hdrs, headers::kPosition).c_str(), nullptr, 10);
+      r.chain_hash = Header(hdrs, headers::kChainHash);
       r.topic = rd_kafka_topic_name(m->rkt);
       r.partition = m->partition;
       r.offset = m->offset;
