@@ -388,14 +388,15 @@ Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, d
 // as for cairn. Whatever the cluster and the machine add, they add here too.
 Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, double rate, double seconds) {
   const auto n = static_cast<std::uint64_t>(rate * seconds);
-  static std::vector<std::atomic<std::int64_t>>* started_ns;
-  static std::vector<double>* ack_ms;
-  std::vector<std::atomic<std::int64_t>> started(n + 2);
-  std::vector<double> acks, consumed;
-  acks.reserve(n);
+  // What the delivery-report callback needs, reached through the producer's opaque.
+  struct Acks {
+    std::vector<std::atomic<std::int64_t>> started;
+    std::vector<double> ms;
+  } acks{std::vector<std::atomic<std::int64_t>>(n + 2), {}};
+  auto& started = acks.started;
+  std::vector<double> consumed;
+  acks.ms.reserve(n);
   consumed.reserve(n);
-  started_ns = &started;
-  ack_ms = &acks;
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
@@ -403,10 +404,12 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
            {"partitioner", "murmur2_random"}, {"log_level", "3"}})
     rd_kafka_conf_set(conf, k, v, err, sizeof err);
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
-  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  rd_kafka_conf_set_opaque(conf, &acks);
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* a = static_cast<Acks*>(opaque);
     const auto seq = reinterpret_cast<std::uintptr_t>(m->_private);
-    if (!m->err && seq < started_ns->size())
-      ack_ms->push_back(((Clock::now().time_since_epoch() / 1ns) - (*started_ns)[seq].load()) / 1e6);
+    if (!m->err && seq > 1 && seq < a->started.size())
+      a->ms.push_back(((Clock::now().time_since_epoch() / 1ns) - a->started[seq].load()) / 1e6);
   });
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk) Die(err);
@@ -414,7 +417,6 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY("warm", 4),
                     RD_KAFKA_V_VALUE(const_cast<char*>("{}"), 2), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
   rd_kafka_flush(rk, 30000);
-  acks.clear();
   CommittedReader reader(bootstrap, topic);
   std::uint64_t received = 0;
   std::atomic<bool> producing{true};
@@ -455,7 +457,7 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   consumer.join();
   rd_kafka_destroy(rk);
   if (received < n) Die("raw: the read_committed consumer received " + std::to_string(received) + " of " + std::to_string(n));
-  return {QuantilesOf(acks), QuantilesOf(consumed), achieved};
+  return {QuantilesOf(acks.ms), QuantilesOf(consumed), achieved};
 }
 
 double Median(std::vector<double> v) {

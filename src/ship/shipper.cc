@@ -1,8 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // The shipper (docs/shipping.md): setup, connecting, and the public face; the rest of
-// Shipper::Impl is in the files shipper_impl.h names. The shipping thread: It reads the log forward from the checkpoint and
-// keeps up to max_in_flight_events produced but unacknowledged, in position order. The
+// Shipper::Impl is in the files shipper_impl.h names. The shipping thread reads the log
+// forward from the checkpoint and keeps up to max_in_flight_events produced but unacknowledged, in position order. The
 // shipped-through position advances over the contiguous acknowledged (or dead-lettered)
 // prefix. Anything that leaves the outcome of a message unknown — a failed delivery that is
 // not the message's own fault, a fatal producer error — is handled the same way: throw the

@@ -459,7 +459,7 @@ Status Store::Impl::LoadOrCreateMeta(bool fresh) {
     batch.Put(meta_, store::kMetaStoreId,
               rocksdb::Slice(reinterpret_cast<const char*>(store_id_.bytes().data()), 16));
     v.clear();
-    store::PutLittleEndian(static_cast<std::uint64_t>(store::NowMicros()), 8, &v);
+    store::PutLittleEndian(static_cast<std::uint64_t>(internal::WallClockMicros()), 8, &v);
     batch.Put(meta_, store::kMetaCreatedUs, v);
     rocksdb::WriteOptions wo;
     wo.sync = true;

@@ -64,7 +64,7 @@ Status Store::Impl::LoadRepairs() {
 Status Store::Impl::RecordRepair(const std::string& description) {
   std::string key = store::kMetaRepairPrefix;
   key.resize(key.size() + 8);
-  store::PutBigEndian64(static_cast<std::uint64_t>(store::NowMicros()), key.data() + key.size() - 8);
+  store::PutBigEndian64(static_cast<std::uint64_t>(internal::WallClockMicros()), key.data() + key.size() - 8);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   if (Status s = FromRocks(db_->Put(wo, meta_, key, description), "recording the repair"); !s.ok())
@@ -116,7 +116,7 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
   }
   report.needed = true;
 
-  const std::int64_t now = store::NowMicros();
+  const std::int64_t now = internal::WallClockMicros();
   std::string target = path;
   std::string scratch;
   if (options.dry_run) {

@@ -39,8 +39,6 @@ namespace cairn {
 
 namespace store {
 
-std::int64_t NowMicros() { return internal::WallClockMicros(); }
-
 // Stream ids and types are printed in tools, logs and Kafka headers: keep them to printable
 // text. Returns the offset of the first control byte, or npos.
 std::size_t FindControlByte(std::string_view s) {

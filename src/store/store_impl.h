@@ -17,6 +17,7 @@
 
 #include "audit/chain.h"
 #include "store/upcast.h"
+#include "util/clock.h"
 #include "util/mutex.h"
 #include "util/string_hash.h"
 #include "cairn/store.h"
@@ -24,8 +25,6 @@
 namespace cairn {
 
 namespace store {
-// Microseconds since the Unix epoch (commit times, snapshot and retention clocks).
-std::int64_t NowMicros();
 // Stream ids and event types: 1..max bytes of printable text (kInvalidArgument naming `what`).
 Status CheckName(std::string_view what, std::string_view value, std::size_t max);
 // The offset of the first control byte of `s`, or npos.
@@ -139,7 +138,7 @@ class Store::Impl {
 
   Impl(std::string path, const StoreOptions& options);
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
-  std::int64_t NowUs() const { return options_.clock_us ? options_.clock_us() : store::NowMicros(); }
+  std::int64_t NowUs() const { return options_.clock_us ? options_.clock_us() : internal::WallClockMicros(); }
   // The published head position.
   std::uint64_t CommittedPosition() const CAIRN_EXCLUDES(head_mu_) {
     internal::MutexLock lk(head_mu_);
