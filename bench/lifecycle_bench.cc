@@ -227,7 +227,7 @@ void Retention(const std::string& dir, std::uint64_t n) {
     Fill(*store, n);
   }
   auto store = Open(dir, cairn::Durability::kBuffered);  // reopened: everything in SST files
-  Must(store->SaveCheckpoint("shipper", store->Info().last_position));
+  Must(store->SaveCheckpoint("shipper", store->GetInfo().last_position));
   const std::uint64_t before = DirBytes(dir);
   cairn::RetentionPolicy p;
   p.min_audit_age = 0s;

@@ -144,7 +144,7 @@ cairn::ShipperOptions ShipOptions(const std::string& bootstrap, cairn::DeliveryM
 
 // Ships the whole store; returns events/s from start to the last acknowledgement.
 double ShipAll(cairn::Store& store, const std::string& bootstrap, cairn::DeliveryMode mode) {
-  const std::uint64_t n = store.Info().last_position;
+  const std::uint64_t n = store.GetInfo().last_position;
   if (cairn::Status s = store.SaveCheckpoint("shipper", 0); !s.ok()) Die(s.ToString());
   const auto t0 = Clock::now();
   auto shipper = cairn::Shipper::Start(store, ShipOptions(bootstrap, mode));
@@ -164,7 +164,7 @@ struct RawMessage {
 // plain idempotent producer with the same settings, until the last delivery report.
 double RawProducer(cairn::Store& store, const std::string& bootstrap) {
   std::vector<RawMessage> msgs;
-  const std::string store_id = store.Info().store_id;
+  const std::string store_id = store.GetInfo().store_id;
   {
   auto reader = store.ReadLog();
   if (!reader.ok()) Die(reader.status().ToString());

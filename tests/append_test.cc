@@ -38,7 +38,7 @@ TEST_F(AppendTest, AssignsVersionsAndDensePositions) {
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->first_position, 4u);
   EXPECT_EQ(c->first_version, 1u);
-  EXPECT_EQ(store_->Info().last_position, 4u);
+  EXPECT_EQ(store_->GetInfo().last_position, 4u);
 }
 
 // Every expectation against a missing stream and against a stream at version 2.
@@ -85,13 +85,13 @@ TEST_F(AppendTest, ExpectedVersionMatrix) {
 TEST_F(AppendTest, FailedMultiStreamAppendStoresNothing) {
   ASSERT_THAT(store_->Append("payment-1", ExpectedVersion::NoStream(), Event("PaymentAuthorized")),
               IsOk());
-  const auto before = store_->Info().last_position;
+  const auto before = store_->GetInfo().last_position;
   std::vector<StreamAppend> appends(2);
   appends[0] = {"order-9", ExpectedVersion::NoStream(), {Event("OrderPlaced"), Event("ItemAdded")}};
   appends[1] = {"payment-1", ExpectedVersion::NoStream(), {Event("PaymentCaptured")}};
   auto r = store_->AppendMulti(appends);
   EXPECT_THAT(r, StatusIs(StatusCode::kWrongExpectedVersion));
-  EXPECT_EQ(store_->Info().last_position, before);
+  EXPECT_EQ(store_->GetInfo().last_position, before);
   EXPECT_THAT(store_->GetStreamInfo("order-9"), StatusIs(StatusCode::kNotFound));
 
   appends[1].expected = ExpectedVersion::Exact(1);
@@ -109,7 +109,7 @@ TEST_F(AppendTest, MultiStreamAppendRejectsARepeatedStream) {
   appends[0] = {"order-1", ExpectedVersion::Any(), {Event("A")}};
   appends[1] = {"order-1", ExpectedVersion::Any(), {Event("B")}};
   EXPECT_THAT(store_->AppendMulti(appends), StatusIs(StatusCode::kInvalidArgument));
-  EXPECT_EQ(store_->Info().last_position, 0u);
+  EXPECT_EQ(store_->GetInfo().last_position, 0u);
 }
 
 TEST_F(AppendTest, RetryWithSameIdsReturnsOriginalPositions) {
@@ -127,7 +127,7 @@ TEST_F(AppendTest, RetryWithSameIdsReturnsOriginalPositions) {
   EXPECT_EQ(retry->first_position, first->first_position);
   EXPECT_EQ(retry->last_position, first->last_position);
   EXPECT_EQ(retry->last_version, 2u);
-  EXPECT_EQ(store_->Info().last_position, 3u);
+  EXPECT_EQ(store_->GetInfo().last_position, 3u);
 
   // Survives a reopen: the id index is durable.
   store_.reset();
@@ -135,7 +135,7 @@ TEST_F(AppendTest, RetryWithSameIdsReturnsOriginalPositions) {
   auto again = store_->Append("order-1", ExpectedVersion::NoStream(), events);
   ASSERT_THAT(again, IsOk());
   EXPECT_TRUE(again->deduplicated);
-  EXPECT_EQ(store_->Info().last_position, 3u);
+  EXPECT_EQ(store_->GetInfo().last_position, 3u);
 }
 
 TEST_F(AppendTest, SameIdWithDifferentContentIsAnError) {
@@ -148,7 +148,7 @@ TEST_F(AppendTest, SameIdWithDifferentContentIsAnError) {
   e.payload = R"({"total":10})";
   EXPECT_THAT(store_->Append("order-2", ExpectedVersion::Any(), e),
               StatusIs(StatusCode::kAlreadyExists));
-  EXPECT_EQ(store_->Info().last_position, 1u);
+  EXPECT_EQ(store_->GetInfo().last_position, 1u);
 }
 
 TEST_F(AppendTest, PartialRepeatOfAnEarlierAppendIsAnError) {
@@ -160,7 +160,7 @@ TEST_F(AppendTest, PartialRepeatOfAnEarlierAppendIsAnError) {
   std::vector<EventData> both{a, b};
   EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), both),
               StatusIs(StatusCode::kAlreadyExists));
-  EXPECT_EQ(store_->Info().last_position, 1u);
+  EXPECT_EQ(store_->GetInfo().last_position, 1u);
 }
 
 TEST_F(AppendTest, BadInputsAreRejectedAndStoreNothing) {
@@ -193,7 +193,7 @@ TEST_F(AppendTest, BadInputsAreRejectedAndStoreNothing) {
   auto r = store_->Append("s", ExpectedVersion::Any(), mixed);
   EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(r.status().message(), ::testing::HasSubstr("event 1 for stream 's'"));
-  EXPECT_EQ(store_->Info().last_position, 0u);
+  EXPECT_EQ(store_->GetInfo().last_position, 0u);
 }
 
 TEST_F(AppendTest, PayloadLimitIsConfigurable) {
@@ -213,7 +213,7 @@ TEST_F(AppendTest, ReadOnlyStoreRefusesAppends) {
   auto ro = testing::OpenOrDie(dir_.Sub("store"), o);
   EXPECT_THAT(ro->Append("s", ExpectedVersion::Any(), Event("A")),
               StatusIs(StatusCode::kFailedPrecondition));
-  EXPECT_EQ(ro->Info().last_position, 1u);
+  EXPECT_EQ(ro->GetInfo().last_position, 1u);
 }
 
 TEST_F(AppendTest, ClosedStoreRefusesCalls) {

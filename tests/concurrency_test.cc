@@ -84,7 +84,7 @@ TEST(ConcurrencyTest, DensePositionsUnderConcurrentAppends) {
     ASSERT_EQ(log[i].position, i + 1);
     ASSERT_EQ(log[i].version, ++versions[log[i].stream]) << log[i].stream;
   }
-  EXPECT_EQ(store->Info().last_position, log.size());
+  EXPECT_EQ(store->GetInfo().last_position, log.size());
   EXPECT_EQ(log.size(), static_cast<std::size_t>(kThreads) * (kPerThread / 3) * 6);
 }
 
@@ -108,7 +108,7 @@ TEST(ConcurrencyTest, ConcurrentRetriesStoreOnce) {
     });
   }
   for (auto& th : threads) th.join();
-  EXPECT_EQ(store->Info().last_position, 20u);
+  EXPECT_EQ(store->GetInfo().last_position, 20u);
 }
 
 // A model check (issue #6): 16 threads append to a small set of streams with random

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   for (auto& w : workers) w.join();
   if (progress.joinable()) progress.join();
   if (!shipper) return 0;
-  const std::uint64_t head = (*store)->Info().last_position;
+  const std::uint64_t head = (*store)->GetInfo().last_position;
   const char* drain_env = std::getenv("CAIRN_WRITER_DRAIN_S");
   const auto drain = std::chrono::seconds(drain_env ? std::atoi(drain_env) : 180);
   const cairn::Status shipped = shipper->WaitUntilShipped(head, drain);

@@ -135,7 +135,7 @@ TEST_F(FaultTest, PowerLossInBufferedModeLosesOnlyASuffix) {
   const std::uint64_t dropped = fs_->DropUnsyncedData();
   auto store = Reopen(path);
   ASSERT_NE(store, nullptr);
-  const std::uint64_t head = store->Info().last_position;
+  const std::uint64_t head = store->GetInfo().last_position;
   // The synced prefix survives; of the rest, what survives is a prefix of the commit order
   // (verify checked density), so each stream keeps a prefix of its acknowledged versions.
   EXPECT_GE(head, 100u);
@@ -174,7 +174,7 @@ void ExpectFailsThenRecovers(std::unique_ptr<Store>& store, const std::string& p
                              const StoreOptions& options, std::atomic<Fault>& fault, Fault kind,
                              const char* expect_in_message) {
   const bool recovers_in_place = kind == Fault::kENOSPC;
-  const std::uint64_t before = store->Info().last_position;
+  const std::uint64_t before = store->GetInfo().last_position;
   fault = kind;
   EventData e = Event("Deposited", "{\"amount\":5}");
   e.id = EventId::Generate();  // so the retry below cannot duplicate it
@@ -183,14 +183,14 @@ void ExpectFailsThenRecovers(std::unique_ptr<Store>& store, const std::string& p
   EXPECT_EQ(failed.status().code(), StatusCode::kIOError) << failed.status().ToString();
   EXPECT_THAT(failed.status().message(), ::testing::HasSubstr(expect_in_message));
   EXPECT_EQ(failed.status().IsRetryable(), recovers_in_place);
-  EXPECT_FALSE(store->Info().write_error.empty());
+  EXPECT_FALSE(store->GetInfo().write_error.empty());
   EXPECT_THAT(store->ReadEvent(1), IsOk());  // reads work throughout
   fault = Fault::kNone;
   if (recovers_in_place) {
     auto retried = AppendUntilStored(*store, e, 30s);
     ASSERT_THAT(retried, IsOk()) << "RocksDB did not recover from ENOSPC within 30 s";
     EXPECT_EQ(retried->first_position, before + 1);
-    EXPECT_TRUE(store->Info().write_error.empty()) << store->Info().write_error;
+    EXPECT_TRUE(store->GetInfo().write_error.empty()) << store->GetInfo().write_error;
     EXPECT_THAT(store->Append("acct-2", ExpectedVersion::Any(), Event("E")), IsOk());
     return;
   }
@@ -205,7 +205,7 @@ void ExpectFailsThenRecovers(std::unique_ptr<Store>& store, const std::string& p
   store = std::move(reopened).value();
   auto retried = store->Append("acct-1", ExpectedVersion::Any(), e);
   ASSERT_THAT(retried, IsOk());
-  EXPECT_TRUE(store->Info().write_error.empty());
+  EXPECT_TRUE(store->GetInfo().write_error.empty());
   // Stored once: either an attempt reached the log (and the retry is deduplicated) or not.
   EXPECT_EQ(retried->first_position, before + 1);
   EXPECT_THAT(store->Append("acct-2", ExpectedVersion::Any(), Event("E")), IsOk());
@@ -228,7 +228,7 @@ TEST_F(FaultTest, WriteAndSyncErrorsFailAppendsCleanlyAndTheStoreRecovers) {
   }
   auto store = Reopen(path);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->Info().last_position, 28u);
+  EXPECT_EQ(store->GetInfo().last_position, 28u);
 }
 
 TEST_F(FaultTest, ReadErrorsAreReportedNotCrashedOn) {
@@ -300,7 +300,7 @@ TEST(FullDiskTest, AppendsFailClearlyAndResumeWithoutAReopenOnceSpaceReturns) {
   EXPECT_EQ(failure.code(), StatusCode::kIOError) << failure.ToString();
   EXPECT_TRUE(failure.IsRetryable()) << failure.ToString();
   EXPECT_THAT(failure.message(), ::testing::HasSubstr("space")) << failure.ToString();
-  EXPECT_FALSE((*store)->Info().write_error.empty());
+  EXPECT_FALSE((*store)->GetInfo().write_error.empty());
   EXPECT_THAT((*store)->ReadEvent(1), IsOk());  // what is stored still reads
   // While the disk is full, appends fail saying what ends it.
   auto still = (*store)->Append("acct-0", ExpectedVersion::Any(), Event("Deposited", "x"));
@@ -312,10 +312,10 @@ TEST(FullDiskTest, AppendsFailClearlyAndResumeWithoutAReopenOnceSpaceReturns) {
   // needed to find out; the next append then succeeds.
   std::filesystem::remove(mnt + "/filler");
   const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (!(*store)->Info().write_error.empty() && std::chrono::steady_clock::now() < deadline)
+  while (!(*store)->GetInfo().write_error.empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(100ms);
-  ASSERT_TRUE((*store)->Info().write_error.empty())
-      << "no recovery within 30 s of space returning: " << (*store)->Info().write_error;
+  ASSERT_TRUE((*store)->GetInfo().write_error.empty())
+      << "no recovery within 30 s of space returning: " << (*store)->GetInfo().write_error;
   auto resumed = (*store)->Append("acct-0", ExpectedVersion::Any(), Event("Deposited", "after"));
   ASSERT_THAT(resumed, IsOk());
   EXPECT_EQ(resumed->first_position, acked.rbegin()->first + 1) << "positions stay dense";
@@ -330,7 +330,7 @@ TEST(FullDiskTest, AppendsFailClearlyAndResumeWithoutAReopenOnceSpaceReturns) {
   store->reset();
   auto reopened = OpenOrDie(path);
   ASSERT_NE(reopened, nullptr);
-  EXPECT_EQ(reopened->Info().last_position, resumed->first_position);
+  EXPECT_EQ(reopened->GetInfo().last_position, resumed->first_position);
   report = reopened->Verify();
   ASSERT_THAT(report, IsOk());
   EXPECT_TRUE(report->ok()) << report->problems.front().what;

@@ -66,7 +66,7 @@ std::uint64_t FillWal(const std::string& path) {
   for (int i = 0; i < 50; ++i) batch.push_back(Event("E", std::string(200, 'a' + i % 26)));
   for (int i = 0; i < 100; ++i)
     EXPECT_THAT(store->Append("s-" + std::to_string(i % 7), ExpectedVersion::Any(), batch), IsOk());
-  const std::uint64_t head = store->Info().last_position;
+  const std::uint64_t head = store->GetInfo().last_position;
   EXPECT_THAT(S(store->Close()), IsOk());
   return head;
 }
@@ -100,7 +100,7 @@ TEST(DamagedFilesTest, ATornLastWalRecordIsWhatACrashLeavesAndOpensWithoutIt) {
   auto store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
   // The last append (50 events, one record) is torn away whole; the rest is there.
-  EXPECT_EQ(store->Info().last_position, 4950u);
+  EXPECT_EQ(store->GetInfo().last_position, 4950u);
   EXPECT_TRUE(store->Verify()->ok());
 }
 
@@ -136,9 +136,9 @@ TEST(DamagedFilesTest, RepairKeepsACopyRecoversToTheDamageAndRecordsItself) {
             StatusCode::kCorruption);
   auto store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->Info().last_position, done->kept_through);
-  EXPECT_EQ(store->Info().repairs, 1u);
-  EXPECT_THAT(store->Info().last_repair, ::testing::HasSubstr("kept positions 1.."));
+  EXPECT_EQ(store->GetInfo().last_position, done->kept_through);
+  EXPECT_EQ(store->GetInfo().repairs, 1u);
+  EXPECT_THAT(store->GetInfo().last_repair, ::testing::HasSubstr("kept positions 1.."));
   EXPECT_TRUE(store->Verify()->ok());
   // A second repair has nothing to do and says so.
   store.reset();
@@ -164,7 +164,7 @@ TEST(DamagedFilesTest, ADeletedWalIsRefusedNotAnEmptyStoreAndRepairOnlyAcceptsTh
   EXPECT_THAT(r->damage, ::testing::HasSubstr("deleted"));
   auto store = OpenOrDie(path);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->Info().repairs, 1u);
+  EXPECT_EQ(store->GetInfo().repairs, 1u);
   EXPECT_EQ(Store::Open(o.backup_dir, EveryOpenMode()[1]).status().code(), StatusCode::kCorruption);
 }
 
@@ -259,7 +259,7 @@ TEST(CloseTest, EveryCallAfterCloseFailsWithFailedPrecondition) {
                 .code(),
             closed);
   // What needs no database still answers, and closing twice is fine.
-  EXPECT_EQ(store->Info().last_position, 1u);
+  EXPECT_EQ(store->GetInfo().last_position, 1u);
   EXPECT_EQ(store->WaitForPosition(0, std::chrono::milliseconds(1)), 1u);
   (void)store->GetBacklog();
   EXPECT_THAT(S(store->Close()), IsOk());
@@ -328,7 +328,7 @@ TEST(ValidationTest, StreamIdsAndTypesMustBeUtf8) {
   EventData binary = Event("Ünïcode✓", std::string("\xff\x00\xfe", 3));
   binary.metadata = std::string("\x80\x81", 2);
   EXPECT_THAT(store->Append("zähler-€-𝄞", ExpectedVersion::Any(), binary), IsOk());
-  EXPECT_EQ(store->Info().last_position, 1u);
+  EXPECT_EQ(store->GetInfo().last_position, 1u);
 }
 
 TEST(ValidationTest, CheckAppendRefusesWhatAppendWouldWithoutStoringAnything) {
@@ -345,7 +345,7 @@ TEST(ValidationTest, CheckAppendRefusesWhatAppendWouldWithoutStoringAnything) {
   EXPECT_THAT(S(store->CheckAppend(std::span(&retry, 1))), IsOk());
   StreamAppend big{"a-1", ExpectedVersion::Any(), {Event("E", std::string(2 << 20, 'x'))}};
   EXPECT_EQ(store->CheckAppend(std::span(&big, 1)).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->Info().last_position, 1u);
+  EXPECT_EQ(store->GetInfo().last_position, 1u);
 }
 
 TEST(ResultTest, ValueOnAnErrorAbortsWithAMessageInsteadOfThrowing) {
@@ -400,8 +400,8 @@ TEST(HeadRemovalTest, VerifyFindsIndexEntriesPastTheHeadAndAnchorsFindAConsisten
                     IsOk());
       for (int i = 0; i < 5; ++i)
         ASSERT_THAT(store->Append("h", ExpectedVersion::Any(), Event("H")), IsOk());
-      noted.position = store->Info().last_position;
-      noted.chain_hash = store->Info().last_chain_hash;
+      noted.position = store->GetInfo().last_position;
+      noted.chain_hash = store->GetInfo().last_chain_hash;
     }
     RemoveHead(path, noted.position, 5, indexes_too);
     // The head the last clean close noted catches it at once...
@@ -410,7 +410,7 @@ TEST(HeadRemovalTest, VerifyFindsIndexEntriesPastTheHeadAndAnchorsFindAConsisten
     fs::remove(fs::path(path) / "CAIRN-HEAD");
     auto store = OpenOrDie(path);
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->Info().last_position, 100u) << "the head went backward";
+    EXPECT_EQ(store->GetInfo().last_position, 100u) << "the head went backward";
     auto plain = store->Verify();
     ASSERT_THAT(plain, IsOk());
     if (!indexes_too) {
@@ -438,7 +438,7 @@ TEST(HeadRemovalTest, AnAnchorThatHoldsIsCountedAndAWrongHashIsAProblem) {
   for (int i = 0; i < 20; ++i)
     ASSERT_THAT(store->Append("a-1", ExpectedVersion::Any(), Event("E")), IsOk());
   ChainAnchor at10{10, store->ReadEvent(10)->chain_hash};
-  ChainAnchor head{20, store->Info().last_chain_hash};
+  ChainAnchor head{20, store->GetInfo().last_chain_hash};
   VerifyOptions o;
   o.expect = {at10, head};
   auto good = store->Verify(o);
@@ -473,7 +473,7 @@ TEST(ShortLivedWritersTest, ManyOneAppendOpensKeepTheFileCountFlat) {
   EXPECT_LE(count_tables(), after_50 + 20) << "after 50 opens: " << after_50;
   EXPECT_LT(count_tables(), 80u);
   auto store = OpenOrDie(path);
-  EXPECT_EQ(store->Info().last_position, 300u);
+  EXPECT_EQ(store->GetInfo().last_position, 300u);
   EXPECT_TRUE(store->Verify()->ok());
 }
 

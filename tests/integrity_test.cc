@@ -49,7 +49,7 @@ std::string Fill(const std::string& path, int n) {
     EXPECT_THAT(store->Append("order-" + std::to_string(i % 3), ExpectedVersion::Any(),
                               Event("OrderPlaced", "{\"i\":" + std::to_string(i) + "}")),
                 IsOk());
-  return store->Info().store_id;
+  return store->GetInfo().store_id;
 }
 
 TEST(OpenTest, SecondWriterIsRefusedWithTheDirectoryNamed) {
@@ -193,7 +193,7 @@ TEST(IntegrityTest, ChainHashesRecompute) {
     prev = expect;
   }
   EXPECT_EQ(n, 50);
-  EXPECT_EQ(store->Info().last_chain_hash, prev);
+  EXPECT_EQ(store->GetInfo().last_chain_hash, prev);
   // Editing any field changes the hash.
   auto e = store->ReadEvent(10);
   ASSERT_THAT(e, IsOk());
@@ -251,7 +251,7 @@ TEST(IntegrityTest, MalformedStreamIndexStopsAppendsToThatStream) {
   EXPECT_THAT(store->Append("order-1", ExpectedVersion::Any(), Event("X")),
               StatusIs(StatusCode::kCorruption));
   EXPECT_THAT(store->Append("order-2", ExpectedVersion::Exact(1), Event("X")), IsOk());
-  EXPECT_EQ(store->Info().last_position, 4u);
+  EXPECT_EQ(store->GetInfo().last_position, 4u);
 }
 
 }  // namespace
@@ -285,7 +285,7 @@ std::string FillWithIds(const std::string& path, int n) {
     if (i % 2) e.id = EventId::Generate();
     EXPECT_THAT(store->Append("order-" + std::to_string(i % 3), ExpectedVersion::Any(), e), IsOk());
   }
-  return store->Info().store_id;
+  return store->GetInfo().store_id;
 }
 
 TEST(VerifyTest, ACleanStorePasses) {

@@ -188,10 +188,10 @@ TEST(FormatTest, AVersionOneStoreIsUpgradedByItsWriterOnly) {
   }
   StoreOptions ro = QuietOptions();
   ro.read_only = true;
-  EXPECT_EQ(OpenOrDie(dir.Sub("s"), ro)->Info().format_version, 1u);
-  EXPECT_EQ(OpenOrDie(dir.Sub("s"))->Info().format_version, kFormatVersion);
+  EXPECT_EQ(OpenOrDie(dir.Sub("s"), ro)->GetInfo().format_version, 1u);
+  EXPECT_EQ(OpenOrDie(dir.Sub("s"))->GetInfo().format_version, kFormatVersion);
   auto store = OpenOrDie(dir.Sub("s"), ro);
-  EXPECT_EQ(store->Info().format_version, kFormatVersion);
+  EXPECT_EQ(store->GetInfo().format_version, kFormatVersion);
   ExpectVerifies(*store);
 }
 
@@ -221,7 +221,7 @@ TEST(SnapshotTest, SnapshotPlusTailEqualsFullReplay) {
   std::vector<EventData> batch;
   for (int i = 1; i <= 1000; ++i) batch.push_back(Event("Added", std::to_string(i * 7 % 13 - 6)));
   ASSERT_THAT(store->Append("acct-1", ExpectedVersion::NoStream(), batch), IsOk());
-  const std::uint64_t head = store->Info().last_position;
+  const std::uint64_t head = store->GetInfo().last_position;
 
   Tally full;
   auto replay = store->LoadAggregate("acct-1", nullptr, [&](const RecordedEvent& e) { return full.Apply(e); });
@@ -233,7 +233,7 @@ TEST(SnapshotTest, SnapshotPlusTailEqualsFullReplay) {
   ASSERT_THAT(store->LoadAggregate("acct-1", nullptr, [&](const RecordedEvent& e) { return at600.Apply(e); }, 600),
               IsOk());
   ASSERT_THAT(S(store->SaveSnapshot({"acct-1", 600, "Tally", 1, at600.Encode()})), IsOk());
-  EXPECT_EQ(store->Info().last_position, head);  // snapshots are not events
+  EXPECT_EQ(store->GetInfo().last_position, head);  // snapshots are not events
 
   Tally fast;
   auto load = store->LoadAggregate(
@@ -439,7 +439,7 @@ TEST(RetentionTest, RemovesExactlyWhatThePolicySaysAndTheStoreStaysWhole) {
   EXPECT_GT(report->kept_unshipped, 0u);
   auto kept = Positions(*store);
   EXPECT_EQ(std::set<std::uint64_t>(kept.begin(), kept.end()), expected_kept);
-  EXPECT_EQ(store->Info().first_position, 1u);  // "keep" holds position 1
+  EXPECT_EQ(store->GetInfo().first_position, 1u);  // "keep" holds position 1
   ExpectVerifies(*store);
 
   EXPECT_EQ(store->GetStreamInfo("trunc")->first_version, 21u);
@@ -500,7 +500,7 @@ TEST(RetentionTest, NeverRemovesUnshippedTooYoungDeadLetteredOrOutOfStreamOrder)
   EXPECT_GT(r->kept_stream_order, 0u);
   EXPECT_EQ(store->GetStreamInfo("s-0")->first_version, 6u);  // versions 1..5 went
   EXPECT_EQ(store->GetStreamInfo("s-1")->event_count, 1u);    // all but position 40
-  EXPECT_EQ(store->Info().first_position, 11u);               // range-deleted up to it
+  EXPECT_EQ(store->GetInfo().first_position, 11u);               // range-deleted up to it
   EXPECT_EQ(store->ReadEvent(11, false)->version, 6u);
   ExpectVerifies(*store);
 }
@@ -514,7 +514,7 @@ TEST(RetentionTest, AStreamWhollyRemovedKeepsItsVersion) {
   auto r = store->ApplyRetention(Unshipped());
   ASSERT_THAT(r, IsOk());
   EXPECT_EQ(r->removed_events, 6u);
-  EXPECT_EQ(store->Info().first_position, 7u);
+  EXPECT_EQ(store->GetInfo().first_position, 7u);
   store.reset();  // forget the writer's cached versions
   store = OpenOrDie(dir.Sub("s"));
   auto info = store->GetStreamInfo("old");
@@ -546,7 +546,7 @@ TEST(RetentionTest, AgeRulesAndReclaimedDisk) {
   // Measure what is on disk: flush everything into SST files first.
   store.reset();
   store = OpenOrDie(dir.Sub("s"));
-  ASSERT_THAT(S(store->SaveCheckpoint("shipper", store->Info().last_position)), IsOk());
+  ASSERT_THAT(S(store->SaveCheckpoint("shipper", store->GetInfo().last_position)), IsOk());
   std::vector<std::int64_t> young_ts;
   for (const auto& e : Drain(std::move(store->ReadStream("young")).value())) young_ts.push_back(e.timestamp_us);
   const std::uint64_t before = SstBytes(dir.Sub("s"));
@@ -563,7 +563,7 @@ TEST(RetentionTest, AgeRulesAndReclaimedDisk) {
   for (std::int64_t ts : young_ts) young_kept_for_sure += ts >= done_us - 1000000;
   EXPECT_GE(r->removed_events, 10000u);
   EXPECT_LE(r->removed_events, 10000u + 5 - young_kept_for_sure);
-  EXPECT_GE(store->Info().first_position, 10001u);
+  EXPECT_GE(store->GetInfo().first_position, 10001u);
   const std::uint64_t after = SstBytes(dir.Sub("s"));
   RecordProperty("sst_bytes_before", std::to_string(before));
   RecordProperty("sst_bytes_after", std::to_string(after));
@@ -592,7 +592,7 @@ TEST(BacklogQuotaTest, RejectFailsAtOnceAndRecoversWhenTheShipperMovesOn) {
   auto refused = store->Append("a", ExpectedVersion::Any(), Event("E"));
   EXPECT_THAT(refused, StatusIs(StatusCode::kResourceExhausted));
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("backlog quota"));
-  EXPECT_EQ(store->Info().last_position, 100u);  // nothing stored
+  EXPECT_EQ(store->GetInfo().last_position, 100u);  // nothing stored
   BacklogStatus b = store->GetBacklog();
   EXPECT_EQ(b.events, 100u);
   EXPECT_EQ(b.rejected_appends, 1u);
@@ -613,7 +613,7 @@ TEST(BacklogQuotaTest, BlockWaitsForTheShipperOrTimesOut) {
     return store->Append("a", ExpectedVersion::Any(), Event("E"));
   });
   EXPECT_EQ(blocked.wait_for(300ms), std::future_status::timeout);  // still waiting
-  EXPECT_EQ(store->Info().last_position, 100u);
+  EXPECT_EQ(store->GetInfo().last_position, 100u);
   ASSERT_THAT(S(store->SaveCheckpoint("shipper", 100)), IsOk());
   auto done = blocked.get();
   ASSERT_THAT(done, IsOk());
@@ -640,7 +640,7 @@ TEST(BacklogQuotaTest, ABytesLimitCountsStoredSize) {
   EXPECT_GT(stored, 50);
   EXPECT_LT(stored, 100);
   EXPECT_GE(store->GetBacklog().bytes, static_cast<std::uint64_t>(stored) * 1024);
-  ASSERT_THAT(S(store->SaveCheckpoint("shipper", store->Info().last_position)), IsOk());
+  ASSERT_THAT(S(store->SaveCheckpoint("shipper", store->GetInfo().last_position)), IsOk());
   EXPECT_EQ(store->GetBacklog().bytes, 0u);
   EXPECT_THAT(store->Append("a", ExpectedVersion::Any(), Event("E", kb)), IsOk());
 }

@@ -95,7 +95,7 @@ TEST(TimestampTest, ACommitClockSteppedBackRepeatsTheLastTimestamp) {
   for (const auto& e : Drain(std::move(store->ReadLog()).value())) ts.push_back(e.timestamp_us);
   EXPECT_THAT(ts, ::testing::ElementsAre(2'000'000'000'000'000, 2'000'000'000'000'000,
                                          2'000'000'000'000'000, 2'000'000'000'000'007));
-  EXPECT_EQ(store->Info().last_timestamp_us, 2'000'000'000'000'007);
+  EXPECT_EQ(store->GetInfo().last_timestamp_us, 2'000'000'000'000'007);
 }
 
 TEST_F(ReadTest, StreamInfoAndListing) {
@@ -133,7 +133,7 @@ TEST_F(ReadTest, ReadEventByPosition) {
 
 TEST_F(ReadTest, ReopenPreservesEverything) {
   auto before = Drain(std::move(store_->ReadLog()).value());
-  const StoreInfo info = store_->Info();
+  const StoreInfo info = store_->GetInfo();
   ASSERT_THAT(testing::S(store_->Close()), IsOk());
   store_ = testing::OpenOrDie(dir_.Sub("store"));
   auto after = Drain(std::move(store_->ReadLog()).value());
@@ -143,8 +143,8 @@ TEST_F(ReadTest, ReopenPreservesEverything) {
     EXPECT_EQ(before[i].payload, after[i].payload);
     EXPECT_EQ(before[i].chain_hash, after[i].chain_hash);
   }
-  EXPECT_EQ(store_->Info().store_id, info.store_id);
-  EXPECT_EQ(store_->Info().last_chain_hash, info.last_chain_hash);
+  EXPECT_EQ(store_->GetInfo().store_id, info.store_id);
+  EXPECT_EQ(store_->GetInfo().last_chain_hash, info.last_chain_hash);
   // The write path resumes where it stopped: versions and positions continue.
   auto next = store_->Append("order-1", ExpectedVersion::Exact(10), Event("OrderShipped"));
   ASSERT_THAT(next, IsOk());

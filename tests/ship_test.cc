@@ -204,7 +204,7 @@ TEST_F(ShipTest, ShipsEveryEventOnceInStreamOrderWithHeaders) {
   ExpectComplete(shipped, ExpectedVersions(*store_), /*allow_duplicates=*/false);
 
   // Routing, keys, Java-compatible partitions, headers and values, event by event.
-  const std::string store_id = store_->Info().store_id;
+  const std::string store_id = store_->GetInfo().store_id;
   std::size_t checked = 0;
   for (const std::string& topic : EventTopics()) {
     const int partitions = topic == kafka_.Topic("order-events")      ? 6
@@ -337,7 +337,7 @@ TEST_F(ShipTest, TheBacklogQuotaHoldsAppendsDuringAnOutageAndReleasesThemAfter) 
     if (!stored) std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(stored);
-  const std::uint64_t n = store_->Info().last_position;
+  const std::uint64_t n = store_->GetInfo().last_position;
   ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
   ASSERT_THAT(S((*shipper)->Stop()), IsOk());
   ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), true);
@@ -425,7 +425,7 @@ TEST_F(ShipTest, OversizedEventIsDeadLetteredItsStreamHeldOthersFlow) {
                                  Event(s % 3 == 1 ? "CustomerUpdated" : "ThingHappened")),
                   IsOk());
   }
-  const std::uint64_t head = store_->Info().last_position;
+  const std::uint64_t head = store_->GetInfo().last_position;
 
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());

@@ -43,7 +43,7 @@ TEST(SubscriptionTest, CatchUpThenLiveDeliversEveryEventOnceInOrder) {
                     IsOk());
     });
   for (auto& t : appenders) t.join();
-  const std::uint64_t head = store->Info().last_position;
+  const std::uint64_t head = store->GetInfo().last_position;
   ASSERT_EQ(head, 1300u);
   ASSERT_THAT(S((*sub)->WaitUntil(head, 30s)), IsOk());
   ASSERT_THAT(S((*sub)->Stop()), IsOk());

@@ -60,7 +60,7 @@ TEST(StatusTest, RetryabilityFollowsTheCode) {
   EXPECT_FALSE(Status::InvalidArgument("x").IsRetryable());
   EXPECT_FALSE(Status::Corruption("x").IsRetryable());
   EXPECT_FALSE(Status::WrongExpectedVersion("s", "1", 2).IsRetryable());
-  EXPECT_TRUE(Status::IOError("x").set_retryable(true).IsRetryable());
+  EXPECT_TRUE(Status::TransientIOError("x").IsRetryable());
 }
 
 TEST(StatusTest, VersionConflictCarriesBothVersions) {

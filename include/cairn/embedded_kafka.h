@@ -51,9 +51,9 @@ class EmbeddedKafka {
   EmbeddedKafka(const EmbeddedKafka&) = delete;
   EmbeddedKafka& operator=(const EmbeddedKafka&) = delete;
 
-  class Impl;
-
  private:
+  // The implementation lives in src/; nothing of it is reachable from this header.
+  class Impl;
   explicit EmbeddedKafka(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -226,9 +226,9 @@ class Shipper {
   Shipper(const Shipper&) = delete;
   Shipper& operator=(const Shipper&) = delete;
 
-  class Impl;
-
  private:
+  // The implementation lives in src/; nothing of it is reachable from this header.
+  class Impl;
   explicit Shipper(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -73,6 +73,12 @@ class [[nodiscard]] Status {
   }
   static Status Corruption(std::string msg) { return {StatusCode::kCorruption, std::move(msg)}; }
   static Status IOError(std::string msg) { return {StatusCode::kIOError, std::move(msg)}; }
+  // An I/O error that repeating the call may clear (a full disk being freed): IsRetryable().
+  static Status TransientIOError(std::string msg) {
+    Status s(StatusCode::kIOError, std::move(msg));
+    s.retryable_io_ = true;
+    return s;
+  }
   static Status Busy(std::string msg) { return {StatusCode::kBusy, std::move(msg)}; }
   static Status FailedPrecondition(std::string msg) {
     return {StatusCode::kFailedPrecondition, std::move(msg)};
@@ -113,12 +119,6 @@ class [[nodiscard]] Status {
 
   // "wrong_expected_version: stream 'order-1' expected version 3, actual 5".
   std::string ToString() const;
-
-  // Marks an I/O error as transient (retry may help) or not; used by the storage layer.
-  Status& set_retryable(bool retryable) {
-    retryable_io_ = retryable;
-    return *this;
-  }
 
  private:
   StatusCode code_ = StatusCode::kOk;

@@ -52,8 +52,6 @@ struct LogReadOptions {
 // when it was created; it must be destroyed before the Store.
 class EventReader {
  public:
-  class Impl;
-  explicit EventReader(std::unique_ptr<Impl> impl);
   EventReader(EventReader&&) noexcept;
   EventReader& operator=(EventReader&&) noexcept;
   ~EventReader();
@@ -68,6 +66,10 @@ class EventReader {
   Status status() const;
 
  private:
+  // The implementation lives in src/store/reader.cc; readers are made by Store only.
+  friend class Store;
+  class Impl;
+  explicit EventReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -343,7 +345,7 @@ class Store {
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit = SIZE_MAX,
                                               std::string_view start_after = {});
 
-  StoreInfo Info() const;
+  StoreInfo GetInfo() const;
 
   // Blocks until the committed head is past `after_position`, the timeout expires or the
   // store closes; returns the committed head then. For tailing the log (the shipper,
@@ -425,9 +427,9 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  class Impl;
-
  private:
+  // The implementation lives in src/; nothing of it is reachable from this header.
+  class Impl;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -65,9 +65,9 @@ class Subscription {
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
 
-  class Impl;
-
  private:
+  // The implementation lives in src/; nothing of it is reachable from this header.
+  class Impl;
   explicit Subscription(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -52,7 +52,7 @@ struct StreamTally {
 
 Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   VerifyReport report;
-  const std::uint64_t head = Info().last_position;
+  const std::uint64_t head = GetInfo().last_position;
   const std::uint64_t log_start = log_start_.load();
   const std::uint64_t from = std::max<std::uint64_t>(log_start, options.from_position);
   report.first_position = from;
@@ -408,9 +408,9 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   } else {
     for (const auto& [name, position] : *checkpoints) {
       ++report.checkpoints;
-      if (position > Info().last_position)
+      if (position > GetInfo().last_position)
         problem(0, fmt::format("checkpoint '{}' is at {}, past the head {}", name, position,
-                               Info().last_position));
+                               GetInfo().last_position));
     }
   }
   auto dead = ListDeadLetters(0, SIZE_MAX);

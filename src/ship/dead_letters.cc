@@ -105,7 +105,7 @@ void OnRetryDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 
 Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& options,
                                          std::span<const std::uint64_t> positions) {
-  if (store.Info().read_only)
+  if (store.GetInfo().read_only)
     return Status::FailedPrecondition("retrying dead letters rewrites their records: open the store writable");
   auto all = store.ListDeadLetters();
   if (!all.ok()) return all.status();
@@ -130,7 +130,7 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
   o.mode = DeliveryMode::kAtLeastOnce;
   if (o.bootstrap_servers.empty() && ship::FindSetting(o.kafka_config, "bootstrap.servers").empty())
     return Status::InvalidArgument("no Kafka bootstrap servers to send the dead letters to");
-  const std::string store_id = store.Info().store_id;
+  const std::string store_id = store.GetInfo().store_id;
   auto logger = internal::MakeLogger(o.log_sink, o.log_level);
   ship::ClientContext context{logger.get(), nullptr};
   auto conf = ship::MakeConf(ship::ProducerSettings(o, store_id), &context);

@@ -57,7 +57,7 @@ void Shipper::Impl::Run() {
 
     const bool exactly_once = opt_.mode == DeliveryMode::kExactlyOnce;
     if (exactly_once && !in_transaction_) {
-      if (next_position_ > store_.Info().last_position) {
+      if (next_position_ > store_.GetInfo().last_position) {
         store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
         rd_kafka_poll(producer_.get(), 0);
         PublishStatus(false);
@@ -94,7 +94,7 @@ void Shipper::Impl::Run() {
         ProbeBrokersWhenIdle();
         store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
       }
-      else if (next_position_ > store_.Info().last_position)
+      else if (next_position_ > store_.GetInfo().last_position)
         rd_kafka_poll(producer_.get(), 1);
       else
         rd_kafka_poll(producer_.get(), in_flight_.size() >= opt_.max_in_flight_events ? 5 : 0);
@@ -126,7 +126,7 @@ void Shipper::Impl::Run() {
 }
 
 bool Shipper::Impl::FillInFlight(std::size_t max_new) {
-  const std::uint64_t head = store_.Info().last_position;
+  const std::uint64_t head = store_.GetInfo().last_position;
   if (next_position_ > head) return false;
   if (!reader_ || !reader_->Valid()) {
     reader_.reset();

@@ -75,7 +75,7 @@ Status Shipper::Impl::Init() {
     if (opt_.transaction_max_events == 0)
       return Status::InvalidArgument("transaction_max_events must be at least 1");
   }
-  if (store_.Info().read_only)
+  if (store_.GetInfo().read_only)
     return Status::FailedPrecondition(
         "the shipper saves its checkpoint in the store: open the store writable");
   // The checkpoint is where shipping starts; a store that cannot give it (closed, damaged)
@@ -107,11 +107,11 @@ Status Shipper::Impl::Init() {
   auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name);
   if (!checkpoint.ok()) return checkpoint.status();
   shipped_through_ = saved_checkpoint_ = *checkpoint;
-  if (shipped_through_ > store_.Info().last_position)
+  if (shipped_through_ > store_.GetInfo().last_position)
     return Status::FailedPrecondition(fmt::format(
         "shipper checkpoint '{}' is at position {}, past the store's head {}: the store was "
         "replaced or restored from an older copy",
-        opt_.checkpoint_name, shipped_through_, store_.Info().last_position));
+        opt_.checkpoint_name, shipped_through_, store_.GetInfo().last_position));
   next_position_ = shipped_through_ + 1;
   {
     internal::MutexLock lk(status_mu_);
@@ -174,10 +174,10 @@ Status Shipper::Impl::Connect() {
             store_id_));
       in_kafka = j["position"].get<std::uint64_t>();
     }
-    if (in_kafka > store_.Info().last_position)
+    if (in_kafka > store_.GetInfo().last_position)
       return Status::FailedPrecondition(fmt::format(
           "Kafka's checkpoint says position {} was shipped, past the store's head {}",
-          in_kafka, store_.Info().last_position));
+          in_kafka, store_.GetInfo().last_position));
     if (in_kafka != shipped_through_)
       logger_->info("Kafka's checkpoint is position {}, the store's {}; following Kafka",
                     in_kafka, shipped_through_);

@@ -79,7 +79,7 @@ class Shipper::Impl {
         logger_(internal::MakeLogger(opt_.log_sink, opt_.log_level)) {
     context_.logger = logger_.get();
     context_.owner = this;
-    store_id_ = store_.Info().store_id;
+    store_id_ = store_.GetInfo().store_id;
   }
 
   ~Impl() { (void)Stop(); }

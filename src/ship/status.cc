@@ -60,7 +60,7 @@ ShipperStatus Shipper::Impl::GetStatus() const {
     s = status_;
     mean_bytes = published_mean_bytes_;
   }
-  const StoreInfo info = store_.Info();
+  const StoreInfo info = store_.GetInfo();
   s.head_position = info.last_position;
   s.lag_events = s.head_position > s.shipped_through ? s.head_position - s.shipped_through : 0;
   if (s.lag_events > 0) {

@@ -336,7 +336,7 @@ Status Store::Impl::LoadBacklog() {
   if (!quota_enabled_) return Status::Ok();
   auto shipped = LoadCheckpoint(options_.backlog_quota.checkpoint);
   if (!shipped.ok()) return shipped.status();
-  const std::uint64_t head = Info().last_position;
+  const std::uint64_t head = GetInfo().last_position;
   std::uint64_t bytes = 0;
   if (options_.backlog_quota.max_bytes > 0 && *shipped < head) {
     // Counted once at open: the unshipped tail is bounded by the quota itself.
@@ -433,7 +433,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   internal::MutexLock one_at_a_time(retention_mu_);
   RetentionReport report;
   report.dry_run = policy.dry_run;
-  const std::uint64_t head = Info().last_position;
+  const std::uint64_t head = GetInfo().last_position;
   const std::uint64_t start = log_start_.load();
   report.log_start_before = report.log_start_after = start;
   if (head < 2) return report;

@@ -119,8 +119,10 @@ class ReaderSnapshot {
   const rocksdb::Snapshot* snapshot_;
 };
 
+}  // namespace
+
 // Walks the log column family in key (= position) order.
-class LogReader final : public EventReader::Impl {
+class Store::Impl::LogReader final : public EventReader::Impl {
  public:
   LogReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
             const LogReadOptions& o, const store::UpcasterSet* upcasters)
@@ -161,7 +163,7 @@ class LogReader final : public EventReader::Impl {
 };
 
 // Walks one stream's index entries and fetches each event from the log.
-class StreamReader final : public EventReader::Impl {
+class Store::Impl::StreamReader final : public EventReader::Impl {
  public:
   StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
                rocksdb::ColumnFamilyHandle* streams, rocksdb::ColumnFamilyHandle* log,
@@ -242,7 +244,7 @@ class StreamReader final : public EventReader::Impl {
 // Events of any of a set of types, in position order, from `from` on: below the type index's
 // start it filters a log scan; from there it merges each type's index entries and fetches
 // every event from the log.
-class TypeReader final : public EventReader::Impl {
+class Store::Impl::TypeReader final : public EventReader::Impl {
  public:
   TypeReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log,
              rocksdb::ColumnFamilyHandle* types, std::uint64_t index_from,
@@ -381,8 +383,6 @@ class TypeReader final : public EventReader::Impl {
   Cursor* current_ = nullptr;
   std::unique_ptr<rocksdb::Iterator> log_it_;
 };
-
-}  // namespace
 
 EventReader::EventReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EventReader::EventReader(EventReader&&) noexcept = default;

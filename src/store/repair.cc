@@ -87,7 +87,7 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     // A store that opens for writing needs nothing (and a held lock says kBusy here).
     auto as_is = Impl::Open(path, open_options);
     if (as_is.ok()) {
-      report.kept_through = (*as_is)->Info().last_position;
+      report.kept_through = (*as_is)->GetInfo().last_position;
       return report;
     }
     if (as_is.status().code() != StatusCode::kCorruption) return as_is.status();
@@ -112,7 +112,7 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     report.damage = fmt::format(
         "the store ends at position {}, but its writer closed it holding more: a write-ahead "
         "log or table file was deleted or cut short",
-        (*probe)->Info().last_position);
+        (*probe)->GetInfo().last_position);
   }
   report.needed = true;
 
@@ -138,7 +138,7 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     if (!scratch.empty()) fs::remove_all(scratch, ec);
     return repaired.status();
   }
-  report.kept_through = (*repaired)->Info().last_position;
+  report.kept_through = (*repaired)->GetInfo().last_position;
   Status recorded;
   if (!options.dry_run) {
     recorded = (*repaired)->RecordRepair(

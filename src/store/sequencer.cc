@@ -170,10 +170,13 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
                                    "looks every 5 s)",
                                    cf_options_.write_buffer_size >> 20)
                      : std::string("fix the cause (the device), then reopen the store");
-      Status err(original.code() == StatusCode::kOk ? StatusCode::kIOError : original.code(),
-                 fmt::format("store {} cannot write since a write failed ({}); {}", path_,
-                             original.message(), remedy));
-      err.set_retryable(r.IsBusy() || original.IsRetryable());
+      std::string what = fmt::format("store {} cannot write since a write failed ({}); {}",
+                                     path_, original.message(), remedy);
+      const StatusCode code =
+          original.code() == StatusCode::kOk ? StatusCode::kIOError : original.code();
+      const Status err = code == StatusCode::kIOError && (r.IsBusy() || original.IsRetryable())
+                             ? Status::TransientIOError(std::move(what))
+                             : Status(code, std::move(what));
       for (Writer* w : group) w->status = err;
       return;
     }

@@ -106,13 +106,11 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.IsNotSupported()) return Status::NotSupported(std::move(msg));
   if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Busy(std::move(msg));
   if (s.IsShutdownInProgress()) return Status::Cancelled(std::move(msg));
-  Status io = Status::IOError(std::move(msg));
   // ENOSPC clears when space is freed; other I/O errors need an operator.
-  io.set_retryable(s.IsNoSpace());
-  return io;
+  return s.IsNoSpace() ? Status::TransientIOError(std::move(msg)) : Status::IOError(std::move(msg));
 }
 
-StoreInfo Store::Impl::Info() const {
+StoreInfo Store::Impl::GetInfo() const {
   StoreInfo info;
   info.path = path_;
   info.store_id = store_id_.ToString();
@@ -284,7 +282,7 @@ Result<std::vector<StreamInfo>> Store::ListStreams(std::string_view prefix, std:
   return impl_->ListStreams(prefix, limit, start_after);
 }
 
-StoreInfo Store::Info() const { return impl_->Info(); }
+StoreInfo Store::GetInfo() const { return impl_->GetInfo(); }
 
 Result<VerifyReport> Store::Verify(const VerifyOptions& options) {
   Impl::CallGuard guard(impl_.get());

@@ -78,7 +78,7 @@ class Store::Impl {
   Result<StreamInfo> ReadableStreamInfo(std::string_view stream);
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
                                               std::string_view start_after);
-  StoreInfo Info() const;
+  StoreInfo GetInfo() const;
   Result<VerifyReport> Verify(const VerifyOptions& options);  // audit/verify.cc
   Result<std::uint64_t> Refresh();
   std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
@@ -114,6 +114,11 @@ class Store::Impl {
   Status RecordRepair(const std::string& description);
 
  private:
+  // The three kinds of EventReader (reader.cc): nested here because EventReader's
+  // implementation is reachable only from Store.
+  class LogReader;
+  class StreamReader;
+  class TypeReader;
   // One stream's part of an append, as views into the caller's arguments.
   struct AppendView {
     std::string_view stream;
@@ -260,7 +265,7 @@ class Store::Impl {
   // written the WAL), so the next leader re-reads the head from disk before sequencing.
   bool reload_head_ = false;
 
-  // Committed head, published after each successful write (readable by Info()).
+  // Committed head, published after each successful write (readable by GetInfo()).
   mutable internal::Mutex head_mu_;
   mutable std::condition_variable head_cv_;  // notified when the head moves or the store closes
   std::uint64_t committed_position_ CAIRN_GUARDED_BY(head_mu_) = 0;

@@ -53,7 +53,7 @@ Result<std::uint64_t> SeekTime(Store& store, std::int64_t since_us, std::uint64_
 // Prints the events of `store` that match `filter`, positions [from, head]. Returns how many.
 Result<std::uint64_t> Scan(Store& store, const Filter& filter, std::uint64_t from,
                            EventPrinter& printer, Progress* progress, std::uint64_t already = 0) {
-  const std::uint64_t head = std::min(store.Info().last_position, filter.to_position);
+  const std::uint64_t head = std::min(store.GetInfo().last_position, filter.to_position);
   if (from > head) return std::uint64_t{0};
   if (filter.since_us != INT64_MIN) {
     auto p = SeekTime(store, filter.since_us, from, head);
@@ -148,7 +148,7 @@ int RunTail(const CommonOptions& common, const TailArgs& args) {
     return Fail(Status::InvalidArgument("tail prints one event a line: use jsonl, csv or table"));
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
-  std::uint64_t next = args.from_end ? (*store)->Info().last_position + 1 : filter->from_position;
+  std::uint64_t next = args.from_end ? (*store)->GetInfo().last_position + 1 : filter->from_position;
   Filter f = *filter;
   f.limit = std::min(args.max_events, filter->limit);
   EventPrinter printer(*format, std::cout);
@@ -209,7 +209,7 @@ int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
   }
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
-  if (const std::uint64_t head = (*store)->Info().last_position; args.from_position > head + 1 ||
+  if (const std::uint64_t head = (*store)->GetInfo().last_position; args.from_position > head + 1 ||
                                                                   args.from_position == 0)
     return Fail(Status::InvalidArgument(fmt::format(
         "--from-position {} is outside the log (positions 1..{})", args.from_position, head)));
@@ -313,7 +313,7 @@ int RunStatus(const CommonOptions& common, const StatusArgs& args) {
   if (!format.ok()) return Fail(format.status());
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
-  const StoreInfo info = (*store)->Info();
+  const StoreInfo info = (*store)->GetInfo();
   auto checkpoints = (*store)->ListCheckpoints();
   if (!checkpoints.ok()) return Fail(checkpoints.status());
   auto dead = (*store)->ListDeadLetters();
@@ -457,7 +457,7 @@ int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
 
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
-  const std::uint64_t head = (*store)->Info().last_position;
+  const std::uint64_t head = (*store)->GetInfo().last_position;
   auto checkpoint = (*store)->LoadCheckpoint(args.checkpoint);
   if (!checkpoint.ok()) return Fail(checkpoint.status());
   const std::uint64_t shipped = std::min(*checkpoint, head);

@@ -91,7 +91,7 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
   if (!format.ok()) return Fail(format.status());
   auto store = OpenStore(common, args.store, false);
   if (!store.ok()) return Fail(store.status());
-  const StoreInfo info = (*store)->Info();
+  const StoreInfo info = (*store)->GetInfo();
   auto streams = (*store)->ListStreams("");
   if (!streams.ok()) return Fail(streams.status());
   std::int64_t first_ts = 0;

@@ -153,7 +153,7 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
   auto opened = Store::Open(path, options);
   if (!opened.ok()) return Fail(opened.status());
   Store& store = **opened;
-  const std::uint64_t start_position = store.Info().last_position;
+  const std::uint64_t start_position = store.GetInfo().last_position;
   if (start_position > 0)
     return Fail(Status::FailedPrecondition(fmt::format("{} already holds events; the demo needs an empty store", path)));
 
@@ -229,7 +229,7 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
       while (next.load() < args.orders / 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
       if (!embedded->SetAllBrokersDown().ok()) return;
       outage.happened = true;
-      outage.head_at_down = store.Info().last_position;
+      outage.head_at_down = store.GetInfo().last_position;
       std::this_thread::sleep_for(std::chrono::duration<double>(args.outage_s));
       const ShipperStatus s = shipper->GetStatus();
       outage.head_at_up = s.head_position;
@@ -263,7 +263,7 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
                  "recovered  shipping resumed {:.2f} s after the brokers returned\n",
                  args.outage_s, outage.head_at_down, outage.head_at_up - outage.head_at_down,
                  outage.peak_lag, outage.resumed_after_s);
-    const std::uint64_t head = store.Info().last_position;
+    const std::uint64_t head = store.GetInfo().last_position;
     const auto d0 = Clock::now();
     if (Status s = shipper->WaitUntilShipped(head, std::chrono::seconds(120)); !s.ok())
       return Fail(s);
@@ -332,7 +332,7 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
   }  // readers end here: a store closes only once its readers are gone
   auto streams = store.ListStreams("");
   if (!streams.ok()) return Fail(streams.status());
-  const StoreInfo info = store.Info();
+  const StoreInfo info = store.GetInfo();
   fmt::print("streams    {}\nchain head {}\n", streams->size(), HexHash(info.last_chain_hash));
   if (Status s = store.Close(); !s.ok()) return Fail(s);
   if (!temporary) fmt::print("\nstore kept at {}: try `cairn read {} {}`\n", path, path, order_id);

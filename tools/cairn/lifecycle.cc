@@ -162,7 +162,7 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
   }
   auto store = updates.empty() ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
   if (!store.ok()) return Fail(store.status());
-  const std::uint64_t head = (*store)->Info().last_position;
+  const std::uint64_t head = (*store)->GetInfo().last_position;
   for (const auto& [name, position] : updates) {
     if (position > head)
       return Fail(Status::InvalidArgument(fmt::format(

@@ -315,7 +315,7 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   }
 
   const bool tty = isatty(STDERR_FILENO) != 0;
-  const std::uint64_t target = (*store)->Info().last_position;
+  const std::uint64_t target = (*store)->GetInfo().last_position;
   auto last_line = std::chrono::steady_clock::now();
   int exit_code = kExitOk;
   while (g_signal == 0) {
