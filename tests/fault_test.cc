@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "fault_fs.h"
-#include "store/testing_hooks.h"
+#include "store/storage_env.h"
 #include "test_util.h"
 
 namespace cairn::testing {
@@ -20,27 +20,24 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Routes every Store::Open of the test through a FaultFileSystem.
+// Stores opened with Options() run on a FaultFileSystem (StoreOptions::storage_env).
 class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs_ = std::make_shared<FaultFileSystem>();
-    env_ = rocksdb::NewCompositeEnv(fs_);
-    internal::SetRocksEnvForTesting(env_.get());
+    env_ = std::make_shared<StorageEnv>(rocksdb::NewCompositeEnv(fs_));
   }
-  void TearDown() override { internal::SetRocksEnvForTesting(nullptr); }
 
-  static StoreOptions Options(Durability d) {
+  StoreOptions Options(Durability d) const {
     StoreOptions o = QuietOptions();
+    o.storage_env = env_;
     o.log_level = LogLevel::kOff;  // the failures below are the point
     o.durability = d;
     return o;
   }
   // Reopens without faults (the disk after the machine came back) and checks it whole.
   std::unique_ptr<Store> Reopen(const std::string& path) {
-    internal::SetRocksEnvForTesting(nullptr);
     auto store = OpenOrDie(path);
-    internal::SetRocksEnvForTesting(env_.get());
     if (!store) return nullptr;
     auto report = store->Verify();
     EXPECT_THAT(report, IsOk());
@@ -50,7 +47,7 @@ class FaultTest : public ::testing::Test {
 
   TempDir dir_;
   std::shared_ptr<FaultFileSystem> fs_;
-  std::unique_ptr<rocksdb::Env> env_;
+  std::shared_ptr<StorageEnv> env_;
 };
 
 struct Ack {
@@ -229,6 +226,24 @@ TEST_F(FaultTest, WriteAndSyncErrorsFailAppendsCleanlyAndTheStoreRecovers) {
   auto store = Reopen(path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->GetInfo().last_position, 28u);
+}
+
+// The fault file system is one store's option, not the process's: a power cut under one store
+// leaves a second store in the same process, opened without it, writing to the real disk.
+TEST_F(FaultTest, AFaultReachesOnlyTheStoreItWasGivenTo) {
+  auto faulty = Store::Open(dir_.Sub("faulty"), Options(Durability::kSync));
+  ASSERT_THAT(faulty, IsOk());
+  StoreOptions plain = QuietOptions();
+  plain.durability = Durability::kSync;
+  auto healthy = Store::Open(dir_.Sub("healthy"), plain);
+  ASSERT_THAT(healthy, IsOk());
+  ASSERT_THAT((*faulty)->Append("a", ExpectedVersion::Any(), Event("E")), IsOk());
+  fs_->PowerCut();
+  EXPECT_FALSE((*faulty)->Append("a", ExpectedVersion::Any(), Event("E")).ok());
+  for (int i = 0; i < 20; ++i)
+    ASSERT_THAT((*healthy)->Append("b", ExpectedVersion::Any(), Event("E")), IsOk());
+  EXPECT_EQ((*healthy)->GetInfo().last_position, 20u);
+  EXPECT_TRUE((*healthy)->GetInfo().write_error.empty());
 }
 
 TEST_F(FaultTest, ReadErrorsAreReportedNotCrashedOn) {

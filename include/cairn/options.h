@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,9 @@
 #include "cairn/status.h"
 
 namespace cairn {
+
+// Opaque outside cairn's sources (see StoreOptions::storage_env).
+class StorageEnv;
 
 // The checkpoint a Shipper saves its shipped-through position under by default
 // (ShipperOptions::checkpoint_name), and so the one retention (RetentionPolicy) and the
@@ -145,6 +149,13 @@ struct StoreOptions {
   // non-decreasing in position order whatever it returns (a clock stepped back yields the last
   // timestamp again). Default (empty): std::chrono::system_clock. Tests inject one to step time.
   std::function<std::int64_t()> clock_us;
+
+  // --- Testing ---
+  // The file layer under this store's database, for fault injection: cairn's own tests build
+  // one (src/store/storage_env.h) over a file system that fails writes or drops unsynced bytes
+  // at a simulated power cut. It applies to this store only, so other stores in the process
+  // keep the real disk. Default (null): the operating system's file system.
+  std::shared_ptr<StorageEnv> storage_env;
 };
 
 }  // namespace cairn

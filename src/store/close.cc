@@ -28,7 +28,6 @@
 #include "store/keys.h"
 #include "store/wal_scan.h"
 #include "store/store_impl.h"
-#include "store/testing_hooks.h"
 #include "util/logging.h"
 
 namespace cairn {

@@ -31,7 +31,7 @@
 #include "store/keys.h"
 #include "store/wal_scan.h"
 #include "store/store_impl.h"
-#include "store/testing_hooks.h"
+#include "store/storage_env.h"
 #include "util/logging.h"
 
 namespace cairn {
@@ -39,8 +39,6 @@ namespace cairn {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::atomic<rocksdb::Env*> g_env_for_testing{nullptr};
 
 // Where a new store is built inside its directory (see OpenDatabase).
 constexpr char kCreatingDir[] = ".cairn-creating";
@@ -92,8 +90,6 @@ class RecoveryListener : public rocksdb::EventListener {
 };
 
 }  // namespace
-
-void internal::SetRocksEnvForTesting(rocksdb::Env* env) { g_env_for_testing = env; }
 
 Store::Impl::Impl(std::string path, const StoreOptions& options)
     : path_(std::move(path)), options_(options),
@@ -254,7 +250,7 @@ Status Store::Impl::OpenDatabase() {
   }
 
   rocksdb::Options db_options;
-  if (rocksdb::Env* env = g_env_for_testing.load()) db_options.env = env;
+  if (options_.storage_env) db_options.env = options_.storage_env->env();
   db_options.create_if_missing = fresh;
   db_options.create_missing_column_families = fresh;
   db_options.max_background_jobs = 2;
