@@ -148,11 +148,7 @@ Status Store::Impl::Close() {
     head_closed_ = true;
   }
   head_cv_.notify_all();
-  {
-    internal::MutexLock lk(backlog_mu_);
-    closed_backlog_ = true;
-  }
-  backlog_cv_.notify_all();
+  backlog_.Close();
   // Calls already inside finish first (an append blocked on the quota was just woken).
   while (calls_in_progress_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   {

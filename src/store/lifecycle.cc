@@ -333,7 +333,7 @@ Result<AggregateLoad> Store::Impl::LoadAggregate(
 // --- Backlog quota ---
 
 Status Store::Impl::LoadBacklog() {
-  if (!quota_enabled_) return Status::Ok();
+  if (!backlog_.enabled()) return Status::Ok();
   auto shipped = LoadCheckpoint(options_.backlog_quota.checkpoint);
   if (!shipped.ok()) return shipped.status();
   const std::uint64_t head = GetInfo().last_position;
@@ -347,79 +347,11 @@ Status Store::Impl::LoadBacklog() {
       bytes += it->key().size() + it->value().size();
     if (!it->status().ok()) return FromRocks(it->status(), "measuring the unshipped backlog");
   }
-  internal::MutexLock lk(backlog_mu_);
-  shipped_position_ = std::min(*shipped, head);
-  backlog_head_ = head;
-  backlog_bytes_ = bytes;
-  backlog_commits_.clear();
-  if (bytes > 0) backlog_commits_.emplace_back(head, bytes);
+  backlog_.Start(*shipped, head, bytes);
   return Status::Ok();
 }
 
-void Store::Impl::NoteCommitted(std::uint64_t last_position, std::uint64_t bytes) {
-  internal::MutexLock lk(backlog_mu_);
-  backlog_head_ = last_position;
-  if (options_.backlog_quota.max_bytes == 0) return;
-  backlog_bytes_ += bytes;
-  backlog_commits_.emplace_back(last_position, bytes);
-}
-
-void Store::Impl::NoteShipped(std::string_view checkpoint, std::uint64_t position) {
-  if (!quota_enabled_ || checkpoint != options_.backlog_quota.checkpoint) return;
-  {
-    internal::MutexLock lk(backlog_mu_);
-    shipped_position_ = std::max(shipped_position_, position);
-    // A commit's bytes leave the backlog once all of it shipped.
-    while (!backlog_commits_.empty() && backlog_commits_.front().first <= shipped_position_) {
-      backlog_bytes_ -= std::min(backlog_bytes_, backlog_commits_.front().second);
-      backlog_commits_.pop_front();
-    }
-  }
-  backlog_cv_.notify_all();
-}
-
-Status Store::Impl::AwaitBacklogRoom(std::uint64_t events, std::uint64_t bytes) {
-  const BacklogQuota& q = options_.backlog_quota;
-  internal::MutexLock lk(backlog_mu_);
-  auto backlog_events = [&]() CAIRN_REQUIRES(backlog_mu_) { return backlog_head_ - std::min(backlog_head_, shipped_position_); };
-  // An empty backlog always has room, so one append larger than the quota still goes through.
-  auto room = [&]() CAIRN_REQUIRES(backlog_mu_) {
-    const std::uint64_t e = backlog_events();
-    if (e == 0) return true;
-    if (q.max_events > 0 && e + events > q.max_events) return false;
-    if (q.max_bytes > 0 && backlog_bytes_ + bytes > q.max_bytes) return false;
-    return true;
-  };
-  if (room()) return Status::Ok();
-  bool waited = false;
-  if (q.policy == BacklogQuota::Policy::kBlock) {
-    ++blocked_appends_;
-    waited = lk.WaitFor(backlog_cv_, q.block_timeout,
-                        [&]() CAIRN_REQUIRES(backlog_mu_) { return room() || closed_backlog_; });
-    if (waited && !closed_backlog_) return Status::Ok();
-  }
-  ++rejected_appends_;
-  return Status::ResourceExhausted(fmt::format(
-      "backlog quota exceeded: {} events / {} bytes not yet past checkpoint '{}' (limits {} "
-      "events, {} bytes){}; nothing was stored",
-      backlog_events(), backlog_bytes_, q.checkpoint, q.max_events, q.max_bytes,
-      q.policy == BacklogQuota::Policy::kBlock
-          ? fmt::format(" after waiting {} ms for the shipper", q.block_timeout.count())
-          : std::string()));
-}
-
-BacklogStatus Store::Impl::GetBacklog() const {
-  BacklogStatus b;
-  b.max_events = options_.backlog_quota.max_events;
-  b.max_bytes = options_.backlog_quota.max_bytes;
-  internal::MutexLock lk(backlog_mu_);
-  if (!quota_enabled_) return b;
-  b.events = backlog_head_ - std::min(backlog_head_, shipped_position_);
-  b.bytes = backlog_bytes_;
-  b.blocked_appends = blocked_appends_;
-  b.rejected_appends = rejected_appends_;
-  return b;
-}
+BacklogStatus Store::Impl::GetBacklog() const { return backlog_.Get(); }
 
 // --- Retention ---
 

@@ -93,7 +93,8 @@ class RecoveryListener : public rocksdb::EventListener {
 
 Store::Impl::Impl(std::string path, const StoreOptions& options)
     : path_(std::move(path)), options_(options),
-      logger_(internal::MakeLogger(options.log_sink, options.log_level)) {}
+      logger_(internal::MakeLogger(options.log_sink, options.log_level)),
+      backlog_(options.backlog_quota, options.read_only) {}
 
 Store::Impl::~Impl() {
   Status s = Close();
@@ -111,8 +112,6 @@ Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
   std::unique_ptr<Impl> impl(new Impl(path, options));
   impl->repairing_ = repairing;
   if (Status s = impl->upcasters_.Build(options.upcasters); !s.ok()) return s;
-  impl->quota_enabled_ = !options.read_only && (options.backlog_quota.max_events > 0 ||
-                                                options.backlog_quota.max_bytes > 0);
   if (Status s = impl->OpenDatabase(); !s.ok()) return s;
   return impl;
 }

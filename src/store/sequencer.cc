@@ -112,7 +112,7 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = Validate(views); !s.ok()) return s;
-  if (quota_enabled_) {
+  if (backlog_.enabled()) {
     std::uint64_t events = 0, bytes = 0;
     for (const AppendView& v : views) {
       events += v.events.size();
@@ -120,7 +120,7 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
         bytes += e.payload.size() + e.metadata.size() + e.type.size() + e.content_type.size() +
                  v.stream.size();
     }
-    if (Status s = AwaitBacklogRoom(events, bytes); !s.ok()) return s;
+    if (Status s = backlog_.AwaitRoom(events, bytes); !s.ok()) return s;
   }
 
   Writer w;
@@ -222,7 +222,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   }
   if (reload_head_was_set) SetWriteError(Status::Ok());
   head_timestamp_us_ = group_timestamp_us_;
-  if (quota_enabled_) NoteCommitted(next_position_ - 1, batch_.GetDataSize());
+  backlog_.NoteCommitted(next_position_ - 1, batch_.GetDataSize());
   if (version_cache_.size() + pending_versions_.size() > options_.stream_cache_entries)
     version_cache_.clear();
   for (const auto& [stream, version] : pending_versions_) {

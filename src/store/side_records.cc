@@ -88,7 +88,7 @@ Status Store::Impl::SaveCheckpoint(std::string_view name, std::uint64_t position
   Status s = FromRocks(
       db_->Put(wo, meta_, std::string(store::kMetaCheckpointPrefix) + std::string(name), value),
       fmt::format("saving checkpoint '{}'", name));
-  if (s.ok()) NoteShipped(name, position);
+  if (s.ok()) backlog_.NoteShipped(name, position);
   return s;
 }
 

@@ -16,6 +16,7 @@
 #include <spdlog/logger.h>
 
 #include "audit/chain.h"
+#include "store/backlog.h"
 #include "store/upcast.h"
 #include "util/clock.h"
 #include "util/mutex.h"
@@ -176,10 +177,7 @@ class Store::Impl {
   Status UpgradeFormat();
   // Records (or, with OK, clears) the error that keeps the store from writing.
   void SetWriteError(const Status& s);
-  // Backlog quota (lifecycle.cc): waits for or refuses room for `events` / `bytes` more.
-  Status AwaitBacklogRoom(std::uint64_t events, std::uint64_t bytes);
-  void NoteCommitted(std::uint64_t last_position, std::uint64_t bytes);
-  void NoteShipped(std::string_view checkpoint, std::uint64_t position);
+  // Opening: starts backlog_ from the quota's checkpoint and the unshipped tail's bytes.
   Status LoadBacklog();
   // CheckName for stream ids under this store's limit.
   Status CheckStream(std::string_view stream) const;
@@ -275,18 +273,8 @@ class Store::Impl {
   std::string write_error_ CAIRN_GUARDED_BY(head_mu_);
   Status write_status_ CAIRN_GUARDED_BY(head_mu_);
 
-  // Backlog quota (only with StoreOptions::backlog_quota set).
-  bool quota_enabled_ = false;
-  mutable internal::Mutex backlog_mu_;
-  std::condition_variable backlog_cv_;
-  std::uint64_t shipped_position_ CAIRN_GUARDED_BY(backlog_mu_) = 0;
-  std::uint64_t backlog_head_ CAIRN_GUARDED_BY(backlog_mu_) = 0;   // last position noted
-  std::uint64_t backlog_bytes_ CAIRN_GUARDED_BY(backlog_mu_) = 0;  // after shipped_position_
-  // (last position, bytes) of each commit after shipped_position_, to subtract as it ships.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> backlog_commits_ CAIRN_GUARDED_BY(backlog_mu_);
-  bool closed_backlog_ CAIRN_GUARDED_BY(backlog_mu_) = false;  // Close() wakes blocked appends
-  std::uint64_t blocked_appends_ CAIRN_GUARDED_BY(backlog_mu_) = 0;
-  std::uint64_t rejected_appends_ CAIRN_GUARDED_BY(backlog_mu_) = 0;
+  // The backlog quota (backlog.h): its own counters and lock.
+  store::Backlog backlog_;
   // Retention runs one at a time.
   internal::Mutex retention_mu_;
 };
