@@ -53,7 +53,7 @@ struct StreamTally {
 Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   VerifyReport report;
   const std::uint64_t head = GetInfo().last_position;
-  const std::uint64_t log_start = log_start_.load();
+  const std::uint64_t log_start = head_.log_start();
   const std::uint64_t from = std::max<std::uint64_t>(log_start, options.from_position);
   report.first_position = from;
   report.last_position = head;

@@ -66,11 +66,7 @@ Status Store::Impl::CheckClosedHead() {
 void Store::Impl::RecordClosedHead() {
   const fs::path file = fs::path(path_) / kClosedHeadFile;
   const fs::path tmp = fs::path(path_) / (std::string(kClosedHeadFile) + ".tmp");
-  std::uint64_t head;
-  {
-    internal::MutexLock lk(head_mu_);
-    head = committed_position_;
-  }
+  const std::uint64_t head = head_.position();
   const std::string text = fmt::format("position {}\n", head);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return;
@@ -143,11 +139,7 @@ Status Store::Impl::Close() {
           "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
   }
   closing_.store(true);  // new public calls are refused from here on
-  {
-    internal::MutexLock lk(head_mu_);
-    head_closed_ = true;
-  }
-  head_cv_.notify_all();
+  head_.Close();
   backlog_.Close();
   // Calls already inside finish first (an append blocked on the quota was just woken).
   while (calls_in_progress_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -167,11 +159,7 @@ Status Store::Impl::Close() {
   }
   if (!db_) return Status::Ok();
   Status result;
-  bool write_failed;
-  {
-    internal::MutexLock lk(head_mu_);
-    write_failed = !write_error_.empty();
-  }
+  const bool write_failed = !head_.write_status().ok();
   if (opened_ && !options_.read_only && !write_failed) {
     WaitForPendingCompactions();
     MergeSmallFiles();

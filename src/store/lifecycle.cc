@@ -366,7 +366,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
   RetentionReport report;
   report.dry_run = policy.dry_run;
   const std::uint64_t head = GetInfo().last_position;
-  const std::uint64_t start = log_start_.load();
+  const std::uint64_t start = head_.log_start();
   report.log_start_before = report.log_start_after = start;
   if (head < 2) return report;
 
@@ -596,9 +596,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
     }
     if (Status s = FromRocks(db_->Write(wo, &batch), "removing events"); !s.ok()) return s;
     if (new_start > chunk_start) {
-      internal::MutexLock lk(head_mu_);
-      log_start_hash_ = new_hash;
-      log_start_ = new_start;
+      head_.SetLogStart(new_start, new_hash);
       chunk_start = new_start;
     }
   }
@@ -613,9 +611,7 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
               rocksdb::Slice(reinterpret_cast<const char*>(prefix_hash.data()), 32));
     if (Status s = FromRocks(db_->Write(wo, &batch), "removing the start of the log"); !s.ok())
       return s;
-    internal::MutexLock lk(head_mu_);
-    log_start_hash_ = prefix_hash;
-    log_start_ = prefix_end;
+    head_.SetLogStart(prefix_end, prefix_hash);
   }
   // Free the disk now rather than whenever compaction would get there: flush every family (so
   // the write-ahead log holding the removed values can go), then compact the removed range.

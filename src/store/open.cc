@@ -261,7 +261,7 @@ Status Store::Impl::OpenDatabase() {
     auto on_recovered = [this](const rocksdb::Status& s) {
       if (!s.ok()) return;  // RocksDB tries again; appends keep saying why they fail
       logger_->warn("store {}: RocksDB recovered from the write error; appends resume", path_);
-      SetWriteError(Status::Ok());
+      head_.SetWriteError(Status::Ok());
     };
     db_options.listeners.push_back(std::make_shared<RecoveryListener>(on_recovered));
   }
@@ -551,7 +551,7 @@ Status Store::Impl::LoadLogStart() {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStart, &value);
   if (s.IsNotFound()) {
-    log_start_ = 1;
+    head_.SetLogStart(1, audit::Hash{});
     return Status::Ok();
   }
   if (!s.ok()) return FromRocks(s, "reading where the log starts");
@@ -559,9 +559,9 @@ Status Store::Impl::LoadLogStart() {
   s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStartHash, &hash);
   if (value.size() != 8 || !s.ok() || hash.size() != 32)
     return Status::Corruption(fmt::format("store {}: the log-start record is malformed", path_));
-  internal::MutexLock lk(head_mu_);
-  std::copy(hash.begin(), hash.end(), log_start_hash_.begin());
-  log_start_ = store::GetLittleEndian(value);
+  audit::Hash hash_before{};
+  std::copy(hash.begin(), hash.end(), hash_before.begin());
+  head_.SetLogStart(store::GetLittleEndian(value), hash_before);
   return Status::Ok();
 }
 
@@ -594,10 +594,7 @@ Status Store::Impl::LoadTail() {
   head_hash_ = hash;
   head_timestamp_us_ = ts;
   version_cache_.clear();
-  internal::MutexLock lk(head_mu_);
-  committed_position_ = last;
-  committed_hash_ = hash;
-  committed_timestamp_us_ = ts;
+  head_.Publish(last, hash, ts);
   return Status::Ok();
 }
 

@@ -432,9 +432,9 @@ Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
 
 Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
   if (!db_) return ClosedError();
-  if (position < log_start_.load())
+  if (const std::uint64_t start = head_.log_start(); position < start)
     return Status::NotFound(fmt::format(
-        "position {} was removed by retention (the log starts at {})", position, log_start_.load()));
+        "position {} was removed by retention (the log starts at {})", position, start));
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
@@ -455,10 +455,7 @@ Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
 }
 
 Result<audit::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
-  if (position + 1 == log_start_.load() && position > 0) {
-    internal::MutexLock lk(head_mu_);
-    return log_start_hash_;
-  }
+  if (position + 1 == head_.log_start() && position > 0) return head_.log_start_hash();
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));

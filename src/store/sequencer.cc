@@ -4,8 +4,8 @@
 // queue (the front writer leads and commits everyone queued behind it), idempotence by event
 // id, expected-version checks, positions, versions, timestamps and chain hashes decided in
 // commit order, and one RocksDB WriteBatch per group (log values, stream/type/id index
-// entries). After the write it publishes the new head (head_mu_, head_cv_) for readers,
-// subscriptions and the shipper. Lock order: mu_ (the queue) before head_mu_; the leader's
+// entries). After the write it publishes the new head (head.h) for readers, subscriptions
+// and the shipper. Lock order: mu_ (the queue) before the head's lock; the leader's
 // fields ("leader only" in store_impl.h) are touched by the leader alone, without mu_.
 // Retention (lifecycle.cc) writes removed-event markers outside this queue under
 // retention_mu_; docs/architecture.md says why that is safe.
@@ -158,11 +158,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
     // write-ahead log that held the failed write retired). Any other write error is "fatal"
     // to RocksDB: only a reopen, which replays the log, recovers (FaultTest, FullDiskTest).
     if (rocksdb::Status r = db_->Resume(); !r.ok()) {
-      Status original;
-      {
-        internal::MutexLock lk(head_mu_);
-        original = write_status_;
-      }
+      const Status original = head_.write_status();
       const std::string remedy =
           r.IsBusy() ? fmt::format("RocksDB resumes by itself once {} MiB are free on the "
                                    "store's file system (room to flush its memtables; it "
@@ -217,10 +213,10 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
     next_position_ = group_start;
     head_hash_ = start_hash;
     reload_head_ = true;
-    SetWriteError(s);
+    head_.SetWriteError(s);
     return;
   }
-  if (reload_head_was_set) SetWriteError(Status::Ok());
+  if (reload_head_was_set) head_.SetWriteError(Status::Ok());
   head_timestamp_us_ = group_timestamp_us_;
   backlog_.NoteCommitted(next_position_ - 1, batch_.GetDataSize());
   if (version_cache_.size() + pending_versions_.size() > options_.stream_cache_entries)
@@ -232,13 +228,7 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
     else
       version_cache_.emplace(std::string(stream), version);
   }
-  {
-    internal::MutexLock lk(head_mu_);
-    committed_position_ = next_position_ - 1;
-    committed_hash_ = head_hash_;
-    committed_timestamp_us_ = head_timestamp_us_;
-  }
-  head_cv_.notify_all();
+  head_.Publish(next_position_ - 1, head_hash_, head_timestamp_us_);
 }
 
 void Store::Impl::PrepareWriter(Writer* w) {

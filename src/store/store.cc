@@ -116,29 +116,20 @@ StoreInfo Store::Impl::GetInfo() const {
   info.format_version = format_version_;
   info.read_only = options_.read_only;
   info.durability = options_.durability;
-  internal::MutexLock lk(head_mu_);
-  info.last_position = committed_position_;
-  info.first_position = log_start_.load();
-  info.write_error = write_error_;
-  info.last_timestamp_us = committed_timestamp_us_;
-  info.last_chain_hash = committed_hash_;
+  store::PublishedHead::Snapshot head = head_.Get();
+  info.last_position = head.position;
+  info.first_position = head_.log_start();
+  info.write_error = std::move(head.write_error);
+  info.last_timestamp_us = head.timestamp_us;
+  info.last_chain_hash = head.chain_hash;
   info.repairs = repairs_;
   info.last_repair = last_repair_;
   return info;
 }
 
-void Store::Impl::SetWriteError(const Status& s) {
-  internal::MutexLock lk(head_mu_);
-  write_error_ = s.ok() ? std::string() : s.ToString();
-  write_status_ = s;
-}
-
 std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
                                            std::chrono::milliseconds timeout) const {
-  internal::MutexLock lk(head_mu_);
-  lk.WaitFor(head_cv_, timeout,
-             [&]() CAIRN_REQUIRES(head_mu_) { return committed_position_ > after || head_closed_; });
-  return committed_position_;
+  return head_.WaitPast(after, timeout);
 }
 
 Result<std::uint64_t> Store::Impl::Refresh() {
@@ -147,11 +138,9 @@ Result<std::uint64_t> Store::Impl::Refresh() {
     if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer");
         !s.ok())
       return s;
-    if (Status s = LoadTail(); !s.ok()) return s;
-    head_cv_.notify_all();
+    if (Status s = LoadTail(); !s.ok()) return s;  // publishes the new head, waking waiters
   }
-  internal::MutexLock lk(head_mu_);
-  return committed_position_;
+  return head_.position();
 }
 
 // --- Store: the public face ------------------------------------------------------------------

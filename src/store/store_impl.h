@@ -17,6 +17,7 @@
 
 #include "audit/chain.h"
 #include "store/backlog.h"
+#include "store/head.h"
 #include "store/upcast.h"
 #include "util/clock.h"
 #include "util/mutex.h"
@@ -110,7 +111,7 @@ class Store::Impl {
   Result<OwnedEvent> ReadEvent(std::uint64_t position, bool upcast);
   // The chain hash stored at `position`, event or marker.
   Result<audit::Hash> ChainHashAt(std::uint64_t position);
-  std::uint64_t log_start() const { return log_start_.load(); }
+  std::uint64_t log_start() const { return head_.log_start(); }
   // Store::Repair (repair.cc): notes in the store what a repair kept and dropped.
   Status RecordRepair(const std::string& description);
 
@@ -146,10 +147,7 @@ class Store::Impl {
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
   std::int64_t NowUs() const { return options_.clock_us ? options_.clock_us() : internal::WallClockMicros(); }
   // The published head position.
-  std::uint64_t CommittedPosition() const CAIRN_EXCLUDES(head_mu_) {
-    internal::MutexLock lk(head_mu_);
-    return committed_position_;
-  }
+  std::uint64_t CommittedPosition() const { return head_.position(); }
   Status OpenDatabase();
   // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
   Status CheckLiveFiles();
@@ -175,8 +173,6 @@ class Store::Impl {
   Status EnsureFamily(const char* name, const rocksdb::ColumnFamilyOptions& cf_options,
                       rocksdb::ColumnFamilyHandle** handle);
   Status UpgradeFormat();
-  // Records (or, with OK, clears) the error that keeps the store from writing.
-  void SetWriteError(const Status& s);
   // Opening: starts backlog_ from the quota's checkpoint and the unshipped tail's bytes.
   Status LoadBacklog();
   // CheckName for stream ids under this store's limit.
@@ -223,8 +219,6 @@ class Store::Impl {
   rocksdb::ColumnFamilyHandle* ids_ = nullptr;
   rocksdb::ColumnFamilyHandle* types_ = nullptr;  // null: a read-only store without the index
   rocksdb::ColumnFamilyHandle* snapshots_ = nullptr;  // null: a read-only store without any
-  std::atomic<std::uint64_t> log_start_{1};
-  audit::Hash log_start_hash_ CAIRN_GUARDED_BY(head_mu_){};
   store::UpcasterSet upcasters_;
   rocksdb::ColumnFamilyOptions cf_options_;
   std::uint64_t type_index_from_ = UINT64_MAX;     // first position the type index covers
@@ -240,7 +234,6 @@ class Store::Impl {
   mutable internal::Mutex mu_;
   std::deque<Writer*> queue_ CAIRN_GUARDED_BY(mu_);
   bool closed_ CAIRN_GUARDED_BY(mu_) = false;
-  bool head_closed_ CAIRN_GUARDED_BY(head_mu_) = false;  // wakes WaitForPosition at Close
   // Live readers; Close() refuses while any is open (RocksDB aborts on a column family still
   // referenced by an iterator).
   std::atomic<int> open_readers_{0};
@@ -263,15 +256,8 @@ class Store::Impl {
   // written the WAL), so the next leader re-reads the head from disk before sequencing.
   bool reload_head_ = false;
 
-  // Committed head, published after each successful write (readable by GetInfo()).
-  mutable internal::Mutex head_mu_;
-  mutable std::condition_variable head_cv_;  // notified when the head moves or the store closes
-  std::uint64_t committed_position_ CAIRN_GUARDED_BY(head_mu_) = 0;
-  audit::Hash committed_hash_ CAIRN_GUARDED_BY(head_mu_){};
-  std::int64_t committed_timestamp_us_ CAIRN_GUARDED_BY(head_mu_) = 0;
-  // The last write's error until one succeeds, as text and as a Status.
-  std::string write_error_ CAIRN_GUARDED_BY(head_mu_);
-  Status write_status_ CAIRN_GUARDED_BY(head_mu_);
+  // What readers see (head.h): published by the leader after each successful write.
+  store::PublishedHead head_;
 
   // The backlog quota (backlog.h): its own counters and lock.
   store::Backlog backlog_;
