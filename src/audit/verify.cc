@@ -52,7 +52,7 @@ struct StreamTally {
 
 Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   VerifyReport report;
-  const std::uint64_t head = GetInfo().last_position;
+  const std::uint64_t head = CommittedPosition();
   const std::uint64_t log_start = head_.log_start();
   const std::uint64_t from = std::max<std::uint64_t>(log_start, options.from_position);
   report.first_position = from;
@@ -408,9 +408,8 @@ Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
   } else {
     for (const auto& [name, position] : *checkpoints) {
       ++report.checkpoints;
-      if (position > GetInfo().last_position)
-        problem(0, fmt::format("checkpoint '{}' is at {}, past the head {}", name, position,
-                               GetInfo().last_position));
+      if (const std::uint64_t now = CommittedPosition(); position > now)
+        problem(0, fmt::format("checkpoint '{}' is at {}, past the head {}", name, position, now));
     }
   }
   auto dead = ListDeadLetters(0, SIZE_MAX);

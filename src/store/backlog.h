@@ -6,6 +6,7 @@
 // shipping from checkpoint saves (NoteShipped). Reads nothing from the database after Start.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>

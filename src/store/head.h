@@ -5,7 +5,7 @@
 // What readers, subscriptions, the shipper and GetInfo() see is what was published here, and
 // nothing is published before the write that made it is done (durable in the store's mode).
 // Writers: the sequencer (Publish, SetWriteError), the opener and Refresh (Publish after
-// loading the tail), retention (MoveLogStart). Owns only these fields and their lock.
+// loading the tail), retention and the opener (SetLogStart). Owns only these fields and their lock.
 #pragma once
 
 #include <atomic>
@@ -46,7 +46,8 @@ class PublishedHead {
   }
   Snapshot Get() const CAIRN_EXCLUDES(mu_) {
     internal::MutexLock lk(mu_);
-    return {position_, hash_, timestamp_us_, write_error_};
+    return {position_, hash_, timestamp_us_,
+            write_status_.ok() ? std::string() : write_status_.ToString()};
   }
   // Blocks until the head is past `after`, the timeout expires or Close(); returns the head.
   std::uint64_t WaitPast(std::uint64_t after, std::chrono::milliseconds timeout) const
@@ -67,7 +68,6 @@ class PublishedHead {
   // The error that keeps the store from writing, or OK once a write succeeded again.
   void SetWriteError(const Status& s) CAIRN_EXCLUDES(mu_) {
     internal::MutexLock lk(mu_);
-    write_error_ = s.ok() ? std::string() : s.ToString();
     write_status_ = s;
   }
   Status write_status() const CAIRN_EXCLUDES(mu_) {
@@ -95,7 +95,6 @@ class PublishedHead {
   audit::Hash hash_ CAIRN_GUARDED_BY(mu_){};
   std::int64_t timestamp_us_ CAIRN_GUARDED_BY(mu_) = 0;
   bool closed_ CAIRN_GUARDED_BY(mu_) = false;
-  std::string write_error_ CAIRN_GUARDED_BY(mu_);
   Status write_status_ CAIRN_GUARDED_BY(mu_);
   // Written under mu_ with log_start_hash_; atomic so that readers checking a position
   // against it need no lock.

@@ -336,7 +336,7 @@ Status Store::Impl::LoadBacklog() {
   if (!backlog_.enabled()) return Status::Ok();
   auto shipped = LoadCheckpoint(options_.backlog_quota.checkpoint);
   if (!shipped.ok()) return shipped.status();
-  const std::uint64_t head = GetInfo().last_position;
+  const std::uint64_t head = CommittedPosition();
   std::uint64_t bytes = 0;
   if (options_.backlog_quota.max_bytes > 0 && *shipped < head) {
     // Counted once at open: the unshipped tail is bounded by the quota itself.
