@@ -1,11 +1,10 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // What a store needs to run for years (docs/lifecycle.md): stream metadata and soft delete,
-// snapshots and aggregate loading, retention, and the backlog quota.
+// snapshots and aggregate loading, and the backlog quota. Retention is in retention.cc.
 #include <algorithm>
 #include <chrono>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,9 +14,10 @@
 #include "codec/envelope.h"
 #include "store/keys.h"
 #include "store/store_impl.h"
+#include "store/stream_metadata.h"
 
 namespace cairn {
-namespace {
+namespace store {
 
 std::string StreamMetaKey(std::string_view stream) {
   std::string key = store::kMetaStreamPrefix;
@@ -58,6 +58,14 @@ Result<StreamMetadata> DecodeStreamMetadata(std::string_view stream, std::string
   }
   return m;
 }
+
+}  // namespace store
+
+using store::DecodeStreamMetadata;
+using store::EncodeStreamMetadata;
+using store::StreamMetaKey;
+
+namespace {
 
 // Snapshot value: format byte 1, 3 reserved zero bytes, CRC-32C of the rest (LE), then
 // schema version u32 LE, time_us i64 LE, type length u32 LE, type, payload.
@@ -352,285 +360,5 @@ Status Store::Impl::LoadBacklog() {
 }
 
 BacklogStatus Store::Impl::GetBacklog() const { return backlog_.Get(); }
-
-// --- Retention ---
-
-Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& policy) {
-  if (!db_) return Status::FailedPrecondition("store is closed");
-  if (options_.read_only && !policy.dry_run)
-    return Status::FailedPrecondition(fmt::format(
-        "store {} is open read-only: retention needs the writer (or a dry run)", path_));
-  if (policy.max_events && *policy.max_events == 0)
-    return Status::InvalidArgument("retention: max_events must be at least 1");
-  internal::MutexLock one_at_a_time(retention_mu_);
-  RetentionReport report;
-  report.dry_run = policy.dry_run;
-  const std::uint64_t head = GetInfo().last_position;
-  const std::uint64_t start = head_.log_start();
-  report.log_start_before = report.log_start_after = start;
-  if (head < 2) return report;
-
-  // What shipping allows: every listed checkpoint must have passed.
-  std::uint64_t shipped = head;
-  for (const std::string& name : policy.shipped_checkpoints) {
-    auto c = LoadCheckpoint(name);
-    if (!c.ok()) return c.status();
-    shipped = std::min(shipped, *c);
-  }
-  auto dead = ListDeadLetters(0, SIZE_MAX);
-  if (!dead.ok()) return dead.status();
-  std::unordered_set<std::uint64_t> dead_positions;
-  for (const DeadLetter& d : *dead) dead_positions.insert(d.position);
-
-  // Every stream with metadata (few, by nature): load them all once.
-  std::unordered_map<std::string, StreamMetadata, StringHash, std::equal_to<>> metadata;
-  {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-    const std::string_view prefix = store::kMetaStreamPrefix;
-    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      const std::string stream(it->key().ToStringView().substr(prefix.size()));
-      auto m = DecodeStreamMetadata(stream, it->value().ToStringView());
-      if (!m.ok()) return m.status();
-      metadata.emplace(stream, *m);
-    }
-    if (!it->status().ok()) return FromRocks(it->status(), "reading stream metadata");
-  }
-
-  const std::int64_t now = NowUs();
-  auto older_than = [&](std::int64_t ts, std::chrono::seconds age) {
-    return ts < now - std::chrono::duration_cast<std::chrono::microseconds>(age).count();
-  };
-  struct StreamState {
-    bool blocked = false;             // an event of the stream stays: later ones stay too
-    std::uint64_t last_version = 0;   // for max_count, loaded on demand
-    std::uint64_t removed = 0;
-    std::uint64_t first_removed = 0;
-    std::uint64_t last_removed = 0;
-    std::uint64_t first_kept = 0;
-  };
-  std::unordered_map<std::string, StreamState, StringHash, std::equal_to<>> streams;
-
-  struct Removal {
-    std::uint64_t position;
-    std::string stream;
-    std::uint64_t version;
-    std::string type;
-    std::optional<EventId> caller_id;
-    std::int64_t timestamp_us;
-    audit::Hash chain_hash;
-  };
-  std::vector<Removal> removals;
-  std::uint64_t prefix_end = start;  // [start, prefix_end) is all removed after this run
-  bool prefix_open = true;
-  audit::Hash prefix_hash{};         // chain hash at prefix_end - 1
-
-  rocksdb::ReadOptions ro;
-  ro.fill_cache = false;
-  ro.readahead_size = 2 << 20;
-  // Read-only handles do not change under the scan (and secondaries have no snapshots).
-  const rocksdb::Snapshot* snapshot = options_.read_only ? nullptr : db_->GetSnapshot();
-  ro.snapshot = snapshot;
-  struct Release {
-    rocksdb::DB* db;
-    const rocksdb::Snapshot* s;
-    ~Release() {
-      if (s) db->ReleaseSnapshot(s);
-    }
-  } release{db_.get(), snapshot};
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_));
-  std::string scratch;
-  // The newest event always stays: it anchors the head when the store reopens.
-  for (it->Seek(store::PositionKey(start)); it->Valid(); it->Next()) {
-    std::uint64_t position = 0;
-    if (!store::DecodePositionKey(it->key().ToStringView(), &position))
-      return Status::Corruption("malformed log key");
-    if (position >= head) break;
-    const std::string_view value = it->value().ToStringView();
-    if (codec::IsRemovedValue(value)) {
-      codec::RemovedEvent r;
-      if (Status s = codec::DecodeRemoved(value, &r); !s.ok())
-        return Status::Corruption(fmt::format("position {}: {}", position, s.message()));
-      if (prefix_open) {
-        prefix_end = position + 1;
-        prefix_hash = r.chain_hash;
-      }
-      continue;
-    }
-    RecordedEvent e;
-    if (Status s = codec::DecodeEvent(value, &scratch, &e); !s.ok())
-      return Status::Corruption(fmt::format("position {}: {}", position, s.message()));
-    ++report.examined;
-    if (policy.progress && (report.examined & 0xffff) == 0)
-      policy.progress(position - start, head - start);
-    auto [st_it, fresh] = streams.try_emplace(std::string(e.stream));
-    StreamState& st = st_it->second;
-    const StreamMetadata* md = nullptr;
-    if (auto m = metadata.find(e.stream); m != metadata.end()) md = &m->second;
-
-    bool allowed = (policy.max_age && older_than(e.timestamp_us, *policy.max_age)) ||
-                   (policy.max_events && position + *policy.max_events <= head);
-    if (!allowed && md) {
-      allowed = e.version < md->truncate_before ||
-                (md->max_age && older_than(e.timestamp_us, *md->max_age));
-      if (!allowed && md->max_count) {
-        if (st.last_version == 0) {
-          auto v = LoadStreamVersion(e.stream);
-          if (!v.ok()) return v.status();
-          st.last_version = *v;
-        }
-        allowed = e.version + *md->max_count <= st.last_version;
-      }
-    }
-    bool remove = false;
-    if (!allowed) {
-    } else if (position > shipped) {
-      ++report.kept_unshipped;
-    } else if (!older_than(e.timestamp_us, policy.min_audit_age)) {
-      ++report.kept_too_young;
-    } else if (dead_positions.count(position)) {
-      ++report.kept_dead_letter;
-    } else if (st.blocked) {
-      ++report.kept_stream_order;
-    } else {
-      remove = true;
-    }
-    if (!remove) {
-      if (!st.blocked) st.first_kept = e.version;
-      st.blocked = true;
-      prefix_open = false;
-      // Timestamps never decrease: past the audit window nothing more can go.
-      if (!older_than(e.timestamp_us, policy.min_audit_age)) break;
-      continue;
-    }
-    if (st.removed++ == 0) st.first_removed = e.version;
-    st.last_removed = e.version;
-    ++report.removed_events;
-    report.removed_bytes += it->key().size() + value.size();
-    if (prefix_open) {
-      prefix_end = position + 1;
-      prefix_hash = e.chain_hash;
-    }
-    if (!policy.dry_run) {
-      Removal r{position,        std::string(e.stream), e.version,   std::string(e.type),
-                std::nullopt,    e.timestamp_us,        e.chain_hash};
-      if (e.id_from_caller) r.caller_id = e.id;
-      removals.push_back(std::move(r));
-    }
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading the log");
-  it.reset();
-  // A live snapshot would keep every removed value through the compaction below.
-  if (snapshot) db_->ReleaseSnapshot(snapshot);
-  release.s = nullptr;
-  report.log_start_after = prefix_end;
-
-  for (auto& [stream, st] : streams) {
-    if (st.removed == 0) continue;
-    report.streams.push_back(
-        {stream, st.removed, st.blocked ? st.first_kept : st.last_removed + 1});
-  }
-  std::sort(report.streams.begin(), report.streams.end(),
-            [](const auto& a, const auto& b) { return a.events > b.events; });
-  if (report.streams.size() > 100) report.streams.resize(100);
-  if (policy.dry_run) return report;
-  if (removals.empty()) {
-    // Only earlier runs' markers at the start: they go with the next run that removes events.
-    report.log_start_after = start;
-    return report;
-  }
-
-  // Write in chunks, each one atomic and leaving a consistent store. At the start of the log a
-  // chunk range-deletes its positions and moves the recorded log start past them; further on,
-  // a small marker replaces each event. Index entries go with their event, except that each
-  // stream's highest removed version keeps a marker entry so the stream's version survives.
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  constexpr std::size_t kChunk = 20000;
-  std::string value, key;
-  std::uint64_t chunk_start = start;  // the log start while removing the prefix
-  for (std::size_t begin = 0; begin < removals.size(); begin += kChunk) {
-    rocksdb::WriteBatch batch;
-    const std::size_t end = std::min(removals.size(), begin + kChunk);
-    for (std::size_t i = begin; i < end; ++i) {
-      const Removal& r = removals[i];
-      const StreamState& st = streams.find(r.stream)->second;
-      if (r.position >= prefix_end) {
-        codec::RemovedEvent m{r.position, r.version, r.timestamp_us, r.chain_hash, r.stream};
-        value.clear();
-        codec::EncodeRemoved(m, &value);
-        batch.Put(log_, store::PositionKey(r.position), value);
-      }
-      if (r.version == st.last_removed)
-        batch.Put(streams_, store::StreamKey(r.stream, r.version),
-                  store::PositionKey(store::kRemovedPosition));
-      else
-        batch.Delete(streams_, store::StreamKey(r.stream, r.version));
-      // The marker of an earlier run sat just below this run's first removed version.
-      if (r.version == st.first_removed && r.version > 1)
-        batch.Delete(streams_, store::StreamKey(r.stream, r.version - 1));
-      key.clear();
-      store::AppendTypeKey(r.type, r.position, &key);
-      if (types_) batch.Delete(types_, key);
-      if (r.caller_id)
-        batch.Delete(ids_, rocksdb::Slice(reinterpret_cast<const char*>(r.caller_id->bytes().data()), 16));
-    }
-    // How far this chunk takes the start of the log: to the end of the prefix when it holds the
-    // prefix's last removal, else just past its own last removal inside the prefix.
-    std::uint64_t new_start = chunk_start;
-    audit::Hash new_hash{};
-    const Removal& last = removals[end - 1];
-    if (last.position + 1 >= prefix_end && prefix_end > chunk_start) {
-      new_start = prefix_end;
-      new_hash = prefix_hash;
-    } else if (last.position < prefix_end) {
-      new_start = last.position + 1;
-      new_hash = last.chain_hash;
-    }
-    if (new_start > chunk_start) {
-      batch.DeleteRange(log_, store::PositionKey(chunk_start), store::PositionKey(new_start));
-      std::string v;
-      store::PutLittleEndian(new_start, 8, &v);
-      batch.Put(meta_, store::kMetaLogStart, v);
-      batch.Put(meta_, store::kMetaLogStartHash,
-                rocksdb::Slice(reinterpret_cast<const char*>(new_hash.data()), 32));
-    }
-    if (Status s = FromRocks(db_->Write(wo, &batch), "removing events"); !s.ok()) return s;
-    if (new_start > chunk_start) {
-      head_.SetLogStart(new_start, new_hash);
-      chunk_start = new_start;
-    }
-  }
-  // A prefix made only of earlier runs' markers past this run's last removal.
-  if (prefix_end > chunk_start) {
-    rocksdb::WriteBatch batch;
-    batch.DeleteRange(log_, store::PositionKey(chunk_start), store::PositionKey(prefix_end));
-    std::string v;
-    store::PutLittleEndian(prefix_end, 8, &v);
-    batch.Put(meta_, store::kMetaLogStart, v);
-    batch.Put(meta_, store::kMetaLogStartHash,
-              rocksdb::Slice(reinterpret_cast<const char*>(prefix_hash.data()), 32));
-    if (Status s = FromRocks(db_->Write(wo, &batch), "removing the start of the log"); !s.ok())
-      return s;
-    head_.SetLogStart(prefix_end, prefix_hash);
-  }
-  // Free the disk now rather than whenever compaction would get there: flush every family (so
-  // the write-ahead log holding the removed values can go), then compact the removed range.
-  if (Status s = FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flushing after removal");
-      !s.ok())
-    logger_->warn("retention could not flush: {}", s.ToString());
-  const std::string lo = store::PositionKey(start);
-  const std::string hi = store::PositionKey(removals.back().position + 1);
-  rocksdb::Slice lo_slice(lo), hi_slice(hi);
-  rocksdb::CompactRangeOptions co;
-  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-  if (Status s = FromRocks(db_->CompactRange(co, log_, &lo_slice, &hi_slice),
-                           "compacting the removed range");
-      !s.ok())
-    logger_->warn("retention removed {} events but could not compact them yet: {}",
-                  report.removed_events, s.ToString());
-  logger_->info("retention removed {} events ({} bytes); the log starts at {}",
-                report.removed_events, report.removed_bytes, prefix_end);
-  return report;
-}
 
 }  // namespace cairn

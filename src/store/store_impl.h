@@ -121,6 +121,10 @@ class Store::Impl {
   class LogReader;
   class StreamReader;
   class TypeReader;
+  // One run of Verify, cut into its phases (audit/verify.cc).
+  class Verification;
+  // One run of ApplyRetention, cut into its phases (retention.cc).
+  class Retention;
   // One stream's part of an append, as views into the caller's arguments.
   struct AppendView {
     std::string_view stream;
