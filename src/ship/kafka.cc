@@ -2,6 +2,7 @@
 #include "ship/kafka.h"
 
 #include <chrono>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -106,12 +107,12 @@ Status CreateCompactedTopic(rd_kafka_t* rk, const std::string& topic, int timeou
   return result;
 }
 
-Result<LastRecord> ReadLastRecord(const KafkaSettings& settings, ClientContext* context,
-                                  const std::string& topic, std::string_view key,
-                                  int timeout_ms) {
+Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
+                                          const std::string& bootstrap_servers,
+                                          const std::string& group_id, ClientContext* context) {
   KafkaSettings consumer_settings;
-  // Only connection and security settings matter to this consumer; producer-only keys would
-  // make librdkafka warn, so keep the ones both kinds of client accept.
+  // Producer-only keys would make librdkafka warn (or refuse): keep the ones both kinds of
+  // client accept.
   for (const auto& [k, v] : settings) {
     if (k.starts_with("bootstrap.servers") || k.starts_with("security.") ||
         k.starts_with("sasl.") || k.starts_with("ssl.") || k.starts_with("client.") ||
@@ -119,7 +120,8 @@ Result<LastRecord> ReadLastRecord(const KafkaSettings& settings, ClientContext* 
         k.starts_with("debug") || k.starts_with("log_level") || k.starts_with("api.version"))
       consumer_settings.emplace_back(k, v);
   }
-  consumer_settings.emplace_back("group.id", "cairn-checkpoint-reader");
+  if (!bootstrap_servers.empty()) consumer_settings.emplace_back("bootstrap.servers", bootstrap_servers);
+  consumer_settings.emplace_back("group.id", group_id);
   consumer_settings.emplace_back("enable.auto.commit", "false");
   consumer_settings.emplace_back("enable.partition.eof", "true");
   consumer_settings.emplace_back("isolation.level", "read_committed");
@@ -128,58 +130,106 @@ Result<LastRecord> ReadLastRecord(const KafkaSettings& settings, ClientContext* 
   char err[512];
   KafkaPtr rk(rd_kafka_new(RD_KAFKA_CONSUMER, conf->release(), err, sizeof err));
   if (!rk) return Status::InvalidArgument(fmt::format("Kafka consumer: {}", err));
+  return rk;
+}
 
-  std::int64_t low = 0, high = 0;
-  rd_kafka_resp_err_t e =
-      rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), 0, &low, &high, timeout_ms);
+Result<std::vector<PartitionRange>> FindPartitionRanges(rd_kafka_t* consumer,
+                                                        const std::vector<std::string>& topics,
+                                                        int timeout_ms) {
+  std::vector<PartitionRange> ranges;
+  for (const std::string& topic : topics) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(consumer, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(consumer, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return Status::Unavailable(fmt::format("metadata for {}: {}", topic, rd_kafka_err2str(e)));
+    const int n = md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+                      ? md->topics[0].partition_cnt
+                      : 0;
+    rd_kafka_metadata_destroy(md);
+    for (int p = 0; p < n; ++p) {
+      PartitionRange r{topic, p, 0, 0};
+      e = rd_kafka_query_watermark_offsets(consumer, topic.c_str(), p, &r.low, &r.high, timeout_ms);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return Status::Unavailable(
+            fmt::format("offsets of {}/{}: {}", topic, p, rd_kafka_err2str(e)));
+      if (r.high > r.low) ranges.push_back(std::move(r));
+    }
+  }
+  return ranges;
+}
+
+Status ReadRanges(rd_kafka_t* consumer, const std::vector<PartitionRange>& ranges,
+                  const std::function<void(const rd_kafka_message_t&)>& on_record,
+                  int idle_timeout_ms, std::string_view what) {
+  if (ranges.empty()) return Status::Ok();
+  rd_kafka_topic_partition_list_t* parts =
+      rd_kafka_topic_partition_list_new(static_cast<int>(ranges.size()));
+  std::map<std::pair<std::string, int>, std::int64_t> open;  // partition -> high watermark
+  for (const PartitionRange& r : ranges) {
+    rd_kafka_topic_partition_list_add(parts, r.topic.c_str(), r.partition)->offset = r.low;
+    open[{r.topic, r.partition}] = r.high;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(consumer, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return Status::Unavailable(fmt::format("{}: {}", what, rd_kafka_err2str(e)));
+  Status result;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(idle_timeout_ms);
+  while (!open.empty()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      result = Status::Unavailable(
+          fmt::format("{}: no progress for {} ms", what, idle_timeout_ms));
+      break;
+    }
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+    if (!m) continue;
+    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(idle_timeout_ms);
+    auto at = open.find({rd_kafka_topic_name(m->rkt), m->partition});
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (at != open.end()) open.erase(at);
+    } else if (m->err) {
+      result = Status::Unavailable(fmt::format("{}: {}", what, rd_kafka_message_errstr(m)));
+      rd_kafka_message_destroy(m);
+      break;
+    } else {
+      on_record(*m);
+      // Past the last record there may be only a transaction marker: the EOF event ends such
+      // a partition, this ends the others without waiting for it.
+      if (at != open.end() && m->offset + 1 >= at->second) open.erase(at);
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(consumer);
+  return result;
+}
+
+Result<LastRecord> ReadLastRecord(const KafkaSettings& settings, ClientContext* context,
+                                  const std::string& topic, std::string_view key,
+                                  int timeout_ms) {
+  auto rk = NewReadCommittedConsumer(settings, "", "cairn-checkpoint-reader", context);
+  if (!rk.ok()) return rk.status();
+  PartitionRange range{topic, 0, 0, 0};
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0,
+                                                           &range.low, &range.high, timeout_ms);
   if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
     return LastRecord{};
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
     return Status::Unavailable(fmt::format("reading checkpoint topic {}: {}", topic,
                                            rd_kafka_err2str(e)));
   LastRecord last;
-  if (high <= low) return last;
-
-  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = low;
-  e = rd_kafka_assign(rk.get(), parts);
-  rd_kafka_topic_partition_list_destroy(parts);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return Status::Unavailable(
-        fmt::format("reading checkpoint topic {}: {}", topic, rd_kafka_err2str(e)));
-
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  Status result;
-  while (true) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      result = Status::Unavailable(
-          fmt::format("reading checkpoint topic {}: not at its end within {} ms", topic,
-                      timeout_ms));
-      break;
-    }
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), 100);
-    if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      rd_kafka_message_destroy(m);
-      break;
-    }
-    if (m->err) {
-      std::string what = rd_kafka_message_errstr(m);
-      rd_kafka_message_destroy(m);
-      result = Status::Unavailable(fmt::format("reading checkpoint topic {}: {}", topic, what));
-      break;
-    }
-    std::string_view k(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
-    if (k == key) {
-      last.found = true;
-      last.value.assign(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
-    }
-    const bool at_end = m->offset + 1 >= high;
-    rd_kafka_message_destroy(m);
-    if (at_end) break;
-  }
-  rd_kafka_consumer_close(rk.get());
-  if (!result.ok()) return result;
+  if (range.high <= range.low) return last;
+  Status s = ReadRanges(
+      rk->get(), {range},
+      [&](const rd_kafka_message_t& m) {
+        std::string_view k(static_cast<const char*>(m.key), m.key ? m.key_len : 0);
+        if (k != key) return;
+        last.found = true;
+        last.value.assign(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+      },
+      timeout_ms, fmt::format("reading checkpoint topic {}", topic));
+  if (!s.ok()) return s;
   return last;
 }
 

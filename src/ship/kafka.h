@@ -3,6 +3,8 @@
 // Small helpers over librdkafka's C API, shared by the shipper and the tool.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,8 +51,39 @@ bool IsPermanentMessageError(rd_kafka_resp_err_t err);
 // than "already exists" are returned (the caller may carry on if the broker auto-creates).
 Status CreateCompactedTopic(rd_kafka_t* rk, const std::string& topic, int timeout_ms);
 
+// The one consumer set-up of cairn (the shipper's checkpoint read, the tool's reconcile and
+// delivery check): a consumer reading by assignment, never joining or committing to a group,
+// with isolation.level=read_committed and partition EOF events. Of `settings` it takes only
+// what a consumer accepts (connection, security, client and logging settings), so a
+// producer's configuration can be passed as it is; `bootstrap_servers`, when not empty,
+// overrides theirs. A bad setting is kInvalidArgument naming it.
+Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
+                                          const std::string& bootstrap_servers,
+                                          const std::string& group_id, ClientContext* context);
+
+// A partition's records to read: [low, high) as the watermarks gave them.
+struct PartitionRange {
+  std::string topic;
+  int partition = 0;
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+};
+
+// The non-empty partitions of `topics` and their watermarks; a topic that does not exist has
+// none. kUnavailable naming the topic when the brokers do not answer within timeout_ms.
+Result<std::vector<PartitionRange>> FindPartitionRanges(rd_kafka_t* consumer,
+                                                        const std::vector<std::string>& topics,
+                                                        int timeout_ms);
+
+// Reads every range from its low watermark to its end, calling on_record for each record.
+// kUnavailable (naming `what`) on a consume error or when no record comes for
+// idle_timeout_ms.
+Status ReadRanges(rd_kafka_t* consumer, const std::vector<PartitionRange>& ranges,
+                  const std::function<void(const rd_kafka_message_t&)>& on_record,
+                  int idle_timeout_ms, std::string_view what);
+
 // The last record with key `key` in partition 0 of `topic`, read with isolation.level =
-// read_committed; std::nullopt-like empty string with found=false when there is none.
+// read_committed; found=false when there is none.
 struct LastRecord {
   bool found = false;
   std::string value;

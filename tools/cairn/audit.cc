@@ -10,7 +10,6 @@
 #include <fstream>
 #include <iterator>
 #include <iostream>
-#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -19,7 +18,6 @@
 #include "command.h"
 #include "commands.h"
 #include "filter.h"
-#include "kafka_check.h"
 #include "output.h"
 
 namespace cairn::tool {
@@ -424,191 +422,6 @@ int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
   return kExitOk;
 }
 
-}  // namespace cairn::tool
-
-// --- reconcile -------------------------------------------------------------------------------
-
-namespace cairn::tool {
-
-int RunReconcile(const CommonOptions& common, const ReconcileArgs& args) {
-  auto format = ParseFormat(args.format, false);
-  if (!format.ok()) return Fail(format.status());
-  auto settings = LoadKafkaSettings(args.kafka);
-  if (!settings.ok()) return Fail(settings.status());
-  auto resolved = ResolveBootstrap(args.kafka, *settings, /*use_environment=*/true);
-  if (!resolved.ok()) return Fail(resolved.status());
-  std::string bootstrap = *resolved;
-  for (const auto& [k, v] : *settings)
-    if (k == "bootstrap.servers" && bootstrap.empty()) bootstrap = v;
-  if (bootstrap.empty())
-    return Fail(Status::InvalidArgument(
-        "reconcile reads the topics back: give -b HOST:PORT, bootstrap.servers in "
-        "--kafka-config, or KAFKA_BOOTSTRAP_SERVERS"));
-  std::vector<std::string> topics = args.topics;
-  if (topics.empty()) {
-    std::string default_topic = args.default_topic;
-    auto rules = LoadRoutes(args.routes_file, &default_topic);
-    if (!rules.ok()) return Fail(rules.status());
-    for (const RouteRule& r : *rules)
-      if (std::find(topics.begin(), topics.end(), r.topic) == topics.end()) topics.push_back(r.topic);
-    if (std::find(topics.begin(), topics.end(), default_topic) == topics.end())
-      topics.push_back(default_topic);
-  }
-
-  auto store = OpenForAudit(common, args.store);
-  if (!store.ok()) return Fail(store.status());
-  const std::uint64_t head = (*store)->GetInfo().last_position;
-  auto checkpoint = (*store)->LoadCheckpoint(args.checkpoint);
-  if (!checkpoint.ok()) return Fail(checkpoint.status());
-  const std::uint64_t shipped = std::min(*checkpoint, head);
-  auto dead = (*store)->ListDeadLetters();
-  if (!dead.ok()) return Fail(dead.status());
-  std::set<std::uint64_t> dead_positions;
-  for (const DeadLetter& d : *dead) dead_positions.insert(d.position);
-
-  // The store's side: each stream's chain hashes by version, and where each version lives.
-  // Versions start wherever retention left the stream (`first`); a version retention removed
-  // in the middle is a hole (empty hash): Kafka may still hold it, the store cannot check it.
-  struct Expected {
-    std::uint64_t first = 0;             // the lowest version still stored
-    std::vector<std::string> hash;       // index version - first
-    std::vector<std::uint64_t> position;
-    std::vector<std::uint8_t> seen;      // times found in Kafka
-  };
-  std::map<std::string, Expected, std::less<>> expected;
-  Progress progress("reconcile");
-  {
-    auto reader = (*store)->ReadLog();
-    if (!reader.ok()) return Fail(reader.status());
-    for (; reader->Valid() && reader->event().position <= head; reader->Next()) {
-      const RecordedEvent& e = reader->event();
-      Expected& x = expected[std::string(e.stream)];
-      if (x.hash.empty()) x.first = e.version;
-      if (e.version < x.first + x.hash.size()) continue;  // cannot happen: versions increase
-      const std::size_t at = e.version - x.first;
-      x.hash.resize(at + 1);
-      x.position.resize(at + 1, 0);
-      x.seen.resize(at + 1, 0);
-      x.hash[at] = HexHash(e.chain_hash);
-      x.position[at] = e.position;
-      if ((e.position & 0xffff) == 0) progress.Update(e.position, head * 2);
-    }
-    if (!reader->status().ok()) return Fail(reader->status());
-  }
-  progress.Done();
-
-  std::uint64_t foreign = 0;
-  auto records = ReadBack(bootstrap, *settings, topics, &foreign);
-  if (!records.ok()) return Fail(records.status());
-
-  std::uint64_t duplicates = 0, out_of_order = 0, mismatched = 0, unknown = 0, missing = 0,
-                not_yet = 0, dead_count = 0, matched = 0, removed_here = 0, beyond_head = 0;
-  std::vector<std::string> problems;
-  auto note = [&](std::string p) {
-    if (problems.size() < 20) problems.push_back(std::move(p));
-  };
-  std::map<std::string, std::uint64_t> highest;
-  for (const ShippedRecord& r : *records) {
-    if (r.position > head) {
-      // Kafka holds a position the store no longer has: its head went back (events it had
-      // shipped were removed or lost). The chain cannot show this from inside the store.
-      ++beyond_head;
-      note(fmt::format("{} version {} at position {} ({}/{}@{}) is in Kafka, but the store's head "
-                       "is {}: the store lost events it had shipped",
-                       r.stream, r.version, r.position, r.topic, r.partition, r.offset, head));
-      continue;
-    }
-    auto it = expected.find(r.stream);
-    if (it != expected.end() && r.version < it->second.first) {
-      ++removed_here;  // retention removed it from the store; Kafka keeps its own retention
-      continue;
-    }
-    if (it == expected.end() || r.version >= it->second.first + it->second.hash.size()) {
-      ++unknown;
-      note(fmt::format("{} version {} ({}/{}@{}) is not in the store", r.stream, r.version,
-                       r.topic, r.partition, r.offset));
-      continue;
-    }
-    Expected& x = it->second;
-    const std::size_t i = r.version - x.first;
-    if (x.hash[i].empty()) {
-      ++removed_here;
-      continue;
-    }
-    if (r.chain_hash != x.hash[i]) {
-      ++mismatched;
-      note(fmt::format("{} version {} ({}/{}@{}): chain hash {} differs from the store's {}",
-                       r.stream, r.version, r.topic, r.partition, r.offset, r.chain_hash,
-                       x.hash[i]));
-    }
-    if (x.seen[i]) {
-      ++duplicates;
-      note(fmt::format("{} version {} is in Kafka more than once ({}/{}@{})", r.stream,
-                       r.version, r.topic, r.partition, r.offset));
-    } else {
-      ++matched;
-      std::uint64_t& top = highest[r.stream];
-      if (r.version < top) {
-        ++out_of_order;
-        note(fmt::format("{} version {} comes after version {} ({}/{}@{})", r.stream, r.version,
-                         top, r.topic, r.partition, r.offset));
-      }
-      top = std::max<std::uint64_t>(top, r.version);
-    }
-    x.seen[i] = static_cast<std::uint8_t>(std::min(255, x.seen[i] + 1));
-  }
-  std::map<std::string, std::uint64_t> missing_by_stream;
-  for (auto& [stream, x] : expected) {
-    for (std::size_t i = 0; i < x.seen.size(); ++i) {
-      if (x.seen[i] || x.hash[i].empty()) continue;
-      if (dead_positions.count(x.position[i])) {
-        ++dead_count;
-      } else if (x.position[i] > shipped) {
-        ++not_yet;
-      } else {
-        ++missing;
-        if (missing_by_stream[stream]++ == 0)
-          note(fmt::format("{} version {} (position {}) is not in Kafka", stream, x.first + i,
-                           x.position[i]));
-      }
-    }
-  }
-  const bool clean =
-      !duplicates && !out_of_order && !mismatched && !unknown && !missing && !beyond_head;
-  if (*format == Format::kJson) {
-    nlohmann::json j = {{"clean", clean},           {"topics", topics},
-                        {"store_events", head},     {"shipped_through", shipped},
-                        {"kafka_messages", records->size()}, {"foreign_messages", foreign},
-                        {"matched", matched},       {"missing", missing},
-                        {"duplicates", duplicates}, {"out_of_order", out_of_order},
-                        {"hash_mismatches", mismatched}, {"unknown_to_store", unknown},
-                        {"not_yet_shipped", not_yet}, {"dead_lettered", dead_count},
-                        {"streams_missing_events", missing_by_stream.size()},
-                        {"beyond_store_head", beyond_head},
-                        {"removed_from_store", removed_here},
-                        {"problems", problems}};
-    std::cout << DumpJson(j, 2) << "\n";
-  } else {
-    fmt::print("store      {} events, shipped through {} (checkpoint '{}')\n", head, shipped,
-               args.checkpoint);
-    fmt::print("kafka      {} cairn messages in {}{}\n", records->size(), fmt::join(topics, ", "),
-               foreign ? fmt::format(" (+{} without cairn headers, ignored)", foreign) : "");
-    fmt::print("matched    {} events, in stream order, with the store's chain hashes\n", matched);
-    fmt::print("missing    {} (in {} streams)\nduplicates {}\nreordered  {}\nhash diffs {}\nunknown    {}\n",
-               missing, missing_by_stream.size(), duplicates, out_of_order, mismatched, unknown);
-    fmt::print("pending    {} not shipped yet, {} dead-lettered\n", not_yet, dead_count);
-    if (removed_here)
-      fmt::print("retained   {} in Kafka that retention removed from the store (not checked)\n",
-                 removed_here);
-    if (beyond_head)
-      fmt::print("lost       {} in Kafka past the store's head {}: the store lost shipped events\n",
-                 beyond_head, head);
-    fmt::print("{}\n", clean ? "CLEAN" : "MISMATCH");
-  }
-  for (const std::string& p : problems) std::fprintf(stderr, "cairn: %s\n", p.c_str());
-  return clean ? kExitOk : kExitMismatch;
-}
-
 // --- the subcommands of this file (command.h) ---
 
 namespace {
@@ -753,26 +566,6 @@ class DeadLettersCommand final : public CommandWith<DeadLettersArgs, RunDeadLett
 };
 CAIRN_TOOL_COMMAND(150, DeadLettersCommand);
 
-class ReconcileCommand final : public CommandWith<ReconcileArgs, RunReconcile> {
- public:
-  CLI::App* Add(CLI::App& app) override {
-    cmd_ = app.add_subcommand(
-        "reconcile", "Read the topics back and report events missing, duplicated, reordered or altered in Kafka");
-    cmd_->add_option("STORE", args_.store, "Store directory")->required();
-    AddKafkaOptions(cmd_, args_.kafka);
-    cmd_->add_option("--routes", args_.routes_file, "The routes file the shipper uses");
-    cmd_->add_option("--default-topic", args_.default_topic, "As for ship")->capture_default_str();
-    cmd_->add_option("--topic", args_.topics, "Read these topics instead (repeatable)");
-    cmd_->add_option("--checkpoint", args_.checkpoint,
-                     "Shipper checkpoint name: events past it count as not shipped yet")
-        ->capture_default_str();
-    cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer("Exit 0 when Kafka holds exactly the shipped events, 7 when it does not.\n"
-                 "Example: cairn reconcile ./store -b localhost:9092 --routes routes.txt");
-    return cmd_;
-  }
-};
-CAIRN_TOOL_COMMAND(160, ReconcileCommand);
 
 }  // namespace
 
