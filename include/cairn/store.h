@@ -346,6 +346,9 @@ class Store {
                                               std::string_view start_after = {});
 
   StoreInfo GetInfo() const;
+  // The committed head (StoreInfo::last_position) without building a StoreInfo: one locked
+  // read, for loops that check it on every pass (the shipper's). 0 for an empty store.
+  std::uint64_t last_position() const;
 
   // Blocks until the committed head is past `after_position`, the timeout expires or the
   // store closes; returns the committed head then. For tailing the log (the shipper,

@@ -19,89 +19,101 @@ void Shipper::Impl::Run() {
   }
   auto backoff = std::chrono::milliseconds(100);
   while (!stop_requested_) {
-    if (!producer_) {
-      Status s = Connect();
-      if (!s.ok()) {
-        Disconnect();
-        if (s.code() == StatusCode::kCancelled) break;
-        // Permanent problems (bad settings, a foreign checkpoint, fenced) stop the shipper.
-        if (s.code() != StatusCode::kUnavailable) {
-          logger_->error("shipper stopped: {}", s.message());
-          SetError(s.message(), true);
-          return;
-        }
-        SetError(s.message(), false);
-        std::this_thread::sleep_for(backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-        continue;
-      }
-      backoff = std::chrono::milliseconds(100);
-      internal::MutexLock lk(status_mu_);
-      status_.state = ShipperState::kShipping;
-      status_.shipped_through = shipped_through_;
-    }
+    Step step = producer_ ? Step::kShip : ConnectOrWait(&backoff);
+    if (step == Step::kShip) step = ShipOnce();
+    if (step == Step::kDrain) break;
+    if (step == Step::kStop) return;
+  }
+  Drain();
+}
 
-    if (fenced_ && opt_.mode == DeliveryMode::kExactlyOnce) {
-      const std::string why = fmt::format(
-          "fenced: another shipper uses transactional.id '{}' ({})", transactional_id_,
-          fatal_reason_);
-      logger_->error("shipper stopped: {}", why);
-      Disconnect();
-      SetError(why, true);
-      return;
-    }
-    if (fatal_ || rewind_needed_) {
-      Rewind(fatal_ ? fatal_reason_ : rewind_reason_);
-      continue;
-    }
-
-    const bool exactly_once = opt_.mode == DeliveryMode::kExactlyOnce;
-    if (exactly_once && !in_transaction_) {
-      if (next_position_ > store_.GetInfo().last_position) {
-        store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
-        rd_kafka_poll(producer_.get(), 0);
-        PublishStatus(false);
-        continue;
-      }
-      if (Status s = BeginTransaction(); !s.ok()) continue;
-    }
-
-    std::size_t room = opt_.max_in_flight_events - std::min(opt_.max_in_flight_events,
-                                                            in_flight_.size());
-    if (exactly_once)
-      room = std::min<std::size_t>(room, opt_.transaction_max_events - txn_events_);
-    const bool produced = room > 0 && FillInFlight(room);
-    rd_kafka_poll(producer_.get(), 0);
-    if (Status s = FlushDeadLetters(); !s.ok()) {
+Shipper::Impl::Step Shipper::Impl::ConnectOrWait(std::chrono::milliseconds* backoff) {
+  Status s = Connect();
+  if (!s.ok()) {
+    Disconnect();
+    if (s.code() == StatusCode::kCancelled) return Step::kDrain;
+    // Permanent problems (bad settings, a foreign checkpoint, fenced) stop the shipper.
+    if (s.code() != StatusCode::kUnavailable) {
+      logger_->error("shipper stopped: {}", s.message());
       SetError(s.message(), true);
-      break;
+      return Step::kStop;
     }
-    AdvanceShippedThrough();
+    SetError(s.message(), false);
+    std::this_thread::sleep_for(*backoff);
+    *backoff = std::min(*backoff * 2, std::chrono::milliseconds(2000));
+    return Step::kAgain;
+  }
+  *backoff = std::chrono::milliseconds(100);
+  internal::MutexLock lk(status_mu_);
+  status_.state = ShipperState::kShipping;
+  status_.shipped_through = shipped_through_;
+  return Step::kShip;
+}
 
-    if (exactly_once) {
-      if (in_transaction_ && (TransactionDue() || stop_requested_))
-        (void)CommitTransaction(Clock::now() + (stop_requested_ ? opt_.drain_timeout
-                                                                : std::chrono::seconds(30)));
-    } else if (shipped_through_ != saved_checkpoint_ &&
-               Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval) {
-      if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
+Shipper::Impl::Step Shipper::Impl::ShipOnce() {
+  const bool exactly_once = opt_.mode == DeliveryMode::kExactlyOnce;
+  if (fenced_ && exactly_once) {
+    const std::string why = fmt::format(
+        "fenced: another shipper uses transactional.id '{}' ({})", transactional_id_,
+        fatal_reason_);
+    logger_->error("shipper stopped: {}", why);
+    Disconnect();
+    SetError(why, true);
+    return Step::kStop;
+  }
+  if (fatal_ || rewind_needed_) {
+    Rewind(fatal_ ? fatal_reason_ : rewind_reason_);
+    return Step::kAgain;
+  }
+  if (exactly_once && !in_transaction_) {
+    if (next_position_ > store_.last_position()) {
+      store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+      rd_kafka_poll(producer_.get(), 0);
+      PublishStatus(false);
+      return Step::kAgain;
     }
-    PublishStatus(false);
-
-    if (!produced) {
-      // Nothing new to send: sleep until an append commits or an acknowledgement arrives.
-      if (in_flight_.empty() && !in_transaction_) {
-        ProbeBrokersWhenIdle();
-        store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
-      }
-      else if (next_position_ > store_.GetInfo().last_position)
-        rd_kafka_poll(producer_.get(), 1);
-      else
-        rd_kafka_poll(producer_.get(), in_flight_.size() >= opt_.max_in_flight_events ? 5 : 0);
-    }
+    if (Status s = BeginTransaction(); !s.ok()) return Step::kAgain;
   }
 
-  // Drain: let in-flight events land, then save where we got to.
+  std::size_t room = opt_.max_in_flight_events - std::min(opt_.max_in_flight_events,
+                                                          in_flight_.size());
+  if (exactly_once)
+    room = std::min<std::size_t>(room, opt_.transaction_max_events - txn_events_);
+  const bool produced = room > 0 && FillInFlight(room);
+  rd_kafka_poll(producer_.get(), 0);
+  if (Status s = FlushDeadLetters(); !s.ok()) {
+    SetError(s.message(), true);
+    return Step::kDrain;
+  }
+  AdvanceShippedThrough();
+
+  if (exactly_once) {
+    if (in_transaction_ && (TransactionDue() || stop_requested_))
+      (void)CommitTransaction(Clock::now() + (stop_requested_ ? opt_.drain_timeout
+                                                              : std::chrono::seconds(30)));
+  } else if (shipped_through_ != saved_checkpoint_ &&
+             Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval) {
+    if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
+  }
+  PublishStatus(false);
+  if (!produced) WaitForWork();
+  return Step::kAgain;
+}
+
+// Nothing new to send: sleep until an append commits or an acknowledgement arrives.
+void Shipper::Impl::WaitForWork() {
+  if (in_flight_.empty() && !in_transaction_) {
+    ProbeBrokersWhenIdle();
+    store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+  } else if (next_position_ > store_.last_position()) {
+    rd_kafka_poll(producer_.get(), 1);
+  } else {
+    rd_kafka_poll(producer_.get(), in_flight_.size() >= opt_.max_in_flight_events ? 5 : 0);
+  }
+}
+
+// Stopping: lets in-flight events land, then saves where the shipper got to.
+void Shipper::Impl::Drain() {
   const auto deadline = Clock::now() + opt_.drain_timeout;
   if (producer_) {
     if (opt_.mode == DeliveryMode::kExactlyOnce) {
@@ -126,7 +138,7 @@ void Shipper::Impl::Run() {
 }
 
 bool Shipper::Impl::FillInFlight(std::size_t max_new) {
-  const std::uint64_t head = store_.GetInfo().last_position;
+  const std::uint64_t head = store_.last_position();
   if (next_position_ > head) return false;
   if (!reader_ || !reader_->Valid()) {
     reader_.reset();

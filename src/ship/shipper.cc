@@ -107,11 +107,11 @@ Status Shipper::Impl::Init() {
   auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name);
   if (!checkpoint.ok()) return checkpoint.status();
   shipped_through_ = saved_checkpoint_ = *checkpoint;
-  if (shipped_through_ > store_.GetInfo().last_position)
+  if (shipped_through_ > store_.last_position())
     return Status::FailedPrecondition(fmt::format(
         "shipper checkpoint '{}' is at position {}, past the store's head {}: the store was "
         "replaced or restored from an older copy",
-        opt_.checkpoint_name, shipped_through_, store_.GetInfo().last_position));
+        opt_.checkpoint_name, shipped_through_, store_.last_position()));
   next_position_ = shipped_through_ + 1;
   {
     internal::MutexLock lk(status_mu_);
@@ -174,10 +174,10 @@ Status Shipper::Impl::Connect() {
             store_id_));
       in_kafka = j["position"].get<std::uint64_t>();
     }
-    if (in_kafka > store_.GetInfo().last_position)
+    if (in_kafka > store_.last_position())
       return Status::FailedPrecondition(fmt::format(
           "Kafka's checkpoint says position {} was shipped, past the store's head {}",
-          in_kafka, store_.GetInfo().last_position));
+          in_kafka, store_.last_position()));
     if (in_kafka != shipped_through_)
       logger_->info("Kafka's checkpoint is position {}, the store's {}; following Kafka",
                     in_kafka, shipped_through_);

@@ -109,6 +109,15 @@ class Shipper::Impl {
   };
 
   void Run();
+  // What the produce loop does after a step (produce_loop.cc): ship, go round again, drain
+  // and stop, or stop at once (a permanent failure, already reported).
+  enum class Step { kShip, kAgain, kDrain, kStop };
+  // Connects when there is no producer, backing off (doubling *backoff) while Kafka is away.
+  Step ConnectOrWait(std::chrono::milliseconds* backoff);
+  // One pass: rewinds, transactions, producing, dead letters, the checkpoint.
+  Step ShipOnce();
+  void WaitForWork();
+  void Drain();
   Status Connect();
   void Disconnect();
   Status LoadStartPosition();

@@ -32,6 +32,7 @@
 #include "store/wal_scan.h"
 #include "store/store_impl.h"
 #include "store/storage_env.h"
+#include "store/store_directory.h"
 #include "util/logging.h"
 
 namespace cairn {
@@ -39,9 +40,6 @@ namespace cairn {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Where a new store is built inside its directory (see OpenDatabase).
-constexpr char kCreatingDir[] = ".cairn-creating";
 
 // RocksDB's diagnostic log, routed to cairn's logger instead of a LOG file in the store: a
 // host sees RocksDB's warnings where it sees cairn's, and a full disk cannot break the
@@ -116,35 +114,6 @@ Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
   return impl;
 }
 
-namespace {
-
-// RocksDB's own files: a directory holding them but no CURRENT is a damaged database, not a
-// foreign directory.
-bool LooksLikeRocksFile(const fs::path& p) {
-  const std::string name = p.filename().string();
-  return name.starts_with("MANIFEST-") || name == "IDENTITY" || name.starts_with("OPTIONS-") ||
-         p.extension() == ".sst" || p.extension() == ".log";
-}
-
-// Permission problems named as such (RocksDB would call them a missing database or a held
-// lock). Writers need to create files in the directory; readers need to list and read it.
-Status CheckAccess(const std::string& path, bool writer) {
-  const int mode = writer ? (R_OK | W_OK | X_OK) : (R_OK | X_OK);
-  if (::access(path.c_str(), mode) != 0 && errno == EACCES)
-    return Status::IOError(fmt::format("permission denied: cannot {} store directory {}",
-                                       writer ? "write to" : "read", path));
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(path, ec)) {
-    if (!entry.is_regular_file(ec) || entry.path().filename() == "LOCK") continue;
-    if (::access(entry.path().c_str(), R_OK) != 0 && errno == EACCES)
-      return Status::IOError(
-          fmt::format("permission denied: cannot read {}", entry.path().string()));
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 Status Store::Impl::CheckLiveFiles() {
   // A secondary instance does not compare table files with the MANIFEST (a missing or
   // truncated SST would only show as missing events; the read-only probe before it is the
@@ -191,71 +160,15 @@ Status Store::Impl::DescribeOpenFailure(const rocksdb::Status& s) {
   return FromRocks(s, fmt::format("opening store {}", path_));
 }
 
-Status Store::Impl::OpenDatabase() {
-  std::error_code ec;
-  const bool exists = fs::exists(path_, ec);
-  if (ec == std::errc::permission_denied)
-    return Status::IOError(fmt::format(
-        "permission denied: cannot reach store directory {} (a directory on its path is not "
-        "searchable by this user)",
-        path_));
-  if (exists && !fs::is_directory(path_, ec))
-    return Status::FailedPrecondition(fmt::format("{} is not a directory", path_));
-  if (exists) {
-    if (Status s = CheckAccess(path_, !options_.read_only); !s.ok()) return s;
-  }
-  const bool has_db = exists && fs::exists(fs::path(path_) / "CURRENT", ec);
-  if (exists && !has_db && !fs::exists(fs::path(path_) / kCreatingDir, ec)) {
-    for (const auto& entry : fs::directory_iterator(path_, ec)) {
-      if (LooksLikeRocksFile(entry.path()))
-        return Status::Corruption(fmt::format(
-            "store {} is damaged: its CURRENT file is missing, though RocksDB files such as {} "
-            "are there; restore the store from a backup (docs/guarantees.md)",
-            path_, entry.path().filename().string()));
-    }
-  }
-  // A directory without CURRENT that holds kCreatingDir is a creation a crash interrupted:
-  // start it over.
-  const bool interrupted = exists && !has_db && fs::exists(fs::path(path_) / kCreatingDir, ec);
-  if (interrupted && !options_.read_only) {
-    for (const auto& entry : fs::directory_iterator(path_, ec)) fs::remove_all(entry.path(), ec);
-  }
-  const bool empty_dir = exists && !has_db && (interrupted || fs::is_empty(path_, ec));
-  bool fresh = false;
-  if (!has_db) {
-    if (exists && !empty_dir)
-      return Status::FailedPrecondition(fmt::format(
-          "{} is not a cairn store: the directory is not empty and holds no database", path_));
-    if (!options_.create_if_missing || options_.read_only)
-      return Status::NotFound(
-          interrupted ? fmt::format("no cairn store at {}: its creation was interrupted "
-                                    "(opening it for writing creates it again)",
-                                    path_)
-                      : fmt::format("no cairn store at {}", path_));
-    fresh = true;
-  }
-  // A new store is built in a subdirectory and its files moved up once its metadata is on
-  // disk, RocksDB's CURRENT last: a crash while creating leaves either no database or a
-  // whole store — never a RocksDB database without cairn's metadata, which would be refused
-  // as foreign forever (found by the crash loop, killing a writer during its first open).
-  // The subdirectory keeps it on the store's file system (the store may be a mount point).
-  const std::string db_path = fresh ? (fs::path(path_) / kCreatingDir).string() : path_;
-  if (fresh) {
-    fs::remove_all(db_path, ec);  // what an interrupted creation left
-    fs::create_directories(db_path, ec);
-    if (ec)
-      return Status::IOError(fmt::format("cannot create store directory {}: {}", db_path,
-                                         ec.message()));
-  }
-
+// RocksDB's database options for this store. `bridge` is its diagnostic log.
+rocksdb::Options Store::Impl::DatabaseOptions(bool fresh,
+                                              const std::shared_ptr<rocksdb::Logger>& bridge) {
   rocksdb::Options db_options;
   if (options_.storage_env) db_options.env = options_.storage_env->env();
   db_options.create_if_missing = fresh;
   db_options.create_missing_column_families = fresh;
   db_options.max_background_jobs = 2;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
-  auto bridge = std::make_shared<RocksLogBridge>(logger_);
-  bridge->set_opening(true);
   db_options.info_log = bridge;
   if (!options_.read_only) {
     auto on_recovered = [this](const rocksdb::Status& s) {
@@ -277,89 +190,56 @@ Status Store::Impl::OpenDatabase() {
   db_options.wal_recovery_mode = repairing_ ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
                                             : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.max_manifest_file_size = 64 << 20;
+  // No memtable insert hint on the log family (it took ~10% off buffered appends): retention
+  // writes positions below the hint, and RocksDB's partial splice repair walks from a node
+  // past such a key (an assertion in Debian's build, a misordered memtable without it).
+  db_options.allow_concurrent_memtable_write = false;
+  return db_options;
+}
 
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
-  rocksdb::BlockBasedTableOptions id_table = table;
-  id_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  rocksdb::ColumnFamilyOptions id_options = cf_options;
-  id_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(id_table));
-
+// The families to open: cairn's own, and on an existing store every family present (RocksDB
+// insists, and a newer format may have added some: the format version check decides whether
+// we may touch it). A database lacking one of cairn's is foreign.
+Result<std::vector<std::string>> Store::Impl::FamiliesToOpen(const rocksdb::Options& db_options,
+                                                             bool fresh) {
   std::vector<std::string> names{store::kMetaFamily, store::kLogFamily, store::kStreamsFamily,
                                  store::kEventIdsFamily};
   if (fresh) {
     names.push_back(store::kTypesFamily);
     names.push_back(store::kSnapshotsFamily);
+    return names;
   }
-  if (!fresh) {
-    // CURRENT names the MANIFEST; RocksDB reads an empty one as a database with no column
-    // families but "default", which would pass for a foreign database. It is damage.
-    {
-      std::ifstream current(fs::path(path_) / "CURRENT");
-      std::string manifest;
-      std::getline(current, manifest);
-      std::error_code mec;
-      const fs::path mpath = fs::path(path_) / manifest;
-      if (manifest.empty() || !fs::exists(mpath, mec) || fs::file_size(mpath, mec) == 0)
-        return Status::Corruption(fmt::format(
-            "store {} is damaged: its MANIFEST {} is {}; restore the store from a backup "
-            "(docs/guarantees.md)",
-            path_, manifest.empty() ? "(named in CURRENT)" : mpath.string(),
-            manifest.empty() ? "not named in CURRENT" : fs::exists(mpath, mec) ? "empty" : "missing"));
-    }
-    std::vector<std::string> existing;
-    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
-    if (!s.ok()) {
-      // CURRENT is there, so this is a RocksDB database: a MANIFEST or CURRENT that cannot be
-      // read or parsed is damage.
-      if (s.IsCorruption() || s.IsIOError() || s.IsNotFound())
-        return Status::Corruption(fmt::format(
-            "store {} is damaged: its MANIFEST cannot be read ({}); restore the store from a "
-            "backup (docs/guarantees.md)",
-            path_, s.ToString()));
-      return Status::FailedPrecondition(
-          fmt::format("{} is not a readable cairn store: {}", path_, s.ToString()));
-    }
-    for (const auto& n : names) {
-      if (std::find(existing.begin(), existing.end(), n) == existing.end())
-        return Status::FailedPrecondition(fmt::format(
-            "{} is not a cairn store: RocksDB database without the '{}' column family", path_,
-            n));
-    }
-    // Open every family present: RocksDB insists, and a newer format may have added some
-    // (the format version check below then decides whether we may touch it).
-    for (const auto& n : existing)
-      if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  if (Status s = store::CheckManifest(path_); !s.ok()) return s;
+  std::vector<std::string> existing;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, path_, &existing);
+  if (!s.ok()) {
+    // CURRENT is there, so this is a RocksDB database: a MANIFEST or CURRENT that cannot be
+    // read or parsed is damage.
+    if (s.IsCorruption() || s.IsIOError() || s.IsNotFound())
+      return Status::Corruption(fmt::format(
+          "store {} is damaged: its MANIFEST cannot be read ({}); restore the store from a "
+          "backup (docs/guarantees.md)",
+          path_, s.ToString()));
+    return Status::FailedPrecondition(
+        fmt::format("{} is not a readable cairn store: {}", path_, s.ToString()));
   }
-  // No memtable insert hint on the log family (it took ~10% off buffered appends): retention
-  // writes positions below the hint, and RocksDB's partial splice repair walks from a node
-  // past such a key (an assertion in Debian's build, a misordered memtable without it).
-  db_options.allow_concurrent_memtable_write = false;
-  rocksdb::ColumnFamilyOptions log_options = cf_options;
-
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const auto& n : names) {
-    if (n == store::kEventIdsFamily)
-      descriptors.emplace_back(n, id_options);
-    else if (n == store::kLogFamily)
-      descriptors.emplace_back(n, log_options);
-    else
-      descriptors.emplace_back(n, cf_options);
+    if (std::find(existing.begin(), existing.end(), n) == existing.end())
+      return Status::FailedPrecondition(fmt::format(
+          "{} is not a cairn store: RocksDB database without the '{}' column family", path_, n));
   }
+  for (const auto& n : existing)
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  return names;
+}
 
+// Opens RocksDB as the writer, read-only, or as a secondary instance following the writer.
+Status Store::Impl::OpenRocks(const rocksdb::Options& db_options, const std::string& db_path,
+                              const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors) {
   rocksdb::DB* raw = nullptr;
   rocksdb::DBOptions dbo(db_options);
   rocksdb::Status s;
   if (options_.read_only && options_.follow_writer) {
-    // A secondary instance keeps its own info log and state in a directory of its own; it
-    // never writes to the store.
-    std::string tmpl = (fs::temp_directory_path() / "cairn-follow-XXXXXX").string();
-    if (!mkdtemp(tmpl.data()))
-      return Status::IOError(fmt::format("cannot create a directory to follow {} from", path_));
-    secondary_dir_ = tmpl;
-    dbo.max_open_files = -1;  // RocksDB requires it of secondary instances
     // A secondary instance recovers the MANIFEST "point in time": a table file that is
     // missing or of the wrong size is silently left out, and the store reads as if its events
     // had never been. A read-only open checks every file the MANIFEST names, so it goes
@@ -368,40 +248,80 @@ Status Store::Impl::OpenDatabase() {
     {
       std::vector<rocksdb::ColumnFamilyHandle*> probe_handles;
       rocksdb::DB* probe = nullptr;
-      rocksdb::DBOptions probe_options(db_options);
-      s = rocksdb::DB::OpenForReadOnly(probe_options, path_, descriptors, &probe_handles, &probe);
+      s = rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &probe_handles, &probe);
       if (probe) {
         for (auto* h : probe_handles) (void)probe->DestroyColumnFamilyHandle(h);
         delete probe;
       }
       if (!s.ok()) return DescribeOpenFailure(s);
     }
+    // A secondary instance keeps its own info log and state in a directory of its own; it
+    // never writes to the store.
+    std::string tmpl = (fs::temp_directory_path() / "cairn-follow-XXXXXX").string();
+    if (!mkdtemp(tmpl.data()))
+      return Status::IOError(fmt::format("cannot create a directory to follow {} from", path_));
+    secondary_dir_ = tmpl;
+    dbo.max_open_files = -1;  // RocksDB requires it of secondary instances
     s = rocksdb::DB::OpenAsSecondary(dbo, path_, secondary_dir_, descriptors, &handles_, &raw);
   } else if (options_.read_only) {
     s = rocksdb::DB::OpenForReadOnly(dbo, path_, descriptors, &handles_, &raw);
   } else {
     s = rocksdb::DB::Open(dbo, db_path, descriptors, &handles_, &raw);
   }
-  bridge->set_opening(false);
   if (!s.ok()) return DescribeOpenFailure(s);
   db_.reset(raw);
+  return Status::Ok();
+}
+
+Status Store::Impl::OpenDatabase() {
+  auto dir = store::PrepareStoreDirectory(path_, options_);
+  if (!dir.ok()) return dir.status();
+  auto bridge = std::make_shared<RocksLogBridge>(logger_);
+  bridge->set_opening(true);
+  const rocksdb::Options db_options = DatabaseOptions(dir->fresh, bridge);
+  auto names = FamiliesToOpen(db_options, dir->fresh);
+  if (!names.ok()) return names.status();
+
+  // The id index is read at random by every append with a caller id: a Bloom filter spares
+  // most of those reads a disk block.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  rocksdb::BlockBasedTableOptions id_table = table;
+  id_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::ColumnFamilyOptions id_options = cf_options;
+  id_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(id_table));
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : *names)
+    descriptors.emplace_back(n, n == store::kEventIdsFamily ? id_options : cf_options);
+
+  Status opened = OpenRocks(db_options, dir->db_path, descriptors);
+  bridge->set_opening(false);
+  if (!opened.ok()) return opened;
   meta_ = handles_[0];
   log_ = handles_[1];
   streams_ = handles_[2];
   ids_ = handles_[3];
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == store::kTypesFamily) types_ = handles_[i];
-    if (names[i] == store::kSnapshotsFamily) snapshots_ = handles_[i];
+  for (std::size_t i = 0; i < names->size(); ++i) {
+    if ((*names)[i] == store::kTypesFamily) types_ = handles_[i];
+    if ((*names)[i] == store::kSnapshotsFamily) snapshots_ = handles_[i];
   }
   cf_options_ = cf_options;
   if (Status st = CheckLiveFiles(); !st.ok()) return st;
+  if (Status st = LoadOrCreateMeta(dir->fresh); !st.ok()) return st;
+  if (dir->fresh) return PublishNewStore(dir->db_path);
+  return LoadState();
+}
 
-  if (Status st = LoadOrCreateMeta(fresh); !st.ok()) return st;
-  if (fresh) return PublishNewStore(db_path);
+// An existing store's state, in the order each step needs the one before: the head, the
+// clean-close check against it, the indexes and families the format adds, the upgrade, then
+// the backlog and the repairs on record.
+Status Store::Impl::LoadState() {
   if (Status st = LoadTail(); !st.ok()) return st;
   if (Status st = CheckClosedHead(); !st.ok()) return st;
-  if (Status st = LoadTypeIndex(cf_options); !st.ok()) return st;
-  if (Status st = EnsureFamily(store::kSnapshotsFamily, cf_options, &snapshots_); !st.ok())
+  if (Status st = LoadTypeIndex(cf_options_); !st.ok()) return st;
+  if (Status st = EnsureFamily(store::kSnapshotsFamily, cf_options_, &snapshots_); !st.ok())
     return st;
   if (Status st = UpgradeFormat(); !st.ok()) return st;
   if (Status st = LoadBacklog(); !st.ok()) return st;

@@ -272,6 +272,8 @@ Result<std::vector<StreamInfo>> Store::ListStreams(std::string_view prefix, std:
 
 StoreInfo Store::GetInfo() const { return impl_->GetInfo(); }
 
+std::uint64_t Store::last_position() const { return impl_->last_position(); }
+
 Result<VerifyReport> Store::Verify(const VerifyOptions& options) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();

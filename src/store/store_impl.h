@@ -81,6 +81,7 @@ class Store::Impl {
   Result<std::vector<StreamInfo>> ListStreams(std::string_view prefix, std::size_t limit,
                                               std::string_view start_after);
   StoreInfo GetInfo() const;
+  std::uint64_t last_position() const { return head_.position(); }
   Result<VerifyReport> Verify(const VerifyOptions& options);  // audit/verify.cc
   Result<std::uint64_t> Refresh();
   std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
@@ -153,6 +154,12 @@ class Store::Impl {
   // The published head position.
   std::uint64_t CommittedPosition() const { return head_.position(); }
   Status OpenDatabase();
+  // OpenDatabase's steps (open.cc).
+  rocksdb::Options DatabaseOptions(bool fresh, const std::shared_ptr<rocksdb::Logger>& bridge);
+  Result<std::vector<std::string>> FamiliesToOpen(const rocksdb::Options& db_options, bool fresh);
+  Status OpenRocks(const rocksdb::Options& db_options, const std::string& db_path,
+                   const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors);
+  Status LoadState();
   // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
   Status CheckLiveFiles();
   // Close(): lets the compactions RocksDB has scheduled run before the process goes.

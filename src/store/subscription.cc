@@ -33,7 +33,7 @@ class Subscription::Impl {
     }
     if (!resumed) {
       if (opt_.from_end)
-        start = store_.GetInfo().last_position;
+        start = store_.last_position();
       else if (opt_.from_position)
         start = *opt_.from_position > 0 ? *opt_.from_position - 1 : 0;
     }
@@ -119,7 +119,7 @@ class Subscription::Impl {
     std::uint64_t done = position();
     saved_ = done;
     while (!stop_) {
-      const std::uint64_t head = store_.GetInfo().last_position;
+      const std::uint64_t head = store_.last_position();
       if (head <= done) {
         store_.WaitForPosition(done, std::chrono::milliseconds(50));
         if (std::chrono::steady_clock::now() - last_save_ >= opt_.checkpoint_interval)

@@ -1,0 +1,127 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "store/store_directory.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+namespace cairn::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+// RocksDB's own files: a directory holding them but no CURRENT is a damaged database, not a
+// foreign directory.
+bool LooksLikeRocksFile(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return name.starts_with("MANIFEST-") || name == "IDENTITY" || name.starts_with("OPTIONS-") ||
+         p.extension() == ".sst" || p.extension() == ".log";
+}
+
+// Permission problems named as such (RocksDB would call them a missing database or a held
+// lock). Writers need to create files in the directory; readers need to list and read it.
+Status CheckAccess(const std::string& path, bool writer) {
+  const int mode = writer ? (R_OK | W_OK | X_OK) : (R_OK | X_OK);
+  if (::access(path.c_str(), mode) != 0 && errno == EACCES)
+    return Status::IOError(fmt::format("permission denied: cannot {} store directory {}",
+                                       writer ? "write to" : "read", path));
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(path, ec)) {
+    if (!entry.is_regular_file(ec) || entry.path().filename() == "LOCK") continue;
+    if (::access(entry.path().c_str(), R_OK) != 0 && errno == EACCES)
+      return Status::IOError(
+          fmt::format("permission denied: cannot read {}", entry.path().string()));
+  }
+  return Status::Ok();
+}
+
+// An existing directory without CURRENT: damage when RocksDB files are there (and no
+// creation was under way), else an interrupted creation, an empty directory or a foreign one.
+Status CheckDirectoryWithoutDatabase(const std::string& path, const StoreOptions& options,
+                                     bool interrupted) {
+  std::error_code ec;
+  if (!interrupted) {
+    for (const auto& entry : fs::directory_iterator(path, ec)) {
+      if (LooksLikeRocksFile(entry.path()))
+        return Status::Corruption(fmt::format(
+            "store {} is damaged: its CURRENT file is missing, though RocksDB files such as {} "
+            "are there; restore the store from a backup (docs/guarantees.md)",
+            path, entry.path().filename().string()));
+    }
+  }
+  // A directory without CURRENT that holds kCreatingDir is a creation a crash interrupted:
+  // start it over.
+  if (interrupted && !options.read_only) {
+    for (const auto& entry : fs::directory_iterator(path, ec)) fs::remove_all(entry.path(), ec);
+  }
+  if (!interrupted && !fs::is_empty(path, ec))
+    return Status::FailedPrecondition(fmt::format(
+        "{} is not a cairn store: the directory is not empty and holds no database", path));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<StoreDirectory> PrepareStoreDirectory(const std::string& path, const StoreOptions& options) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  if (ec == std::errc::permission_denied)
+    return Status::IOError(fmt::format(
+        "permission denied: cannot reach store directory {} (a directory on its path is not "
+        "searchable by this user)",
+        path));
+  if (exists && !fs::is_directory(path, ec))
+    return Status::FailedPrecondition(fmt::format("{} is not a directory", path));
+  if (exists) {
+    if (Status s = CheckAccess(path, !options.read_only); !s.ok()) return s;
+  }
+  StoreDirectory dir{false, path};
+  if (exists && fs::exists(fs::path(path) / "CURRENT", ec)) return dir;
+  const bool interrupted = exists && fs::exists(fs::path(path) / kCreatingDir, ec);
+  if (exists) {
+    if (Status s = CheckDirectoryWithoutDatabase(path, options, interrupted); !s.ok()) return s;
+  }
+  if (!options.create_if_missing || options.read_only)
+    return Status::NotFound(interrupted
+                                ? fmt::format("no cairn store at {}: its creation was "
+                                              "interrupted (opening it for writing creates it "
+                                              "again)",
+                                              path)
+                                : fmt::format("no cairn store at {}", path));
+  // A new store is built in a subdirectory and its files moved up once its metadata is on
+  // disk, RocksDB's CURRENT last: a crash while creating leaves either no database or a
+  // whole store — never a RocksDB database without cairn's metadata, which would be refused
+  // as foreign forever (found by the crash loop, killing a writer during its first open).
+  // The subdirectory keeps it on the store's file system (the store may be a mount point).
+  dir.fresh = true;
+  dir.db_path = (fs::path(path) / kCreatingDir).string();
+  fs::remove_all(dir.db_path, ec);  // what an interrupted creation left
+  fs::create_directories(dir.db_path, ec);
+  if (ec)
+    return Status::IOError(
+        fmt::format("cannot create store directory {}: {}", dir.db_path, ec.message()));
+  return dir;
+}
+
+Status CheckManifest(const std::string& path) {
+  std::ifstream current(fs::path(path) / "CURRENT");
+  std::string manifest;
+  std::getline(current, manifest);
+  std::error_code ec;
+  const fs::path mpath = fs::path(path) / manifest;
+  if (!manifest.empty() && fs::exists(mpath, ec) && fs::file_size(mpath, ec) > 0)
+    return Status::Ok();
+  return Status::Corruption(fmt::format(
+      "store {} is damaged: its MANIFEST {} is {}; restore the store from a backup "
+      "(docs/guarantees.md)",
+      path, manifest.empty() ? "(named in CURRENT)" : mpath.string(),
+      manifest.empty()           ? "not named in CURRENT"
+      : fs::exists(mpath, ec) ? "empty"
+                                 : "missing"));
+}
+
+}  // namespace cairn::store

@@ -1,0 +1,32 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// What an open finds at a store's path, judged before RocksDB is asked (docs/guarantees.md,
+// "Foreign and damaged directories"): a store, a new or interrupted creation, a damaged
+// database, a foreign directory, or a permission problem — each named as such. The opener
+// (open.cc) is the only caller; nothing here holds state.
+#pragma once
+
+#include <string>
+
+#include "cairn/store.h"
+
+namespace cairn::store {
+
+// Where a new store is built inside its directory: its files move up once its metadata is on
+// disk (Store::Impl::PublishNewStore), so a crash leaves no database or a whole store.
+inline constexpr char kCreatingDir[] = ".cairn-creating";
+
+struct StoreDirectory {
+  bool fresh = false;   // no database yet: the open creates one
+  std::string db_path;  // where RocksDB opens: the path, or its kCreatingDir when fresh
+};
+
+// Checks `path` for an open with `options` and, for a new store, prepares kCreatingDir
+// (clearing what an interrupted creation left). Errors name the path and what is wrong.
+Result<StoreDirectory> PrepareStoreDirectory(const std::string& path, const StoreOptions& options);
+
+// CURRENT must name a MANIFEST that is there and not empty: RocksDB reads an empty one as a
+// database with only the "default" family, which would pass for a foreign database.
+Status CheckManifest(const std::string& path);
+
+}  // namespace cairn::store
