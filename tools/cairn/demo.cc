@@ -126,162 +126,173 @@ double Percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
-}  // namespace
+// The demo's seed topics (the decision record's per-bounded-context topics) and partitions.
+const std::vector<std::pair<std::string, int>> kTopics = {
+    {"customer-events", 10}, {"order-events", 20}, {"inventory-events", 10}, {"domain-events", 5}};
 
-int RunDemo(const CommonOptions& common, const DemoArgs& args) {
-  auto durability = ParseDurability(args.durability);
-  if (!durability.ok()) return Fail(durability.status());
-  auto level = ParseLogLevel(common.log_level);
-  if (!level.ok()) return Fail(level.status());
-  namespace fs = std::filesystem;
-  const bool temporary = args.store.empty();
-  const std::string path =
-      temporary ? (fs::temp_directory_path() / fmt::format("cairn-demo-{}", std::random_device()())).string()
-                : args.store;
-  struct Cleanup {
-    bool on;
-    std::string path;
-    ~Cleanup() {
-      std::error_code ec;
-      if (on) fs::remove_all(path, ec);
-    }
-  } cleanup{temporary, path};
+// One run of the demo, in the order it prints: OpenStore, StartShipping, AppendOrders (with
+// the broker outage mid-run), FinishShipping (caught up, read back from Kafka), Replay and
+// ScanLog, Close.
+class Demo {
+ public:
+  explicit Demo(const DemoArgs& args) : args_(args) {}
 
-  StoreOptions options;
-  options.durability = *durability;
-  options.log_level = *level;
-  auto opened = Store::Open(path, options);
-  if (!opened.ok()) return Fail(opened.status());
-  Store& store = **opened;
-  const std::uint64_t start_position = store.GetInfo().last_position;
-  if (start_position > 0)
-    return Fail(Status::FailedPrecondition(fmt::format("{} already holds events; the demo needs an empty store", path)));
+  Status Run(const CommonOptions& common) {
+    auto level = ParseLogLevel(common.log_level);
+    if (!level.ok()) return level.status();
+    level_ = *level;
+    if (Status s = OpenStore(); !s.ok()) return s;
+    if (!args_.no_kafka)
+      if (Status s = StartShipping(); !s.ok()) return s;
+    if (Status s = AppendOrders(); !s.ok()) return s;
+    if (shipper_)
+      if (Status s = FinishShipping(); !s.ok()) return s;
+    return ReplayAndClose();
+  }
 
-  fmt::print("cairn demo: {} orders from {} threads into {} ({} durability)\n", args.orders,
-             args.threads, path, args.durability);
+ private:
+  Status OpenStore() {
+    auto durability = ParseDurability(args_.durability);
+    if (!durability.ok()) return durability.status();
+    namespace fs = std::filesystem;
+    temporary_ = args_.store.empty();
+    path_ = temporary_ ? (fs::temp_directory_path() /
+                          fmt::format("cairn-demo-{}", std::random_device()()))
+                             .string()
+                       : args_.store;
+    StoreOptions options;
+    options.durability = *durability;
+    options.log_level = level_;
+    auto opened = Store::Open(path_, options);
+    if (!opened.ok()) return opened.status();
+    store_ = std::move(opened).value();
+    if (store_->last_position() > 0)
+      return Status::FailedPrecondition(
+          fmt::format("{} already holds events; the demo needs an empty store", path_));
+    fmt::print("cairn demo: {} orders from {} threads into {} ({} durability)\n", args_.orders,
+               args_.threads, path_, args_.durability);
+    return Status::Ok();
+  }
 
-  // Kafka: the seed's per-bounded-context topics, on an embedded cluster unless brokers are
-  // given. The shipper runs from the first append on.
-  std::unique_ptr<EmbeddedKafka> embedded;
-  std::unique_ptr<Shipper> shipper;
-  ShipperOptions ship;
-  const std::vector<std::pair<std::string, int>> topics = {
-      {"customer-events", 10}, {"order-events", 20}, {"inventory-events", 10}, {"domain-events", 5}};
-  if (!args.no_kafka) {
-    auto settings = LoadKafkaSettings(args.kafka);
-    if (!settings.ok()) return Fail(settings.status());
+  // Kafka: an embedded cluster unless brokers are given. The shipper runs from the first
+  // append on.
+  Status StartShipping() {
+    auto settings = LoadKafkaSettings(args_.kafka);
+    if (!settings.ok()) return settings.status();
     // (Not KAFKA_BOOTSTRAP_SERVERS: the demo's default is the embedded Kafka, whatever the
     // environment says; -b or a config file choose a real one.)
-    auto bootstrap = ResolveBootstrap(args.kafka, *settings, /*use_environment=*/false);
-    if (!bootstrap.ok()) return Fail(bootstrap.status());
+    auto bootstrap = ResolveBootstrap(args_.kafka, *settings, /*use_environment=*/false);
+    if (!bootstrap.ok()) return bootstrap.status();
     bool in_settings = false;
     for (const auto& [k, v] : *settings) in_settings |= k == "bootstrap.servers";
-    ship.kafka_config = std::move(settings).value();
-    ship.bootstrap_servers = *bootstrap;
-    if (ship.bootstrap_servers.empty() && !in_settings) {
+    ship_.kafka_config = std::move(settings).value();
+    ship_.bootstrap_servers = *bootstrap;
+    if (ship_.bootstrap_servers.empty() && !in_settings) {
       EmbeddedKafkaOptions ko;
-      ko.topics = topics;
+      ko.topics = kTopics;
       auto k = EmbeddedKafka::Start(ko);
-      if (!k.ok()) return Fail(k.status());
-      embedded = std::move(k).value();
-      ship.bootstrap_servers = embedded->bootstrap_servers();
+      if (!k.ok()) return k.status();
+      embedded_ = std::move(k).value();
+      ship_.bootstrap_servers = embedded_->bootstrap_servers();
     }
-    ship.routes = {{RouteRule::Match::kCategory, "customer", "customer-events"},
-                   {RouteRule::Match::kCategory, "order", "order-events"},
-                   {RouteRule::Match::kCategory, "inventory", "inventory-events"}};
-    ship.default_topic = "domain-events";
-    ship.log_level = *level;
-    auto started = Shipper::Start(store, ship);
-    if (!started.ok()) return Fail(started.status());
-    shipper = std::move(started).value();
+    ship_.routes = {{RouteRule::Match::kCategory, "customer", "customer-events"},
+                    {RouteRule::Match::kCategory, "order", "order-events"},
+                    {RouteRule::Match::kCategory, "inventory", "inventory-events"}};
+    ship_.default_topic = "domain-events";
+    ship_.log_level = level_;
+    auto started = Shipper::Start(*store_, ship_);
+    if (!started.ok()) return started.status();
+    shipper_ = std::move(started).value();
+    std::vector<std::string> described;
+    for (const auto& [name, partitions] : kTopics)
+      described.push_back(fmt::format("{}:{}", name, partitions));
     fmt::print("kafka      {} at {}, topics {}, shipping at-least-once from the first append\n",
-               embedded ? fmt::format("embedded {}-broker cluster", embedded->broker_count())
-                        : std::string("cluster"),
-               ship.bootstrap_servers,
-               fmt::join(std::vector<std::string>{"customer-events:10", "order-events:20",
-                                                  "inventory-events:10", "domain-events:5"},
-                         " "));
+               embedded_ ? fmt::format("embedded {}-broker cluster", embedded_->broker_count())
+                         : std::string("cluster"),
+               ship_.bootstrap_servers, fmt::join(described, " "));
+    return Status::Ok();
   }
-  Totals totals;
-  const int customers = std::max(1, args.orders / 4);
-  std::atomic<int> next{0};
-  const auto t0 = Clock::now();
-  std::vector<std::thread> threads;
-  for (int t = 0; t < args.threads; ++t) {
-    threads.emplace_back([&, t] {
-      std::mt19937 rng(static_cast<unsigned>(t) * 7919u + 1);
-      std::vector<double> latencies;
-      for (int i; (i = next.fetch_add(1)) < args.orders;)
-        if (!PlaceOrder(store, i, customers, rng, totals, latencies)) break;
-      std::lock_guard<std::mutex> lk(totals.mu);
-      totals.latencies_us.insert(totals.latencies_us.end(), latencies.begin(), latencies.end());
-    });
+
+  Status AppendOrders() {
+    const int customers = std::max(1, args_.orders / 4);
+    const auto t0 = Clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < args_.threads; ++t) {
+      threads.emplace_back([&, t] {
+        std::mt19937 rng(static_cast<unsigned>(t) * 7919u + 1);
+        std::vector<double> latencies;
+        for (int i; (i = next_order_.fetch_add(1)) < args_.orders;)
+          if (!PlaceOrder(*store_, i, customers, rng, totals_, latencies)) break;
+        std::lock_guard<std::mutex> lk(totals_.mu);
+        totals_.latencies_us.insert(totals_.latencies_us.end(), latencies.begin(), latencies.end());
+      });
+    }
+    std::thread outage_thread;
+    if (embedded_ && args_.outage_s > 0) outage_thread = std::thread([this] { BrokerOutage(); });
+    for (auto& th : threads) th.join();
+    if (outage_thread.joinable()) outage_thread.join();
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!totals_.error.ok()) return totals_.error;
+    fmt::print("\nappended   {} events in {} appends over {:.2f} s: {:.0f} events/s, {:.0f} appends/s\n",
+               totals_.events, totals_.appends, secs, totals_.events / secs,
+               totals_.appends / secs);
+    fmt::print("latency    append p50 {:.0f} us, p99 {:.0f} us\n",
+               Percentile(totals_.latencies_us, 0.50), Percentile(totals_.latencies_us, 0.99));
+    fmt::print("retries    {} duplicate payment callbacks deduplicated by event id\n",
+               totals_.deduplicated);
+    fmt::print("conflicts  {} stale writers refused with wrong_expected_version\n",
+               totals_.conflicts);
+    return Status::Ok();
   }
+
   // Mid-run, every broker goes down while the appenders carry on.
-  struct Outage {
-    bool happened = false;
-    std::uint64_t head_at_down = 0, head_at_up = 0, shipped_at_up = 0, peak_lag = 0;
-    double resumed_after_s = -1;
-  } outage;
-  std::thread outage_thread;
-  if (embedded && args.outage_s > 0) {
-    outage_thread = std::thread([&] {
-      while (next.load() < args.orders / 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      if (!embedded->SetAllBrokersDown().ok()) return;
-      outage.happened = true;
-      outage.head_at_down = store.GetInfo().last_position;
-      std::this_thread::sleep_for(std::chrono::duration<double>(args.outage_s));
-      const ShipperStatus s = shipper->GetStatus();
-      outage.head_at_up = s.head_position;
-      outage.shipped_at_up = s.shipped_through;
-      outage.peak_lag = s.lag_events;
-      const auto up = Clock::now();
-      (void)embedded->SetAllBrokersUp();
-      while (shipper->GetStatus().shipped_through <= outage.shipped_at_up &&
-             Clock::now() - up < std::chrono::seconds(60))
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      outage.resumed_after_s = std::chrono::duration<double>(Clock::now() - up).count();
-    });
+  void BrokerOutage() {
+    while (next_order_.load() < args_.orders / 2)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!embedded_->SetAllBrokersDown().ok()) return;
+    outage_.happened = true;
+    outage_.head_at_down = store_->last_position();
+    std::this_thread::sleep_for(std::chrono::duration<double>(args_.outage_s));
+    const ShipperStatus s = shipper_->GetStatus();
+    outage_.head_at_up = s.head_position;
+    outage_.shipped_at_up = s.shipped_through;
+    outage_.peak_lag = s.lag_events;
+    const auto up = Clock::now();
+    (void)embedded_->SetAllBrokersUp();
+    while (shipper_->GetStatus().shipped_through <= outage_.shipped_at_up &&
+           Clock::now() - up < std::chrono::seconds(60))
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    outage_.resumed_after_s = std::chrono::duration<double>(Clock::now() - up).count();
   }
-  for (auto& th : threads) th.join();
-  if (outage_thread.joinable()) outage_thread.join();
-  const double append_secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  if (!totals.error.ok()) return Fail(totals.error);
 
-  fmt::print("\nappended   {} events in {} appends over {:.2f} s: {:.0f} events/s, {:.0f} appends/s\n",
-             totals.events, totals.appends, append_secs, totals.events / append_secs,
-             totals.appends / append_secs);
-  fmt::print("latency    append p50 {:.0f} us, p99 {:.0f} us\n", Percentile(totals.latencies_us, 0.50),
-             Percentile(totals.latencies_us, 0.99));
-  fmt::print("retries    {} duplicate payment callbacks deduplicated by event id\n", totals.deduplicated);
-  fmt::print("conflicts  {} stale writers refused with wrong_expected_version\n", totals.conflicts);
-
-  if (shipper) {
-    if (outage.happened)
+  // Waits until the shipper has caught up, stops it, and reads every topic back to prove
+  // each stream arrived whole and in order.
+  Status FinishShipping() {
+    if (outage_.happened)
       fmt::print("outage     every broker down for {:.1f} s at position {}: appends went on ({} "
                  "events meanwhile), lag reached {} events\n"
                  "recovered  shipping resumed {:.2f} s after the brokers returned\n",
-                 args.outage_s, outage.head_at_down, outage.head_at_up - outage.head_at_down,
-                 outage.peak_lag, outage.resumed_after_s);
-    const std::uint64_t head = store.GetInfo().last_position;
+                 args_.outage_s, outage_.head_at_down, outage_.head_at_up - outage_.head_at_down,
+                 outage_.peak_lag, outage_.resumed_after_s);
     const auto d0 = Clock::now();
-    if (Status s = shipper->WaitUntilShipped(head, std::chrono::seconds(120)); !s.ok())
-      return Fail(s);
-    const ShipperStatus st = shipper->GetStatus();
+    if (Status s = shipper_->WaitUntilShipped(store_->last_position(), std::chrono::seconds(120));
+        !s.ok())
+      return s;
+    const ShipperStatus st = shipper_->GetStatus();
     fmt::print("shipped    {} events to Kafka (caught up {:.2f} s after the last append), "
                "produce latency p50 {:.1f} ms p99 {:.1f} ms, {} rewinds\n",
                st.shipped_through, std::chrono::duration<double>(Clock::now() - d0).count(),
                st.produce_latency_p50_ms, st.produce_latency_p99_ms, st.rewinds);
-    if (Status s = shipper->Stop(); !s.ok()) return Fail(s);
-    shipper.reset();
-    auto streams = store.ListStreams("");
-    if (!streams.ok()) return Fail(streams.status());
+    if (Status s = shipper_->Stop(); !s.ok()) return s;
+    shipper_.reset();
+    auto streams = store_->ListStreams("");
+    if (!streams.ok()) return streams.status();
     std::map<std::string, std::uint64_t> expected;
     for (const StreamInfo& si : *streams) expected[si.stream] = si.last_version;
     std::vector<std::string> names;
-    for (const auto& [name, partitions] : topics) names.push_back(name);
-    auto report = CheckDelivery(ship.bootstrap_servers, ship.kafka_config, names, expected);
-    if (!report.ok()) return Fail(report.status());
+    for (const auto& [name, partitions] : kTopics) names.push_back(name);
+    auto report = CheckDelivery(ship_.bootstrap_servers, ship_.kafka_config, names, expected);
+    if (!report.ok()) return report.status();
     fmt::print("confirmed  read back {} messages: every stream complete and in version order "
                "({} streams), {} missing, {} out of order, {} re-delivered\n",
                report->messages, report->streams, report->missing, report->out_of_order,
@@ -290,53 +301,98 @@ int RunDemo(const CommonOptions& common, const DemoArgs& args) {
       fmt::print("           (at-least-once allows re-delivery; the embedded broker cannot drop an "
                  "idempotent producer's retried duplicates, a real broker does)\n");
     if (!report->ok(/*allow_duplicates=*/true))
-      return Fail(Status::Internal("Kafka does not hold the store's events: " +
-                                   report->first_problem));
+      return Status::Internal("Kafka does not hold the store's events: " + report->first_problem);
+    return Status::Ok();
   }
 
-  // Replay one aggregate the way a service rebuilds state.
-  const std::string order_id = fmt::format("order-{:07}", std::min(42, args.orders - 1));
-  std::uint64_t scanned = 0;
-  {
-  const auto r0 = Clock::now();
-  auto reader = store.ReadStream(order_id);
-  if (!reader.ok()) return Fail(reader.status());
-  std::string status;
-  std::vector<std::string> history;
-  for (; reader->Valid(); reader->Next()) {
-    const RecordedEvent& e = reader->event();
-    history.push_back(fmt::format("v{} {}", e.version, e.type));
-    status = std::string(e.type);
+  // Replays one aggregate the way a service rebuilds state.
+  Status Replay(const std::string& order_id) {
+    const auto r0 = Clock::now();
+    auto reader = store_->ReadStream(order_id);
+    if (!reader.ok()) return reader.status();
+    std::string status;
+    std::vector<std::string> history;
+    for (; reader->Valid(); reader->Next()) {
+      const RecordedEvent& e = reader->event();
+      history.push_back(fmt::format("v{} {}", e.version, e.type));
+      status = std::string(e.type);
+    }
+    if (!reader->status().ok()) return reader->status();
+    const double replay_us = std::chrono::duration<double, std::micro>(Clock::now() - r0).count();
+    fmt::print("\nreplayed   {}: {} -> state {} ({:.0f} us)\n", order_id, fmt::join(history, ", "),
+               status, replay_us);
+    return Status::Ok();
   }
-  if (!reader->status().ok()) return Fail(reader->status());
-  const double replay_us = std::chrono::duration<double, std::micro>(Clock::now() - r0).count();
-  fmt::print("\nreplayed   {}: {} -> state {} ({:.0f} us)\n", order_id, fmt::join(history, ", "),
-             status, replay_us);
 
-  // Scan the whole log in commit order, as the shipper and auditors do.
-  const auto s0 = Clock::now();
-  auto log = store.ReadLog();
-  if (!log.ok()) return Fail(log.status());
-  std::map<std::string, std::uint64_t> by_type;
-  std::uint64_t expect = 1;
-  for (; log->Valid(); log->Next(), ++scanned) {
-    if (log->event().position != expect++)
-      return Fail(Status::Internal("positions are not dense"));
-    ++by_type[std::string(log->event().type)];
+  // Scans the whole log in commit order, as the shipper and auditors do.
+  Status ScanLog() {
+    const auto s0 = Clock::now();
+    auto log = store_->ReadLog();
+    if (!log.ok()) return log.status();
+    std::map<std::string, std::uint64_t> by_type;
+    std::uint64_t expect = 1;
+    for (; log->Valid(); log->Next(), ++scanned_) {
+      if (log->event().position != expect++) return Status::Internal("positions are not dense");
+      ++by_type[std::string(log->event().type)];
+    }
+    if (!log->status().ok()) return log->status();
+    const double scan_secs = std::chrono::duration<double>(Clock::now() - s0).count();
+    fmt::print("scanned    {} events in position order in {:.3f} s ({:.0f} events/s), no gaps\n",
+               scanned_, scan_secs, scanned_ / scan_secs);
+    for (const auto& [type, n] : by_type) fmt::print("             {:<20} {}\n", type, n);
+    return Status::Ok();
   }
-  if (!log->status().ok()) return Fail(log->status());
-  const double scan_secs = std::chrono::duration<double>(Clock::now() - s0).count();
-  fmt::print("scanned    {} events in position order in {:.3f} s ({:.0f} events/s), no gaps\n",
-             scanned, scan_secs, scanned / scan_secs);
-  for (const auto& [type, n] : by_type) fmt::print("             {:<20} {}\n", type, n);
-  }  // readers end here: a store closes only once its readers are gone
-  auto streams = store.ListStreams("");
-  if (!streams.ok()) return Fail(streams.status());
-  const StoreInfo info = store.GetInfo();
-  fmt::print("streams    {}\nchain head {}\n", streams->size(), HexHash(info.last_chain_hash));
-  if (Status s = store.Close(); !s.ok()) return Fail(s);
-  if (!temporary) fmt::print("\nstore kept at {}: try `cairn read {} {}`\n", path, path, order_id);
-  return scanned == totals.events ? kExitOk : Fail(Status::Internal("scan count differs from appended count"));
+
+  Status ReplayAndClose() {
+    const std::string order_id = fmt::format("order-{:07}", std::min(42, args_.orders - 1));
+    if (Status s = Replay(order_id); !s.ok()) return s;
+    if (Status s = ScanLog(); !s.ok()) return s;
+    auto streams = store_->ListStreams("");
+    if (!streams.ok()) return streams.status();
+    fmt::print("streams    {}\nchain head {}\n", streams->size(),
+               HexHash(store_->GetInfo().last_chain_hash));
+    if (Status s = store_->Close(); !s.ok()) return s;
+    if (!temporary_)
+      fmt::print("\nstore kept at {}: try `cairn read {} {}`\n", path_, path_, order_id);
+    if (scanned_ != totals_.events)
+      return Status::Internal("scan count differs from appended count");
+    return Status::Ok();
+  }
+
+ public:
+  ~Demo() {
+    shipper_.reset();
+    store_.reset();
+    std::error_code ec;
+    if (temporary_ && !path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+
+ private:
+  struct Outage {
+    bool happened = false;
+    std::uint64_t head_at_down = 0, head_at_up = 0, shipped_at_up = 0, peak_lag = 0;
+    double resumed_after_s = -1;
+  };
+
+  const DemoArgs& args_;
+  LogLevel level_{};
+  bool temporary_ = false;  // no --store: a directory of its own, removed at the end
+  std::string path_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<EmbeddedKafka> embedded_;
+  ShipperOptions ship_;
+  std::unique_ptr<Shipper> shipper_;
+  Totals totals_;
+  std::atomic<int> next_order_{0};
+  Outage outage_;
+  std::uint64_t scanned_ = 0;
+};
+
+}  // namespace
+
+int RunDemo(const CommonOptions& common, const DemoArgs& args) {
+  Status s = Demo(args).Run(common);
+  return s.ok() ? kExitOk : Fail(s);
 }
 
 // --- the subcommands of this file (command.h) ---
