@@ -101,39 +101,76 @@ void OnRetryDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
   d->err = m->err;
 }
 
+// The dead letters at `positions` (all when empty). A held event must not overtake the
+// failed event it waits behind: that one must be chosen too.
+Result<std::vector<DeadLetter>> ChooseDeadLetters(const std::vector<DeadLetter>& all,
+                                                  std::span<const std::uint64_t> positions) {
+  auto has = [](const std::vector<DeadLetter>& list, std::uint64_t p) {
+    return std::any_of(list.begin(), list.end(), [&](const DeadLetter& d) { return d.position == p; });
+  };
+  std::vector<DeadLetter> chosen;
+  for (const DeadLetter& d : all)
+    if (positions.empty() || std::find(positions.begin(), positions.end(), d.position) != positions.end())
+      chosen.push_back(d);
+  for (std::uint64_t p : positions)
+    if (!has(chosen, p)) return Status::NotFound(fmt::format("no dead letter at position {}", p));
+  for (const DeadLetter& d : chosen)
+    if (d.held_behind && has(all, d.held_behind) && !has(chosen, d.held_behind))
+      return Status::FailedPrecondition(fmt::format(
+          "position {} is held behind the dead letter at position {}: retry that one too (or all)",
+          d.position, d.held_behind));
+  return chosen;
+}
+
+// Sends one event as the shipper would (ship/wire.h) and waits up to 60 s for Kafka's answer.
+// kUnavailable when none came: the caller sends nothing more.
+Result<rd_kafka_resp_err_t> SendAndWait(rd_kafka_t* producer, const RecordedEvent& e,
+                                        const std::string& topic, const ShipperOptions& o,
+                                        const std::string& store_id,
+                                        flatbuffers::FlatBufferBuilder* fbb) {
+  std::string envelope;
+  const std::string_view value = ship::EventValue(e, o.value_format, fbb, &envelope);
+  RetryDelivery delivery;
+  rd_kafka_headers_t* headers = ship::EventHeaders(e, o.type_header, store_id, {});
+  rd_kafka_resp_err_t perr = rd_kafka_producev(
+      producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(e.stream.data(), e.stream.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+      RD_KAFKA_V_TIMESTAMP(e.timestamp_us / 1000), RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
+  if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_headers_destroy(headers);
+    return perr;
+  }
+  const auto deadline = ship::Clock::now() + std::chrono::seconds(60);
+  while (!delivery.done && ship::Clock::now() < deadline) rd_kafka_poll(producer, 50);
+  if (!delivery.done) {
+    rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    while (!delivery.done) rd_kafka_poll(producer, 50);
+    return Status::Unavailable(fmt::format(
+        "position {} not acknowledged by Kafka within 60 s; nothing more was sent", e.position));
+  }
+  return delivery.err;
+}
+
 }  // namespace
 
 Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& options,
                                          std::span<const std::uint64_t> positions) {
-  if (store.GetInfo().read_only)
+  const StoreInfo info = store.GetInfo();
+  if (info.read_only)
     return Status::FailedPrecondition("retrying dead letters rewrites their records: open the store writable");
   auto all = store.ListDeadLetters();
   if (!all.ok()) return all.status();
-  std::vector<DeadLetter> chosen;
-  for (const DeadLetter& d : *all)
-    if (positions.empty() || std::find(positions.begin(), positions.end(), d.position) != positions.end())
-      chosen.push_back(d);
-  for (std::uint64_t p : positions)
-    if (std::none_of(chosen.begin(), chosen.end(), [&](const DeadLetter& d) { return d.position == p; }))
-      return Status::NotFound(fmt::format("no dead letter at position {}", p));
-
-  // A held event must not overtake the failed event it waits behind.
-  for (const DeadLetter& d : chosen)
-    if (d.held_behind &&
-        std::any_of(all->begin(), all->end(), [&](const DeadLetter& x) { return x.position == d.held_behind; }) &&
-        std::none_of(chosen.begin(), chosen.end(), [&](const DeadLetter& x) { return x.position == d.held_behind; }))
-      return Status::FailedPrecondition(fmt::format(
-          "position {} is held behind the dead letter at position {}: retry that one too (or all)",
-          d.position, d.held_behind));
+  auto chosen = ChooseDeadLetters(*all, positions);
+  if (!chosen.ok()) return chosen.status();
 
   ShipperOptions o = options;
   o.mode = DeliveryMode::kAtLeastOnce;
   if (o.bootstrap_servers.empty() && ship::FindSetting(o.kafka_config, "bootstrap.servers").empty())
     return Status::InvalidArgument("no Kafka bootstrap servers to send the dead letters to");
-  const std::string store_id = store.GetInfo().store_id;
   auto logger = internal::MakeLogger(o.log_sink, o.log_level);
   ship::ClientContext context{logger.get(), nullptr};
-  auto conf = ship::MakeConf(ship::ProducerSettings(o, store_id), &context);
+  auto conf = ship::MakeConf(ship::ProducerSettings(o, info.store_id), &context);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), OnRetryDelivery);
   char err[512];
@@ -144,7 +181,7 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
 
   DeadLetterRetry result;
   std::set<std::string> failed_streams;
-  for (const DeadLetter& d : chosen) {
+  for (const DeadLetter& d : *chosen) {
     if (failed_streams.count(d.stream)) {
       ++result.held;
       continue;
@@ -152,37 +189,16 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
     auto event = store.ReadEvent(d.position, /*upcast=*/false);
     if (!event.ok()) return event.status();
     const RecordedEvent e = event->view();
-    std::string envelope;
-    const std::string_view value = ship::EventValue(e, o.value_format, &fbb, &envelope);
     const std::string& topic = router.TopicFor(e.stream, e.type);
-    RetryDelivery delivery;
-    rd_kafka_headers_t* headers = ship::EventHeaders(e, o.type_header, store_id, {});
-    rd_kafka_resp_err_t perr = rd_kafka_producev(
-        producer.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
-        RD_KAFKA_V_KEY(e.stream.data(), e.stream.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_TIMESTAMP(e.timestamp_us / 1000), RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
-    if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_headers_destroy(headers);
-      delivery.done = true;
-      delivery.err = perr;
-    }
-    const auto deadline = ship::Clock::now() + std::chrono::seconds(60);
-    while (!delivery.done && ship::Clock::now() < deadline) rd_kafka_poll(producer.get(), 50);
-    if (!delivery.done) {
-      rd_kafka_purge(producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-      while (!delivery.done) rd_kafka_poll(producer.get(), 50);
-      return Status::Unavailable(fmt::format(
-          "position {} not acknowledged by Kafka within 60 s; nothing more was sent", d.position));
-    }
-    if (delivery.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    auto sent = SendAndWait(producer.get(), e, topic, o, info.store_id, &fbb);
+    if (!sent.ok()) return sent.status();
+    if (*sent == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::uint64_t p = d.position;
       if (Status s = store.RemoveDeadLetters(std::span<const std::uint64_t>(&p, 1)); !s.ok()) return s;
       ++result.sent;
     } else {
       DeadLetter again = d;
-      again.error = rd_kafka_err2str(delivery.err);
+      again.error = rd_kafka_err2str(*sent);
       again.time_us = internal::WallClockMicros();
       again.destination = topic;
       if (Status s = store.PutDeadLetters(std::span<const DeadLetter>(&again, 1)); !s.ok()) return s;

@@ -74,6 +74,53 @@ Status Store::Impl::RecordRepair(const std::string& description) {
   return Status::Ok();
 }
 
+namespace {
+
+// The repair as the store's meta family records it (StoreInfo::last_repair).
+std::string RepairRecord(const RepairReport& report, std::int64_t now) {
+  const std::string when = UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ");
+  if (report.damaged_file.empty())
+    return fmt::format("{}: kept positions 1..{}; {}; copy of the store before the repair in {}",
+                       when, report.kept_through, report.damage, report.backup_dir);
+  return fmt::format(
+      "{}: kept positions 1..{}, dropped {} bytes of write-ahead log {} from offset {} ({}); "
+      "copy of the store before the repair in {}",
+      when, report.kept_through, report.bytes_dropped,
+      fs::path(report.damaged_file).filename().string(), report.damaged_offset, report.damage,
+      report.backup_dir);
+}
+
+}  // namespace
+
+// Fills in what the damage is: a damaged write-ahead log (file, offset, bytes after it), or a
+// store that ends before the head its writer's clean close noted. kCorruption when the
+// damage is neither, which repair cannot mend.
+Status Store::Impl::DescribeRepairDamage(const std::string& path,
+                                         const StoreOptions& open_options, RepairReport* report) {
+  if (auto damage = store::FindWalDamage(path)) {
+    report->damaged_file = damage->file;
+    report->damaged_offset = damage->offset;
+    report->damage = damage->what;
+    report->bytes_dropped = damage->bytes_after;
+    return Status::Ok();
+  }
+  // No damaged log: perhaps one was deleted (the head the last clean close noted is gone).
+  // Nothing can bring those events back; repair can only accept the loss, on the record.
+  StoreOptions probe_options = open_options;
+  probe_options.read_only = true;
+  auto probe = Open(path, probe_options, /*repairing=*/true);
+  if (!probe.ok())
+    return Status::Corruption(fmt::format(
+        "store {} cannot be repaired by cairn: its write-ahead log is intact, the damage is "
+        "elsewhere; restore the store from a backup (docs/guarantees.md)",
+        path));
+  report->damage = fmt::format(
+      "the store ends at position {}, but its writer closed it holding more: a write-ahead "
+      "log or table file was deleted or cut short",
+      (*probe)->last_position());
+  return Status::Ok();
+}
+
 Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions& options) {
   if (path.empty()) return Status::InvalidArgument("store path is empty");
   RepairReport report;
@@ -87,33 +134,12 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     // A store that opens for writing needs nothing (and a held lock says kBusy here).
     auto as_is = Impl::Open(path, open_options);
     if (as_is.ok()) {
-      report.kept_through = (*as_is)->GetInfo().last_position;
+      report.kept_through = (*as_is)->last_position();
       return report;
     }
     if (as_is.status().code() != StatusCode::kCorruption) return as_is.status();
   }
-  auto damage = store::FindWalDamage(path);
-  if (damage) {
-    report.damaged_file = damage->file;
-    report.damaged_offset = damage->offset;
-    report.damage = damage->what;
-    report.bytes_dropped = damage->bytes_after;
-  } else {
-    // No damaged log: perhaps one was deleted (the head the last clean close noted is gone).
-    // Nothing can bring those events back; repair can only accept the loss, on the record.
-    StoreOptions probe_options = open_options;
-    probe_options.read_only = true;
-    auto probe = Impl::Open(path, probe_options, /*repairing=*/true);
-    if (!probe.ok())
-      return Status::Corruption(fmt::format(
-          "store {} cannot be repaired by cairn: its write-ahead log is intact, the damage is "
-          "elsewhere; restore the store from a backup (docs/guarantees.md)",
-          path));
-    report.damage = fmt::format(
-        "the store ends at position {}, but its writer closed it holding more: a write-ahead "
-        "log or table file was deleted or cut short",
-        (*probe)->GetInfo().last_position);
-  }
+  if (Status s = Impl::DescribeRepairDamage(path, open_options, &report); !s.ok()) return s;
   report.needed = true;
 
   const std::int64_t now = internal::WallClockMicros();
@@ -138,21 +164,9 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     if (!scratch.empty()) fs::remove_all(scratch, ec);
     return repaired.status();
   }
-  report.kept_through = (*repaired)->GetInfo().last_position;
+  report.kept_through = (*repaired)->last_position();
   Status recorded;
-  if (!options.dry_run) {
-    recorded = (*repaired)->RecordRepair(
-        report.damaged_file.empty()
-            ? fmt::format("{}: kept positions 1..{}; {}; copy of the store before the repair in {}",
-                          UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ"), report.kept_through, report.damage,
-                          report.backup_dir)
-            : fmt::format(
-                  "{}: kept positions 1..{}, dropped {} bytes of write-ahead log {} from offset "
-                  "{} ({}); copy of the store before the repair in {}",
-                  UtcStamp(now, "%Y-%m-%dT%H:%M:%SZ"), report.kept_through, report.bytes_dropped,
-                  fs::path(report.damaged_file).filename().string(), report.damaged_offset,
-                  report.damage, report.backup_dir));
-  }
+  if (!options.dry_run) recorded = (*repaired)->RecordRepair(RepairRecord(report, now));
   Status closed = (*repaired)->Close();
   if (!scratch.empty()) fs::remove_all(scratch, ec);
   if (!recorded.ok()) return recorded;

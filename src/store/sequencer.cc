@@ -231,6 +231,43 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   head_.Publish(next_position_ - 1, head_hash_, head_timestamp_us_);
 }
 
+// Each stream's version now, checked against what its append expects.
+Result<std::vector<std::uint64_t>> Store::Impl::CheckExpectedVersions(const Writer& w) {
+  std::vector<std::uint64_t> actual(w.views.size());
+  for (std::size_t i = 0; i < w.views.size(); ++i) {
+    const AppendView& v = w.views[i];
+    auto version = StreamVersion(v.stream);
+    if (!version.ok()) return version.status();
+    if (!v.expected.Matches(*version))
+      return Status::WrongExpectedVersion(v.stream, v.expected.ToString(), *version);
+    actual[i] = *version;
+  }
+  return actual;
+}
+
+// One sequenced event's entries: the log, the stream index, the type index and (for a
+// caller's id) the id index.
+rocksdb::Status Store::Impl::AddToBatch(const RecordedEvent& f) {
+  char position_key[8];
+  value_.clear();
+  codec::EncodeEvent(f, &fbb_, &value_);
+  store::PutBigEndian64(f.position, position_key);
+  const rocksdb::Slice pos(position_key, 8);
+  rocksdb::Status rs = batch_.Put(log_, pos, value_);
+  key_.clear();
+  store::AppendStreamKey(f.stream, f.version, &key_);
+  if (rs.ok()) rs = batch_.Put(streams_, key_, pos);
+  if (rs.ok()) {
+    key_.clear();
+    store::AppendTypeKey(f.type, f.position, &key_);
+    rs = batch_.Put(types_, key_, rocksdb::Slice());
+  }
+  if (rs.ok() && f.id_from_caller)
+    rs = batch_.Put(ids_, rocksdb::Slice(reinterpret_cast<const char*>(f.id.bytes().data()), 16),
+                    pos);
+  return rs;
+}
+
 void Store::Impl::PrepareWriter(Writer* w) {
   auto dedup = Deduplicate(w);
   if (!dedup.ok()) {
@@ -238,47 +275,29 @@ void Store::Impl::PrepareWriter(Writer* w) {
     return;
   }
   if (*dedup) return;
-
-  std::vector<std::uint64_t> actual(w->views.size());
-  for (std::size_t i = 0; i < w->views.size(); ++i) {
-    const AppendView& v = w->views[i];
-    auto version = StreamVersion(v.stream);
-    if (!version.ok()) {
-      w->status = version.status();
-      return;
-    }
-    if (!v.expected.Matches(*version)) {
-      w->status = Status::WrongExpectedVersion(v.stream, v.expected.ToString(), *version);
-      return;
-    }
-    actual[i] = *version;
+  auto actual = CheckExpectedVersions(*w);
+  if (!actual.ok()) {
+    w->status = actual.status();
+    return;
   }
 
   const std::uint64_t start_position = next_position_;
   const audit::Hash start_hash = head_hash_;
   batch_.SetSavePoint();
-  auto fail = [&](const rocksdb::Status& rs) {
-    w->status = FromRocks(rs, "building the write batch");
-    (void)batch_.RollbackToSavePoint();
-    next_position_ = start_position;
-    head_hash_ = start_hash;
-    w->results.clear();
-  };
-  char position_key[8];
   w->results.reserve(w->views.size());
   std::vector<std::pair<EventId, IdLocation>> new_ids;
   for (std::size_t i = 0; i < w->views.size(); ++i) {
     const AppendView& v = w->views[i];
     AppendResult r;
     r.first_position = next_position_;
-    r.first_version = actual[i] + 1;
+    r.first_version = (*actual)[i] + 1;
     for (std::size_t j = 0; j < v.events.size(); ++j) {
       const EventData& e = v.events[j];
       RecordedEvent f;
       f.id = e.id ? *e.id : EventId::Generate();
       f.id_from_caller = e.id.has_value();
       f.stream = v.stream;
-      f.version = actual[i] + 1 + j;
+      f.version = (*actual)[i] + 1 + j;
       f.position = next_position_++;
       f.type = e.type;
       f.timestamp_us = group_timestamp_us_;
@@ -288,29 +307,20 @@ void Store::Impl::PrepareWriter(Writer* w) {
       f.schema_version = e.schema_version;
       f.chain_hash = hasher_.Next(head_hash_, f);
       head_hash_ = f.chain_hash;
-
-      value_.clear();
-      codec::EncodeEvent(f, &fbb_, &value_);
-      store::PutBigEndian64(f.position, position_key);
-      const rocksdb::Slice pos(position_key, 8);
-      rocksdb::Status rs = batch_.Put(log_, pos, value_);
-      key_.clear();
-      store::AppendStreamKey(v.stream, f.version, &key_);
-      if (rs.ok()) rs = batch_.Put(streams_, key_, pos);
-      if (rs.ok()) {
-        key_.clear();
-        store::AppendTypeKey(f.type, f.position, &key_);
-        rs = batch_.Put(types_, key_, rocksdb::Slice());
+      if (rocksdb::Status rs = AddToBatch(f); !rs.ok()) {
+        // Leaves the batch, the position and the chain as they were before this writer.
+        w->status = FromRocks(rs, "building the write batch");
+        (void)batch_.RollbackToSavePoint();
+        next_position_ = start_position;
+        head_hash_ = start_hash;
+        w->results.clear();
+        return;
       }
-      if (rs.ok() && f.id_from_caller) {
-        rs = batch_.Put(ids_, rocksdb::Slice(reinterpret_cast<const char*>(f.id.bytes().data()), 16),
-                        pos);
+      if (f.id_from_caller)
         new_ids.emplace_back(f.id, IdLocation{f.position, f.version, v.stream, &e});
-      }
-      if (!rs.ok()) return fail(rs);
     }
     r.last_position = next_position_ - 1;
-    r.last_version = actual[i] + v.events.size();
+    r.last_version = (*actual)[i] + v.events.size();
     w->results.push_back(r);
   }
   for (std::size_t i = 0; i < w->views.size(); ++i)

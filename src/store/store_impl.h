@@ -115,6 +115,9 @@ class Store::Impl {
   std::uint64_t log_start() const { return head_.log_start(); }
   // Store::Repair (repair.cc): notes in the store what a repair kept and dropped.
   Status RecordRepair(const std::string& description);
+  // Store::Repair: what the damage is (repair.cc), or kCorruption when repair cannot mend it.
+  static Status DescribeRepairDamage(const std::string& path, const StoreOptions& open_options,
+                                     RepairReport* report);
 
  private:
   // The three kinds of EventReader (reader.cc): nested here because EventReader's
@@ -202,6 +205,8 @@ class Store::Impl {
   void CommitGroup(const std::vector<Writer*>& group);
   // Prepares `w` into batch_; on a conflict or error sets w->status and leaves batch_ as it was.
   void PrepareWriter(Writer* w);
+  Result<std::vector<std::uint64_t>> CheckExpectedVersions(const Writer& w);
+  rocksdb::Status AddToBatch(const RecordedEvent& event);
   Result<std::uint64_t> StreamVersion(std::string_view stream);
   Result<std::uint64_t> LoadStreamVersion(std::string_view stream);
   // Looks up caller-chosen ids; fills w->results and returns true when the whole append was

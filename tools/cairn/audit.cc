@@ -172,55 +172,41 @@ int RunTail(const CommonOptions& common, const TailArgs& args) {
   return kExitOk;
 }
 
-int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
-  auto format = ParseFormat(args.format, false);
-  if (!format.ok()) return Fail(format.status());
-  VerifyOptions vo;
-  for (const std::string& e : args.expect) {
-    const auto colon = e.find(':');
-    ChainAnchor a;
-    const std::string hex = colon == std::string::npos ? "" : e.substr(colon + 1);
-    bool good = colon != std::string::npos && colon > 0 && hex.size() == 64 &&
-                e.find_first_not_of("0123456789") >= colon;
-    for (std::size_t i = 0; good && i < 32; ++i) {
-      const auto nibble = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-      };
-      const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-      good = hi >= 0 && lo >= 0;
-      if (good) a.chain_hash[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-    }
-    if (good) {
-      try {
-        a.position = std::stoull(e.substr(0, colon));
-      } catch (...) {
-        good = false;
-      }
-    }
-    if (!good || a.position == 0)
-      return Fail(Status::InvalidArgument(fmt::format(
-          "--expect '{}': expected POSITION:HASH (a position and 64 hex digits)", e)));
-    vo.expect.push_back(a);
+namespace {
+
+// --expect POSITION:HASH (a position and 64 hex digits).
+Result<ChainAnchor> ParseAnchor(const std::string& e) {
+  const auto colon = e.find(':');
+  ChainAnchor a;
+  const std::string hex = colon == std::string::npos ? "" : e.substr(colon + 1);
+  bool good = colon != std::string::npos && colon > 0 && hex.size() == 64 &&
+              e.find_first_not_of("0123456789") >= colon;
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; good && i < 32; ++i) {
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    good = hi >= 0 && lo >= 0;
+    if (good) a.chain_hash[i] = static_cast<std::uint8_t>(hi << 4 | lo);
   }
-  auto store = OpenForAudit(common, args.store);
-  if (!store.ok()) return Fail(store.status());
-  if (const std::uint64_t head = (*store)->GetInfo().last_position; args.from_position > head + 1 ||
-                                                                  args.from_position == 0)
-    return Fail(Status::InvalidArgument(fmt::format(
-        "--from-position {} is outside the log (positions 1..{})", args.from_position, head)));
-  Progress progress("verify");
-  vo.from_position = args.from_position;
-  vo.progress = [&](std::uint64_t done, std::uint64_t total) { progress.Update(done, total); };
-  const auto t0 = std::chrono::steady_clock::now();
-  auto report = (*store)->Verify(vo);
-  progress.Done();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (!report.ok()) return Fail(report.status());
-  const VerifyReport& r = *report;
-  if (*format == Format::kJson) {
+  if (good) {
+    try {
+      a.position = std::stoull(e.substr(0, colon));
+    } catch (...) {
+      good = false;
+    }
+  }
+  if (!good || a.position == 0)
+    return Status::InvalidArgument(
+        fmt::format("--expect '{}': expected POSITION:HASH (a position and 64 hex digits)", e));
+  return a;
+}
+
+void PrintVerifyReport(Format format, const VerifyReport& r, std::size_t anchors_given, double secs) {
+  if (format == Format::kJson) {
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : r.problems) problems.push_back({{"position", p.position}, {"what", p.what}});
     nlohmann::json j = {{"ok", r.ok()},
@@ -238,23 +224,50 @@ int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
                         {"seconds", secs},
                         {"problems", problems}};
     std::cout << DumpJson(j, 2) << "\n";
-  } else {
-    fmt::print("checked    positions {}..{}: {} events in {:.2f} s ({:.0f} events/s)\n",
-               r.first_position, r.last_position, r.events, secs, r.events / std::max(secs, 1e-9));
-    if (r.indexes_checked)
-      fmt::print("indexes    {} streams and {} caller ids agree with the log\n", r.streams,
-                 r.caller_ids);
-    else
-      fmt::print("indexes    not checked (they need a verify from position 1)\n");
-    fmt::print("side       {} checkpoints, {} dead letters\n", r.checkpoints, r.dead_letters);
-    if (!vo.expect.empty())
-      fmt::print("anchors    {} of {} expected heads hold\n", r.anchors_checked, vo.expect.size());
-    for (const std::string& n : r.notes) fmt::print("note       {}\n", n);
-    if (r.ok())
-      fmt::print("chain head {}\nOK\n", HexHash(r.chain_head));
+    return;
   }
-  if (r.ok()) return kExitOk;
-  for (const auto& p : r.problems)
+  fmt::print("checked    positions {}..{}: {} events in {:.2f} s ({:.0f} events/s)\n",
+             r.first_position, r.last_position, r.events, secs, r.events / std::max(secs, 1e-9));
+  if (r.indexes_checked)
+    fmt::print("indexes    {} streams and {} caller ids agree with the log\n", r.streams,
+               r.caller_ids);
+  else
+    fmt::print("indexes    not checked (they need a verify from position 1)\n");
+  fmt::print("side       {} checkpoints, {} dead letters\n", r.checkpoints, r.dead_letters);
+  if (anchors_given)
+    fmt::print("anchors    {} of {} expected heads hold\n", r.anchors_checked, anchors_given);
+  for (const std::string& n : r.notes) fmt::print("note       {}\n", n);
+  if (r.ok()) fmt::print("chain head {}\nOK\n", HexHash(r.chain_head));
+}
+
+}  // namespace
+
+int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  VerifyOptions vo;
+  for (const std::string& e : args.expect) {
+    auto a = ParseAnchor(e);
+    if (!a.ok()) return Fail(a.status());
+    vo.expect.push_back(*a);
+  }
+  auto store = OpenForAudit(common, args.store);
+  if (!store.ok()) return Fail(store.status());
+  if (const std::uint64_t head = (*store)->last_position();
+      args.from_position > head + 1 || args.from_position == 0)
+    return Fail(Status::InvalidArgument(fmt::format(
+        "--from-position {} is outside the log (positions 1..{})", args.from_position, head)));
+  Progress progress("verify");
+  vo.from_position = args.from_position;
+  vo.progress = [&](std::uint64_t done, std::uint64_t total) { progress.Update(done, total); };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto report = (*store)->Verify(vo);
+  progress.Done();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!report.ok()) return Fail(report.status());
+  PrintVerifyReport(*format, *report, vo.expect.size(), secs);
+  if (report->ok()) return kExitOk;
+  for (const auto& p : report->problems)
     std::fprintf(stderr, "cairn: %s%s\n",
                  p.position ? fmt::format("position {}: ", p.position).c_str() : "",
                  p.what.c_str());

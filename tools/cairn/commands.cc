@@ -172,6 +172,100 @@ Status CheckJsonlInput(Store& store, const std::vector<StreamAppend>& appends,
 
 }  // namespace
 
+namespace {
+
+// The appends of `cairn append --jsonl`: one JSON event a line, consecutive events of one
+// stream in one atomic append (up to 1,000 events); `lines` gets each event's input line.
+Status ReadJsonlAppends(const AppendArgs& args, const ExpectedVersion& expected,
+                        std::vector<StreamAppend>* appends,
+                        std::vector<std::vector<std::size_t>>* lines) {
+  if (!args.type.empty() || args.data || !args.id.empty())
+    return Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id");
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(std::cin, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    // Ordered: a "data" object is stored with its keys in the order given.
+    auto j = nlohmann::ordered_json::parse(line, nullptr, false);
+    if (j.is_discarded())
+      return Status::InvalidArgument(fmt::format("stdin line {}: not valid JSON", line_no));
+    std::string stream = args.stream;
+    auto e = EventFromJson(j, &stream);
+    if (!e.ok())
+      return Status::InvalidArgument(fmt::format("stdin line {}: {}", line_no, e.status().message()));
+    if (stream.empty())
+      return Status::InvalidArgument(
+          fmt::format("stdin line {}: no \"stream\" and no STREAM argument", line_no));
+    if (appends->empty() || appends->back().stream != stream ||
+        appends->back().events.size() >= 1000) {
+      appends->push_back(StreamAppend{stream, ExpectedVersion::Any(), {}});
+      lines->emplace_back();
+    }
+    appends->back().events.push_back(std::move(e).value());
+    lines->back().push_back(line_no);
+  }
+  if (appends->empty()) return Status::InvalidArgument("stdin held no events");
+  if (expected.kind() != ExpectedVersion::Kind::kAny) {
+    for (const auto& a : *appends)
+      if (a.stream != appends->front().stream)
+        return Status::InvalidArgument("--expected-version with --jsonl needs every line in one stream");
+    appends->front().expected = expected;
+  }
+  return Status::Ok();
+}
+
+// The one event of `cairn append STORE STREAM --type T`: its payload from --data or stdin.
+Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const ExpectedVersion& expected) {
+  if (args.type.empty()) return Status::InvalidArgument("--type is required");
+  EventData e;
+  e.type = args.type;
+  e.content_type = args.content_type;
+  e.metadata = args.metadata;
+  if (!args.id.empty()) {
+    auto id = EventId::Parse(args.id);
+    if (!id.ok()) return id.status();
+    e.id = *id;
+  }
+  if (args.data) {
+    e.payload = *args.data;
+  } else {
+    if (isatty(STDIN_FILENO))
+      return Status::InvalidArgument("no payload: pass --data or pipe it on stdin");
+    e.payload.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  return StreamAppend{args.stream, expected, {std::move(e)}};
+}
+
+void PrintAppendResults(Format format, const std::vector<StreamAppend>& appends,
+                        const std::vector<AppendResult>& done) {
+  nlohmann::json results = nlohmann::json::array();
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    const StreamAppend& a = appends[i];
+    const AppendResult& r = done[i];
+    if (format == Format::kText) {
+      fmt::print("{} {} event{} to {}: versions {}..{}, positions {}..{}\n",
+                 r.deduplicated ? "already stored" : "appended", a.events.size(),
+                 a.events.size() == 1 ? "" : "s", a.stream, r.first_version, r.last_version,
+                 r.first_position, r.last_position);
+      continue;
+    }
+    results.push_back({{"stream", a.stream},
+                       {"events", a.events.size()},
+                       {"first_version", r.first_version},
+                       {"last_version", r.last_version},
+                       {"first_position", r.first_position},
+                       {"last_position", r.last_position},
+                       {"deduplicated", r.deduplicated}});
+  }
+  if (format == Format::kJsonl)
+    for (const auto& r : results) std::cout << DumpJson(r) << "\n";
+  else if (format != Format::kText)
+    std::cout << DumpJson(results, 2) << "\n";
+}
+
+}  // namespace
+
 int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   auto format = ParseFormat(args.format, false);
   if (!format.ok()) return Fail(format.status());
@@ -184,60 +278,11 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   std::vector<StreamAppend> appends;
   std::vector<std::vector<std::size_t>> lines;  // --jsonl: the input line of each event
   if (args.jsonl) {
-    if (!args.type.empty() || args.data || !args.id.empty())
-      return Fail(Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id"));
-    std::string line;
-    std::size_t line_no = 0;
-    while (std::getline(std::cin, line)) {
-      ++line_no;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      // Ordered: a "data" object is stored with its keys in the order given.
-      auto j = nlohmann::ordered_json::parse(line, nullptr, false);
-      if (j.is_discarded())
-        return Fail(Status::InvalidArgument(fmt::format("stdin line {}: not valid JSON", line_no)));
-      std::string stream = args.stream;
-      auto e = EventFromJson(j, &stream);
-      if (!e.ok())
-        return Fail(Status::InvalidArgument(
-            fmt::format("stdin line {}: {}", line_no, e.status().message())));
-      if (stream.empty())
-        return Fail(Status::InvalidArgument(
-            fmt::format("stdin line {}: no \"stream\" and no STREAM argument", line_no)));
-      // Consecutive events of one stream go in one atomic append (up to 1,000 events).
-      if (appends.empty() || appends.back().stream != stream || appends.back().events.size() >= 1000) {
-        appends.push_back(StreamAppend{stream, ExpectedVersion::Any(), {}});
-        lines.emplace_back();
-      }
-      appends.back().events.push_back(std::move(e).value());
-      lines.back().push_back(line_no);
-    }
-    if (appends.empty()) return Fail(Status::InvalidArgument("stdin held no events"));
-    if (expected->kind() != ExpectedVersion::Kind::kAny) {
-      for (const auto& a : appends)
-        if (a.stream != appends.front().stream)
-          return Fail(Status::InvalidArgument(
-              "--expected-version with --jsonl needs every line in one stream"));
-      appends.front().expected = *expected;
-    }
+    if (Status s = ReadJsonlAppends(args, *expected, &appends, &lines); !s.ok()) return Fail(s);
   } else {
-    if (args.type.empty()) return Fail(Status::InvalidArgument("--type is required"));
-    EventData e;
-    e.type = args.type;
-    e.content_type = args.content_type;
-    e.metadata = args.metadata;
-    if (!args.id.empty()) {
-      auto id = EventId::Parse(args.id);
-      if (!id.ok()) return Fail(id.status());
-      e.id = *id;
-    }
-    if (args.data) {
-      e.payload = *args.data;
-    } else {
-      if (isatty(STDIN_FILENO))
-        return Fail(Status::InvalidArgument("no payload: pass --data or pipe it on stdin"));
-      e.payload.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    }
-    appends.push_back(StreamAppend{args.stream, *expected, {std::move(e)}});
+    auto one = ReadSingleAppend(args, *expected);
+    if (!one.ok()) return Fail(one.status());
+    appends.push_back(std::move(one).value());
   }
 
   auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
@@ -246,37 +291,21 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
     // The whole input must be storable before the first append: a bad line stores nothing.
     if (Status s = CheckJsonlInput(**store, appends, lines); !s.ok()) return Fail(s);
   }
-  nlohmann::json results = nlohmann::json::array();
+  std::vector<AppendResult> done;
   std::size_t total = 0;
   for (const auto& a : appends) {
     auto r = (*store)->Append(a.stream, a.expected, a.events);
     if (!r.ok()) {
+      // Text names what went in before the error; JSON output is all or nothing.
+      if (*format == Format::kText) PrintAppendResults(*format, appends, done);
       if (total > 0)
         std::fprintf(stderr, "cairn: %zu events were appended before this error\n", total);
       return Fail(r.status());
     }
     total += a.events.size();
-    if (*format == Format::kText) {
-      fmt::print("{} {} event{} to {}: versions {}..{}, positions {}..{}\n",
-                 r->deduplicated ? "already stored" : "appended", a.events.size(),
-                 a.events.size() == 1 ? "" : "s", a.stream, r->first_version, r->last_version,
-                 r->first_position, r->last_position);
-    } else {
-      results.push_back({{"stream", a.stream},
-                         {"events", a.events.size()},
-                         {"first_version", r->first_version},
-                         {"last_version", r->last_version},
-                         {"first_position", r->first_position},
-                         {"last_position", r->last_position},
-                         {"deduplicated", r->deduplicated}});
-    }
+    done.push_back(*r);
   }
-  if (*format != Format::kText) {
-    if (*format == Format::kJsonl)
-      for (const auto& r : results) std::cout << DumpJson(r) << "\n";
-    else
-      std::cout << DumpJson(results, 2) << "\n";
-  }
+  PrintAppendResults(*format, appends, done);
   Status closed = (*store)->Close();
   if (!closed.ok()) return Fail(closed);
   return kExitOk;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -218,109 +219,113 @@ Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaA
   return o;
 }
 
-int RunShip(const CommonOptions& common, const ShipArgs& args) {
-  auto level = ParseLogLevel(common.log_level);
-  if (!level.ok()) return Fail(level.status());
+namespace {
+
+// Everything of `cairn ship`'s arguments that becomes a ShipperOptions field.
+Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& args) {
   auto options = ProducerOptions(common, args.kafka);
-  if (!options.ok()) return Fail(options.status());
+  if (!options.ok()) return options.status();
   ShipperOptions o = std::move(options).value();
   if (args.mode == "at-least-once")
     o.mode = DeliveryMode::kAtLeastOnce;
   else if (args.mode == "exactly-once")
     o.mode = DeliveryMode::kExactlyOnce;
   else
-    return Fail(Status::InvalidArgument(
-        fmt::format("--mode '{}': expected at-least-once or exactly-once", args.mode)));
+    return Status::InvalidArgument(
+        fmt::format("--mode '{}': expected at-least-once or exactly-once", args.mode));
   o.default_topic = args.default_topic;
   auto routes = LoadRoutes(args.routes_file, &o.default_topic);
-  if (!routes.ok()) return Fail(routes.status());
+  if (!routes.ok()) return routes.status();
   o.routes = std::move(routes).value();
   if (args.value == "payload")
     o.value_format = ValueFormat::kPayload;
   else if (args.value == "envelope")
     o.value_format = ValueFormat::kEnvelope;
   else
-    return Fail(Status::InvalidArgument(
-        fmt::format("--value '{}': expected payload or envelope", args.value)));
+    return Status::InvalidArgument(
+        fmt::format("--value '{}': expected payload or envelope", args.value));
   if (args.dead_letter_policy == "hold")
     o.dead_letter_policy = DeadLetterPolicy::kHoldStream;
   else if (args.dead_letter_policy == "skip")
     o.dead_letter_policy = DeadLetterPolicy::kSkip;
   else
-    return Fail(Status::InvalidArgument(
-        fmt::format("--dead-letter-policy '{}': expected hold or skip", args.dead_letter_policy)));
+    return Status::InvalidArgument(
+        fmt::format("--dead-letter-policy '{}': expected hold or skip", args.dead_letter_policy));
   o.type_header = args.type_header;
   o.dead_letter_topic = args.dead_letter_topic;
   o.checkpoint_topic = args.checkpoint_topic;
   o.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(args.drain_timeout_s * 1000));
-  auto format = ParseFormat(args.format, false);
-  if (!format.ok()) return Fail(format.status());
-  std::optional<std::pair<std::string, int>> listen;
-  if (!args.metrics_listen.empty()) {
-    auto l = ParseListen(args.metrics_listen);
-    if (!l.ok()) return Fail(l.status());
-    listen = *l;
-  }
+  return o;
+}
 
-  std::unique_ptr<EmbeddedKafka> embedded;
+// --embedded-kafka: a throwaway Kafka in this process, exclusive with given brokers. Returns
+// null when brokers are given.
+Result<std::unique_ptr<EmbeddedKafka>> EmbeddedKafkaIfAsked(const ShipArgs& args, ShipperOptions* o) {
   bool bootstrap_in_settings = false;
-  for (const auto& [k, v] : o.kafka_config) bootstrap_in_settings |= k == "bootstrap.servers";
-  const bool brokers_given = !o.bootstrap_servers.empty() || bootstrap_in_settings;
+  for (const auto& [k, v] : o->kafka_config) bootstrap_in_settings |= k == "bootstrap.servers";
+  const bool brokers_given = !o->bootstrap_servers.empty() || bootstrap_in_settings;
   if (args.embedded_kafka && brokers_given)
-    return Fail(Status::InvalidArgument("--embedded-kafka and brokers (-b, bootstrap.servers, "
-                                        "KAFKA_BOOTSTRAP_SERVERS) exclude each other"));
+    return Status::InvalidArgument("--embedded-kafka and brokers (-b, bootstrap.servers, "
+                                   "KAFKA_BOOTSTRAP_SERVERS) exclude each other");
   if (!brokers_given && !args.embedded_kafka)
-    return Fail(Status::InvalidArgument(
+    return Status::InvalidArgument(
         "no Kafka brokers: give -b HOST:PORT, bootstrap.servers in --kafka-config, or "
-        "KAFKA_BOOTSTRAP_SERVERS (--embedded-kafka ships to a throwaway Kafka in this process)"));
-  if (args.embedded_kafka) {
-    auto k = EmbeddedKafka::Start();
-    if (!k.ok()) return Fail(k.status());
-    embedded = std::move(k).value();
-    o.bootstrap_servers = embedded->bootstrap_servers();
-    // Its own checkpoint: what reached a Kafka that vanishes with this process must never
-    // count as shipped for retention, which trusts the "shipper" checkpoint.
-    o.checkpoint_name = "embedded-kafka";
-    std::fprintf(stderr,
-                 "cairn: shipping to an embedded Kafka at %s (in this process, gone when it "
-                 "exits; checkpoint 'embedded-kafka')\n",
-                 o.bootstrap_servers.c_str());
-  }
+        "KAFKA_BOOTSTRAP_SERVERS (--embedded-kafka ships to a throwaway Kafka in this process)");
+  if (!args.embedded_kafka) return std::unique_ptr<EmbeddedKafka>();
+  auto k = EmbeddedKafka::Start();
+  if (!k.ok()) return k.status();
+  o->bootstrap_servers = (*k)->bootstrap_servers();
+  // Its own checkpoint: what reached a Kafka that vanishes with this process must never
+  // count as shipped for retention, which trusts the "shipper" checkpoint.
+  o->checkpoint_name = "embedded-kafka";
+  std::fprintf(stderr,
+               "cairn: shipping to an embedded Kafka at %s (in this process, gone when it "
+               "exits; checkpoint 'embedded-kafka')\n",
+               o->bootstrap_servers.c_str());
+  return k;
+}
 
-  StoreOptions so;
-  so.log_level = *level;
-  so.create_if_missing = false;
-  auto store = Store::Open(args.store, so);
-  if (!store.ok()) return Fail(store.status());
-  InstallSignalHandlers();
-  auto shipper = Shipper::Start(**store, o);
-  if (!shipper.ok()) return Fail(shipper.status());
-
-  std::unique_ptr<httplib::Server> http;
-  std::thread http_thread;
-  if (listen) {
-    http = std::make_unique<httplib::Server>();
-    Shipper* sh = shipper->get();
-    http->Get("/metrics", [sh](const httplib::Request&, httplib::Response& res) {
-      res.set_content(sh->PrometheusMetrics(), "text/plain; version=0.0.4");
+// --metrics-listen: /metrics and /status over HTTP while the shipper runs.
+class MetricsServer {
+ public:
+  Status Start(const std::string& listen, Shipper* shipper) {
+    auto l = ParseListen(listen);
+    if (!l.ok()) return l.status();
+    server_ = std::make_unique<httplib::Server>();
+    server_->Get("/metrics", [shipper](const httplib::Request&, httplib::Response& res) {
+      res.set_content(shipper->PrometheusMetrics(), "text/plain; version=0.0.4");
     });
-    http->Get("/status", [sh](const httplib::Request&, httplib::Response& res) {
-      res.set_content(DumpJson(StatusJson(sh->GetStatus())), "application/json");
+    server_->Get("/status", [shipper](const httplib::Request&, httplib::Response& res) {
+      res.set_content(DumpJson(StatusJson(shipper->GetStatus())), "application/json");
     });
-    if (!http->bind_to_port(listen->first, listen->second))
-      return Fail(Status::Unavailable(
-          fmt::format("--metrics-listen {}: cannot listen there", args.metrics_listen)));
-    http_thread = std::thread([&] { http->listen_after_bind(); });
-    std::fprintf(stderr, "cairn: metrics at http://%s/metrics\n", args.metrics_listen.c_str());
+    if (!server_->bind_to_port(l->first, l->second))
+      return Status::Unavailable(fmt::format("--metrics-listen {}: cannot listen there", listen));
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    std::fprintf(stderr, "cairn: metrics at http://%s/metrics\n", listen.c_str());
+    return Status::Ok();
   }
+  void Stop() {
+    if (!server_) return;
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+    server_.reset();
+  }
+  ~MetricsServer() { Stop(); }
 
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+// Until a signal, a failure, or (--exit-when-caught-up) the head at the start is shipped: a
+// status line at a TTY, one every 10 s otherwise. Returns the exit code so far.
+int WatchShipper(Shipper& shipper, std::uint64_t target, bool exit_when_caught_up) {
   const bool tty = isatty(STDERR_FILENO) != 0;
-  const std::uint64_t target = (*store)->GetInfo().last_position;
   auto last_line = std::chrono::steady_clock::now();
   int exit_code = kExitOk;
   while (g_signal == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    const ShipperStatus s = (*shipper)->GetStatus();
+    const ShipperStatus s = shipper.GetStatus();
     if (s.state == ShipperState::kFailed) {
       exit_code = Fail(Status::FailedPrecondition("shipper failed: " + s.last_error));
       break;
@@ -332,16 +337,45 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
       std::fprintf(stderr, "%s\n", StatusLine(s).c_str());
       last_line = now;
     }
-    if (args.exit_when_caught_up && s.shipped_through >= target) break;
+    if (exit_when_caught_up && s.shipped_through >= target) break;
   }
   if (tty) std::fprintf(stderr, "\n");
-  if (g_signal) std::fprintf(stderr, "cairn: stopping (signal %d): draining in-flight events\n", g_signal.load());
+  if (g_signal)
+    std::fprintf(stderr, "cairn: stopping (signal %d): draining in-flight events\n", g_signal.load());
+  return exit_code;
+}
+
+}  // namespace
+
+int RunShip(const CommonOptions& common, const ShipArgs& args) {
+  auto level = ParseLogLevel(common.log_level);
+  if (!level.ok()) return Fail(level.status());
+  auto options = ShipOptions(common, args);
+  if (!options.ok()) return Fail(options.status());
+  ShipperOptions o = std::move(options).value();
+  auto format = ParseFormat(args.format, false);
+  if (!format.ok()) return Fail(format.status());
+  if (!args.metrics_listen.empty())
+    if (auto l = ParseListen(args.metrics_listen); !l.ok()) return Fail(l.status());
+  auto embedded = EmbeddedKafkaIfAsked(args, &o);
+  if (!embedded.ok()) return Fail(embedded.status());
+
+  StoreOptions so;
+  so.log_level = *level;
+  so.create_if_missing = false;
+  auto store = Store::Open(args.store, so);
+  if (!store.ok()) return Fail(store.status());
+  InstallSignalHandlers();
+  auto shipper = Shipper::Start(**store, o);
+  if (!shipper.ok()) return Fail(shipper.status());
+  MetricsServer metrics;
+  if (!args.metrics_listen.empty())
+    if (Status s = metrics.Start(args.metrics_listen, shipper->get()); !s.ok()) return Fail(s);
+
+  int exit_code = WatchShipper(**shipper, (*store)->last_position(), args.exit_when_caught_up);
   Status stopped = (*shipper)->Stop();
   const ShipperStatus final_status = (*shipper)->GetStatus();
-  if (http) {
-    http->stop();
-    http_thread.join();
-  }
+  metrics.Stop();
   shipper->reset();
   if (Status s = (*store)->Close(); !s.ok() && exit_code == kExitOk) exit_code = Fail(s);
   if (!stopped.ok() && exit_code == kExitOk) exit_code = Fail(stopped);
@@ -352,10 +386,12 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   return exit_code;
 }
 
-int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
-  EmbeddedKafkaOptions o;
-  o.brokers = args.brokers;
-  for (const std::string& t : args.topics) {
+namespace {
+
+// --topic NAME:PARTITIONS, repeatable.
+Result<std::vector<std::pair<std::string, int>>> ParseTopics(const std::vector<std::string>& topics) {
+  std::vector<std::pair<std::string, int>> parsed;
+  for (const std::string& t : topics) {
     const auto colon = t.rfind(':');
     int partitions = 1;
     std::string name = t;
@@ -368,62 +404,48 @@ int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
       }
     }
     if (name.empty() || partitions < 1 || partitions > 10000)
-      return Fail(Status::InvalidArgument(fmt::format("--topic '{}': expected NAME:PARTITIONS", t)));
-    o.topics.emplace_back(name, partitions);
+      return Status::InvalidArgument(fmt::format("--topic '{}': expected NAME:PARTITIONS", t));
+    parsed.emplace_back(name, partitions);
   }
-  auto kafka = EmbeddedKafka::Start(o);
-  if (!kafka.ok()) return Fail(kafka.status());
-  InstallSignalHandlers();
-  const std::string& bootstrap = (*kafka)->bootstrap_servers();
-  if (!args.bootstrap_file.empty()) {
-    // Written whole then renamed, so a reader never sees half an address.
-    const std::string tmp = args.bootstrap_file + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << bootstrap << "\n";
-      if (!out) return Fail(Status::IOError("cannot write " + tmp));
-    }
-    if (std::rename(tmp.c_str(), args.bootstrap_file.c_str()) != 0)
-      return Fail(Status::IOError("cannot write " + args.bootstrap_file));
-  }
-  std::printf("%s\n", bootstrap.c_str());
-  std::fflush(stdout);
-  std::fprintf(stderr,
-               "cairn: embedded Kafka with %d broker(s) at %s; Ctrl-C to stop.\n"
-               "Commands on stdin: down ID|all, up ID|all, leader TOPIC PARTITION ID, "
-               "errors API COUNT CODE, rtt ID MS, topic NAME PARTITIONS\n",
-               args.brokers, bootstrap.c_str());
+  return parsed;
+}
 
-  // Fault injection from stdin, one command a line, for scripts and tests.
-  auto handle = [&](const std::string& line) {
-      std::istringstream in(line);
-      std::string cmd, a, b, c;
-      in >> cmd >> a >> b >> c;
-      if (cmd.empty()) return;
-      Status s;
-      try {
-        if (cmd == "down" || cmd == "up") {
-          const bool up = cmd == "up";
-          s = a == "all" ? (up ? (*kafka)->SetAllBrokersUp() : (*kafka)->SetAllBrokersDown())
-                         : (up ? (*kafka)->SetBrokerUp(std::stoi(a))
-                               : (*kafka)->SetBrokerDown(std::stoi(a)));
-        } else if (cmd == "leader") {
-          s = (*kafka)->SetPartitionLeader(a, std::stoi(b), std::stoi(c));
-        } else if (cmd == "errors") {
-          s = (*kafka)->PushRequestErrors(std::stoi(a), std::stoi(b), std::stoi(c));
-        } else if (cmd == "rtt") {
-          s = (*kafka)->SetBrokerRoundTrip(std::stoi(a), std::stoi(b));
-        } else if (cmd == "topic") {
-          s = (*kafka)->CreateTopic(a, std::stoi(b));
-        } else {
-          s = Status::InvalidArgument(fmt::format("unknown command '{}'", cmd));
-        }
-      } catch (const std::exception&) {
-        s = Status::InvalidArgument(fmt::format("bad arguments in '{}'", line));
-      }
-      std::fprintf(stderr, "cairn: %s: %s\n", line.c_str(), s.ok() ? "ok" : s.message().c_str());
-  };
-  // stdin is polled, so that a signal ends the loop even while no command comes.
+// Written whole then renamed, so a reader never sees half an address.
+Status WriteBootstrapFile(const std::string& path, const std::string& bootstrap) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << bootstrap << "\n";
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot write " + path);
+  return Status::Ok();
+}
+
+// One fault-injection command of kafka-mock's stdin.
+Status RunFaultCommand(EmbeddedKafka& kafka, const std::string& line) {
+  std::istringstream in(line);
+  std::string cmd, a, b, c;
+  in >> cmd >> a >> b >> c;
+  try {
+    if (cmd == "down" || cmd == "up") {
+      const bool up = cmd == "up";
+      if (a == "all") return up ? kafka.SetAllBrokersUp() : kafka.SetAllBrokersDown();
+      return up ? kafka.SetBrokerUp(std::stoi(a)) : kafka.SetBrokerDown(std::stoi(a));
+    }
+    if (cmd == "leader") return kafka.SetPartitionLeader(a, std::stoi(b), std::stoi(c));
+    if (cmd == "errors") return kafka.PushRequestErrors(std::stoi(a), std::stoi(b), std::stoi(c));
+    if (cmd == "rtt") return kafka.SetBrokerRoundTrip(std::stoi(a), std::stoi(b));
+    if (cmd == "topic") return kafka.CreateTopic(a, std::stoi(b));
+  } catch (const std::exception&) {
+    return Status::InvalidArgument(fmt::format("bad arguments in '{}'", line));
+  }
+  return Status::InvalidArgument(fmt::format("unknown command '{}'", cmd));
+}
+
+// Feeds each line of stdin to `handle` until a signal. stdin is polled, so that a signal
+// ends the loop even while no command comes.
+void ReadCommandsUntilSignal(const std::function<void(const std::string&)>& handle) {
   std::string pending;
   bool stdin_open = true;
   while (g_signal == 0) {
@@ -445,6 +467,34 @@ int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
       pending.erase(0, nl + 1);
     }
   }
+}
+
+}  // namespace
+
+int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
+  EmbeddedKafkaOptions o;
+  o.brokers = args.brokers;
+  auto topics = ParseTopics(args.topics);
+  if (!topics.ok()) return Fail(topics.status());
+  o.topics = std::move(topics).value();
+  auto kafka = EmbeddedKafka::Start(o);
+  if (!kafka.ok()) return Fail(kafka.status());
+  InstallSignalHandlers();
+  const std::string& bootstrap = (*kafka)->bootstrap_servers();
+  if (!args.bootstrap_file.empty())
+    if (Status s = WriteBootstrapFile(args.bootstrap_file, bootstrap); !s.ok()) return Fail(s);
+  std::printf("%s\n", bootstrap.c_str());
+  std::fflush(stdout);
+  std::fprintf(stderr,
+               "cairn: embedded Kafka with %d broker(s) at %s; Ctrl-C to stop.\n"
+               "Commands on stdin: down ID|all, up ID|all, leader TOPIC PARTITION ID, "
+               "errors API COUNT CODE, rtt ID MS, topic NAME PARTITIONS\n",
+               args.brokers, bootstrap.c_str());
+  ReadCommandsUntilSignal([&](const std::string& line) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return;
+    const Status s = RunFaultCommand(**kafka, line);
+    std::fprintf(stderr, "cairn: %s: %s\n", line.c_str(), s.ok() ? "ok" : s.message().c_str());
+  });
   std::fprintf(stderr, "cairn: embedded Kafka stopped\n");
   return kExitOk;
 }
