@@ -1,7 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// The append invariants of docs/guarantees.md: versions, positions, atomicity, idempotence,
-// limits.
+// docs/guarantees.md, "Invariants", "Idempotence, precisely" and "Limits": versions,
+// positions, atomicity, idempotent retries, and what an append refuses (UTF-8 ids and types,
+// sizes) without storing anything.
 #include "test_util.h"
 
 namespace cairn {
@@ -225,3 +226,45 @@ TEST_F(AppendTest, ClosedStoreRefusesCalls) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn::testing {
+namespace {
+
+TEST(ValidationTest, StreamIdsAndTypesMustBeUtf8) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("s"));
+  for (const std::string bad : {std::string("order-\xff"), std::string("\xc3\x28"),
+                                std::string("a\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
+                                std::string("\xc0\xaf")}) {
+    auto r = store->Append(bad, ExpectedVersion::Any(), Event("E"));
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr("UTF-8"));
+    auto t = store->Append("ok-1", ExpectedVersion::Any(), Event(bad));
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+  }
+  // Any bytes at all in payloads and metadata; real UTF-8 in ids.
+  EventData binary = Event("Ünïcode✓", std::string("\xff\x00\xfe", 3));
+  binary.metadata = std::string("\x80\x81", 2);
+  EXPECT_THAT(store->Append("zähler-€-𝄞", ExpectedVersion::Any(), binary), IsOk());
+  EXPECT_EQ(store->GetInfo().last_position, 1u);
+}
+
+TEST(ValidationTest, CheckAppendRefusesWhatAppendWouldWithoutStoringAnything) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("s"));
+  EventData first = Event("E", "{\"n\":1}");
+  first.id = EventId::Generate();
+  ASSERT_THAT(store->Append("a-1", ExpectedVersion::Any(), first), IsOk());
+  EventData reuse = first;
+  reuse.payload = "{\"n\":2}";
+  StreamAppend a{"a-1", ExpectedVersion::Any(), {reuse}};
+  EXPECT_EQ(store->CheckAppend(std::span(&a, 1)).code(), StatusCode::kAlreadyExists);
+  StreamAppend retry{"a-1", ExpectedVersion::Any(), {first}};  // the same event: a retry
+  EXPECT_THAT(S(store->CheckAppend(std::span(&retry, 1))), IsOk());
+  StreamAppend big{"a-1", ExpectedVersion::Any(), {Event("E", std::string(2 << 20, 'x'))}};
+  EXPECT_EQ(store->CheckAppend(std::span(&big, 1)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->GetInfo().last_position, 1u);
+}
+
+}  // namespace
+}  // namespace cairn::testing

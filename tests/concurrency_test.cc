@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// docs/guarantees.md, "Threads": concurrent appenders, readers and waiters on one store, and
+// Close() beside calls in progress (every call after it fails with kFailedPrecondition).
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -221,3 +224,66 @@ TEST(ConcurrencyTest, ModelCheckRandomExpectationsAcrossSixteenThreads) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn::testing {
+namespace {
+
+TEST(CloseTest, EveryCallAfterCloseFailsWithFailedPrecondition) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("s"));
+  ASSERT_THAT(store->Append("a-1", ExpectedVersion::Any(), Event("E")), IsOk());
+  ASSERT_THAT(S(store->Close()), IsOk());
+  const auto closed = StatusCode::kFailedPrecondition;
+  const EventData e = Event("E");
+  const StreamAppend multi{"a-1", ExpectedVersion::Any(), {e}};
+  const std::vector<std::string> types = {"E"};
+  const std::uint64_t one = 1;
+  const DeadLetter dl{1, "a-1", 1, "t", "x", 0, 0};
+  EXPECT_EQ(store->Append("a-1", ExpectedVersion::Any(), e).status().code(), closed);
+  EXPECT_EQ(store->AppendMulti(std::span(&multi, 1)).status().code(), closed);
+  EXPECT_EQ(store->CheckAppend(std::span(&multi, 1)).code(), closed);
+  EXPECT_EQ(store->ReadStream("a-1").status().code(), closed);
+  EXPECT_EQ(store->ReadLog().status().code(), closed);
+  EXPECT_EQ(store->ReadByTypes(types).status().code(), closed);
+  EXPECT_EQ(store->ReadEvent(1).status().code(), closed);
+  EXPECT_EQ(store->GetStreamInfo("a-1").status().code(), closed);
+  EXPECT_EQ(store->ListStreams("").status().code(), closed);
+  EXPECT_EQ(store->Verify().status().code(), closed);
+  EXPECT_EQ(store->Refresh().status().code(), closed);
+  EXPECT_EQ(store->SaveCheckpoint("c", 1).code(), closed);
+  EXPECT_EQ(store->LoadCheckpoint("c").status().code(), closed);
+  EXPECT_EQ(store->ListCheckpoints().status().code(), closed);
+  EXPECT_EQ(store->PutDeadLetters(std::span(&dl, 1)).code(), closed);
+  EXPECT_EQ(store->ListDeadLetters().status().code(), closed);
+  EXPECT_EQ(store->RemoveDeadLetters(std::span(&one, 1)).code(), closed);
+  EXPECT_EQ(store->SetStreamMetadata("a-1", {}).code(), closed);
+  EXPECT_EQ(store->GetStreamMetadata("a-1").status().code(), closed);
+  EXPECT_EQ(store->DeleteStream("a-1").status().code(), closed);
+  EXPECT_EQ(store->ApplyRetention({}).status().code(), closed);
+  EXPECT_EQ(store->SaveSnapshot({"a-1", 1, "S", 1, "x"}).code(), closed);
+  EXPECT_EQ(store->LoadSnapshot("a-1").status().code(), closed);
+  EXPECT_EQ(store->DeleteSnapshots("a-1").code(), closed);
+  EXPECT_EQ(store->LoadAggregate(
+                     "a-1", [](const Snapshot&) { return Status::Ok(); },
+                     [](const RecordedEvent&) { return Status::Ok(); })
+                .status()
+                .code(),
+            closed);
+  // What needs no database still answers, and closing twice is fine.
+  EXPECT_EQ(store->GetInfo().last_position, 1u);
+  EXPECT_EQ(store->WaitForPosition(0, std::chrono::milliseconds(1)), 1u);
+  (void)store->GetBacklog();
+  EXPECT_THAT(S(store->Close()), IsOk());
+  // Shippers and subscriptions started on a closed store fail cleanly too.
+  ShipperOptions so;
+  so.bootstrap_servers = "127.0.0.1:1";
+  auto shipper = Shipper::Start(*store, so);
+  EXPECT_EQ(shipper.status().code(), closed);
+  SubscriptionOptions sub;
+  auto subscription =
+      Subscription::Start(*store, sub, [](const RecordedEvent&) { return Status::Ok(); });
+  EXPECT_EQ(subscription.status().code(), closed);
+}
+
+}  // namespace
+}  // namespace cairn::testing

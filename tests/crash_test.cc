@@ -1,8 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// Synchronous durability against a real kill -9: a child process appends, the test kills it
-// mid-flight with SIGKILL, reopens the store and checks that every acknowledged append is
-// there, intact, and that no append is half there.
+// docs/guarantees.md, "Durability": synchronous durability against a real kill -9. A child
+// process appends, the test kills it mid-flight with SIGKILL, reopens the store and checks
+// that every acknowledged append is there, intact, and that no append is half there.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -1,7 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// Power loss and I/O faults (issue #6), through the fault-injecting file system in
-// fault_fs.h, and a real full disk (a small tmpfs this test mounts; needs root, as CI has).
+// docs/guarantees.md, "I/O errors and a full disk" and the power-loss half of "Durability":
+// the fault-injecting file system in fault_fs.h (one store's StoreOptions::storage_env), and a
+// real full disk (a small tmpfs this test mounts; needs root, as CI has).
 #include <sys/mount.h>
 #include <unistd.h>
 

@@ -1,7 +1,9 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// Opening foreign, locked, newer and corrupt stores; the hash chain. These tests reach under
-// the API with raw RocksDB to damage stores the way disks and people do.
+// docs/guarantees.md, "What the chain proves, and what needs an anchor": the hash chain,
+// verify and anchors (a head removed from the log), and opening foreign, locked, newer and
+// corrupt stores. These tests reach under the API with raw RocksDB to damage stores the way
+// disks and people do.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -547,3 +549,133 @@ TEST(TypeIndexTest, VerifyCatchesAMissingTypeEntry) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn::testing {
+namespace {
+
+// Removes the newest `n` positions of the log the way a careless hand or a lost file would:
+// the log entries only (index entries stay), or everything of them (a consistent shorter
+// store, which only an anchor kept elsewhere can tell from the original).
+void RemoveHead(const std::string& path, std::uint64_t head, std::uint64_t n, bool indexes_too) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::ColumnFamilyHandle* log = nullptr;
+  rocksdb::ColumnFamilyHandle* streams = nullptr;
+  rocksdb::ColumnFamilyHandle* types = nullptr;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == store::kLogFamily) log = handles[i];
+    if (names[i] == store::kStreamsFamily) streams = handles[i];
+    if (names[i] == store::kTypesFamily) types = handles[i];
+  }
+  rocksdb::WriteBatch batch;
+  for (std::uint64_t p = head - n + 1; p <= head; ++p) batch.Delete(log, store::PositionKey(p));
+  if (indexes_too) {
+    // Stream "h" holds exactly the head's events (see the test); the type index too.
+    for (std::uint64_t v = 1; v <= n; ++v) batch.Delete(streams, store::StreamKey("h", v));
+    for (std::uint64_t p = head - n + 1; p <= head; ++p) {
+      std::string key;
+      store::AppendTypeKey("H", p, &key);
+      batch.Delete(types, key);
+    }
+  }
+  ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+}
+
+TEST(HeadRemovalTest, VerifyFindsIndexEntriesPastTheHeadAndAnchorsFindAConsistentTruncation) {
+  for (const bool indexes_too : {false, true}) {
+    TempDir dir;
+    const std::string path = dir.Sub("s");
+    ChainAnchor noted;
+    {
+      auto store = OpenOrDie(path);
+      for (int i = 0; i < 100; ++i)
+        ASSERT_THAT(store->Append("a-" + std::to_string(i % 5), ExpectedVersion::Any(), Event("E")),
+                    IsOk());
+      for (int i = 0; i < 5; ++i)
+        ASSERT_THAT(store->Append("h", ExpectedVersion::Any(), Event("H")), IsOk());
+      noted.position = store->GetInfo().last_position;
+      noted.chain_hash = store->GetInfo().last_chain_hash;
+    }
+    RemoveHead(path, noted.position, 5, indexes_too);
+    // The head the last clean close noted catches it at once...
+    EXPECT_EQ(Store::Open(path, EveryOpenMode()[1]).status().code(), StatusCode::kCorruption);
+    // ...unless whoever cut the log removed the note too: then verify and anchors must.
+    std::filesystem::remove(std::filesystem::path(path) / "CAIRN-HEAD");
+    auto store = OpenOrDie(path);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->GetInfo().last_position, 100u) << "the head went backward";
+    auto plain = store->Verify();
+    ASSERT_THAT(plain, IsOk());
+    if (!indexes_too) {
+      ASSERT_FALSE(plain->ok());
+      EXPECT_THAT(plain->problems[0].what, ::testing::HasSubstr("removed from the end of the log"));
+    } else {
+      // Nothing inside the store betrays a consistent truncation: this is what anchors are for.
+      EXPECT_TRUE(plain->ok());
+    }
+    VerifyOptions anchored;
+    anchored.expect = {noted};
+    auto checked = store->Verify(anchored);
+    ASSERT_THAT(checked, IsOk());
+    ASSERT_FALSE(checked->ok());
+    bool named = false;
+    for (const auto& p : checked->problems)
+      named |= p.what.find("before the expected head") != std::string::npos;
+    EXPECT_TRUE(named);
+  }
+}
+
+TEST(HeadRemovalTest, AnAnchorThatHoldsIsCountedAndAWrongHashIsAProblem) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("s"));
+  for (int i = 0; i < 20; ++i)
+    ASSERT_THAT(store->Append("a-1", ExpectedVersion::Any(), Event("E")), IsOk());
+  ChainAnchor at10{10, store->ReadEvent(10)->chain_hash};
+  ChainAnchor head{20, store->GetInfo().last_chain_hash};
+  VerifyOptions o;
+  o.expect = {at10, head};
+  auto good = store->Verify(o);
+  ASSERT_THAT(good, IsOk());
+  EXPECT_TRUE(good->ok());
+  EXPECT_EQ(good->anchors_checked, 2u);
+  o.from_position = 15;  // an anchor before `from` is checked against the stored hash
+  EXPECT_EQ(store->Verify(o)->anchors_checked, 2u);
+  at10.chain_hash[0] ^= 1;
+  o.expect = {at10};
+  o.from_position = 1;
+  auto bad = store->Verify(o);
+  ASSERT_THAT(bad, IsOk());
+  ASSERT_FALSE(bad->ok());
+  EXPECT_EQ(bad->problems[0].position, 10u);
+}
+
+TEST(ShortLivedWritersTest, ManyOneAppendOpensKeepTheFileCountFlat) {
+  TempDir dir;
+  const std::string path = dir.Sub("s");
+  auto count_tables = [&] { return FilesEndingIn(path, ".sst").size(); };
+  std::size_t after_50 = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto store = OpenOrDie(path);
+    ASSERT_THAT(store->Append("till-" + std::to_string(i % 3), ExpectedVersion::Any(),
+                              Event("Sale")),
+                IsOk());
+    ASSERT_THAT(S(store->Close()), IsOk());
+    if (i == 49) after_50 = count_tables();
+  }
+  // Before: three new table files per open, never merged (~900 here).
+  EXPECT_LE(count_tables(), after_50 + 20) << "after 50 opens: " << after_50;
+  EXPECT_LT(count_tables(), 80u);
+  auto store = OpenOrDie(path);
+  EXPECT_EQ(store->GetInfo().last_position, 300u);
+  EXPECT_TRUE(store->Verify()->ok());
+}
+
+}  // namespace
+}  // namespace cairn::testing

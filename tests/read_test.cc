@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// docs/guarantees.md, "Invariants" (reads): stream replay, log scans, type reads and
+// timestamps that never go backward, the clamp driven by StoreOptions::clock_us.
 #include "test_util.h"
 
 namespace cairn {

@@ -1,4 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// docs/guarantees.md, "Subscriptions": catch-up then live delivery in log order, checkpoints,
+// filters, and a stuck subscriber that cannot hold appends back.
+#include <future>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -147,6 +151,26 @@ TEST(SubscriptionTest, FiltersAndStartingPoints) {
   ASSERT_THAT(S((*sub)->WaitUntil(31, 10s)), IsOk());
   (*sub).reset();
   EXPECT_EQ(live.positions, (std::vector<std::uint64_t>{31}));
+}
+
+TEST(SubscriptionTest, AStuckSubscriberDoesNotHoldAppendsBack) {
+  TempDir dir;
+  auto store = OpenOrDie(dir.Sub("s"));
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<std::uint64_t> handled{0};
+  auto sub = Subscription::Start(*store, {}, [&](const RecordedEvent&) {
+    released.wait();  // stuck until the appends below are all done
+    ++handled;
+    return Status::Ok();
+  });
+  ASSERT_THAT(sub, IsOk());
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_THAT(store->Append("a-" + std::to_string(i % 10), ExpectedVersion::Any(), Event("E")), IsOk());
+  EXPECT_LE(handled.load(), 0u);
+  release.set_value();
+  ASSERT_THAT(S((*sub)->WaitUntil(2000, 30s)), IsOk());
+  EXPECT_EQ(handled.load(), 2000u);
 }
 
 }  // namespace

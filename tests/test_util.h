@@ -1,6 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #pragma once
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -84,6 +85,26 @@ inline std::vector<OwnedEvent> Drain(EventReader reader) {
   for (; reader.Valid(); reader.Next()) out.push_back(OwnedEvent::From(reader.event()));
   EXPECT_TRUE(reader.status().ok()) << reader.status().ToString();
   return out;
+}
+
+// The files of `dir` whose names end in `ext` (".log", ".sst"), sorted.
+inline std::vector<std::filesystem::path> FilesEndingIn(const std::string& dir, const std::string& ext) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ext) out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Every way cairn opens a store, for "every command refuses it".
+inline std::vector<StoreOptions> EveryOpenMode() {
+  StoreOptions writer = QuietOptions();
+  writer.create_if_missing = false;
+  StoreOptions reader = writer;
+  reader.read_only = true;
+  StoreOptions follower = reader;
+  follower.follow_writer = true;
+  return {writer, reader, follower};
 }
 
 }  // namespace cairn::testing

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// docs/guarantees.md, "Errors and what to do": the value types of the API — Status, Result
+// (value() on an error aborts with a message, never throws), EventId, ExpectedVersion.
 #include <set>
 
 #include "test_util.h"
@@ -79,3 +82,14 @@ TEST(ResultTest, NeverHoldsOkWithoutValue) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn::testing {
+namespace {
+
+TEST(ResultTest, ValueOnAnErrorAbortsWithAMessageInsteadOfThrowing) {
+  Result<int> r = Status::NotFound("no such thing");
+  EXPECT_DEATH((void)r.value(), "Result::value\\(\\) on an error.*no such thing");
+}
+
+}  // namespace
+}  // namespace cairn::testing
