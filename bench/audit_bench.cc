@@ -86,8 +86,12 @@ int main(int argc, char** argv) {
   if (argc < 2) Die("usage: cairn_audit_bench CAIRN_BINARY [EVENTS]");
   const std::string cairn_bin = argv[1];
   const std::uint64_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 5000000;
-  const std::string dir = (fs::temp_directory_path() / ("cairn-audit-bench-" + std::to_string(getpid()))).string();
-  struct Cleanup { std::string d; ~Cleanup() { fs::remove_all(d); } } cleanup{dir};
+  const std::string dir =
+      (fs::temp_directory_path() / ("cairn-audit-bench-" + std::to_string(getpid()))).string();
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { fs::remove_all(d); }
+  } cleanup{dir};
   const std::string path = dir + "/store";
   fs::create_directories(dir);
   const auto f0 = Clock::now();
@@ -100,25 +104,32 @@ int main(int argc, char** argv) {
   ro.log_level = cairn::LogLevel::kError;
   auto store = Must(cairn::Store::Open(path, ro));
 
-  std::printf("| benchmark (%llu events of ~200 B) | cairn | same filter by scanning the log | speed-up | target |\n|---|---|---|---|---|\n",
-              static_cast<unsigned long long>(n));
+  std::printf(
+      "| benchmark (%llu events of ~200 B) | cairn | same filter by scanning the log | speed-up | "
+      "target |\n|---|---|---|---|---|\n",
+      static_cast<unsigned long long>(n));
   {
     const auto t0 = Clock::now();
     cairn::VerifyReport r = Must(store->Verify());
     const double ms = Ms(Clock::now() - t0);
     if (!r.ok()) Die("verify found problems: " + r.problems[0].what);
-    std::printf("| verify (envelopes, chain, stream/id/type indexes) | %.0f events/s (%.1f s) | | | >= 500k events/s |\n",
-                r.events / (ms / 1000), ms / 1000);
+    std::printf(
+        "| verify (envelopes, chain, stream/id/type indexes) | %.0f events/s (%.1f s) | | | >= "
+        "500k events/s |\n",
+        r.events / (ms / 1000), ms / 1000);
   }
   {
     const std::vector<std::string> rare{"Rare"};
-    Timed idx = Run(Must(store->ReadByTypes(rare)), [](const cairn::RecordedEvent&) { return true; });
-    Timed scan = Run(Must(store->ReadLog()),
-                     [](const cairn::RecordedEvent& e) { return e.type == "Rare"; });
+    Timed idx =
+        Run(Must(store->ReadByTypes(rare)), [](const cairn::RecordedEvent&) { return true; });
+    Timed scan =
+        Run(Must(store->ReadLog()), [](const cairn::RecordedEvent& e) { return e.type == "Rare"; });
     if (idx.matched != scan.matched) Die("index and scan disagree on the type query");
-    std::printf("| query by type, 1%% selective (%llu matches) | %.0f ms, first 100 in %.1f ms | %.0f ms, first 100 in %.1f ms | %.1fx | >= 20x, first 100 < 50 ms |\n",
-                static_cast<unsigned long long>(idx.matched), idx.total_ms, idx.first100_ms,
-                scan.total_ms, scan.first100_ms, scan.total_ms / idx.total_ms);
+    std::printf(
+        "| query by type, 1%% selective (%llu matches) | %.0f ms, first 100 in %.1f ms | %.0f ms, "
+        "first 100 in %.1f ms | %.1fx | >= 20x, first 100 < 50 ms |\n",
+        static_cast<unsigned long long>(idx.matched), idx.total_ms, idx.first100_ms, scan.total_ms,
+        scan.first100_ms, scan.total_ms / idx.total_ms);
   }
   {
     // A window holding ~1% of the events, in the middle of the store's time span (the bench
@@ -130,7 +141,10 @@ int main(int argc, char** argv) {
     std::uint64_t lo = 1, hi = n + 1;
     while (lo < hi) {  // what `cairn query --since` does: a binary search over point reads
       const std::uint64_t mid = lo + (hi - lo) / 2;
-      if (Must(store->ReadEvent(mid)).timestamp_us < since) lo = mid + 1; else hi = mid;
+      if (Must(store->ReadEvent(mid)).timestamp_us < since)
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     const double seek_ms = Ms(Clock::now() - t0);
     cairn::LogReadOptions from;
@@ -143,19 +157,23 @@ int main(int argc, char** argv) {
     idx.first100_ms += seek_ms;
     Timed scan = Run(Must(store->ReadLog()), in_window);
     if (idx.matched != scan.matched) Die("seek and scan disagree on the time window");
-    std::printf("| time window, ~1%% of events (%llu matches) | %.0f ms, first 100 in %.1f ms | %.0f ms, first 100 in %.1f ms | %.1fx | >= 20x, first 100 < 50 ms |\n",
-                static_cast<unsigned long long>(idx.matched), idx.total_ms, idx.first100_ms,
-                scan.total_ms, scan.first100_ms, scan.total_ms / idx.total_ms);
+    std::printf(
+        "| time window, ~1%% of events (%llu matches) | %.0f ms, first 100 in %.1f ms | %.0f ms, "
+        "first 100 in %.1f ms | %.1fx | >= 20x, first 100 < 50 ms |\n",
+        static_cast<unsigned long long>(idx.matched), idx.total_ms, idx.first100_ms, scan.total_ms,
+        scan.first100_ms, scan.total_ms / idx.total_ms);
   }
   store.reset();
   {
-    const std::string cmd = cairn_bin + " export " + path + " -o " + dir + "/export.jsonl 2>/dev/null";
+    const std::string cmd =
+        cairn_bin + " export " + path + " -o " + dir + "/export.jsonl 2>/dev/null";
     const auto t0 = Clock::now();
     if (std::system(cmd.c_str()) != 0) Die("export failed");
     const double ms = Ms(Clock::now() - t0);
-    std::printf("| export to JSON Lines (`cairn export -o`) | %.0f events/s (%.1f s, %.0f MiB) | | | |\n",
-                n / (ms / 1000), ms / 1000,
-                static_cast<double>(fs::file_size(dir + "/export.jsonl")) / (1 << 20));
+    std::printf(
+        "| export to JSON Lines (`cairn export -o`) | %.0f events/s (%.1f s, %.0f MiB) | | | |\n",
+        n / (ms / 1000), ms / 1000,
+        static_cast<double>(fs::file_size(dir + "/export.jsonl")) / (1 << 20));
   }
   return 0;
 }

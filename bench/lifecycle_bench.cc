@@ -93,15 +93,18 @@ void LiveLatency(const std::string& dir, cairn::Durability durability, const cha
   // From the append call (its commit, fsync included for sync) to the callback.
   std::vector<double> lat;
   for (int i = 1; i <= total; ++i) lat.push_back(Ms(handled[i] - appended[i]));
-  std::printf("| live subscription, %s, %d ev/s | append call -> callback p50 %.3f ms, p99 %.3f ms, max %.2f ms |\n",
-              label, rate, Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 1.0));
+  std::printf(
+      "| live subscription, %s, %d ev/s | append call -> callback p50 %.3f ms, p99 %.3f ms, max "
+      "%.2f ms |\n",
+      label, rate, Percentile(lat, 0.5), Percentile(lat, 0.99), Percentile(lat, 1.0));
 }
 
 void Fill(cairn::Store& store, std::uint64_t n) {
   const std::string payload(150, 'x');
   std::vector<cairn::EventData> batch(100, Event("OrderPlaced", payload));
   for (std::uint64_t i = 0; i < n; i += 100)
-    Must(store.Append("s-" + std::to_string((i / 100) % 10000), cairn::ExpectedVersion::Any(), batch));
+    Must(store.Append("s-" + std::to_string((i / 100) % 10000), cairn::ExpectedVersion::Any(),
+                      batch));
 }
 
 void CatchUp(const std::string& dir, std::uint64_t n) {
@@ -125,9 +128,9 @@ void CatchUp(const std::string& dir, std::uint64_t n) {
   Must(sub->WaitUntil(n, 600s));
   const double sub_s = Ms(Clock::now() - t0) / 1000;
   Must(sub->Stop());
-  std::printf("| catch-up, %llu events | subscription %.0fk ev/s, ReadLog scan %.0fk ev/s | %.2fx |\n",
-              static_cast<unsigned long long>(n), n / sub_s / 1e3, seen / scan_s / 1e3,
-              scan_s / sub_s);
+  std::printf(
+      "| catch-up, %llu events | subscription %.0fk ev/s, ReadLog scan %.0fk ev/s | %.2fx |\n",
+      static_cast<unsigned long long>(n), n / sub_s / 1e3, seen / scan_s / 1e3, scan_s / sub_s);
 }
 
 // 4 threads append for 2 s (buffered: the fastest path, so interference would show), with no
@@ -162,8 +165,10 @@ void SlowSubscriber(const std::string& dir) {
   };
   const double none = run(false), slow = run(true), none2 = run(false);
   const double baseline = (none + none2) / 2;
-  std::printf("| appends, 4 threads, buffered | with a 1 ms/event subscriber %.0fk ev/s, without %.0fk ev/s | %.2fx |\n",
-              slow / 1e3, baseline / 1e3, slow / baseline);
+  std::printf(
+      "| appends, 4 threads, buffered | with a 1 ms/event subscriber %.0fk ev/s, without %.0fk "
+      "ev/s | %.2fx |\n",
+      slow / 1e3, baseline / 1e3, slow / baseline);
 }
 
 // A 10,000-event stream among others; the aggregate sums amounts. Snapshot at 9,990.
@@ -172,9 +177,9 @@ void AggregateLoad(const std::string& dir) {
   const int n = 10000;
   std::vector<cairn::EventData> batch;
   for (int i = 0; i < n; ++i) {
-    batch.push_back(Event("Added", "{\"amount\":" + std::to_string(i % 97) +
-                                       ",\"sku\":\"SKU-" + std::to_string(i) + "\",\"pad\":\"" +
-                                       std::string(120, 'x') + "\"}"));
+    batch.push_back(Event("Added", "{\"amount\":" + std::to_string(i % 97) + ",\"sku\":\"SKU-" +
+                                       std::to_string(i) + "\",\"pad\":\"" + std::string(120, 'x') +
+                                       "\"}"));
     if (batch.size() == 1000) {
       Must(store->Append("cart-1", cairn::ExpectedVersion::Any(), batch));
       Fill(*store, 1000);  // other streams' events between, as in a real log
@@ -190,8 +195,8 @@ void AggregateLoad(const std::string& dir) {
   };
   long long full_sum = 0;
   Must(store->LoadAggregate("cart-1", nullptr, apply_sum(&full_sum), n - 10));
-  Must(store->SaveSnapshot({"cart-1", static_cast<std::uint64_t>(n - 10), "CartTotal", 1,
-                            std::to_string(full_sum)}));
+  Must(store->SaveSnapshot(
+      {"cart-1", static_cast<std::uint64_t>(n - 10), "CartTotal", 1, std::to_string(full_sum)}));
   auto time_load = [&](bool with_snapshot, int rounds) {
     std::vector<double> ms;
     for (int r = 0; r < rounds; ++r) {
@@ -210,8 +215,10 @@ void AggregateLoad(const std::string& dir) {
     return Percentile(ms, 0.5);
   };
   const double replay = time_load(false, 20), snap = time_load(true, 200);
-  std::printf("| aggregate load, 10,000-event stream | snapshot + 10 events %.3f ms, full replay %.2f ms | %.0fx |\n",
-              snap, replay, replay / snap);
+  std::printf(
+      "| aggregate load, 10,000-event stream | snapshot + 10 events %.3f ms, full replay %.2f ms | "
+      "%.0fx |\n",
+      snap, replay, replay / snap);
 }
 
 std::uint64_t DirBytes(const std::string& dir) {
@@ -236,9 +243,11 @@ void Retention(const std::string& dir, std::uint64_t n) {
   auto r = Must(store->ApplyRetention(p));
   const double s = Ms(Clock::now() - t0) / 1000;
   const std::uint64_t after = DirBytes(dir);
-  std::printf("| retention, remove 90%% of %llu events | %.0fk ev/s (%.1f s, compaction included); store %.0f -> %.0f MiB |\n",
-              static_cast<unsigned long long>(n), r.removed_events / s / 1e3, s, before / 1048576.0,
-              after / 1048576.0);
+  std::printf(
+      "| retention, remove 90%% of %llu events | %.0fk ev/s (%.1f s, compaction included); store "
+      "%.0f -> %.0f MiB |\n",
+      static_cast<unsigned long long>(n), r.removed_events / s / 1e3, s, before / 1048576.0,
+      after / 1048576.0);
   auto v = Must(store->Verify());
   if (!v.ok()) Die("verify after retention: " + v.problems.front().what);
 }
@@ -247,7 +256,8 @@ void Retention(const std::string& dir, std::uint64_t n) {
 
 int main(int argc, char** argv) {
   const std::uint64_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
-  const fs::path base = fs::temp_directory_path() / ("cairn-lifecycle-bench-" + std::to_string(getpid()));
+  const fs::path base =
+      fs::temp_directory_path() / ("cairn-lifecycle-bench-" + std::to_string(getpid()));
   fs::create_directories(base);
   std::printf("| what | measured | ratio |\n|---|---|---|\n");
   LiveLatency((base / "live-buffered").string(), cairn::Durability::kBuffered, "buffered");

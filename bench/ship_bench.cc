@@ -10,8 +10,8 @@
 // figures), or the cluster named by KAFKA_BOOTSTRAP_SERVERS.
 //
 // Usage: cairn_ship_bench CAIRN_BINARY [--rounds N] [--events N] [--backlog N] [--only NAME]
-#include <librdkafka/rdkafka.h>
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +48,8 @@ long RssKb(const char* field) {  // VmRSS or VmHWM of this process, in KiB
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field) + 1, nullptr, 10);
+    if (line.rfind(field, 0) == 0)
+      return std::strtol(line.c_str() + std::strlen(field) + 1, nullptr, 10);
   return 0;
 }
 
@@ -97,8 +98,8 @@ std::unique_ptr<cairn::Store> OpenStore(const std::string& path, cairn::Durabili
 }
 
 std::string Payload(std::mt19937_64& rng, std::uint64_t i) {
-  std::string p = "{\"orderId\":\"order-" + std::to_string(i % 5000) + "\",\"seq\":" +
-                  std::to_string(i) + ",\"pad\":\"";
+  std::string p = "{\"orderId\":\"order-" + std::to_string(i % 5000) +
+                  "\",\"seq\":" + std::to_string(i) + ",\"pad\":\"";
   while (p.size() < 198) p += static_cast<char>('a' + rng() % 26);
   return p + "\"}";
 }
@@ -137,7 +138,8 @@ cairn::ShipperOptions ShipOptions(const std::string& bootstrap, cairn::DeliveryM
   // Every run ships the whole store again: on a real cluster (which, unlike a fresh mock,
   // remembers) a checkpoint record from the run before would say it is all there already.
   static int run = 0;
-  o.checkpoint_topic = "cairn-checkpoints-bench-" + std::to_string(getpid()) + "-" + std::to_string(++run);
+  o.checkpoint_topic =
+      "cairn-checkpoints-bench-" + std::to_string(getpid()) + "-" + std::to_string(++run);
   o.log_level = cairn::LogLevel::kError;
   return o;
 }
@@ -166,31 +168,35 @@ double RawProducer(cairn::Store& store, const std::string& bootstrap) {
   std::vector<RawMessage> msgs;
   const std::string store_id = store.GetInfo().store_id;
   {
-  auto reader = store.ReadLog();
-  if (!reader.ok()) Die(reader.status().ToString());
-  for (; reader->Valid(); reader->Next()) {
-    const cairn::RecordedEvent& e = reader->event();
-    RawMessage m;
-    m.key = std::string(e.stream);
-    m.value = std::string(e.payload);
-    m.headers = {{"cairn.event_id", e.id.ToString()},
-                 {"cairn.type", std::string(e.type)},
-                 {"cairn.stream", std::string(e.stream)},
-                 {"cairn.version", std::to_string(e.version)},
-                 {"cairn.position", std::to_string(e.position)},
-                 {"cairn.timestamp_us", std::to_string(e.timestamp_us)},
-                 {"content-type", std::string(e.content_type)},
-                 {"cairn.store_id", store_id},
-                 {"cairn.chain_hash", cairn::HexHash(e.chain_hash)}};
-    msgs.push_back(std::move(m));
-  }
+    auto reader = store.ReadLog();
+    if (!reader.ok()) Die(reader.status().ToString());
+    for (; reader->Valid(); reader->Next()) {
+      const cairn::RecordedEvent& e = reader->event();
+      RawMessage m;
+      m.key = std::string(e.stream);
+      m.value = std::string(e.payload);
+      m.headers = {{"cairn.event_id", e.id.ToString()},
+                   {"cairn.type", std::string(e.type)},
+                   {"cairn.stream", std::string(e.stream)},
+                   {"cairn.version", std::to_string(e.version)},
+                   {"cairn.position", std::to_string(e.position)},
+                   {"cairn.timestamp_us", std::to_string(e.timestamp_us)},
+                   {"content-type", std::string(e.content_type)},
+                   {"cairn.store_id", store_id},
+                   {"cairn.chain_hash", cairn::HexHash(e.chain_hash)}};
+      msgs.push_back(std::move(m));
+    }
   }
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
-           {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
-           {"partitioner", "murmur2_random"}, {"queue.buffering.max.messages", "100000"},
-           {"queue.buffering.max.kbytes", "1048576"}, {"log_level", "3"}})
+  for (auto [k, v] :
+       std::vector<std::pair<const char*, const char*>>{{"enable.idempotence", "true"},
+                                                        {"acks", "all"},
+                                                        {"linger.ms", "5"},
+                                                        {"partitioner", "murmur2_random"},
+                                                        {"queue.buffering.max.messages", "100000"},
+                                                        {"queue.buffering.max.kbytes", "1048576"},
+                                                        {"log_level", "3"}})
     rd_kafka_conf_set(conf, k, v, err, sizeof err);
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
   static std::atomic<std::uint64_t> delivered;
@@ -208,7 +214,8 @@ double RawProducer(cairn::Store& store, const std::string& bootstrap) {
   rd_kafka_metadata_destroy(md);
   for (const RawMessage& m : msgs) {
     rd_kafka_headers_t* h = rd_kafka_headers_new(m.headers.size());
-    for (const auto& [k, v] : m.headers) rd_kafka_header_add(h, k.data(), k.size(), v.data(), v.size());
+    for (const auto& [k, v] : m.headers)
+      rd_kafka_header_add(h, k.data(), k.size(), v.data(), v.size());
     while (rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
                              RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
@@ -264,13 +271,16 @@ class CommittedReader {
     if (!rk_) Die(err);
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, topic.c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(rk_, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1)
+    if (rd_kafka_metadata(rk_, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        md->topic_cnt != 1)
       Die("consumer: no metadata for " + topic);
-    rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    rd_kafka_topic_partition_list_t* parts =
+        rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
       const int32_t p = md->topics[0].partitions[i].id;
       int64_t lo = 0, hi = 0;
-      if (rd_kafka_query_watermark_offsets(rk_, topic.c_str(), p, &lo, &hi, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      if (rd_kafka_query_watermark_offsets(rk_, topic.c_str(), p, &lo, &hi, 10000) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR)
         Die("consumer: no watermarks for " + topic);
       rd_kafka_topic_partition_list_add(parts, topic.c_str(), p)->offset = hi;
     }
@@ -340,7 +350,8 @@ Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, d
       (void)(*shipper)->WaitUntilShipped(seen + 1, 100ms);
       const std::uint64_t through = std::min((*shipper)->shipped_through(), appended.load());
       const std::int64_t now = now_ns();
-      for (std::uint64_t p = seen + 1; p <= through; ++p) ack_ms.push_back((now - started_ns[p]) / 1e6);
+      for (std::uint64_t p = seen + 1; p <= through; ++p)
+        ack_ms.push_back((now - started_ns[p]) / 1e6);
       seen = std::max(seen, through);
     }
   });
@@ -360,8 +371,8 @@ Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, d
   std::mt19937_64 rng(7);
   const auto t0 = Clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
-    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
-                              std::chrono::duration<double>(i / rate));
+    const auto due =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
     while (Clock::now() < due) std::this_thread::sleep_until(due);
     cairn::EventData e;
     e.type = "OrderUpdated";
@@ -378,7 +389,8 @@ Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, d
   consumer.join();
   if (cairn::Status s = (*shipper)->Stop(); !s.ok()) Die(s.ToString());
   if (received < n)
-    Die("the read_committed consumer received " + std::to_string(received) + " of " + std::to_string(n));
+    Die("the read_committed consumer received " + std::to_string(received) + " of " +
+        std::to_string(n));
   return {QuantilesOf(ack_ms), QuantilesOf(consumer_ms), achieved};
 }
 
@@ -386,7 +398,8 @@ Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, d
 // settings (acks=all, linger.ms=5), paced the same, each message carrying its sequence number
 // in a cairn.position header; delivery-report and read_committed-consumer latencies measured
 // as for cairn. Whatever the cluster and the machine add, they add here too.
-Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, double rate, double seconds) {
+Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, double rate,
+                        double seconds) {
   const auto n = static_cast<std::uint64_t>(rate * seconds);
   // What the delivery-report callback needs, reached through the producer's opaque.
   struct Acks {
@@ -399,9 +412,12 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   consumed.reserve(n);
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
-           {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
-           {"partitioner", "murmur2_random"}, {"log_level", "3"}})
+  for (auto [k, v] :
+       std::vector<std::pair<const char*, const char*>>{{"enable.idempotence", "true"},
+                                                        {"acks", "all"},
+                                                        {"linger.ms", "5"},
+                                                        {"partitioner", "murmur2_random"},
+                                                        {"log_level", "3"}})
     rd_kafka_conf_set(conf, k, v, err, sizeof err);
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
   rd_kafka_conf_set_opaque(conf, &acks);
@@ -415,13 +431,16 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   if (!rk) Die(err);
   // Warm up: one message, so the connections and the producer id exist before timing.
   rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY("warm", 4),
-                    RD_KAFKA_V_VALUE(const_cast<char*>("{}"), 2), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+                    RD_KAFKA_V_VALUE(const_cast<char*>("{}"), 2), RD_KAFKA_V_OPAQUE(nullptr),
+                    RD_KAFKA_V_END);
   rd_kafka_flush(rk, 30000);
   CommittedReader reader(bootstrap, topic);
   std::uint64_t received = 0;
   std::atomic<bool> producing{true};
   Clock::time_point give_up = Clock::time_point::max();
-  std::thread poller([&] { while (producing || rd_kafka_outq_len(rk) > 0) rd_kafka_poll(rk, 5); });
+  std::thread poller([&] {
+    while (producing || rd_kafka_outq_len(rk) > 0) rd_kafka_poll(rk, 5);
+  });
   std::thread consumer([&] {
     reader.Run(
         [&](std::uint64_t seq) {
@@ -434,7 +453,8 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   std::mt19937_64 rng(7);
   const auto t0 = Clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
-    const auto due = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
+    const auto due =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
     while (Clock::now() < due) std::this_thread::sleep_until(due);
     const std::string key = "order-" + std::to_string(i % 1000);
     const std::string value = Payload(rng, i);
@@ -442,11 +462,12 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
     started[i + 2] = Clock::now().time_since_epoch() / 1ns;
     rd_kafka_headers_t* h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, "cairn.position", -1, seq.data(), seq.size());
-    if (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
-                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-                          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(i + 2))),
-                          RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+            RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(i + 2))),
+            RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
       Die("raw producer: produce failed");
   }
   const double achieved = n / Seconds(Clock::now() - t0);
@@ -456,7 +477,9 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   poller.join();
   consumer.join();
   rd_kafka_destroy(rk);
-  if (received < n) Die("raw: the read_committed consumer received " + std::to_string(received) + " of " + std::to_string(n));
+  if (received < n)
+    Die("raw: the read_committed consumer received " + std::to_string(received) + " of " +
+        std::to_string(n));
   return {QuantilesOf(acks.ms), QuantilesOf(consumed), achieved};
 }
 
@@ -468,22 +491,33 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) Die("usage: cairn_ship_bench CAIRN_BINARY [--rounds N] [--events N] [--backlog N] [--only throughput|latency|drain]");
+  if (argc < 2)
+    Die("usage: cairn_ship_bench CAIRN_BINARY [--rounds N] [--events N] [--backlog N] [--only "
+        "throughput|latency|drain]");
   const std::string cairn = argv[1];
   int rounds = 3;
   std::uint64_t events = 200000, backlog = 1000000;
   std::string only;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--events") events = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (a == "--backlog") backlog = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (a == "--only") only = argv[i + 1];
-    else Die("unknown option " + a);
+    if (a == "--rounds")
+      rounds = std::atoi(argv[i + 1]);
+    else if (a == "--events")
+      events = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (a == "--backlog")
+      backlog = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (a == "--only")
+      only = argv[i + 1];
+    else
+      Die("unknown option " + a);
   }
-  const std::string dir = (fs::temp_directory_path() / ("cairn-ship-bench-" + std::to_string(getpid()))).string();
+  const std::string dir =
+      (fs::temp_directory_path() / ("cairn-ship-bench-" + std::to_string(getpid()))).string();
   fs::create_directories(dir);
-  struct Cleanup { std::string d; ~Cleanup() { fs::remove_all(d); } } cleanup{dir};
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { fs::remove_all(d); }
+  } cleanup{dir};
 
   std::printf("| benchmark | cairn | ceiling | ratio | target |\n|---|---|---|---|---|\n");
   if (only.empty() || only == "throughput") {
@@ -492,24 +526,41 @@ int main(int argc, char** argv) {
     std::vector<double> alo, eos, raw;
     for (int r = 0; r < rounds; ++r) {
       std::fprintf(stderr, "throughput round %d/%d\n", r + 1, rounds);
-      { auto k = StartKafka(cairn, dir); raw.push_back(RawProducer(*store, k->bootstrap)); }
-      { auto k = StartKafka(cairn, dir); alo.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kAtLeastOnce)); }
-      { auto k = StartKafka(cairn, dir); eos.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kExactlyOnce)); }
+      {
+        auto k = StartKafka(cairn, dir);
+        raw.push_back(RawProducer(*store, k->bootstrap));
+      }
+      {
+        auto k = StartKafka(cairn, dir);
+        alo.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kAtLeastOnce));
+      }
+      {
+        auto k = StartKafka(cairn, dir);
+        eos.push_back(ShipAll(*store, k->bootstrap, cairn::DeliveryMode::kExactlyOnce));
+      }
     }
     const double ceiling = Median(raw);
     auto rounds_of = [](const std::vector<double>& v) {
       std::string out;
-      for (double x : v) out += (out.empty() ? "" : ", ") + std::to_string(static_cast<long>(x / 1000)) + "k";
+      for (double x : v)
+        out += (out.empty() ? "" : ", ") + std::to_string(static_cast<long>(x / 1000)) + "k";
       return out;
     };
     std::fprintf(stderr, "rounds: raw %s | at-least-once %s | exactly-once %s\n",
                  rounds_of(raw).c_str(), rounds_of(alo).c_str(), rounds_of(eos).c_str());
     // The targets: issue #11's on a real cluster, issue #3's on the mock.
-    const bool real = std::getenv("KAFKA_BOOTSTRAP_SERVERS") && *std::getenv("KAFKA_BOOTSTRAP_SERVERS");
-    std::printf("| ship %llu x 200 B, at-least-once | %.0f ev/s | raw idempotent producer %.0f msg/s | %.2fx | >= %s |\n",
-                static_cast<unsigned long long>(events), Median(alo), ceiling, Median(alo) / ceiling, real ? "0.8x" : "0.7x");
-    std::printf("| ship %llu x 200 B, exactly-once | %.0f ev/s | raw idempotent producer %.0f msg/s | %.2fx | >= %s |\n",
-                static_cast<unsigned long long>(events), Median(eos), ceiling, Median(eos) / ceiling, real ? "0.6x" : "0.5x");
+    const bool real =
+        std::getenv("KAFKA_BOOTSTRAP_SERVERS") && *std::getenv("KAFKA_BOOTSTRAP_SERVERS");
+    std::printf(
+        "| ship %llu x 200 B, at-least-once | %.0f ev/s | raw idempotent producer %.0f msg/s | "
+        "%.2fx | >= %s |\n",
+        static_cast<unsigned long long>(events), Median(alo), ceiling, Median(alo) / ceiling,
+        real ? "0.8x" : "0.7x");
+    std::printf(
+        "| ship %llu x 200 B, exactly-once | %.0f ev/s | raw idempotent producer %.0f msg/s | "
+        "%.2fx | >= %s |\n",
+        static_cast<unsigned long long>(events), Median(eos), ceiling, Median(eos) / ceiling,
+        real ? "0.6x" : "0.5x");
     std::fflush(stdout);
   }
   if (only.empty() || only == "latency") {
@@ -526,17 +577,23 @@ int main(int argc, char** argv) {
     {
       std::fprintf(stderr, "latency at 10,000 events/s, raw producer\n");
       Latency l = RawPacedLatency(k->bootstrap, "bench", 10000, 10);
-      std::printf("| ceiling: raw idempotent producer at %.0f msg/s (same pacing, settings, consumer) | | | | |\n", l.achieved_rate);
+      std::printf(
+          "| ceiling: raw idempotent producer at %.0f msg/s (same pacing, settings, consumer) | | "
+          "| | |\n",
+          l.achieved_rate);
       row("  produce -> delivery report", l.ack, "");
       row("  produce -> read_committed consumer", l.consumer, "");
       std::fflush(stdout);
     }
-    for (const Case& c : {Case{"at-least-once", cairn::DeliveryMode::kAtLeastOnce, 100ms},
-                          Case{"exactly-once, transactions <= 100 ms (default)", cairn::DeliveryMode::kExactlyOnce, 100ms},
-                          Case{"exactly-once, transactions <= 10 ms", cairn::DeliveryMode::kExactlyOnce, 10ms}}) {
+    for (const Case& c :
+         {Case{"at-least-once", cairn::DeliveryMode::kAtLeastOnce, 100ms},
+          Case{"exactly-once, transactions <= 100 ms (default)", cairn::DeliveryMode::kExactlyOnce,
+               100ms},
+          Case{"exactly-once, transactions <= 10 ms", cairn::DeliveryMode::kExactlyOnce, 10ms}}) {
       std::fprintf(stderr, "latency at 10,000 events/s, %s\n", c.name);
       Latency l = AppendToConsumer(dir, k->bootstrap, 10000, 10, c.mode, c.interval);
-      std::printf("| %s at %.0f ev/s (buffered appends, 10 s, acks=all) | | | | |\n", c.name, l.achieved_rate);
+      std::printf("| %s at %.0f ev/s (buffered appends, 10 s, acks=all) | | | | |\n", c.name,
+                  l.achieved_rate);
       row("  append -> Kafka ack", l.ack, "");
       row("  append -> read_committed consumer", l.consumer, "p99 < 20 ms");
       std::fflush(stdout);
@@ -549,7 +606,8 @@ int main(int argc, char** argv) {
     auto k = StartKafka(cairn, dir);
     const long rss_before = RssKb("VmRSS:");
     long rss_at_10pct = 0, rss_peak = 0;
-    auto shipper = cairn::Shipper::Start(*store, ShipOptions(k->bootstrap, cairn::DeliveryMode::kAtLeastOnce));
+    auto shipper =
+        cairn::Shipper::Start(*store, ShipOptions(k->bootstrap, cairn::DeliveryMode::kAtLeastOnce));
     if (!shipper.ok()) Die(shipper.status().ToString());
     const auto t0 = Clock::now();
     while (true) {
@@ -565,9 +623,11 @@ int main(int argc, char** argv) {
     if (cairn::Status s = (*shipper)->Stop(); !s.ok()) Die(s.ToString());
     std::printf("| drain a %llu-event backlog | %.1f s (%.0f ev/s) | | | |\n",
                 static_cast<unsigned long long>(backlog), secs, backlog / secs);
-    std::printf("| RSS while draining | before %ld MiB, at 10%% %ld MiB, peak %ld MiB | | peak/10%% %.2f | flat |\n",
-                rss_before / 1024, rss_at_10pct / 1024, rss_peak / 1024,
-                static_cast<double>(rss_peak) / std::max(1L, rss_at_10pct));
+    std::printf(
+        "| RSS while draining | before %ld MiB, at 10%% %ld MiB, peak %ld MiB | | peak/10%% %.2f | "
+        "flat |\n",
+        rss_before / 1024, rss_at_10pct / 1024, rss_peak / 1024,
+        static_cast<double>(rss_peak) / std::max(1L, rss_at_10pct));
   }
   return 0;
 }

@@ -63,7 +63,8 @@ void BM_Append(benchmark::State& state) {
   std::uint64_t i = 0;
   const std::string prefix = "order-" + std::to_string(state.thread_index()) + "-";
   for (auto _ : state) {
-    auto r = g.store->Append(prefix + std::to_string(i++ % 64), cairn::ExpectedVersion::Any(), events);
+    auto r =
+        g.store->Append(prefix + std::to_string(i++ % 64), cairn::ExpectedVersion::Any(), events);
     if (!r.ok()) {
       state.SkipWithError(r.status().ToString().c_str());
       break;
@@ -73,10 +74,21 @@ void BM_Append(benchmark::State& state) {
   state.counters["appends_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Append)->Name("append/buffered")->Arg(1)->Arg(100)
-    ->Setup(SetupBuffered)->Teardown(Close)->UseRealTime();
-BENCHMARK(BM_Append)->Name("append/sync")->Arg(1)->Threads(1)->Threads(16)
-    ->Setup(SetupSync)->Teardown(Close)->UseRealTime();
+BENCHMARK(BM_Append)
+    ->Name("append/buffered")
+    ->Arg(1)
+    ->Arg(100)
+    ->Setup(SetupBuffered)
+    ->Teardown(Close)
+    ->UseRealTime();
+BENCHMARK(BM_Append)
+    ->Name("append/sync")
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(16)
+    ->Setup(SetupSync)
+    ->Teardown(Close)
+    ->UseRealTime();
 
 // A store with `n` events of one stream interleaved with other streams' events.
 void SetupReplay(const benchmark::State& state) {
@@ -105,7 +117,11 @@ void BM_ReplayStream(benchmark::State& state) {
   benchmark::DoNotOptimize(bytes);
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * state.range(0)));
 }
-BENCHMARK(BM_ReplayStream)->Name("replay/stream")->Arg(1000)->Setup(SetupReplay)->Teardown(Close)
+BENCHMARK(BM_ReplayStream)
+    ->Name("replay/stream")
+    ->Arg(1000)
+    ->Setup(SetupReplay)
+    ->Teardown(Close)
     ->Unit(benchmark::kMicrosecond);
 
 void SetupScan(const benchmark::State& state) {
@@ -128,8 +144,13 @@ void BM_ScanLog(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * state.range(0)));
 }
-BENCHMARK(BM_ScanLog)->Name("scan/log")->Arg(500000)->Setup(SetupScan)->Teardown(Close)
-    ->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_ScanLog)
+    ->Name("scan/log")
+    ->Arg(500000)
+    ->Setup(SetupScan)
+    ->Teardown(Close)
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
 
 }  // namespace
 

@@ -50,12 +50,9 @@ TEST_F(AppendTest, ExpectedVersionMatrix) {
     bool on_existing;  // stream at version 2
   };
   const Case cases[] = {
-      {ExpectedVersion::Any(), true, true},
-      {ExpectedVersion::NoStream(), true, false},
-      {ExpectedVersion::StreamExists(), false, true},
-      {ExpectedVersion::Exact(0), true, false},
-      {ExpectedVersion::Exact(1), false, false},
-      {ExpectedVersion::Exact(2), false, true},
+      {ExpectedVersion::Any(), true, true},           {ExpectedVersion::NoStream(), true, false},
+      {ExpectedVersion::StreamExists(), false, true}, {ExpectedVersion::Exact(0), true, false},
+      {ExpectedVersion::Exact(1), false, false},      {ExpectedVersion::Exact(2), false, true},
       {ExpectedVersion::Exact(3), false, false},
   };
   int n = 0;
@@ -167,7 +164,8 @@ TEST_F(AppendTest, PartialRepeatOfAnEarlierAppendIsAnError) {
 TEST_F(AppendTest, BadInputsAreRejectedAndStoreNothing) {
   StoreOptions o = testing::QuietOptions();
   EventData big = Event("Big", std::string(o.max_payload_bytes + 1, 'x'));
-  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), big), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), big),
+              StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(store_->Append("", ExpectedVersion::Any(), Event("A")),
               StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(store_->Append(std::string(257, 's'), ExpectedVersion::Any(), Event("A")),
@@ -180,15 +178,18 @@ TEST_F(AppendTest, BadInputsAreRejectedAndStoreNothing) {
               StatusIs(StatusCode::kInvalidArgument));
   EventData nil = Event("A");
   nil.id = EventId();
-  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), nil), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), nil),
+              StatusIs(StatusCode::kInvalidArgument));
   EventData dup = Event("A");
   dup.id = EventId::Generate();
   std::vector<EventData> dups{dup, dup};
-  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), dups), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), dups),
+              StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), std::span<const EventData>()),
               StatusIs(StatusCode::kInvalidArgument));
   std::vector<EventData> many(o.max_events_per_append + 1, Event("A"));
-  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), many), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(store_->Append("s", ExpectedVersion::Any(), many),
+              StatusIs(StatusCode::kInvalidArgument));
   // A bad event in the middle fails the whole append.
   std::vector<EventData> mixed{Event("A"), big, Event("C")};
   auto r = store_->Append("s", ExpectedVersion::Any(), mixed);
@@ -233,9 +234,9 @@ namespace {
 TEST(ValidationTest, StreamIdsAndTypesMustBeUtf8) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"));
-  for (const std::string bad : {std::string("order-\xff"), std::string("\xc3\x28"),
-                                std::string("a\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),
-                                std::string("\xc0\xaf")}) {
+  for (const std::string bad :
+       {std::string("order-\xff"), std::string("\xc3\x28"), std::string("a\xed\xa0\x80"),
+        std::string("\xf4\x90\x80\x80"), std::string("\xc0\xaf")}) {
     auto r = store->Append(bad, ExpectedVersion::Any(), Event("E"));
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
     EXPECT_THAT(r.status().message(), ::testing::HasSubstr("UTF-8"));

@@ -148,9 +148,12 @@ TEST(ConcurrencyTest, ModelCheckRandomExpectationsAcrossSixteenThreads) {
       for (int i = 0; i < per_thread; ++i) {
         auto pick_expected = [&](const std::string& s) {
           switch (rng() % 6) {
-            case 0: return ExpectedVersion::Any();
-            case 1: return ExpectedVersion::NoStream();
-            case 2: return ExpectedVersion::StreamExists();
+            case 0:
+              return ExpectedVersion::Any();
+            case 1:
+              return ExpectedVersion::NoStream();
+            case 2:
+              return ExpectedVersion::StreamExists();
             default: {
               const std::uint64_t v = seen[s] + rng() % 3;  // often right, sometimes stale/ahead
               return ExpectedVersion::Exact(v > 0 && rng() % 4 == 0 ? v - 1 : v);
@@ -263,9 +266,10 @@ TEST(CloseTest, EveryCallAfterCloseFailsWithFailedPrecondition) {
   EXPECT_EQ(store->SaveSnapshot({"a-1", 1, "S", 1, "x"}).code(), closed);
   EXPECT_EQ(store->LoadSnapshot("a-1").status().code(), closed);
   EXPECT_EQ(store->DeleteSnapshots("a-1").code(), closed);
-  EXPECT_EQ(store->LoadAggregate(
-                     "a-1", [](const Snapshot&) { return Status::Ok(); },
-                     [](const RecordedEvent&) { return Status::Ok(); })
+  EXPECT_EQ(store
+                ->LoadAggregate(
+                    "a-1", [](const Snapshot&) { return Status::Ok(); },
+                    [](const RecordedEvent&) { return Status::Ok(); })
                 .status()
                 .code(),
             closed);

@@ -112,7 +112,8 @@ TEST(CrashTest, AKillWhileCreatingTheStoreLeavesNoStoreOrAWholeOne) {
     if (pid == 0) {
       const int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, STDOUT_FILENO);
-      execl(CAIRN_CRASH_WRITER, CAIRN_CRASH_WRITER, store.c_str(), "1", static_cast<char*>(nullptr));
+      execl(CAIRN_CRASH_WRITER, CAIRN_CRASH_WRITER, store.c_str(), "1",
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     usleep(static_cast<useconds_t>(round * 3000));

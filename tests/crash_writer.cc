@@ -20,12 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <fstream>
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
         if (end == std::string::npos) end = list.size();
         const std::string kv = list.substr(at, end - at);
         const std::size_t eq = kv.find('=');
-        if (eq != std::string::npos) o.kafka_config.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+        if (eq != std::string::npos)
+          o.kafka_config.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
         at = end + 1;
       }
     }
@@ -145,7 +146,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(st.dead_letters),
               static_cast<unsigned long long>(st.rewinds));
   if (!shipped.ok() || !stopped.ok()) {
-    std::fprintf(stderr, "drain: %s / %s\n", shipped.ToString().c_str(), stopped.ToString().c_str());
+    std::fprintf(stderr, "drain: %s / %s\n", shipped.ToString().c_str(),
+                 stopped.ToString().c_str());
     return 1;
   }
   return 0;

@@ -57,7 +57,8 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
     if (powered_off_) return rocksdb::IOStatus::IOError(std::string("power is off: ") + what);
     if (f == Fault::kNone) return rocksdb::IOStatus::OK();
     ++injected;
-    if (f == Fault::kENOSPC) return rocksdb::IOStatus::NoSpace(std::string("injected ENOSPC: ") + what);
+    if (f == Fault::kENOSPC)
+      return rocksdb::IOStatus::NoSpace(std::string("injected ENOSPC: ") + what);
     return rocksdb::IOStatus::IOError(std::string("injected EIO: ") + what);
   }
   void Written(const std::string& path, std::uint64_t size) {
@@ -212,10 +213,12 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
       return target()->Read(offset, n, o, result, scratch, dbg);
     }
     rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* reqs, size_t num,
-                                const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+                                const rocksdb::IOOptions& o,
+                                rocksdb::IODebugContext* dbg) override {
       if (fs_->read_fault != Fault::kNone) {
         ++fs_->injected;
-        for (size_t i = 0; i < num; ++i) reqs[i].status = rocksdb::IOStatus::IOError("injected EIO: read");
+        for (size_t i = 0; i < num; ++i)
+          reqs[i].status = rocksdb::IOStatus::IOError("injected EIO: read");
         return rocksdb::IOStatus::IOError("injected EIO: read");
       }
       return target()->MultiRead(reqs, num, o, dbg);

@@ -68,7 +68,8 @@ std::vector<Ack> AppendUntilPowerCut(Store& store, FaultFileSystem& fs, int roun
     threads.emplace_back([&, t] {
       for (int i = 0; !stop; ++i) {
         const std::string stream = "acct-" + std::to_string(t) + "-" + std::to_string(i % 5);
-        const std::string payload = std::to_string(round) + "/" + std::to_string(t) + "/" + std::to_string(i);
+        const std::string payload =
+            std::to_string(round) + "/" + std::to_string(t) + "/" + std::to_string(i);
         auto r = store.Append(stream, ExpectedVersion::Any(), Event("Deposited", payload));
         if (!r.ok()) {
           EXPECT_TRUE(fs.powered_off()) << r.status().ToString();
@@ -122,7 +123,8 @@ TEST_F(FaultTest, PowerLossInBufferedModeLosesOnlyASuffix) {
     ASSERT_THAT(store, IsOk());
     // A synced prefix: a clean close syncs a buffered store.
     for (int i = 0; i < 100; ++i)
-      ASSERT_THAT((*store)->Append("base", ExpectedVersion::Any(), Event("E", std::to_string(i))), IsOk());
+      ASSERT_THAT((*store)->Append("base", ExpectedVersion::Any(), Event("E", std::to_string(i))),
+                  IsOk());
     ASSERT_THAT(S((*store)->Close()), IsOk());
   }
   {
@@ -254,7 +256,7 @@ TEST_F(FaultTest, ReadErrorsAreReportedNotCrashedOn) {
     ASSERT_THAT(store, IsOk());
     for (int i = 0; i < 500; ++i)
       ASSERT_THAT((*store)->Append("acct-" + std::to_string(i % 7), ExpectedVersion::Any(),
-                                  Event("E", std::string(200, 'x'))),
+                                   Event("E", std::string(200, 'x'))),
                   IsOk());
   }  // closed: everything is in SST files, read through the file system
   StoreOptions o = Options(Durability::kSync);

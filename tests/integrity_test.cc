@@ -110,7 +110,8 @@ TEST(OpenTest, NewerFormatIsRefusedClearly) {
   });
   auto r = Store::Open(dir.Sub("store"), testing::QuietOptions());
   EXPECT_THAT(r, StatusIs(StatusCode::kFailedPrecondition));
-  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("newer cairn (format version " + std::to_string(kFormatVersion + 1) + ")"));
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("newer cairn (format version " +
+                                                         std::to_string(kFormatVersion + 1) + ")"));
 }
 
 TEST(IntegrityTest, CorruptValueIsACorruptionErrorNotACrash) {
@@ -199,9 +200,9 @@ TEST(IntegrityTest, ChainHashesRecompute) {
   // Editing any field changes the hash.
   auto e = store->ReadEvent(10);
   ASSERT_THAT(e, IsOk());
-  RecordedEvent f{e->id,           e->stream,   e->version,      e->position,
-                  e->type,         e->timestamp_us, e->content_type, e->metadata,
-                  e->payload,      e->chain_hash,   e->id_from_caller};
+  RecordedEvent f{e->id,      e->stream,       e->version,       e->position,
+                  e->type,    e->timestamp_us, e->content_type,  e->metadata,
+                  e->payload, e->chain_hash,   e->id_from_caller};
   auto before = store->ReadEvent(9);
   const audit::Hash good = hasher.Next(before->chain_hash, f);
   EXPECT_EQ(good, e->chain_hash);
@@ -247,7 +248,9 @@ TEST(IntegrityTest, MalformedStreamIndexStopsAppendsToThatStream) {
   testing::TempDir dir;
   Fill(dir.Sub("store"), 3);  // order-0, order-1, order-2 at version 1
   WithRawDb(dir.Sub("store"), [](rocksdb::DB* db, auto& cf) {
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["streams"], store::StreamKey("order-1", 1), "bad").ok());
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), cf["streams"], store::StreamKey("order-1", 1), "bad")
+            .ok());
   });
   auto store = testing::OpenOrDie(dir.Sub("store"));
   EXPECT_THAT(store->Append("order-1", ExpectedVersion::Any(), Event("X")),
@@ -492,7 +495,10 @@ TEST(TypeIndexTest, ReadByTypesMergesTypesInPositionOrder) {
   store.reset();
   store = testing::OpenOrDie(dir.Sub("s"));
   for (auto types : std::vector<std::vector<std::string>>{
-           {"OrderPaid"}, {"OrderPlaced", "OrderShipped"}, {"Order"}, {"Nothing"},
+           {"OrderPaid"},
+           {"OrderPlaced", "OrderShipped"},
+           {"Order"},
+           {"Nothing"},
            {"Order", "OrderPaid", "OrderPlaced", "OrderShipped"}}) {
     EXPECT_EQ(TypePositions(*store, types), ScanPositions(*store, types));
     EXPECT_EQ(TypePositions(*store, types, 150), ScanPositions(*store, types, 150));
@@ -509,7 +515,8 @@ TEST(TypeIndexTest, AStoreWithoutTheIndexGainsItAndQueriesSpanBoth) {
   {
     auto store = testing::OpenOrDie(path);
     for (int i = 0; i < 30; ++i)
-      ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event(i % 2 ? "Odd" : "Even")), IsOk());
+      ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event(i % 2 ? "Odd" : "Even")),
+                  IsOk());
   }
   // As a store made before the type index existed: no "types" family.
   WithRawDb(path, [&](rocksdb::DB* db, auto& cf) {
@@ -663,9 +670,9 @@ TEST(ShortLivedWritersTest, ManyOneAppendOpensKeepTheFileCountFlat) {
   std::size_t after_50 = 0;
   for (int i = 0; i < 300; ++i) {
     auto store = OpenOrDie(path);
-    ASSERT_THAT(store->Append("till-" + std::to_string(i % 3), ExpectedVersion::Any(),
-                              Event("Sale")),
-                IsOk());
+    ASSERT_THAT(
+        store->Append("till-" + std::to_string(i % 3), ExpectedVersion::Any(), Event("Sale")),
+        IsOk());
     ASSERT_THAT(S(store->Close()), IsOk());
     if (i == 49) after_50 = count_tables();
   }

@@ -187,8 +187,8 @@ class TestKafka {
     } else {
       const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
       size_t n = 0;
-      const rd_kafka_topic_result_t** results = res ? rd_kafka_CreateTopics_result_topics(res, &n)
-                                                    : nullptr;
+      const rd_kafka_topic_result_t** results =
+          res ? rd_kafka_CreateTopics_result_topics(res, &n) : nullptr;
       for (size_t i = 0; i < n; ++i) {
         const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)

@@ -48,7 +48,8 @@ StoreOptions WithOrderUpcasters() {
   // v1 {"amount":N} -> v2 {"amount":N,"currency":"EUR"} -> v3 {"total":{"amount":N,...}}
   o.upcasters.push_back({"OrderPlaced", 1, [](const RecordedEvent& e) -> Result<std::string> {
                            std::string p(e.payload);
-                           if (p.empty() || p.back() != '}') return Status::InvalidArgument("not an object");
+                           if (p.empty() || p.back() != '}')
+                             return Status::InvalidArgument("not an object");
                            p.pop_back();
                            return p + ",\"currency\":\"EUR\"}";
                          }});
@@ -78,7 +79,8 @@ TEST(UpcastTest, StepsApplyByVersionOnEveryReadAndStoredBytesNeverChange) {
                                R"({"total":{"amount":7}})"};
   auto by_stream = Drain(std::move(store->ReadStream("order-1")).value());
   auto by_log = Drain(std::move(store->ReadLog()).value());
-  auto by_type = Drain(std::move(store->ReadByTypes(std::vector<std::string>{"OrderPlaced"})).value());
+  auto by_type =
+      Drain(std::move(store->ReadByTypes(std::vector<std::string>{"OrderPlaced"})).value());
   ASSERT_EQ(by_stream.size(), 4u);
   ASSERT_EQ(by_type.size(), 3u);
   for (int i = 0; i < 3; ++i) {
@@ -124,7 +126,8 @@ TEST(UpcastTest, SchemaVersionIsPartOfTheEventAndItsChainHash) {
   // A retry claiming another schema version is another event.
   EventData other = e;
   other.schema_version = 2;
-  EXPECT_THAT(store->Append("a", ExpectedVersion::Any(), other), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_THAT(store->Append("a", ExpectedVersion::Any(), other),
+              StatusIs(StatusCode::kAlreadyExists));
   EXPECT_THAT(store->Append("a", ExpectedVersion::Any(), Versioned("{}", 0)),
               StatusIs(StatusCode::kInvalidArgument));
   ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Versioned("{}", 7)), IsOk());
@@ -224,13 +227,15 @@ TEST(SnapshotTest, SnapshotPlusTailEqualsFullReplay) {
   const std::uint64_t head = store->GetInfo().last_position;
 
   Tally full;
-  auto replay = store->LoadAggregate("acct-1", nullptr, [&](const RecordedEvent& e) { return full.Apply(e); });
+  auto replay = store->LoadAggregate("acct-1", nullptr,
+                                     [&](const RecordedEvent& e) { return full.Apply(e); });
   ASSERT_THAT(replay, IsOk());
   EXPECT_EQ(replay->events_applied, 1000u);
   EXPECT_EQ(replay->snapshot_version, 0u);
 
   Tally at600;
-  ASSERT_THAT(store->LoadAggregate("acct-1", nullptr, [&](const RecordedEvent& e) { return at600.Apply(e); }, 600),
+  ASSERT_THAT(store->LoadAggregate(
+                  "acct-1", nullptr, [&](const RecordedEvent& e) { return at600.Apply(e); }, 600),
               IsOk());
   ASSERT_THAT(S(store->SaveSnapshot({"acct-1", 600, "Tally", 1, at600.Encode()})), IsOk());
   EXPECT_EQ(store->GetInfo().last_position, head);  // snapshots are not events
@@ -269,7 +274,8 @@ TEST(SnapshotTest, KeepsTheNewestAndRefusesBadOnes) {
   EXPECT_EQ(store->LoadSnapshot("a")->version, 8u);
   EXPECT_EQ(store->LoadSnapshot("a", 7)->version, 6u);
   EXPECT_THAT(store->LoadSnapshot("a", 5), StatusIs(StatusCode::kNotFound));  // 2 and 4 dropped
-  EXPECT_THAT(S(store->SaveSnapshot({"a", 11, "S", 1, ""})), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(S(store->SaveSnapshot({"a", 11, "S", 1, ""})),
+              StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(S(store->SaveSnapshot({"a", 0, "S", 1, ""})), StatusIs(StatusCode::kInvalidArgument));
   EXPECT_THAT(S(store->SaveSnapshot({"nope", 1, "S", 1, ""})), StatusIs(StatusCode::kNotFound));
   // An apply error stops the load and is returned.
@@ -471,7 +477,8 @@ TEST(RetentionTest, NeverRemovesUnshippedTooYoungDeadLetteredOrOutOfStreamOrder)
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"));
   for (int i = 0; i < 40; ++i)
-    ASSERT_THAT(store->Append("s-" + std::to_string(i % 2), ExpectedVersion::Any(), Event("E")), IsOk());
+    ASSERT_THAT(store->Append("s-" + std::to_string(i % 2), ExpectedVersion::Any(), Event("E")),
+                IsOk());
   RetentionPolicy policy;
   policy.max_events = 1;  // every rule says: remove all but the newest
   policy.min_audit_age = 0s;
@@ -500,7 +507,7 @@ TEST(RetentionTest, NeverRemovesUnshippedTooYoungDeadLetteredOrOutOfStreamOrder)
   EXPECT_GT(r->kept_stream_order, 0u);
   EXPECT_EQ(store->GetStreamInfo("s-0")->first_version, 6u);  // versions 1..5 went
   EXPECT_EQ(store->GetStreamInfo("s-1")->event_count, 1u);    // all but position 40
-  EXPECT_EQ(store->GetInfo().first_position, 11u);               // range-deleted up to it
+  EXPECT_EQ(store->GetInfo().first_position, 11u);            // range-deleted up to it
   EXPECT_EQ(store->ReadEvent(11, false)->version, 6u);
   ExpectVerifies(*store);
 }
@@ -548,14 +555,16 @@ TEST(RetentionTest, AgeRulesAndReclaimedDisk) {
   store = OpenOrDie(dir.Sub("s"));
   ASSERT_THAT(S(store->SaveCheckpoint("shipper", store->GetInfo().last_position)), IsOk());
   std::vector<std::int64_t> young_ts;
-  for (const auto& e : Drain(std::move(store->ReadStream("young")).value())) young_ts.push_back(e.timestamp_us);
+  for (const auto& e : Drain(std::move(store->ReadStream("young")).value()))
+    young_ts.push_back(e.timestamp_us);
   const std::uint64_t before = SstBytes(dir.Sub("s"));
   RetentionPolicy policy;
   policy.min_audit_age = 0s;
   policy.max_age = 1s;
   auto r = store->ApplyRetention(policy);
   const std::int64_t done_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch()).count();
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
   ASSERT_THAT(r, IsOk());
   // The old events were 1.5 s old at least when retention started: all go. A young event may
   // go too only if it was over 1 s old by the time retention finished (a slow machine).
@@ -588,7 +597,8 @@ TEST(BacklogQuotaTest, RejectFailsAtOnceAndRecoversWhenTheShipperMovesOn) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"), WithQuota(BacklogQuota::Policy::kReject, 0ms));
   for (int i = 0; i < 10; ++i)
-    ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), std::vector<EventData>(10, Event("E"))), IsOk());
+    ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), std::vector<EventData>(10, Event("E"))),
+                IsOk());
   auto refused = store->Append("a", ExpectedVersion::Any(), Event("E"));
   EXPECT_THAT(refused, StatusIs(StatusCode::kResourceExhausted));
   EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("backlog quota"));
@@ -608,10 +618,10 @@ TEST(BacklogQuotaTest, RejectFailsAtOnceAndRecoversWhenTheShipperMovesOn) {
 TEST(BacklogQuotaTest, BlockWaitsForTheShipperOrTimesOut) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"), WithQuota(BacklogQuota::Policy::kBlock, 10s));
-  ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), std::vector<EventData>(100, Event("E"))), IsOk());
-  auto blocked = std::async(std::launch::async, [&] {
-    return store->Append("a", ExpectedVersion::Any(), Event("E"));
-  });
+  ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), std::vector<EventData>(100, Event("E"))),
+              IsOk());
+  auto blocked = std::async(std::launch::async,
+                            [&] { return store->Append("a", ExpectedVersion::Any(), Event("E")); });
   EXPECT_EQ(blocked.wait_for(300ms), std::future_status::timeout);  // still waiting
   EXPECT_EQ(store->GetInfo().last_position, 100u);
   ASSERT_THAT(S(store->SaveCheckpoint("shipper", 100)), IsOk());
@@ -622,7 +632,8 @@ TEST(BacklogQuotaTest, BlockWaitsForTheShipperOrTimesOut) {
 
   store.reset();
   store = OpenOrDie(dir.Sub("s"), WithQuota(BacklogQuota::Policy::kBlock, 50ms));
-  ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), std::vector<EventData>(99, Event("E"))), IsOk());
+  ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), std::vector<EventData>(99, Event("E"))),
+              IsOk());
   auto timed_out = store->Append("a", ExpectedVersion::Any(), Event("E"));
   EXPECT_THAT(timed_out, StatusIs(StatusCode::kResourceExhausted));
   EXPECT_THAT(timed_out.status().message(), ::testing::HasSubstr("after waiting 50 ms"));
@@ -651,8 +662,9 @@ TEST(SnapshotTest, EveryReaderKeepsItsSnapshotWhileRetentionRemovesWhatItReads) 
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"));
   for (int i = 0; i < 400; ++i)
-    ASSERT_THAT(store->Append(i % 2 ? "a-1" : "b-1", ExpectedVersion::Any(), Event(i % 2 ? "A" : "B")),
-                IsOk());
+    ASSERT_THAT(
+        store->Append(i % 2 ? "a-1" : "b-1", ExpectedVersion::Any(), Event(i % 2 ? "A" : "B")),
+        IsOk());
   StreamReadOptions one_at_a_time;
   auto stream = store->ReadStream("a-1", one_at_a_time);
   ASSERT_THAT(stream, IsOk());

@@ -44,11 +44,13 @@ TEST_F(ReadTest, ReadsAStreamForwardFromAVersionWithALimit) {
 }
 
 TEST_F(ReadTest, ReadsAStreamBackward) {
-  auto all = Drain(std::move(store_->ReadStream("order-1", {Direction::kBackward, {}, UINT64_MAX})).value());
+  auto all = Drain(
+      std::move(store_->ReadStream("order-1", {Direction::kBackward, {}, UINT64_MAX})).value());
   ASSERT_EQ(all.size(), 10u);
   EXPECT_EQ(all.front().version, 10u);
   EXPECT_EQ(all.back().version, 1u);
-  auto part = Drain(std::move(store_->ReadStream("order-1", {Direction::kBackward, 3, 10})).value());
+  auto part =
+      Drain(std::move(store_->ReadStream("order-1", {Direction::kBackward, 3, 10})).value());
   ASSERT_EQ(part.size(), 3u);
   EXPECT_EQ(part[0].version, 3u);
 }

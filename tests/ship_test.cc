@@ -39,8 +39,12 @@ std::int32_t JavaMurmur2(std::string_view data) {
   }
   const auto* tail = reinterpret_cast<const unsigned char*>(data.data()) + blocks * 4;
   switch (length % 4) {
-    case 3: h ^= static_cast<std::uint32_t>(tail[2]) << 16; [[fallthrough]];
-    case 2: h ^= static_cast<std::uint32_t>(tail[1]) << 8; [[fallthrough]];
+    case 3:
+      h ^= static_cast<std::uint32_t>(tail[2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<std::uint32_t>(tail[1]) << 8;
+      [[fallthrough]];
     case 1:
       h ^= tail[0];
       h *= m;
@@ -75,7 +79,9 @@ std::uint64_t AppendInterleaved(Store& store, int streams, int per_stream, int f
   std::uint64_t n = 0;
   for (int v = first_version; v < first_version + per_stream; ++v) {
     for (int s = 0; s < streams; ++s) {
-      std::string stream = (s % 3 == 0 ? "order-" : s % 3 == 1 ? "customer-" : "cart-") +
+      std::string stream = (s % 3 == 0   ? "order-"
+                            : s % 3 == 1 ? "customer-"
+                                         : "cart-") +
                            std::to_string(s);
       EventData e = Event(s % 3 == 1 ? "CustomerUpdated" : "ThingHappened",
                           R"({"stream":")" + stream + R"(","v":)" + std::to_string(v) + "}");
@@ -157,8 +163,8 @@ std::set<std::string> CommittedTxns(const TestKafka& kafka, const std::string& t
 }
 
 // GTEST_SKIP leaves only the function it is in, so this is a macro: it ends the test.
-#define CAIRN_REQUIRE_MOCK()                                                                 \
-  do {                                                                                       \
+#define CAIRN_REQUIRE_MOCK()                                                                    \
+  do {                                                                                          \
     if (kafka_.real()) GTEST_SKIP() << "needs injected request errors: the embedded mock only"; \
   } while (0)
 
@@ -169,8 +175,7 @@ class ShipTest : public ::testing::Test {
     ASSERT_NE(store_, nullptr);
   }
   std::vector<std::string> EventTopics() const {
-    return {kafka_.Topic("events"), kafka_.Topic("order-events"),
-            kafka_.Topic("customer-events")};
+    return {kafka_.Topic("events"), kafka_.Topic("order-events"), kafka_.Topic("customer-events")};
   }
   ShipperOptions ExactlyOnceOptions() const {
     ShipperOptions o = BaseOptions(kafka_);
@@ -247,7 +252,9 @@ TEST_F(ShipTest, ShipsStoredBytesWithTheirSchemaVersionNotUpcastOnes) {
   EventData v1 = Event("OrderPlaced", "{\"v\":1}");
   EventData v2 = Event("OrderPlaced", "{\"v\":2}");
   v2.schema_version = 2;
-  ASSERT_THAT(store_->Append("order-1", ExpectedVersion::NoStream(), std::vector<EventData>{v1, v2}), IsOk());
+  ASSERT_THAT(
+      store_->Append("order-1", ExpectedVersion::NoStream(), std::vector<EventData>{v1, v2}),
+      IsOk());
   auto shipper = Shipper::Start(*store_, BaseOptions(kafka_));
   ASSERT_THAT(shipper, IsOk());
   ASSERT_THAT(S((*shipper)->WaitUntilShipped(2, 30s)), IsOk());
@@ -320,13 +327,17 @@ TEST_F(ShipTest, TheBacklogQuotaHoldsAppendsDuringAnOutageAndReleasesThemAfter) 
   std::uint64_t accepted = 0;
   Status refused;
   for (int i = 0; i < 2000 && refused.ok(); ++i) {
-    auto r = store_->Append("order-" + std::to_string(i % 7), ExpectedVersion::Any(), Event("OrderPlaced"));
-    if (r.ok()) ++accepted;
-    else refused = r.status();
+    auto r = store_->Append("order-" + std::to_string(i % 7), ExpectedVersion::Any(),
+                            Event("OrderPlaced"));
+    if (r.ok())
+      ++accepted;
+    else
+      refused = r.status();
   }
   EXPECT_EQ(refused.code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(accepted, 500u);  // nothing was shipped: exactly the quota
-  EXPECT_THAT((*shipper)->PrometheusMetrics(), ::testing::HasSubstr("cairn_shipper_backlog_quota_used_ratio 1\n"));
+  EXPECT_THAT((*shipper)->PrometheusMetrics(),
+              ::testing::HasSubstr("cairn_shipper_backlog_quota_used_ratio 1\n"));
   EXPECT_EQ((*shipper)->GetStatus().backlog.rejected_appends, 1u);
 
   ASSERT_THAT(S(kafka_.mock()->SetAllBrokersUp()), IsOk());
@@ -352,8 +363,8 @@ TEST_F(ShipTest, InjectedProduceErrorsLoseNothing) {
   // failed batch as implicitly acknowledged — a loss made by the mock, seen in debug logs
   // ("implicitly acked by subsequent batch success"). Leader moves can put two requests for a
   // partition in flight on two brokers, so they are tested in exactly-once mode below.
-  o.kafka_config = {{"message.timeout.ms", "3000"}, {"retry.backoff.ms", "20"},
-                    {"max.in.flight", "1"}};
+  o.kafka_config = {
+      {"message.timeout.ms", "3000"}, {"retry.backoff.ms", "20"}, {"max.in.flight", "1"}};
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());
   std::uint64_t n = 0;
@@ -412,13 +423,15 @@ TEST_F(ShipTest, OversizedEventIsDeadLetteredItsStreamHeldOthersFlow) {
   o.dead_letter_topic = kafka_.Topic("dead-letters");
   AppendInterleaved(*store_, 6, 3);  // versions 1..3 of six streams
   // order-0 version 4 is too large for the topic; later order-0 events must wait behind it.
-  ASSERT_THAT(store_->Append("order-0", ExpectedVersion::Exact(3),
-                             Event("Huge", std::string(50000, 'x'))),
-              IsOk());
+  ASSERT_THAT(
+      store_->Append("order-0", ExpectedVersion::Exact(3), Event("Huge", std::string(50000, 'x'))),
+      IsOk());
   for (int v = 5; v <= 6; ++v)
     ASSERT_THAT(store_->Append("order-0", ExpectedVersion::Exact(v - 1), Event("After")), IsOk());
   for (int s = 1; s < 6; ++s) {
-    const std::string stream = (s % 3 == 1 ? "customer-" : s % 3 == 2 ? "cart-" : "order-") +
+    const std::string stream = (s % 3 == 1   ? "customer-"
+                                : s % 3 == 2 ? "cart-"
+                                             : "order-") +
                                std::to_string(s);
     for (int v = 4; v <= 5; ++v)
       ASSERT_THAT(store_->Append(stream, ExpectedVersion::Exact(v - 1),
@@ -436,7 +449,8 @@ TEST_F(ShipTest, OversizedEventIsDeadLetteredItsStreamHeldOthersFlow) {
   auto dead = store_->ListDeadLetters();
   ASSERT_THAT(dead, IsOk());
   std::string listed;
-  for (const auto& d : *dead) listed += d.stream + " v" + std::to_string(d.version) + ": " + d.error + "\n";
+  for (const auto& d : *dead)
+    listed += d.stream + " v" + std::to_string(d.version) + ": " + d.error + "\n";
   ASSERT_EQ(dead->size(), 3u) << listed;
   EXPECT_EQ(dead_letters, 3u);
   EXPECT_EQ((*dead)[0].stream, "order-0");
@@ -495,9 +509,9 @@ TEST_F(ShipTest, SkipPolicyShipsLaterEventsOfTheStream) {
   o.kafka_config = {{"message.max.bytes", "20000"}};
   o.dead_letter_policy = DeadLetterPolicy::kSkip;
   ASSERT_THAT(store_->Append("order-1", ExpectedVersion::NoStream(), Event("A")), IsOk());
-  ASSERT_THAT(store_->Append("order-1", ExpectedVersion::Exact(1),
-                             Event("Huge", std::string(50000, 'x'))),
-              IsOk());
+  ASSERT_THAT(
+      store_->Append("order-1", ExpectedVersion::Exact(1), Event("Huge", std::string(50000, 'x'))),
+      IsOk());
   ASSERT_THAT(store_->Append("order-1", ExpectedVersion::Exact(2), Event("C")), IsOk());
   auto shipper = Shipper::Start(*store_, o);
   ASSERT_THAT(shipper, IsOk());

@@ -2,8 +2,8 @@
 //
 // docs/guarantees.md, "Subscriptions": catch-up then live delivery in log order, checkpoints,
 // filters, and a stuck subscriber that cannot hold appends back.
-#include <future>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -34,7 +34,8 @@ TEST(SubscriptionTest, CatchUpThenLiveDeliversEveryEventOnceInOrder) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"));
   for (int i = 0; i < 300; ++i)
-    ASSERT_THAT(store->Append("a-" + std::to_string(i % 5), ExpectedVersion::Any(), Event("E")), IsOk());
+    ASSERT_THAT(store->Append("a-" + std::to_string(i % 5), ExpectedVersion::Any(), Event("E")),
+                IsOk());
   Collector c;
   auto sub = Subscription::Start(*store, {}, c.Handler());
   ASSERT_THAT(sub, IsOk());
@@ -106,9 +107,8 @@ TEST(SubscriptionTest, AHandlerErrorStopsItAndTheEventComesAgainOnRestart) {
   EXPECT_EQ(c.positions.size(), 6u);
   // A throwing handler stops it too, with the exception's message.
   SubscriptionOptions from_start;
-  auto throwing = Subscription::Start(*store, from_start, [](const RecordedEvent&) -> Status {
-    throw std::runtime_error("boom");
-  });
+  auto throwing = Subscription::Start(
+      *store, from_start, [](const RecordedEvent&) -> Status { throw std::runtime_error("boom"); });
   ASSERT_THAT(throwing, IsOk());
   EXPECT_THAT(S((*throwing)->WaitUntil(1, 10s)), StatusIs(StatusCode::kInternal));
   EXPECT_THAT((*throwing)->status().message(), ::testing::HasSubstr("boom"));
@@ -119,9 +119,9 @@ TEST(SubscriptionTest, FiltersAndStartingPoints) {
   auto store = OpenOrDie(dir.Sub("s"));
   const char* streams[] = {"order-1", "order-2", "cart-1"};
   for (int i = 0; i < 30; ++i)
-    ASSERT_THAT(store->Append(streams[i % 3], ExpectedVersion::Any(),
-                              Event(i % 2 ? "Paid" : "Placed")),
-                IsOk());
+    ASSERT_THAT(
+        store->Append(streams[i % 3], ExpectedVersion::Any(), Event(i % 2 ? "Paid" : "Placed")),
+        IsOk());
   auto run = [&](SubscriptionOptions o, std::uint64_t until) {
     auto c = std::make_unique<Collector>();
     auto sub = Subscription::Start(*store, o, c->Handler());
@@ -166,7 +166,8 @@ TEST(SubscriptionTest, AStuckSubscriberDoesNotHoldAppendsBack) {
   });
   ASSERT_THAT(sub, IsOk());
   for (int i = 0; i < 2000; ++i)
-    ASSERT_THAT(store->Append("a-" + std::to_string(i % 10), ExpectedVersion::Any(), Event("E")), IsOk());
+    ASSERT_THAT(store->Append("a-" + std::to_string(i % 10), ExpectedVersion::Any(), Event("E")),
+                IsOk());
   EXPECT_LE(handled.load(), 0u);
   release.set_value();
   ASSERT_THAT(S((*sub)->WaitUntil(2000, 30s)), IsOk());

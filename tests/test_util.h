@@ -88,7 +88,8 @@ inline std::vector<OwnedEvent> Drain(EventReader reader) {
 }
 
 // The files of `dir` whose names end in `ext` (".log", ".sst"), sorted.
-inline std::vector<std::filesystem::path> FilesEndingIn(const std::string& dir, const std::string& ext) {
+inline std::vector<std::filesystem::path> FilesEndingIn(const std::string& dir,
+                                                        const std::string& ext) {
   std::vector<std::filesystem::path> out;
   for (const auto& e : std::filesystem::directory_iterator(dir))
     if (e.path().extension() == ext) out.push_back(e.path());

@@ -16,8 +16,9 @@ TEST(EventIdTest, ParsesAndPrintsCanonicalForm) {
 }
 
 TEST(EventIdTest, RejectsMalformedText) {
-  for (const char* bad : {"", "0190c6f3", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6", "0190c6f3x6a1e-7b8c-9d0e-1f2a3b4c5d6e",
-                          "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6g"}) {
+  for (const char* bad :
+       {"", "0190c6f3", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6",
+        "0190c6f3x6a1e-7b8c-9d0e-1f2a3b4c5d6e", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6g"}) {
     auto id = EventId::Parse(bad);
     EXPECT_FALSE(id.ok()) << bad;
     EXPECT_EQ(id.status().code(), StatusCode::kInvalidArgument);

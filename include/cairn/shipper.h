@@ -171,28 +171,28 @@ enum class ShipperState : std::uint8_t {
   kShipping,    // producing; may be idle at the head
   kRecovering,  // rewinding to the checkpoint after a failed delivery or a producer reset
   kStopped,
-  kFailed,      // gave up (fenced by another shipper, bad configuration); see last_error
+  kFailed,  // gave up (fenced by another shipper, bad configuration); see last_error
 };
 
 std::string_view ToString(ShipperState state);
 
 struct ShipperStatus {
   ShipperState state = ShipperState::kStarting;
-  bool broker_reachable = false;  // at least one broker connection is up
-  std::uint64_t head_position = 0;             // the store's committed head
-  std::uint64_t shipped_through = 0;           // every event at or below is in Kafka or dead
-  std::uint64_t lag_events = 0;                // head_position - shipped_through
-  std::uint64_t lag_bytes = 0;                 // estimate: in-flight bytes exact, rest by mean size
-  double lag_seconds = 0;                      // age of the oldest unshipped event
-  std::uint64_t events_shipped = 0;            // acknowledged by Kafka since start
-  std::uint64_t bytes_shipped = 0;             // their value bytes
-  double events_per_second = 0;                // over the last few seconds
-  double produce_latency_p50_ms = 0;           // produce() -> acknowledgement, recent
+  bool broker_reachable = false;      // at least one broker connection is up
+  std::uint64_t head_position = 0;    // the store's committed head
+  std::uint64_t shipped_through = 0;  // every event at or below is in Kafka or dead
+  std::uint64_t lag_events = 0;       // head_position - shipped_through
+  std::uint64_t lag_bytes = 0;        // estimate: in-flight bytes exact, rest by mean size
+  double lag_seconds = 0;             // age of the oldest unshipped event
+  std::uint64_t events_shipped = 0;   // acknowledged by Kafka since start
+  std::uint64_t bytes_shipped = 0;    // their value bytes
+  double events_per_second = 0;       // over the last few seconds
+  double produce_latency_p50_ms = 0;  // produce() -> acknowledgement, recent
   double produce_latency_p99_ms = 0;
-  std::uint64_t delivery_errors = 0;           // failed deliveries (each led to a retry or a dead letter)
-  std::uint64_t rewinds = 0;                   // times shipping restarted from the checkpoint
-  std::uint64_t dead_letters = 0;              // recorded since start
-  std::uint64_t transactions_committed = 0;    // exactly-once
+  std::uint64_t delivery_errors = 0;  // failed deliveries (each led to a retry or a dead letter)
+  std::uint64_t rewinds = 0;          // times shipping restarted from the checkpoint
+  std::uint64_t dead_letters = 0;     // recorded since start
+  std::uint64_t transactions_committed = 0;  // exactly-once
   std::string last_error;
   // The store's backlog quota and its use (StoreOptions::backlog_quota; zeros without one).
   BacklogStatus backlog;
@@ -234,9 +234,9 @@ class Shipper {
 };
 
 struct DeadLetterRetry {
-  std::uint64_t sent = 0;      // acknowledged by Kafka; their records are removed
-  std::uint64_t failed = 0;    // failed again; their records now carry the new error
-  std::uint64_t held = 0;      // not sent: an earlier event of their stream failed again
+  std::uint64_t sent = 0;    // acknowledged by Kafka; their records are removed
+  std::uint64_t failed = 0;  // failed again; their records now carry the new error
+  std::uint64_t held = 0;    // not sent: an earlier event of their stream failed again
 };
 
 // Sends dead letters again — those at `positions`, or all of them when empty — in position

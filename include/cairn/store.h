@@ -144,16 +144,16 @@ struct RetentionPolicy {
 };
 
 struct RetentionReport {
-  std::uint64_t examined = 0;            // events looked at
-  std::uint64_t removed_events = 0;      // removed (or, in a dry run, removable)
-  std::uint64_t removed_bytes = 0;       // their stored size
-  std::uint64_t log_start_before = 0;    // the first position stored before and after
+  std::uint64_t examined = 0;          // events looked at
+  std::uint64_t removed_events = 0;    // removed (or, in a dry run, removable)
+  std::uint64_t removed_bytes = 0;     // their stored size
+  std::uint64_t log_start_before = 0;  // the first position stored before and after
   std::uint64_t log_start_after = 0;
   // Removable by a rule but kept, and why.
   std::uint64_t kept_unshipped = 0;
   std::uint64_t kept_too_young = 0;
   std::uint64_t kept_dead_letter = 0;
-  std::uint64_t kept_stream_order = 0;   // an earlier event of its stream stays
+  std::uint64_t kept_stream_order = 0;  // an earlier event of its stream stays
   // Per stream: events removed and the first version left readable (largest first, at most
   // 100 streams).
   struct StreamRemoval {
@@ -167,9 +167,9 @@ struct RetentionReport {
 
 // How far the shipper is behind and what the backlog quota allows (Store::GetBacklog).
 struct BacklogStatus {
-  std::uint64_t events = 0;       // appended but not yet past the quota's checkpoint
-  std::uint64_t bytes = 0;        // their stored size
-  std::uint64_t max_events = 0;   // the quota (0: none)
+  std::uint64_t events = 0;      // appended but not yet past the quota's checkpoint
+  std::uint64_t bytes = 0;       // their stored size
+  std::uint64_t max_events = 0;  // the quota (0: none)
   std::uint64_t max_bytes = 0;
   std::uint64_t blocked_appends = 0;   // appends that waited for room, since open
   std::uint64_t rejected_appends = 0;  // appends refused with kResourceExhausted, since open
@@ -216,13 +216,13 @@ struct RepairOptions {
 };
 
 struct RepairReport {
-  bool needed = false;           // false: the store opens as it is; nothing was done
-  std::string damaged_file;      // the write-ahead log file with the damage
+  bool needed = false;       // false: the store opens as it is; nothing was done
+  std::string damaged_file;  // the write-ahead log file with the damage
   std::uint64_t damaged_offset = 0;
-  std::string damage;            // what is wrong there ("checksum mismatch", ...)
-  std::uint64_t bytes_dropped = 0;   // log bytes from the damage to the end of the logs
-  std::uint64_t kept_through = 0;    // the last position kept (the head after the repair)
-  std::string backup_dir;        // the copy made first (empty in a dry run)
+  std::string damage;               // what is wrong there ("checksum mismatch", ...)
+  std::uint64_t bytes_dropped = 0;  // log bytes from the damage to the end of the logs
+  std::uint64_t kept_through = 0;   // the last position kept (the head after the repair)
+  std::string backup_dir;           // the copy made first (empty in a dry run)
 };
 
 // The newest on-disk format this build reads and writes (docs/format.md).
@@ -258,16 +258,16 @@ struct VerifyReport {
   std::uint64_t first_position = 0;  // the range checked
   std::uint64_t last_position = 0;
   std::uint64_t events = 0;
-  std::uint64_t removed = 0;          // positions holding a removed-event marker (retention)
-  std::uint64_t streams = 0;          // checked against the stream index (full verify only)
-  std::uint64_t caller_ids = 0;       // checked against the id index (full verify only)
+  std::uint64_t removed = 0;     // positions holding a removed-event marker (retention)
+  std::uint64_t streams = 0;     // checked against the stream index (full verify only)
+  std::uint64_t caller_ids = 0;  // checked against the id index (full verify only)
   std::uint64_t checkpoints = 0;
   std::uint64_t dead_letters = 0;
   bool indexes_checked = false;
   std::uint64_t anchors_checked = 0;  // VerifyOptions::expect entries that held
   std::array<std::uint8_t, 32> chain_head{};
   std::vector<Problem> problems;
-  std::vector<std::string> notes;     // what could not be checked, and why
+  std::vector<std::string> notes;  // what could not be checked, and why
   bool ok() const { return problems.empty(); }
 };
 

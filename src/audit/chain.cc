@@ -24,8 +24,7 @@ void Check(int ok) {
 
 }  // namespace
 
-ChainHasher::ChainHasher()
-    : ctx_(EVP_MD_CTX_new()), md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {
+ChainHasher::ChainHasher() : ctx_(EVP_MD_CTX_new()), md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)) {
   if (ctx_ == nullptr || md_ == nullptr) std::abort();
 }
 

@@ -51,14 +51,15 @@ struct StreamTally {
   std::uint64_t last_version = 0;  // events and removed-event markers: the version sequence
   std::uint64_t last_indexed = 0;  // events only: what the stream index must end with
   SetDigest digest;
-  bool seen_in_index = false;      // CheckStreamIndex met this stream
+  bool seen_in_index = false;  // CheckStreamIndex met this stream
 };
 
 // The writer verifies against a snapshot; a read-only or following handle does not change
 // between catch-ups (and RocksDB's secondary instances have no snapshots).
 class ScopedSnapshot {
  public:
-  ScopedSnapshot(rocksdb::DB* db, bool take) : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
+  ScopedSnapshot(rocksdb::DB* db, bool take)
+      : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
   ~ScopedSnapshot() {
     if (snapshot_) db_->ReleaseSnapshot(snapshot_);
   }
@@ -197,8 +198,8 @@ class Store::Impl::Verification {
         return false;
       }
       if (position != expected) {
-        Problem(expected, fmt::format("position {} is missing (the log jumps to {})", expected,
-                                      position));
+        Problem(expected,
+                fmt::format("position {} is missing (the log jumps to {})", expected, position));
         return false;
       }
       const std::string_view value = it->value().ToStringView();
@@ -269,8 +270,7 @@ class Store::Impl::Verification {
                                     e.timestamp_us, last_timestamp_us_));
     last_timestamp_us_ = e.timestamp_us;
     auto [tally, inserted] = streams_.try_emplace(std::string(e.stream));
-    if (!CheckNextVersion(position, e.stream, e.version, inserted, tally->second, ""))
-      return false;
+    if (!CheckNextVersion(position, e.stream, e.version, inserted, tally->second, "")) return false;
     tally->second.last_version = e.version;
     tally->second.last_indexed = e.version;
     tally->second.digest.Add(e.stream, e.version, position);
@@ -352,21 +352,21 @@ class Store::Impl::Verification {
         continue;
       }
       // After retention the sequence starts at whatever version it left.
-      want_version = want_version == 0 ? (log_start_ == 1 && !after_marker ? 1 : v)
-                                       : want_version + 1;
+      want_version =
+          want_version == 0 ? (log_start_ == 1 && !after_marker ? 1 : v) : want_version + 1;
       auto e = store_.ReadEvent(p, /*upcast=*/false);
       if (v != want_version) {
-        where = fmt::format("stream index of '{}' has version {} where {} was expected", stream,
-                            v, want_version);
+        where = fmt::format("stream index of '{}' has version {} where {} was expected", stream, v,
+                            want_version);
         at = p;
         break;
       }
       if (!e.ok() || e->stream != stream || e->version != v) {
-        where = fmt::format("stream index entry '{}' version {} points at position {}, which "
-                            "holds {}",
-                            stream, v, p,
-                            e.ok() ? fmt::format("'{}' version {}", e->stream, e->version)
-                                   : e.status().message());
+        where = fmt::format(
+            "stream index entry '{}' version {} points at position {}, which "
+            "holds {}",
+            stream, v, p,
+            e.ok() ? fmt::format("'{}' version {}", e->stream, e->version) : e.status().message());
         at = p;
         break;
       }
@@ -446,7 +446,8 @@ class Store::Impl::Verification {
       for (const auto& [name, position] : *checkpoints) {
         ++report_.checkpoints;
         if (const std::uint64_t now = store_.CommittedPosition(); position > now)
-          Problem(0, fmt::format("checkpoint '{}' is at {}, past the head {}", name, position, now));
+          Problem(0,
+                  fmt::format("checkpoint '{}' is at {}, past the head {}", name, position, now));
       }
     }
     if (auto dead = store_.ListDeadLetters(0, SIZE_MAX); !dead.ok()) {

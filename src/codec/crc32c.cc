@@ -27,8 +27,7 @@ std::uint32_t SoftwareCrc(std::uint32_t crc, const std::uint8_t* p, std::size_t 
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) std::uint32_t HardwareCrc(std::uint32_t crc,
-                                                            const std::uint8_t* p,
-                                                            std::size_t n) {
+                                                            const std::uint8_t* p, std::size_t n) {
   std::uint64_t c = crc;
   while (n >= 8) {
     std::uint64_t v;

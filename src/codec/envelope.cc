@@ -3,8 +3,8 @@
 
 #include <cstring>
 
-#include <fmt/format.h>
 #include <flatbuffers/flatbuffers.h>
+#include <fmt/format.h>
 
 #include "cairn/fb/event_generated.h"
 #include "codec/crc32c.h"
@@ -18,7 +18,8 @@ void PutFixed32(std::uint32_t v, char* out) {
 
 std::uint32_t GetFixed32(const char* p) {
   std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[i])) << (8 * i);
   return v;
 }
 
@@ -41,8 +42,8 @@ void EncodeEvent(const RecordedEvent& f, flatbuffers::FlatBufferBuilder* fbb, st
                       ? flatbuffers::Offset<flatbuffers::Vector<std::uint8_t>>()
                       : fbb->CreateVector(reinterpret_cast<const std::uint8_t*>(f.metadata.data()),
                                           f.metadata.size());
-  auto payload = fbb->CreateVector(reinterpret_cast<const std::uint8_t*>(f.payload.data()),
-                                   f.payload.size());
+  auto payload =
+      fbb->CreateVector(reinterpret_cast<const std::uint8_t*>(f.payload.data()), f.payload.size());
   auto hash = fbb->CreateVector(f.chain_hash.data(), f.chain_hash.size());
   fb::Uuid id(flatbuffers::span<const std::uint8_t, 16>(f.id.bytes().data(), 16));
   fb::EventEnvelopeBuilder b(*fbb);
@@ -77,8 +78,9 @@ Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* 
   if (value.size() >= FLATBUFFERS_MAX_BUFFER_SIZE)
     return Status::Corruption(fmt::format("event value is {} bytes, too long", value.size()));
   if (static_cast<std::uint8_t>(value[0]) != kValueFormatV1)
-    return Status::Corruption(fmt::format("unknown event value format {}",
-                                          static_cast<unsigned>(static_cast<std::uint8_t>(value[0]))));
+    return Status::Corruption(
+        fmt::format("unknown event value format {}",
+                    static_cast<unsigned>(static_cast<std::uint8_t>(value[0]))));
   // Bytes 1..3 are reserved and written as zero; the CRC covers only the body, so a flipped
   // reserved byte would otherwise pass unnoticed (found by VerifyTest's every-byte edit).
   if (value[1] != 0 || value[2] != 0 || value[3] != 0)
@@ -86,8 +88,7 @@ Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* 
   const char* body = value.data() + kValueHeaderBytes;
   const std::size_t size = value.size() - kValueHeaderBytes;
   const std::uint32_t stored_crc = GetFixed32(value.data() + 4);
-  if (Crc32c(body, size) != stored_crc)
-    return Status::Corruption("event value checksum mismatch");
+  if (Crc32c(body, size) != stored_crc) return Status::Corruption("event value checksum mismatch");
   // FlatBuffers reads scalars in place, so the envelope must be 8-byte aligned; values handed
   // out by RocksDB often are not.
   if (reinterpret_cast<std::uintptr_t>(body) % 8 != 0) {
@@ -129,8 +130,8 @@ void PutFixed64(std::uint64_t v, std::string* out) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
 }
 std::uint64_t GetFixed64(const char* p) {
-  return static_cast<std::uint64_t>(GetFixed32(p)) |
-         static_cast<std::uint64_t>(GetFixed32(p + 4)) << 32;
+  return static_cast<std::uint64_t>(GetFixed32(p)) | static_cast<std::uint64_t>(GetFixed32(p + 4))
+                                                         << 32;
 }
 }  // namespace
 
@@ -152,7 +153,8 @@ void EncodeRemoved(const RemovedEvent& r, std::string* out) {
 
 Status DecodeRemoved(std::string_view value, RemovedEvent* r) {
   if (value.size() < kValueHeaderBytes + kRemovedFixedBytes)
-    return Status::Corruption(fmt::format("removed-event value is {} bytes, too short", value.size()));
+    return Status::Corruption(
+        fmt::format("removed-event value is {} bytes, too short", value.size()));
   if (!IsRemovedValue(value) || value[1] != 0 || value[2] != 0 || value[3] != 0)
     return Status::Corruption("removed-event value header is malformed");
   const char* body = value.data() + kValueHeaderBytes;

@@ -27,7 +27,8 @@ inline constexpr std::uint32_t kFlagIdFromCaller = 1u << 0;
 
 // Appends the stored value for `fields` (every field of the event, chain hash included) to
 // `out`. `fbb` is scratch space reused across calls.
-void EncodeEvent(const RecordedEvent& fields, flatbuffers::FlatBufferBuilder* fbb, std::string* out);
+void EncodeEvent(const RecordedEvent& fields, flatbuffers::FlatBufferBuilder* fbb,
+                 std::string* out);
 
 // Checks the header, the CRC and the FlatBuffers structure of `value`, then points `event`'s
 // views into `value`, or into `scratch` when the envelope had to be copied for alignment.

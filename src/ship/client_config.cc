@@ -63,10 +63,18 @@ Result<std::string> Unescape(std::string_view s, int line_no) {
     }
     if (++i == s.size()) break;
     switch (s[i]) {
-      case 't': out += '\t'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 'f': out += '\f'; break;
+      case 't':
+        out += '\t';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'f':
+        out += '\f';
+        break;
       case 'u': {
         if (s.size() - i - 1 < 4)
           return Status::InvalidArgument(
@@ -75,9 +83,12 @@ Result<std::string> Unescape(std::string_view s, int line_no) {
         for (int k = 1; k <= 4; ++k) {
           char c = s[i + k];
           unsigned d;
-          if (c >= '0' && c <= '9') d = c - '0';
-          else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-          else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+          if (c >= '0' && c <= '9')
+            d = c - '0';
+          else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+          else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
           else
             return Status::InvalidArgument(
                 fmt::format("client properties line {}: bad \\u escape", line_no));
@@ -97,7 +108,8 @@ Result<std::string> Unescape(std::string_view s, int line_no) {
         }
         break;
       }
-      default: out += s[i];
+      default:
+        out += s[i];
     }
   }
   return out;
@@ -163,7 +175,8 @@ std::string JaasOption(std::string_view jaas, std::string_view key) {
       return out;
     }
     std::size_t end = jaas.find_first_of(" ;", v);
-    return std::string(jaas.substr(v, end == std::string_view::npos ? std::string_view::npos : end - v));
+    return std::string(
+        jaas.substr(v, end == std::string_view::npos ? std::string_view::npos : end - v));
   }
   return {};
 }
@@ -204,8 +217,8 @@ std::vector<std::pair<std::string, std::string>> TranslateJavaClientProperties(
       continue;
     }
     if (!librdkafka_knows(key)) {
-      warnings->push_back(fmt::format(
-          "{}: a Java client setting librdkafka does not have; skipped", key));
+      warnings->push_back(
+          fmt::format("{}: a Java client setting librdkafka does not have; skipped", key));
       continue;
     }
     out.emplace_back(key, value);

@@ -62,13 +62,13 @@ void Shipper::Impl::ProduceToDeadLetterTopic(const PendingDeadLetter& d) {
   add(headers::kStoreId, store_id_);
   // A payload over the size limit cannot go to the DLT either: send the record without it.
   const bool too_large = d.error_code.find("SIZE_TOO_LARGE") != std::string::npos;
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer_.get(), RD_KAFKA_V_RKT(Topic(opt_.dead_letter_topic)),
-      RD_KAFKA_V_KEY(d.key.data(), d.key.size()),
-      RD_KAFKA_V_VALUE(too_large ? nullptr : const_cast<char*>(d.value.data()),
-                       too_large ? 0 : d.value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(producer_.get(), RD_KAFKA_V_RKT(Topic(opt_.dead_letter_topic)),
+                        RD_KAFKA_V_KEY(d.key.data(), d.key.size()),
+                        RD_KAFKA_V_VALUE(too_large ? nullptr : const_cast<char*>(d.value.data()),
+                                         too_large ? 0 : d.value.size()),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                        RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(headers);
     logger_->warn("dead-letter topic {}: {} (the local record is kept)", opt_.dead_letter_topic,
@@ -106,11 +106,13 @@ void OnRetryDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 Result<std::vector<DeadLetter>> ChooseDeadLetters(const std::vector<DeadLetter>& all,
                                                   std::span<const std::uint64_t> positions) {
   auto has = [](const std::vector<DeadLetter>& list, std::uint64_t p) {
-    return std::any_of(list.begin(), list.end(), [&](const DeadLetter& d) { return d.position == p; });
+    return std::any_of(list.begin(), list.end(),
+                       [&](const DeadLetter& d) { return d.position == p; });
   };
   std::vector<DeadLetter> chosen;
   for (const DeadLetter& d : all)
-    if (positions.empty() || std::find(positions.begin(), positions.end(), d.position) != positions.end())
+    if (positions.empty() ||
+        std::find(positions.begin(), positions.end(), d.position) != positions.end())
       chosen.push_back(d);
   for (std::uint64_t p : positions)
     if (!has(chosen, p)) return Status::NotFound(fmt::format("no dead letter at position {}", p));
@@ -158,7 +160,8 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
                                          std::span<const std::uint64_t> positions) {
   const StoreInfo info = store.GetInfo();
   if (info.read_only)
-    return Status::FailedPrecondition("retrying dead letters rewrites their records: open the store writable");
+    return Status::FailedPrecondition(
+        "retrying dead letters rewrites their records: open the store writable");
   auto all = store.ListDeadLetters();
   if (!all.ok()) return all.status();
   auto chosen = ChooseDeadLetters(*all, positions);
@@ -194,14 +197,16 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
     if (!sent.ok()) return sent.status();
     if (*sent == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::uint64_t p = d.position;
-      if (Status s = store.RemoveDeadLetters(std::span<const std::uint64_t>(&p, 1)); !s.ok()) return s;
+      if (Status s = store.RemoveDeadLetters(std::span<const std::uint64_t>(&p, 1)); !s.ok())
+        return s;
       ++result.sent;
     } else {
       DeadLetter again = d;
       again.error = rd_kafka_err2str(*sent);
       again.time_us = internal::WallClockMicros();
       again.destination = topic;
-      if (Status s = store.PutDeadLetters(std::span<const DeadLetter>(&again, 1)); !s.ok()) return s;
+      if (Status s = store.PutDeadLetters(std::span<const DeadLetter>(&again, 1)); !s.ok())
+        return s;
       failed_streams.insert(d.stream);
       ++result.failed;
     }

@@ -63,9 +63,9 @@ class EmbeddedKafka::Impl {
   Status SetLeader(std::string_view topic, int partition, int id) {
     if (Status s = CheckBroker(id); !s.ok()) return s;
     std::lock_guard<std::mutex> lk(mu_);
-    return Check(rd_kafka_mock_partition_set_leader(cluster_, std::string(topic).c_str(),
-                                                    partition, id),
-                 fmt::format("moving the leader of {}/{}", topic, partition));
+    return Check(
+        rd_kafka_mock_partition_set_leader(cluster_, std::string(topic).c_str(), partition, id),
+        fmt::format("moving the leader of {}/{}", topic, partition));
   }
 
   Status PushErrors(int api_key, int count, int code) {
@@ -73,8 +73,8 @@ class EmbeddedKafka::Impl {
     std::vector<rd_kafka_resp_err_t> errors(static_cast<std::size_t>(count),
                                             static_cast<rd_kafka_resp_err_t>(code));
     std::lock_guard<std::mutex> lk(mu_);
-    rd_kafka_mock_push_request_errors_array(cluster_, static_cast<int16_t>(api_key),
-                                            errors.size(), errors.data());
+    rd_kafka_mock_push_request_errors_array(cluster_, static_cast<int16_t>(api_key), errors.size(),
+                                            errors.data());
     return Status::Ok();
   }
 

@@ -120,7 +120,8 @@ Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
         k.starts_with("debug") || k.starts_with("log_level") || k.starts_with("api.version"))
       consumer_settings.emplace_back(k, v);
   }
-  if (!bootstrap_servers.empty()) consumer_settings.emplace_back("bootstrap.servers", bootstrap_servers);
+  if (!bootstrap_servers.empty())
+    consumer_settings.emplace_back("bootstrap.servers", bootstrap_servers);
   consumer_settings.emplace_back("group.id", group_id);
   consumer_settings.emplace_back("enable.auto.commit", "false");
   consumer_settings.emplace_back("enable.partition.eof", "true");
@@ -179,8 +180,7 @@ Status ReadRanges(rd_kafka_t* consumer, const std::vector<PartitionRange>& range
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(idle_timeout_ms);
   while (!open.empty()) {
     if (std::chrono::steady_clock::now() > deadline) {
-      result = Status::Unavailable(
-          fmt::format("{}: no progress for {} ms", what, idle_timeout_ms));
+      result = Status::Unavailable(fmt::format("{}: no progress for {} ms", what, idle_timeout_ms));
       break;
     }
     rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
@@ -206,18 +206,17 @@ Status ReadRanges(rd_kafka_t* consumer, const std::vector<PartitionRange>& range
 }
 
 Result<LastRecord> ReadLastRecord(const KafkaSettings& settings, ClientContext* context,
-                                  const std::string& topic, std::string_view key,
-                                  int timeout_ms) {
+                                  const std::string& topic, std::string_view key, int timeout_ms) {
   auto rk = NewReadCommittedConsumer(settings, "", "cairn-checkpoint-reader", context);
   if (!rk.ok()) return rk.status();
   PartitionRange range{topic, 0, 0, 0};
-  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0,
-                                                           &range.low, &range.high, timeout_ms);
+  rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0, &range.low,
+                                                           &range.high, timeout_ms);
   if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
     return LastRecord{};
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return Status::Unavailable(fmt::format("reading checkpoint topic {}: {}", topic,
-                                           rd_kafka_err2str(e)));
+    return Status::Unavailable(
+        fmt::format("reading checkpoint topic {}: {}", topic, rd_kafka_err2str(e)));
   LastRecord last;
   if (range.high <= range.low) return last;
   Status s = ReadRanges(

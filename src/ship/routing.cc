@@ -85,8 +85,8 @@ Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* d
     else if (words[0] == "type-prefix")
       rule.match = RouteRule::Match::kTypePrefix;
     else
-      return error(fmt::format(
-          "unknown rule '{}'; expected 'category', 'type-prefix' or 'default'", words[0]));
+      return error(fmt::format("unknown rule '{}'; expected 'category', 'type-prefix' or 'default'",
+                               words[0]));
     if (words.size() != 3) return error(fmt::format("expected '{} PATTERN TOPIC'", words[0]));
     if (Status s = ship::ValidateTopicName(words[2]); !s.ok()) return error(s.message());
     rule.pattern = std::string(words[1]);

@@ -2,10 +2,10 @@
 //
 // The shipper (docs/shipping.md): setup, connecting, and the public face; the rest of
 // Shipper::Impl is in the files shipper_impl.h names. The shipping thread reads the log
-// forward from the checkpoint and keeps up to max_in_flight_events produced but unacknowledged, in position order. The
-// shipped-through position advances over the contiguous acknowledged (or dead-lettered)
-// prefix. Anything that leaves the outcome of a message unknown — a failed delivery that is
-// not the message's own fault, a fatal producer error — is handled the same way: throw the
+// forward from the checkpoint and keeps up to max_in_flight_events produced but unacknowledged, in
+// position order. The shipped-through position advances over the contiguous acknowledged (or
+// dead-lettered) prefix. Anything that leaves the outcome of a message unknown — a failed delivery
+// that is not the message's own fault, a fatal producer error — is handled the same way: throw the
 // producer away, rewind to the shipped-through position and produce again. That can only
 // repeat events past the checkpoint (at-least-once), never skip or reorder them.
 #include "ship/shipper_impl.h"
@@ -38,15 +38,19 @@ ship::KafkaSettings ProducerSettings(const ShipperOptions& o, const std::string&
 
 std::string_view ToString(ShipperState state) {
   switch (state) {
-    case ShipperState::kStarting: return "starting";
-    case ShipperState::kShipping: return "shipping";
-    case ShipperState::kRecovering: return "recovering";
-    case ShipperState::kStopped: return "stopped";
-    case ShipperState::kFailed: return "failed";
+    case ShipperState::kStarting:
+      return "starting";
+    case ShipperState::kShipping:
+      return "shipping";
+    case ShipperState::kRecovering:
+      return "recovering";
+    case ShipperState::kStopped:
+      return "stopped";
+    case ShipperState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
-
 
 // --- setup -----------------------------------------------------------------------------------
 
@@ -83,8 +87,7 @@ Status Shipper::Impl::Init() {
   if (auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name); !checkpoint.ok())
     return checkpoint.status();
 
-  transactional_id_ =
-      opt_.transactional_id.empty() ? "cairn-" + store_id_ : opt_.transactional_id;
+  transactional_id_ = opt_.transactional_id.empty() ? "cairn-" + store_id_ : opt_.transactional_id;
 
   settings_ = ship::ProducerSettings(opt_, store_id_);
   if (opt_.mode == DeliveryMode::kExactlyOnce) {
@@ -146,12 +149,11 @@ Status Shipper::Impl::Connect() {
   if (stop_requested_) return Status::Cancelled("stopped while connecting");
 
   // What Kafka already holds: the last committed checkpoint record of this store.
-  if (Status s = ship::CreateCompactedTopic(producer_.get(), opt_.checkpoint_topic, 10000);
-      !s.ok())
+  if (Status s = ship::CreateCompactedTopic(producer_.get(), opt_.checkpoint_topic, 10000); !s.ok())
     logger_->info("checkpoint topic: {} (carrying on; the broker may create it)", s.message());
   while (!stop_requested_) {
-    auto last = ship::ReadLastRecord(settings_, &context_, opt_.checkpoint_topic,
-                                     transactional_id_, 10000);
+    auto last =
+        ship::ReadLastRecord(settings_, &context_, opt_.checkpoint_topic, transactional_id_, 10000);
     if (!last.ok()) {
       logger_->warn("{}; retrying", last.status().message());
       SetError(last.status().message(), false);
@@ -163,24 +165,22 @@ Status Shipper::Impl::Connect() {
       nlohmann::json j = nlohmann::json::parse(last->value, nullptr, false);
       if (!j.is_object() || !j.contains("position") || !j["position"].is_number_unsigned() ||
           !j.contains("store_id") || !j["store_id"].is_string())
-        return Status::Corruption(fmt::format(
-            "checkpoint record '{}' in topic {} is malformed", transactional_id_,
-            opt_.checkpoint_topic));
+        return Status::Corruption(fmt::format("checkpoint record '{}' in topic {} is malformed",
+                                              transactional_id_, opt_.checkpoint_topic));
       if (j["store_id"].get<std::string>() != store_id_)
         return Status::FailedPrecondition(fmt::format(
             "checkpoint record '{}' in topic {} belongs to store {}, not {}: two stores share "
             "a transactional.id",
-            transactional_id_, opt_.checkpoint_topic, j["store_id"].get<std::string>(),
-            store_id_));
+            transactional_id_, opt_.checkpoint_topic, j["store_id"].get<std::string>(), store_id_));
       in_kafka = j["position"].get<std::uint64_t>();
     }
     if (in_kafka > store_.last_position())
-      return Status::FailedPrecondition(fmt::format(
-          "Kafka's checkpoint says position {} was shipped, past the store's head {}",
-          in_kafka, store_.last_position()));
+      return Status::FailedPrecondition(
+          fmt::format("Kafka's checkpoint says position {} was shipped, past the store's head {}",
+                      in_kafka, store_.last_position()));
     if (in_kafka != shipped_through_)
-      logger_->info("Kafka's checkpoint is position {}, the store's {}; following Kafka",
-                    in_kafka, shipped_through_);
+      logger_->info("Kafka's checkpoint is position {}, the store's {}; following Kafka", in_kafka,
+                    shipped_through_);
     shipped_through_ = in_kafka;
     next_position_ = in_kafka + 1;
     return Status::Ok();

@@ -30,10 +30,10 @@
 #include "codec/envelope.h"
 #include "ship/kafka.h"
 #include "ship/routing.h"
-#include "util/logging.h"
-#include "util/string_hash.h"
 #include "ship/wire.h"
+#include "util/logging.h"
 #include "util/mutex.h"
+#include "util/string_hash.h"
 
 namespace cairn {
 namespace ship {
@@ -71,6 +71,7 @@ ship::KafkaSettings ProducerSettings(const ShipperOptions& o, const std::string&
 
 class Shipper::Impl {
   using Clock = ship::Clock;
+
  public:
   Impl(Store& store, ShipperOptions options)
       : store_(store),
@@ -172,7 +173,7 @@ class Shipper::Impl {
   std::map<std::string, rd_kafka_topic_t*, std::less<>> topics_;
   std::optional<EventReader> reader_;
   std::deque<InFlight> in_flight_;
-  std::uint64_t next_position_ = 1;    // the next position to read and produce
+  std::uint64_t next_position_ = 1;  // the next position to read and produce
   std::uint64_t shipped_through_ = 0;
   std::uint64_t saved_checkpoint_ = 0;
   Clock::time_point last_checkpoint_save_;

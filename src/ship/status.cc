@@ -66,7 +66,8 @@ ShipperStatus Shipper::Impl::GetStatus() const {
   if (s.lag_events > 0) {
     auto oldest = store_.ReadEvent(s.shipped_through + 1);
     if (oldest.ok())
-      s.lag_seconds = std::max<double>(0, (internal::WallClockMicros() - oldest->timestamp_us) / 1e6);
+      s.lag_seconds =
+          std::max<double>(0, (internal::WallClockMicros() - oldest->timestamp_us) / 1e6);
     s.lag_bytes += s.lag_events * mean_bytes;
   } else {
     s.lag_bytes = 0;
@@ -84,8 +85,8 @@ Status Shipper::Impl::WaitUntilShipped(std::uint64_t position, std::chrono::mill
   if (status_.shipped_through >= position) return Status::Ok();
   if (status_.state == ShipperState::kFailed) return final_status_;
   if (status_.state == ShipperState::kStopped)
-    return Status::Cancelled(fmt::format("the shipper stopped at position {}",
-                                         status_.shipped_through));
+    return Status::Cancelled(
+        fmt::format("the shipper stopped at position {}", status_.shipped_through));
   (void)done;
   return Status::TimedOut(fmt::format("position {} not shipped within {} ms (shipped through {})",
                                       position, timeout.count(), status_.shipped_through));

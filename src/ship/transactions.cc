@@ -43,7 +43,8 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   // Every event of the transaction must be acknowledged before the checkpoint record is
   // written, so that a visible checkpoint always means its events are there too (the mock
   // cluster shows uncommitted data; see docs/shipping.md).
-  while (std::any_of(in_flight_.begin(), in_flight_.end(), [](const InFlight& f) { return !f.done; })) {
+  while (std::any_of(in_flight_.begin(), in_flight_.end(),
+                     [](const InFlight& f) { return !f.done; })) {
     if (txn_failed_ || rewind_needed_ || fatal_) break;
     if (Clock::now() > deadline) {
       rewind_needed_ = true;
@@ -78,7 +79,8 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
     return Status::Unavailable(rewind_reason_);
   }
   while (true) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     rd_kafka_error_t* e = rd_kafka_commit_transaction(
         producer_.get(), static_cast<int>(std::max<std::int64_t>(1000, left.count())));
     if (!e) break;

@@ -26,8 +26,7 @@ class Backlog {
 
   bool enabled() const { return enabled_; }
   // The state at open: the checkpoint's position, the head, and the unshipped tail's bytes.
-  void Start(std::uint64_t shipped, std::uint64_t head, std::uint64_t bytes)
-      CAIRN_EXCLUDES(mu_);
+  void Start(std::uint64_t shipped, std::uint64_t head, std::uint64_t bytes) CAIRN_EXCLUDES(mu_);
   // Waits for or refuses room for `events` / `bytes` more (kResourceExhausted, naming the
   // quota); an empty backlog always has room, so one append larger than the quota goes in.
   Status AwaitRoom(std::uint64_t events, std::uint64_t bytes) CAIRN_EXCLUDES(mu_);

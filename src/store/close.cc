@@ -6,11 +6,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,8 +26,8 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
-#include "store/wal_scan.h"
 #include "store/store_impl.h"
+#include "store/wal_scan.h"
 #include "util/logging.h"
 
 namespace cairn {
@@ -48,8 +48,7 @@ Status Store::Impl::CheckClosedHead() {
   std::string word;
   std::uint64_t noted = 0;
   const std::uint64_t head = CommittedPosition();
-  if (in && (in >> word >> noted) && word == "position" && noted > head &&
-      !repairing_)
+  if (in && (in >> word >> noted) && word == "position" && noted > head && !repairing_)
     return Status::Corruption(fmt::format(
         "store {} is damaged: its writer closed it holding positions up to {}, and it now ends "
         "at {}: a write-ahead log or table file was deleted or cut short; restore the store from "
@@ -119,11 +118,11 @@ void Store::Impl::MergeSmallFiles() {
         if (j - i >= kMinRun) {
           std::vector<std::string> names;
           for (std::size_t k = i; k < j; ++k) names.push_back(files[k].name);
-          rocksdb::Status st = db_->CompactFiles(rocksdb::CompactionOptions(), h, names,
-                                                 static_cast<int>(level));
+          rocksdb::Status st =
+              db_->CompactFiles(rocksdb::CompactionOptions(), h, names, static_cast<int>(level));
           if (!st.ok())
-            logger_->info("store {}: merging {} small files of family {}: {}", path_,
-                          names.size(), h->GetName(), st.ToString());
+            logger_->info("store {}: merging {} small files of family {}: {}", path_, names.size(),
+                          h->GetName(), st.ToString());
         }
         i = std::max(j, i + 1);
       }

@@ -11,11 +11,11 @@
 namespace cairn::store {
 
 // Column families.
-inline constexpr char kMetaFamily[] = "default";      // store metadata
-inline constexpr char kLogFamily[] = "log";           // position -> event value
-inline constexpr char kStreamsFamily[] = "streams";   // stream, version -> position
-inline constexpr char kEventIdsFamily[] = "event_ids";  // caller event id -> position
-inline constexpr char kTypesFamily[] = "types";  // event type, position -> (empty)
+inline constexpr char kMetaFamily[] = "default";         // store metadata
+inline constexpr char kLogFamily[] = "log";              // position -> event value
+inline constexpr char kStreamsFamily[] = "streams";      // stream, version -> position
+inline constexpr char kEventIdsFamily[] = "event_ids";   // caller event id -> position
+inline constexpr char kTypesFamily[] = "types";          // event type, position -> (empty)
 inline constexpr char kSnapshotsFamily[] = "snapshots";  // stream, version -> snapshot value
 
 // Meta keys (in kMetaFamily).
@@ -35,8 +35,8 @@ inline constexpr char kMetaStreamPrefix[] = "cairn.stream.";
 // survives the removal of its events.
 inline constexpr std::uint64_t kRemovedPosition = 0;
 // Prefixes of side records (in kMetaFamily).
-inline constexpr char kMetaCheckpointPrefix[] = "cairn.checkpoint.";    // + name -> u64 LE
-inline constexpr char kMetaDeadLetterPrefix[] = "cairn.dead_letter.";   // + BE64 position -> JSON
+inline constexpr char kMetaCheckpointPrefix[] = "cairn.checkpoint.";   // + name -> u64 LE
+inline constexpr char kMetaDeadLetterPrefix[] = "cairn.dead_letter.";  // + BE64 position -> JSON
 // + BE64 time (µs) -> a line saying what Store::Repair kept and dropped (never removed).
 inline constexpr char kMetaRepairPrefix[] = "cairn.repair.";
 

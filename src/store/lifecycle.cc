@@ -7,8 +7,8 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <rocksdb/iterator.h>
+#include <nlohmann/json.hpp>
 
 #include "codec/crc32c.h"
 #include "codec/envelope.h"
@@ -72,7 +72,6 @@ namespace {
 constexpr std::uint8_t kSnapshotFormat = 1;
 constexpr std::size_t kSnapshotFixed = 8 + 4 + 8 + 4;
 
-
 std::string EncodeSnapshot(const Snapshot& s) {
   std::string out(8, '\0');
   out[0] = static_cast<char>(kSnapshotFormat);
@@ -94,7 +93,8 @@ Status DecodeSnapshot(std::string_view value, Snapshot* s) {
   if (value.size() < kSnapshotFixed) return bad("too short");
   if (static_cast<std::uint8_t>(value[0]) != kSnapshotFormat || value[1] || value[2] || value[3])
     return bad("unknown format");
-  if (codec::Crc32c(value.data() + 8, value.size() - 8) != store::GetLittleEndian(value.substr(4, 4)))
+  if (codec::Crc32c(value.data() + 8, value.size() - 8) !=
+      store::GetLittleEndian(value.substr(4, 4)))
     return bad("checksum mismatch");
   s->schema_version = static_cast<std::uint32_t>(store::GetLittleEndian(value.substr(8, 4)));
   s->time_us = static_cast<std::int64_t>(store::GetLittleEndian(value.substr(12, 8)));
@@ -165,7 +165,8 @@ Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetad
   rocksdb::WriteOptions wo;
   wo.sync = true;
   const bool empty = !metadata.max_age && !metadata.max_count && metadata.truncate_before <= 1;
-  if (empty) return FromRocks(db_->Delete(wo, meta_, StreamMetaKey(stream)), "writing stream metadata");
+  if (empty)
+    return FromRocks(db_->Delete(wo, meta_, StreamMetaKey(stream)), "writing stream metadata");
   return FromRocks(db_->Put(wo, meta_, StreamMetaKey(stream), EncodeStreamMetadata(metadata)),
                    "writing stream metadata");
 }
@@ -180,8 +181,7 @@ Result<StreamMetadata> Store::Impl::GetStreamMetadata(std::string_view stream) {
   return DecodeStreamMetadata(stream, value);
 }
 
-Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream,
-                                                ExpectedVersion expected) {
+Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream, ExpectedVersion expected) {
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = CheckStream(stream); !s.ok()) return s;
@@ -220,13 +220,14 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
   auto info = GetStreamInfo(snapshot.stream);
   if (!info.ok()) return info.status();
   if (snapshot.version > info->last_version)
-    return Status::InvalidArgument(fmt::format(
-        "snapshot of stream '{}' at version {}, but the stream's last version is {}",
-        snapshot.stream, snapshot.version, info->last_version));
+    return Status::InvalidArgument(
+        fmt::format("snapshot of stream '{}' at version {}, but the stream's last version is {}",
+                    snapshot.stream, snapshot.version, info->last_version));
   Snapshot stored = snapshot;
   stored.time_us = NowUs();
   rocksdb::WriteBatch batch;
-  batch.Put(snapshots_, store::StreamKey(snapshot.stream, snapshot.version), EncodeSnapshot(stored));
+  batch.Put(snapshots_, store::StreamKey(snapshot.stream, snapshot.version),
+            EncodeSnapshot(stored));
   // Keep the newest snapshots_per_stream: drop older ones in the same write.
   std::vector<std::uint64_t> versions;
   {
@@ -258,8 +259,8 @@ Result<Snapshot> Store::Impl::LoadSnapshot(std::string_view stream, std::uint64_
   if (!db_) return Status::FailedPrecondition("store is closed");
   if (Status s = CheckStream(stream); !s.ok()) return s;
   auto none = [&] {
-    return Status::NotFound(fmt::format("no snapshot of stream '{}' at or below version {}",
-                                        stream, at_most_version));
+    return Status::NotFound(
+        fmt::format("no snapshot of stream '{}' at or below version {}", stream, at_most_version));
   };
   if (snapshots_ == nullptr) return none();
   const std::string lower = store::StreamKey(stream, 0);
@@ -301,7 +302,8 @@ Result<AggregateLoad> Store::Impl::LoadAggregate(
   auto info = ReadableStreamInfo(stream);
   if (!info.ok()) return info.status();
   AggregateLoad load;
-  auto snap = restore ? LoadSnapshot(stream, up_to_version) : Result<Snapshot>(Status::NotFound(""));
+  auto snap =
+      restore ? LoadSnapshot(stream, up_to_version) : Result<Snapshot>(Status::NotFound(""));
   if (snap.ok()) {
     try {
       if (Status s = restore(*snap); !s.ok()) return s;
@@ -328,8 +330,8 @@ Result<AggregateLoad> Store::Impl::LoadAggregate(
     try {
       if (Status s = apply(reader->event()); !s.ok()) return s;
     } catch (...) {
-      return Status::Internal(fmt::format("applying '{}' version {} threw", stream,
-                                          reader->event().version));
+      return Status::Internal(
+          fmt::format("applying '{}' version {} threw", stream, reader->event().version));
     }
     load.version = reader->event().version;
     ++load.events_applied;

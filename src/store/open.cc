@@ -9,11 +9,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -29,10 +29,10 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
-#include "store/wal_scan.h"
-#include "store/store_impl.h"
 #include "store/storage_env.h"
 #include "store/store_directory.h"
+#include "store/store_impl.h"
+#include "store/wal_scan.h"
 #include "util/logging.h"
 
 namespace cairn {
@@ -90,7 +90,8 @@ class RecoveryListener : public rocksdb::EventListener {
 }  // namespace
 
 Store::Impl::Impl(std::string path, const StoreOptions& options)
-    : path_(std::move(path)), options_(options),
+    : path_(std::move(path)),
+      options_(options),
       logger_(internal::MakeLogger(options.log_sink, options.log_level)),
       backlog_(options.backlog_quota, options.read_only) {}
 
@@ -104,8 +105,8 @@ Store::Impl::~Impl() {
 }
 
 Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
-                                                      const StoreOptions& options,
-                                                      bool repairing) {
+                                                       const StoreOptions& options,
+                                                       bool repairing) {
   if (path.empty()) return Status::InvalidArgument("store path is empty");
   std::unique_ptr<Impl> impl(new Impl(path, options));
   impl->repairing_ = repairing;
@@ -142,9 +143,9 @@ Status Store::Impl::CheckLiveFiles() {
 
 Status Store::Impl::DescribeOpenFailure(const rocksdb::Status& s) {
   if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos)
-    return Status::Busy(fmt::format(
-        "store {} is already open by another writer (its lock file {}/LOCK is held)", path_,
-        path_));
+    return Status::Busy(
+        fmt::format("store {} is already open by another writer (its lock file {}/LOCK is held)",
+                    path_, path_));
   if (s.IsCorruption() || s.IsIOError()) {
     if (auto damage = store::FindWalDamage(path_)) {
       return Status::Corruption(fmt::format(
@@ -156,7 +157,8 @@ Status Store::Impl::DescribeOpenFailure(const rocksdb::Status& s) {
   }
   std::string why = s.ToString();
   while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back()))) why.pop_back();
-  if (s.IsCorruption()) return Status::Corruption(fmt::format("store {} is damaged: {}", path_, why));
+  if (s.IsCorruption())
+    return Status::Corruption(fmt::format("store {} is damaged: {}", path_, why));
   return FromRocks(s, fmt::format("opening store {}", path_));
 }
 
@@ -187,8 +189,9 @@ rocksdb::Options Store::Impl::DatabaseOptions(bool fresh,
   // A damaged write-ahead log is refused, not cut short: only a torn last record (what a crash
   // leaves) is tolerated; `cairn repair` (Store::Repair) recovers to the damage, keeping a
   // copy (docs/guarantees.md, "Write-ahead log recovery").
-  db_options.wal_recovery_mode = repairing_ ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
-                                            : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  db_options.wal_recovery_mode = repairing_
+                                     ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                     : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.max_manifest_file_size = 64 << 20;
   // No memtable insert hint on the log family (it took ~10% off buffered appends): retention
   // writes positions below the hint, and RocksDB's partial splice repair walks from a node
@@ -348,7 +351,8 @@ Status Store::Impl::PublishNewStore(const std::string& built_at) {
   std::error_code ec;
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(built_at, ec)) files.push_back(entry.path());
-  if (ec) return Status::IOError(fmt::format("listing the new store at {}: {}", built_at, ec.message()));
+  if (ec)
+    return Status::IOError(fmt::format("listing the new store at {}: {}", built_at, ec.message()));
   // CURRENT last: until it is in place the directory holds no database.
   std::stable_partition(files.begin(), files.end(),
                         [](const fs::path& f) { return f.filename() != "CURRENT"; });
@@ -387,8 +391,8 @@ Status Store::Impl::LoadOrCreateMeta(bool fresh) {
         "{} is not a cairn store: RocksDB database without a cairn format version", path_));
   if (!s.ok()) return FromRocks(s, "reading the store's format version");
   if (value.size() != 4)
-    return Status::Corruption(fmt::format("store {}: format version record is {} bytes, not 4",
-                                          path_, value.size()));
+    return Status::Corruption(
+        fmt::format("store {}: format version record is {} bytes, not 4", path_, value.size()));
   format_version_ = static_cast<std::uint32_t>(store::GetLittleEndian(value));
   if (format_version_ > kFormatVersion)
     return Status::FailedPrecondition(fmt::format(
@@ -399,8 +403,8 @@ Status Store::Impl::LoadOrCreateMeta(bool fresh) {
     return Status::Corruption(fmt::format("store {}: format version 0 is not valid", path_));
   s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaStoreId, &value);
   if (!s.ok() || value.size() != 16)
-    return Status::Corruption(fmt::format("store {}: store id record is missing or malformed",
-                                          path_));
+    return Status::Corruption(
+        fmt::format("store {}: store id record is missing or malformed", path_));
   std::array<std::uint8_t, 16> id{};
   std::copy(value.begin(), value.end(), id.begin());
   store_id_ = EventId(id);
@@ -418,7 +422,8 @@ Status Store::Impl::LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options
     } else if (!s.ok()) {
       return FromRocks(s, "reading the type index's start");
     } else if (value.size() != 8) {
-      return Status::Corruption(fmt::format("store {}: type index start record is malformed", path_));
+      return Status::Corruption(
+          fmt::format("store {}: type index start record is malformed", path_));
     } else {
       type_index_from_ = store::GetLittleEndian(value);
     }
@@ -460,9 +465,10 @@ Status Store::Impl::UpgradeFormat() {
                             "upgrading the store's format version");
       !st.ok())
     return st;
-  logger_->warn("upgraded store {} from format version {} to {}; older cairn builds cannot open "
-                "it any more",
-                path_, format_version_, kFormatVersion);
+  logger_->warn(
+      "upgraded store {} from format version {} to {}; older cairn builds cannot open "
+      "it any more",
+      path_, format_version_, kFormatVersion);
   format_version_ = kFormatVersion;
   return Status::Ok();
 }
@@ -494,8 +500,8 @@ Status Store::Impl::LoadTail() {
   std::int64_t ts = 0;
   if (it->Valid()) {
     if (!store::DecodePositionKey(it->key().ToStringView(), &last))
-      return Status::Corruption(fmt::format("store {}: malformed log key of {} bytes", path_,
-                                            it->key().size()));
+      return Status::Corruption(
+          fmt::format("store {}: malformed log key of {} bytes", path_, it->key().size()));
     codec::ChainLink e;
     std::string scratch;
     Status s = codec::DecodeChainLink(it->value().ToStringView(), &scratch, &e);
@@ -503,8 +509,8 @@ Status Store::Impl::LoadTail() {
       return Status::Corruption(
           fmt::format("store {}: last event at position {}: {}", path_, last, s.message()));
     if (e.position != last)
-      return Status::Corruption(fmt::format(
-          "store {}: event under position {} says position {}", path_, last, e.position));
+      return Status::Corruption(fmt::format("store {}: event under position {} says position {}",
+                                            path_, last, e.position));
     hash = e.chain_hash;
     ts = e.timestamp_us;
   } else if (!it->status().ok()) {

@@ -35,7 +35,9 @@ class EventReader::Impl {
  protected:
   Impl(std::atomic<int>* open_readers, std::uint64_t limit, bool backward,
        const store::UpcasterSet* upcasters)
-      : backward_(backward), open_readers_(open_readers), limit_(limit),
+      : backward_(backward),
+        open_readers_(open_readers),
+        limit_(limit),
         upcasters_(upcasters != nullptr && !upcasters->empty() ? upcasters : nullptr) {
     ++*open_readers_;
   }
@@ -102,7 +104,8 @@ namespace {
 // (read-only and secondary instances, whose state changes only at a catch-up).
 class ReaderSnapshot {
  public:
-  ReaderSnapshot(rocksdb::DB* db, bool take) : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
+  ReaderSnapshot(rocksdb::DB* db, bool take)
+      : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
   ~ReaderSnapshot() {
     if (snapshot_) db_->ReleaseSnapshot(snapshot_);
   }
@@ -159,7 +162,6 @@ class Store::Impl::LogReader final : public EventReader::Impl {
     }
     valid_ = Decode(it_->value().ToStringView(), position);
   }
-
 };
 
 // Walks one stream's index entries and fetches each event from the log.
@@ -171,7 +173,10 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
                const store::UpcasterSet* upcasters, std::uint64_t first_visible, bool snapshot)
       : Impl(open_readers, o.limit, o.direction == Direction::kBackward,
              o.upcast ? upcasters : nullptr),
-        snapshot_(db, snapshot), db_(db), log_(log), stream_(stream),
+        snapshot_(db, snapshot),
+        db_(db),
+        log_(log),
+        stream_(stream),
         lower_(store::StreamKey(stream, std::max<std::uint64_t>(first_visible, 1))),
         upper_(store::StreamKeyLimit(stream)) {
     lower_slice_ = rocksdb::Slice(lower_);
@@ -198,8 +203,7 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
     auto value = it_->value();
     if (!store::DecodeStreamKey(it_->key().ToStringView(), &stream, &version) ||
         stream != stream_ || value.size() != 8) {
-      Fail(Status::Corruption(
-          fmt::format("malformed stream index entry in stream '{}'", stream_)));
+      Fail(Status::Corruption(fmt::format("malformed stream index entry in stream '{}'", stream_)));
       return;
     }
     std::uint64_t position = store::GetBigEndian64(value.data());
@@ -210,12 +214,11 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
       return LoadEntry();
     }
     value_.Reset();
-    rocksdb::Status s =
-        db_->Get(snapshot_.Options(), log_, store::PositionKey(position), &value_);
+    rocksdb::Status s = db_->Get(snapshot_.Options(), log_, store::PositionKey(position), &value_);
     if (s.IsNotFound()) {
-      Fail(Status::Corruption(fmt::format(
-          "stream '{}' version {} points at position {}, which is not in the log", stream_,
-          version, position)));
+      Fail(Status::Corruption(
+          fmt::format("stream '{}' version {} points at position {}, which is not in the log",
+                      stream_, version, position)));
       return;
     }
     if (!s.ok()) {
@@ -251,7 +254,10 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
              std::span<const std::string> wanted, const LogReadOptions& o,
              const store::UpcasterSet* upcasters, bool snapshot)
       : Impl(open_readers, o.limit, false, o.upcast ? upcasters : nullptr),
-        snapshot_(db, snapshot), db_(db), log_(log), index_from_(index_from),
+        snapshot_(db, snapshot),
+        db_(db),
+        log_(log),
+        index_from_(index_from),
         wanted_(wanted.begin(), wanted.end()) {
     const std::uint64_t from = o.from_position.value_or(1);
     if (o.limit == 0) return;
@@ -286,7 +292,7 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
   ~TypeReader() override {
     log_it_.reset();  // iterators go before the base counts this reader closed
     for (Cursor& c : cursors_) c.it.reset();
-    it_.reset();      // and before the snapshot they read
+    it_.reset();  // and before the snapshot they read
   }
 
  private:
@@ -352,16 +358,16 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
     log_it_->Seek(key);
     if (!log_it_->Valid() || log_it_->key() != rocksdb::Slice(key)) {
       if (!log_it_->status().ok()) return Fail(FromRocks(log_it_->status(), "reading the log"));
-      return Fail(Status::Corruption(fmt::format(
-          "the type index names position {}, which is not in the log", best_position)));
+      return Fail(Status::Corruption(
+          fmt::format("the type index names position {}, which is not in the log", best_position)));
     }
     if (!Decode(log_it_->value().ToStringView(), best_position)) return;
     const auto type_key = best->it->key().ToStringView();
     const auto indexed_type = type_key.substr(0, type_key.size() - 9);
     if (indexed_type != event_.type)
-      return Fail(Status::Corruption(fmt::format(
-          "the type index lists position {} under '{}', but it holds a '{}'", best_position,
-          indexed_type, event_.type)));
+      return Fail(Status::Corruption(
+          fmt::format("the type index lists position {} under '{}', but it holds a '{}'",
+                      best_position, indexed_type, event_.type)));
     valid_ = true;
   }
 
@@ -411,8 +417,8 @@ Result<EventReader> Store::Impl::ReadByTypes(std::span<const std::string> types,
   if (options.direction != Direction::kForward)
     return Status::NotSupported("reading by type goes forward only");
   auto reader = std::make_unique<TypeReader>(&open_readers_, db_.get(), log_, types_,
-                                             types_ ? type_index_from_ : UINT64_MAX, types,
-                                             options, &upcasters_, !options_.read_only);
+                                             types_ ? type_index_from_ : UINT64_MAX, types, options,
+                                             &upcasters_, !options_.read_only);
   return EventReader(std::move(reader));
 }
 
@@ -424,9 +430,9 @@ Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
     return Status::InvalidArgument("stream id contains a NUL byte");
   auto info = ReadableStreamInfo(stream);
   if (!info.ok()) return info.status();
-  auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream,
-                                               options, &upcasters_, info->first_version,
-                                               !options_.read_only);
+  auto reader =
+      std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream, options,
+                                     &upcasters_, info->first_version, !options_.read_only);
   return EventReader(std::move(reader));
 }
 
@@ -521,9 +527,9 @@ Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, Stre
 Result<StreamInfo> Store::Impl::ReadableStreamInfo(std::string_view stream) {
   auto info = GetStreamInfo(stream);
   if (info.ok() && info->deleted)
-    return Status::NotFound(fmt::format(
-        "stream '{}' has no readable events: deleted or truncated through version {}", stream,
-        info->last_version));
+    return Status::NotFound(
+        fmt::format("stream '{}' has no readable events: deleted or truncated through version {}",
+                    stream, info->last_version));
   return info;
 }
 
@@ -551,8 +557,7 @@ Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
 
 // One iterator walks the whole listing: per stream, its first entry, a jump to its last
 // entry, then a jump past it; a second walks the stream metadata beside it.
-Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix,
-                                                         std::size_t limit,
+Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix, std::size_t limit,
                                                          std::string_view start_after) {
   if (!db_) return ClosedError();
   std::vector<StreamInfo> out;

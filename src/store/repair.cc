@@ -39,8 +39,8 @@ Status CopyStore(const std::string& from, const std::string& to) {
     fs::copy(entry.path(), fs::path(to) / entry.path().filename(),
              fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
     if (ec)
-      return Status::IOError(fmt::format("copying {} to {}: {}", entry.path().string(), to,
-                                         ec.message()));
+      return Status::IOError(
+          fmt::format("copying {} to {}: {}", entry.path().string(), to, ec.message()));
   }
   if (ec) return Status::IOError(fmt::format("listing {}: {}", from, ec.message()));
   return Status::Ok();
@@ -64,7 +64,8 @@ Status Store::Impl::LoadRepairs() {
 Status Store::Impl::RecordRepair(const std::string& description) {
   std::string key = store::kMetaRepairPrefix;
   key.resize(key.size() + 8);
-  store::PutBigEndian64(static_cast<std::uint64_t>(internal::WallClockMicros()), key.data() + key.size() - 8);
+  store::PutBigEndian64(static_cast<std::uint64_t>(internal::WallClockMicros()),
+                        key.data() + key.size() - 8);
   rocksdb::WriteOptions wo;
   wo.sync = true;
   if (Status s = FromRocks(db_->Put(wo, meta_, key, description), "recording the repair"); !s.ok())
@@ -95,8 +96,8 @@ std::string RepairRecord(const RepairReport& report, std::int64_t now) {
 // Fills in what the damage is: a damaged write-ahead log (file, offset, bytes after it), or a
 // store that ends before the head its writer's clean close noted. kCorruption when the
 // damage is neither, which repair cannot mend.
-Status Store::Impl::DescribeRepairDamage(const std::string& path,
-                                         const StoreOptions& open_options, RepairReport* report) {
+Status Store::Impl::DescribeRepairDamage(const std::string& path, const StoreOptions& open_options,
+                                         RepairReport* report) {
   if (auto damage = store::FindWalDamage(path)) {
     report->damaged_file = damage->file;
     report->damaged_offset = damage->offset;
@@ -154,9 +155,9 @@ Result<RepairReport> Store::Repair(const std::string& path, const RepairOptions&
     }
     target = scratch;
   } else {
-    report.backup_dir = options.backup_dir.empty()
-                            ? fmt::format("{}.before-repair-{}", path, UtcStamp(now, "%Y%m%dT%H%M%SZ"))
-                            : options.backup_dir;
+    report.backup_dir = options.backup_dir.empty() ? fmt::format("{}.before-repair-{}", path,
+                                                                 UtcStamp(now, "%Y%m%dT%H%M%SZ"))
+                                                   : options.backup_dir;
     if (Status s = CopyStore(path, report.backup_dir); !s.ok()) return s;
   }
   auto repaired = Impl::Open(target, open_options, /*repairing=*/true);

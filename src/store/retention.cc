@@ -26,8 +26,8 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
-#include "store/stream_metadata.h"
 #include "store/store_impl.h"
+#include "store/stream_metadata.h"
 
 namespace cairn {
 
@@ -62,8 +62,8 @@ class Store::Impl::Retention {
 
  private:
   struct StreamState {
-    bool blocked = false;             // an event of the stream stays: later ones stay too
-    std::uint64_t last_version = 0;   // for max_count, loaded on demand
+    bool blocked = false;            // an event of the stream stays: later ones stay too
+    std::uint64_t last_version = 0;  // for max_count, loaded on demand
     std::uint64_t removed = 0;
     std::uint64_t first_removed = 0;
     std::uint64_t last_removed = 0;
@@ -78,10 +78,18 @@ class Store::Impl::Retention {
     std::int64_t timestamp_us;
     audit::Hash chain_hash;
   };
-  enum class Verdict { kNoRule, kKeptUnshipped, kKeptTooYoung, kKeptDeadLetter, kKeptStreamOrder, kRemove };
+  enum class Verdict {
+    kNoRule,
+    kKeptUnshipped,
+    kKeptTooYoung,
+    kKeptDeadLetter,
+    kKeptStreamOrder,
+    kRemove
+  };
 
   bool OlderThan(std::int64_t timestamp_us, std::chrono::seconds age) const {
-    return timestamp_us < now_us_ - std::chrono::duration_cast<std::chrono::microseconds>(age).count();
+    return timestamp_us <
+           now_us_ - std::chrono::duration_cast<std::chrono::microseconds>(age).count();
   }
 
   // What shipping allows (every listed checkpoint must have passed), the dead letters' events
@@ -141,12 +149,21 @@ class Store::Impl::Retention {
 
   void Count(Verdict v) {
     switch (v) {
-      case Verdict::kKeptUnshipped: ++report_.kept_unshipped; break;
-      case Verdict::kKeptTooYoung: ++report_.kept_too_young; break;
-      case Verdict::kKeptDeadLetter: ++report_.kept_dead_letter; break;
-      case Verdict::kKeptStreamOrder: ++report_.kept_stream_order; break;
+      case Verdict::kKeptUnshipped:
+        ++report_.kept_unshipped;
+        break;
+      case Verdict::kKeptTooYoung:
+        ++report_.kept_too_young;
+        break;
+      case Verdict::kKeptDeadLetter:
+        ++report_.kept_dead_letter;
+        break;
+      case Verdict::kKeptStreamOrder:
+        ++report_.kept_stream_order;
+        break;
       case Verdict::kNoRule:
-      case Verdict::kRemove: break;
+      case Verdict::kRemove:
+        break;
     }
   }
 
@@ -257,12 +274,13 @@ class Store::Impl::Retention {
     store::AppendTypeKey(r.type, r.position, &key_);
     if (store_.types_) batch->Delete(store_.types_, key_);
     if (r.caller_id)
-      batch->Delete(store_.ids_, rocksdb::Slice(
-                                     reinterpret_cast<const char*>(r.caller_id->bytes().data()), 16));
+      batch->Delete(store_.ids_,
+                    rocksdb::Slice(reinterpret_cast<const char*>(r.caller_id->bytes().data()), 16));
   }
 
   // Range-deletes [log_start_, new_start) and records the new start and its anchor hash.
-  void AddMoveLogStart(std::uint64_t new_start, const audit::Hash& hash, rocksdb::WriteBatch* batch) {
+  void AddMoveLogStart(std::uint64_t new_start, const audit::Hash& hash,
+                       rocksdb::WriteBatch* batch) {
     batch->DeleteRange(store_.log_, store::PositionKey(log_start_), store::PositionKey(new_start));
     std::string v;
     store::PutLittleEndian(new_start, 8, &v);
@@ -352,10 +370,10 @@ class Store::Impl::Retention {
   std::unordered_map<std::string, StreamMetadata, StringHash, std::equal_to<>> metadata_;
   std::unordered_map<std::string, StreamState, StringHash, std::equal_to<>> streams_;
   std::vector<Removal> removals_;
-  std::uint64_t prefix_end_;         // [start_, prefix_end_) is all removed after this run
+  std::uint64_t prefix_end_;  // [start_, prefix_end_) is all removed after this run
   bool prefix_open_ = true;
-  audit::Hash prefix_hash_{};        // chain hash at prefix_end_ - 1
-  std::uint64_t log_start_ = 0;      // WriteRemovals: the log start as written so far
+  audit::Hash prefix_hash_{};    // chain hash at prefix_end_ - 1
+  std::uint64_t log_start_ = 0;  // WriteRemovals: the log start as written so far
   std::string value_, key_;
 };
 

@@ -12,11 +12,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,12 +32,11 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
-#include "store/wal_scan.h"
 #include "store/store_impl.h"
+#include "store/wal_scan.h"
 #include "util/logging.h"
 
 namespace cairn {
-
 
 Status Store::Impl::Validate(const std::vector<AppendView>& views) const {
   if (views.empty()) return Status::InvalidArgument("append has no streams");
@@ -54,18 +53,18 @@ Status Store::Impl::Validate(const std::vector<AppendView>& views) const {
       return Status::InvalidArgument(fmt::format("append to stream '{}' has no events", v.stream));
     total += v.events.size();
     if (total > options_.max_events_per_append)
-      return Status::InvalidArgument(fmt::format(
-          "append has more than {} events (StoreOptions::max_events_per_append)",
-          options_.max_events_per_append));
+      return Status::InvalidArgument(
+          fmt::format("append has more than {} events (StoreOptions::max_events_per_append)",
+                      options_.max_events_per_append));
     for (std::size_t i = 0; i < v.events.size(); ++i) {
       const EventData& e = v.events[i];
       auto where = [&] { return fmt::format("event {} for stream '{}'", i, v.stream); };
       if (Status s = store::CheckName("event type", e.type, options_.max_type_bytes); !s.ok())
         return Status::InvalidArgument(fmt::format("{}: {}", where(), s.message()));
       if (e.content_type.size() > options_.max_content_type_bytes)
-        return Status::InvalidArgument(fmt::format("{}: content type is {} bytes, over the limit of {}",
-                                                   where(), e.content_type.size(),
-                                                   options_.max_content_type_bytes));
+        return Status::InvalidArgument(
+            fmt::format("{}: content type is {} bytes, over the limit of {}", where(),
+                        e.content_type.size(), options_.max_content_type_bytes));
       if (store::FindControlByte(e.content_type) != std::string_view::npos)
         return Status::InvalidArgument(
             fmt::format("{}: content type has a control character", where()));
@@ -82,7 +81,8 @@ Status Store::Impl::Validate(const std::vector<AppendView>& views) const {
             fmt::format("{}: schema version 0 (schema versions start at 1)", where()));
       if (e.id) {
         if (e.id->is_nil())
-          return Status::InvalidArgument(fmt::format("{}: the nil UUID is not an event id", where()));
+          return Status::InvalidArgument(
+              fmt::format("{}: the nil UUID is not an event id", where()));
         if (!ids.insert(*e.id).second)
           return Status::InvalidArgument(fmt::format(
               "{}: event id {} appears more than once in one append", where(), e.id->ToString()));
@@ -131,7 +131,8 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
   lk.Wait(w.cv, [&]() CAIRN_REQUIRES(mu_) { return w.done || queue_.front() == &w; });
   if (!w.done) {
     // This thread leads: commit everyone queued so far as one group.
-    const std::size_t n = std::min(queue_.size(), std::max<std::size_t>(1, options_.max_group_appends));
+    const std::size_t n =
+        std::min(queue_.size(), std::max<std::size_t>(1, options_.max_group_appends));
     std::vector<Writer*> group(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
     lk.Unlock();
     CommitGroup(group);
@@ -149,38 +150,43 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<AppendView> vi
   return std::move(w.results);
 }
 
+// After a failed write: asks RocksDB to resume and re-reads the head from disk (a failed
+// fsync may still have written the WAL). A full disk is a "hard" error RocksDB recovers from
+// by itself once there is room to flush its memtables: Resume() says Busy while that recovery
+// waits, and OK once it is done (the memtables flushed, the write-ahead log that held the
+// failed write retired). Any other write error is "fatal" to RocksDB: only a reopen, which
+// replays the log, recovers (FaultTest, FullDiskTest). The error names the first failure and
+// the remedy.
+Status Store::Impl::RecoverFromWriteError() {
+  if (rocksdb::Status r = db_->Resume(); !r.ok()) {
+    const Status original = head_.write_status();
+    const std::string remedy =
+        r.IsBusy() ? fmt::format(
+                         "RocksDB resumes by itself once {} MiB are free on the "
+                         "store's file system (room to flush its memtables; it "
+                         "looks every 5 s)",
+                         cf_options_.write_buffer_size >> 20)
+                   : std::string("fix the cause (the device), then reopen the store");
+    std::string what = fmt::format("store {} cannot write since a write failed ({}); {}", path_,
+                                   original.message(), remedy);
+    const StatusCode code =
+        original.code() == StatusCode::kOk ? StatusCode::kIOError : original.code();
+    return code == StatusCode::kIOError && (r.IsBusy() || original.IsRetryable())
+               ? Status::TransientIOError(std::move(what))
+               : Status(code, std::move(what));
+  }
+  if (Status s = LoadTail(); !s.ok()) return s;
+  reload_head_ = false;
+  return Status::Ok();
+}
+
 void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   const bool reload_head_was_set = reload_head_;
   if (reload_head_) {
-    // A failed write leaves RocksDB refusing writes until it resumes. A full disk is a "hard"
-    // error RocksDB recovers from by itself once there is room to flush its memtables: Resume()
-    // says Busy while that recovery waits, and OK once it is done (the memtables flushed, the
-    // write-ahead log that held the failed write retired). Any other write error is "fatal"
-    // to RocksDB: only a reopen, which replays the log, recovers (FaultTest, FullDiskTest).
-    if (rocksdb::Status r = db_->Resume(); !r.ok()) {
-      const Status original = head_.write_status();
-      const std::string remedy =
-          r.IsBusy() ? fmt::format("RocksDB resumes by itself once {} MiB are free on the "
-                                   "store's file system (room to flush its memtables; it "
-                                   "looks every 5 s)",
-                                   cf_options_.write_buffer_size >> 20)
-                     : std::string("fix the cause (the device), then reopen the store");
-      std::string what = fmt::format("store {} cannot write since a write failed ({}); {}",
-                                     path_, original.message(), remedy);
-      const StatusCode code =
-          original.code() == StatusCode::kOk ? StatusCode::kIOError : original.code();
-      const Status err = code == StatusCode::kIOError && (r.IsBusy() || original.IsRetryable())
-                             ? Status::TransientIOError(std::move(what))
-                             : Status(code, std::move(what));
-      for (Writer* w : group) w->status = err;
-      return;
-    }
-    Status s = LoadTail();
-    if (!s.ok()) {
+    if (Status s = RecoverFromWriteError(); !s.ok()) {
       for (Writer* w : group) w->status = s;
       return;
     }
-    reload_head_ = false;
   }
   batch_.Clear();
   pending_versions_.clear();
@@ -201,11 +207,12 @@ void Store::Impl::CommitGroup(const std::vector<Writer*>& group) {
   wo.sync = options_.durability == Durability::kSync;
   rocksdb::Status rs = db_->Write(wo, &batch_);
   if (!rs.ok()) {
-    Status s = FromRocks(rs, fmt::format("writing positions {}..{}", group_start,
-                                         next_position_ - 1));
-    logger_->error("append failed (whether it is stored is known once the store writes "
-                   "again): {}",
-                   s.ToString());
+    Status s =
+        FromRocks(rs, fmt::format("writing positions {}..{}", group_start, next_position_ - 1));
+    logger_->error(
+        "append failed (whether it is stored is known once the store writes "
+        "again): {}",
+        s.ToString());
     for (Writer* w : writing) {
       w->status = s;
       w->results.clear();
@@ -351,8 +358,9 @@ Result<std::uint64_t> Store::Impl::LoadStreamVersion(std::string_view stream) {
   if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &version) ||
       it->value().size() != 8) {
     // Guessing "no events" here could re-issue version 1 of a live stream: refuse instead.
-    return Status::Corruption(fmt::format(
-        "malformed stream index entry next to stream '{}' ({} byte key)", stream, it->key().size()));
+    return Status::Corruption(
+        fmt::format("malformed stream index entry next to stream '{}' ({} byte key)", stream,
+                    it->key().size()));
   }
   return found == stream ? version : 0;
 }
@@ -364,14 +372,14 @@ Result<Store::Impl::IdLocation> Store::Impl::FindEventId(const EventId& id) {
 
 Result<Store::Impl::IdLocation> Store::Impl::FindStoredEventId(const EventId& id) {
   std::string value;
-  rocksdb::Status s = db_->Get(
-      rocksdb::ReadOptions(), ids_,
-      rocksdb::Slice(reinterpret_cast<const char*>(id.bytes().data()), 16), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), ids_,
+               rocksdb::Slice(reinterpret_cast<const char*>(id.bytes().data()), 16), &value);
   if (s.IsNotFound()) return IdLocation{};
   if (!s.ok()) return FromRocks(s, "reading the event id index");
   if (value.size() != 8)
-    return Status::Corruption(fmt::format("event id index entry for {} is {} bytes, not 8",
-                                          id.ToString(), value.size()));
+    return Status::Corruption(
+        fmt::format("event id index entry for {} is {} bytes, not 8", id.ToString(), value.size()));
   IdLocation loc;
   loc.position = store::GetBigEndian64(value.data());
   return loc;
@@ -446,8 +454,8 @@ Result<bool> Store::Impl::Deduplicate(Writer* w) {
         where = fmt::format("stored at position {} in stream '{}'", loc->position, stored->stream);
       }
       if (!same)
-        return Status::AlreadyExists(fmt::format(
-            "event id {} is already {} with different content", e.id->ToString(), where));
+        return Status::AlreadyExists(fmt::format("event id {} is already {} with different content",
+                                                 e.id->ToString(), where));
       ++found;
       if (first_found == nullptr) first_found = &*e.id;
       located[i].emplace_back(loc->position, loc->version);

@@ -68,8 +68,8 @@ Result<DeadLetter> DecodeDeadLetter(std::uint64_t position, std::string_view val
   };
   std::uint64_t time_us = 0;
   if (!str("stream", &d.stream) || !u64("version", &d.version) ||
-      !str("destination", &d.destination) || !str("error", &d.error) ||
-      !u64("time_us", &time_us) || !u64("held_behind", &d.held_behind))
+      !str("destination", &d.destination) || !str("error", &d.error) || !u64("time_us", &time_us) ||
+      !u64("held_behind", &d.held_behind))
     return bad("a field is missing or has the wrong type");
   d.time_us = static_cast<std::int64_t>(time_us);
   return d;
@@ -95,13 +95,14 @@ Status Store::Impl::SaveCheckpoint(std::string_view name, std::uint64_t position
 Result<std::uint64_t> Store::Impl::LoadCheckpoint(std::string_view name) {
   if (Status s = ValidateCheckpointName(name); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_,
-                               std::string(store::kMetaCheckpointPrefix) + std::string(name),
-                               &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), meta_,
+               std::string(store::kMetaCheckpointPrefix) + std::string(name), &value);
   if (s.IsNotFound()) return std::uint64_t{0};
   if (!s.ok()) return FromRocks(s, fmt::format("loading checkpoint '{}'", name));
   if (value.size() != 8)
-    return Status::Corruption(fmt::format("checkpoint '{}' is {} bytes, not 8", name, value.size()));
+    return Status::Corruption(
+        fmt::format("checkpoint '{}' is {} bytes, not 8", name, value.size()));
   return store::GetLittleEndian(value);
 }
 
@@ -112,8 +113,8 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> Store::Impl::ListChec
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view name = it->key().ToStringView().substr(prefix.size());
     if (it->value().size() != 8)
-      return Status::Corruption(fmt::format("checkpoint '{}' is {} bytes, not 8", name,
-                                            it->value().size()));
+      return Status::Corruption(
+          fmt::format("checkpoint '{}' is {} bytes, not 8", name, it->value().size()));
     out.emplace_back(std::string(name), store::GetLittleEndian(it->value().ToStringView()));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "listing checkpoints");
@@ -138,9 +139,8 @@ Result<std::vector<DeadLetter>> Store::Impl::ListDeadLetters(std::uint64_t after
   std::vector<DeadLetter> out;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
   const std::string_view prefix = store::kMetaDeadLetterPrefix;
-  for (it->Seek(DeadLetterKey(after + 1)); it->Valid() && it->key().starts_with(prefix) &&
-                                           out.size() < limit;
-       it->Next()) {
+  for (it->Seek(DeadLetterKey(after + 1));
+       it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
     std::uint64_t position = 0;
     if (!store::DecodePositionKey(it->key().ToStringView().substr(prefix.size()), &position))
       return Status::Corruption("dead-letter key is malformed");

@@ -9,11 +9,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -29,8 +29,8 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
-#include "store/wal_scan.h"
 #include "store/store_impl.h"
+#include "store/wal_scan.h"
 #include "util/clock.h"
 #include "util/logging.h"
 
@@ -61,17 +61,25 @@ std::size_t FindInvalidUtf8(std::string_view s) {
     }
     std::size_t n;
     std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
-    else return i;
+    if ((c & 0xE0) == 0xC0) {
+      n = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 4;
+      cp = c & 0x07;
+    } else
+      return i;
     if (i + n > s.size()) return i;
     for (std::size_t k = 1; k < n; ++k) {
       const auto cc = static_cast<unsigned char>(s[i + k]);
       if ((cc & 0xC0) != 0x80) return i;
       cp = cp << 6 | (cc & 0x3F);
     }
-    const bool overlong = (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    const bool overlong =
+        (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
     if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
     i += n;
   }
@@ -81,16 +89,14 @@ std::size_t FindInvalidUtf8(std::string_view s) {
 Status CheckName(std::string_view what, std::string_view value, std::size_t max) {
   if (value.empty()) return Status::InvalidArgument(fmt::format("{} is empty", what));
   if (value.size() > max)
-    return Status::InvalidArgument(fmt::format("{} is {} bytes, over the limit of {}", what,
-                                               value.size(), max));
+    return Status::InvalidArgument(
+        fmt::format("{} is {} bytes, over the limit of {}", what, value.size(), max));
   if (auto at = FindControlByte(value); at != std::string_view::npos)
-    return Status::InvalidArgument(
-        fmt::format("{} '{}' has a control character at byte {}", what,
-                    value.substr(0, std::min<std::size_t>(at, 64)), at));
+    return Status::InvalidArgument(fmt::format("{} '{}' has a control character at byte {}", what,
+                                               value.substr(0, std::min<std::size_t>(at, 64)), at));
   if (auto at = FindInvalidUtf8(value); at != std::string_view::npos)
-    return Status::InvalidArgument(
-        fmt::format("{} '{}' is not valid UTF-8 at byte {}", what,
-                    value.substr(0, std::min<std::size_t>(at, 64)), at));
+    return Status::InvalidArgument(fmt::format("{} '{}' is not valid UTF-8 at byte {}", what,
+                                               value.substr(0, std::min<std::size_t>(at, 64)), at));
   return Status::Ok();
 }
 
@@ -135,8 +141,7 @@ std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
 Result<std::uint64_t> Store::Impl::Refresh() {
   if (!secondary_dir_.empty()) {
     internal::MutexLock lk(mu_);  // one catch-up at a time
-    if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer");
-        !s.ok())
+    if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer"); !s.ok())
       return s;
     if (Status s = LoadTail(); !s.ok()) return s;  // publishes the new head, waking waiters
   }
@@ -242,9 +247,10 @@ Status Store::DeleteSnapshots(std::string_view stream) {
   if (!guard.status().ok()) return guard.status();
   return impl_->DeleteSnapshots(stream);
 }
-Result<AggregateLoad> Store::LoadAggregate(
-    std::string_view stream, const std::function<Status(const Snapshot&)>& restore,
-    const std::function<Status(const RecordedEvent&)>& apply, std::uint64_t up_to_version) {
+Result<AggregateLoad> Store::LoadAggregate(std::string_view stream,
+                                           const std::function<Status(const Snapshot&)>& restore,
+                                           const std::function<Status(const RecordedEvent&)>& apply,
+                                           std::uint64_t up_to_version) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
   return impl_->LoadAggregate(stream, restore, apply, up_to_version);

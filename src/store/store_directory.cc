@@ -115,13 +115,13 @@ Status CheckManifest(const std::string& path) {
   const fs::path mpath = fs::path(path) / manifest;
   if (!manifest.empty() && fs::exists(mpath, ec) && fs::file_size(mpath, ec) > 0)
     return Status::Ok();
-  return Status::Corruption(fmt::format(
-      "store {} is damaged: its MANIFEST {} is {}; restore the store from a backup "
-      "(docs/guarantees.md)",
-      path, manifest.empty() ? "(named in CURRENT)" : mpath.string(),
-      manifest.empty()           ? "not named in CURRENT"
-      : fs::exists(mpath, ec) ? "empty"
-                                 : "missing"));
+  return Status::Corruption(
+      fmt::format("store {} is damaged: its MANIFEST {} is {}; restore the store from a backup "
+                  "(docs/guarantees.md)",
+                  path, manifest.empty() ? "(named in CURRENT)" : mpath.string(),
+                  manifest.empty()        ? "not named in CURRENT"
+                  : fs::exists(mpath, ec) ? "empty"
+                                          : "missing"));
 }
 
 }  // namespace cairn::store

@@ -16,13 +16,13 @@
 #include <spdlog/logger.h>
 
 #include "audit/chain.h"
+#include "cairn/store.h"
 #include "store/backlog.h"
 #include "store/head.h"
 #include "store/upcast.h"
 #include "util/clock.h"
 #include "util/mutex.h"
 #include "util/string_hash.h"
-#include "cairn/store.h"
 
 namespace cairn {
 
@@ -74,7 +74,8 @@ class Store::Impl {
 
   Result<EventReader> ReadStream(std::string_view stream, const StreamReadOptions& options);
   Result<EventReader> ReadLog(const LogReadOptions& options);
-  Result<EventReader> ReadByTypes(std::span<const std::string> types, const LogReadOptions& options);
+  Result<EventReader> ReadByTypes(std::span<const std::string> types,
+                                  const LogReadOptions& options);
   Result<StreamInfo> GetStreamInfo(std::string_view stream);
   // GetStreamInfo, but kNotFound for a stream with no readable events.
   Result<StreamInfo> ReadableStreamInfo(std::string_view stream);
@@ -153,7 +154,9 @@ class Store::Impl {
 
   Impl(std::string path, const StoreOptions& options);
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
-  std::int64_t NowUs() const { return options_.clock_us ? options_.clock_us() : internal::WallClockMicros(); }
+  std::int64_t NowUs() const {
+    return options_.clock_us ? options_.clock_us() : internal::WallClockMicros();
+  }
   // The published head position.
   std::uint64_t CommittedPosition() const { return head_.position(); }
   Status OpenDatabase();
@@ -203,6 +206,7 @@ class Store::Impl {
   Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views);
   // Runs on the group-commit leader only: validates, sequences and writes `group` in one batch.
   void CommitGroup(const std::vector<Writer*>& group);
+  Status RecoverFromWriteError();
   // Prepares `w` into batch_; on a conflict or error sets w->status and leaves batch_ as it was.
   void PrepareWriter(Writer* w);
   Result<std::vector<std::uint64_t>> CheckExpectedVersions(const Writer& w);
@@ -233,11 +237,11 @@ class Store::Impl {
   rocksdb::ColumnFamilyHandle* log_ = nullptr;
   rocksdb::ColumnFamilyHandle* streams_ = nullptr;
   rocksdb::ColumnFamilyHandle* ids_ = nullptr;
-  rocksdb::ColumnFamilyHandle* types_ = nullptr;  // null: a read-only store without the index
+  rocksdb::ColumnFamilyHandle* types_ = nullptr;      // null: a read-only store without the index
   rocksdb::ColumnFamilyHandle* snapshots_ = nullptr;  // null: a read-only store without any
   store::UpcasterSet upcasters_;
   rocksdb::ColumnFamilyOptions cf_options_;
-  std::uint64_t type_index_from_ = UINT64_MAX;     // first position the type index covers
+  std::uint64_t type_index_from_ = UINT64_MAX;  // first position the type index covers
 
   EventId store_id_;
   std::uint32_t format_version_ = 0;

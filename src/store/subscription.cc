@@ -84,8 +84,7 @@ class Subscription::Impl {
 
   bool Matches(const RecordedEvent& e) const {
     if (!opt_.stream.empty() && e.stream != opt_.stream) return false;
-    if (!opt_.category.empty() && StreamCategory(e.stream) != opt_.category)
-      return false;
+    if (!opt_.category.empty() && StreamCategory(e.stream) != opt_.category) return false;
     if (!opt_.types.empty() &&
         std::find(opt_.types.begin(), opt_.types.end(), e.type) == opt_.types.end())
       return false;
@@ -141,8 +140,8 @@ class Subscription::Impl {
           try {
             s = handler_(e);
           } catch (const std::exception& ex) {
-            s = Status::Internal(fmt::format("the handler threw at position {}: {}", e.position,
-                                             ex.what()));
+            s = Status::Internal(
+                fmt::format("the handler threw at position {}: {}", e.position, ex.what()));
           } catch (...) {
             s = Status::Internal(fmt::format("the handler threw at position {}", e.position));
           }
@@ -199,8 +198,7 @@ class Subscription::Impl {
 Subscription::Subscription(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Subscription::~Subscription() = default;
 
-Result<std::unique_ptr<Subscription>> Subscription::Start(Store& store,
-                                                          SubscriptionOptions options,
+Result<std::unique_ptr<Subscription>> Subscription::Start(Store& store, SubscriptionOptions options,
                                                           EventHandler handler) {
   // A closed store fails here, not later on the subscription's thread.
   if (auto head = store.Refresh(); !head.ok()) return head.status();

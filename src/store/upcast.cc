@@ -13,17 +13,18 @@ Status UpcasterSet::Build(const std::vector<Upcaster>& upcasters) {
   for (const Upcaster& u : owned_) {
     if (u.type.empty()) return Status::InvalidArgument("an upcaster has no event type");
     if (!u.upcast)
-      return Status::InvalidArgument(fmt::format(
-          "the upcaster for '{}' schema version {} has no function", u.type, u.from_schema_version));
+      return Status::InvalidArgument(
+          fmt::format("the upcaster for '{}' schema version {} has no function", u.type,
+                      u.from_schema_version));
     if (u.from_schema_version == 0 || u.from_schema_version == UINT32_MAX)
       return Status::InvalidArgument(fmt::format(
-          "the upcaster for '{}' starts at schema version {}; schema versions run from 1",
-          u.type, u.from_schema_version));
+          "the upcaster for '{}' starts at schema version {}; schema versions run from 1", u.type,
+          u.from_schema_version));
     auto& steps = by_type_[u.type];
     for (const Upcaster* other : steps)
       if (other->from_schema_version == u.from_schema_version)
-        return Status::InvalidArgument(fmt::format(
-            "two upcasters for '{}' schema version {}", u.type, u.from_schema_version));
+        return Status::InvalidArgument(
+            fmt::format("two upcasters for '{}' schema version {}", u.type, u.from_schema_version));
     steps.push_back(&u);
   }
   return Status::Ok();

@@ -97,7 +97,8 @@ std::optional<WalDamage> FindWalDamage(const std::string& store_dir) {
   std::error_code ec;
   std::vector<fs::path> logs;
   for (const auto& entry : fs::directory_iterator(store_dir, ec))
-    if (entry.path().extension() == ".log" && entry.is_regular_file(ec)) logs.push_back(entry.path());
+    if (entry.path().extension() == ".log" && entry.is_regular_file(ec))
+      logs.push_back(entry.path());
   std::sort(logs.begin(), logs.end(),
             [](const fs::path& a, const fs::path& b) { return LogNumber(a) < LogNumber(b); });
   for (std::size_t i = 0; i < logs.size(); ++i) {

@@ -14,9 +14,9 @@
 namespace cairn::store {
 
 struct WalDamage {
-  std::string file;           // path of the damaged log file
-  std::uint64_t offset = 0;   // byte offset of the first record that fails its checks
-  std::string what;           // "checksum mismatch", "bad record length", ...
+  std::string file;               // path of the damaged log file
+  std::uint64_t offset = 0;       // byte offset of the first record that fails its checks
+  std::string what;               // "checksum mismatch", "bad record length", ...
   std::uint64_t bytes_after = 0;  // bytes from `offset` to the end of the last log file
 };
 

@@ -50,10 +50,10 @@ EventId EventId::Generate() {
     return std::mt19937_64(seq);
   }());
   std::array<std::uint8_t, 16> b{};
-  const std::uint64_t ms = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  const std::uint64_t ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
   for (int i = 0; i < 6; ++i) b[i] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
   const std::uint64_t r1 = rng();
   const std::uint64_t r2 = rng();
@@ -142,20 +142,28 @@ Result<ExpectedVersion> ExpectedVersion::Parse(std::string_view text) {
 
 bool ExpectedVersion::Matches(std::uint64_t actual) const {
   switch (kind_) {
-    case Kind::kAny: return true;
-    case Kind::kNoStream: return actual == 0;
-    case Kind::kStreamExists: return actual > 0;
-    case Kind::kExact: return actual == version_;
+    case Kind::kAny:
+      return true;
+    case Kind::kNoStream:
+      return actual == 0;
+    case Kind::kStreamExists:
+      return actual > 0;
+    case Kind::kExact:
+      return actual == version_;
   }
   return false;
 }
 
 std::string ExpectedVersion::ToString() const {
   switch (kind_) {
-    case Kind::kAny: return "any";
-    case Kind::kNoStream: return "no-stream";
-    case Kind::kStreamExists: return "exists";
-    case Kind::kExact: return std::to_string(version_);
+    case Kind::kAny:
+      return "any";
+    case Kind::kNoStream:
+      return "no-stream";
+    case Kind::kStreamExists:
+      return "exists";
+    case Kind::kExact:
+      return std::to_string(version_);
   }
   return "?";
 }

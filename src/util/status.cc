@@ -10,21 +10,36 @@ namespace cairn {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid_argument";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kAlreadyExists: return "already_exists";
-    case StatusCode::kWrongExpectedVersion: return "wrong_expected_version";
-    case StatusCode::kCorruption: return "corruption";
-    case StatusCode::kIOError: return "io_error";
-    case StatusCode::kBusy: return "busy";
-    case StatusCode::kFailedPrecondition: return "failed_precondition";
-    case StatusCode::kResourceExhausted: return "resource_exhausted";
-    case StatusCode::kUnavailable: return "unavailable";
-    case StatusCode::kNotSupported: return "not_supported";
-    case StatusCode::kInternal: return "internal";
-    case StatusCode::kCancelled: return "cancelled";
-    case StatusCode::kTimedOut: return "timed_out";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kAlreadyExists:
+      return "already_exists";
+    case StatusCode::kWrongExpectedVersion:
+      return "wrong_expected_version";
+    case StatusCode::kCorruption:
+      return "corruption";
+    case StatusCode::kIOError:
+      return "io_error";
+    case StatusCode::kBusy:
+      return "busy";
+    case StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kNotSupported:
+      return "not_supported";
+    case StatusCode::kInternal:
+      return "internal";
+    case StatusCode::kCancelled:
+      return "cancelled";
+    case StatusCode::kTimedOut:
+      return "timed_out";
   }
   return "unknown";
 }
@@ -60,8 +75,7 @@ std::string Status::ToString() const {
 namespace internal {
 
 void DieOnErrorValue(const Status& status) {
-  std::fprintf(stderr,
-               "cairn: Result::value() on an error (check ok() first): %s\n",
+  std::fprintf(stderr, "cairn: Result::value() on an error (check ok() first): %s\n",
                status.ToString().c_str());
   std::abort();
 }

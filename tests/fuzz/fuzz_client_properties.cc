@@ -9,7 +9,8 @@
 #include "cairn/shipper.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  auto r = cairn::ParseClientProperties(std::string_view(reinterpret_cast<const char*>(data), size));
+  auto r =
+      cairn::ParseClientProperties(std::string_view(reinterpret_cast<const char*>(data), size));
   if (r.ok())
     for (const auto& [key, value] : *r)
       if (key.empty()) std::abort();

@@ -17,8 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (cairn::store::StreamKeyLimit(stream) <= key) std::abort();
   }
   std::uint64_t position = 0;
-  if (cairn::store::DecodePositionKey(key, &position) &&
-      cairn::store::PositionKey(position) != key)
+  if (cairn::store::DecodePositionKey(key, &position) && cairn::store::PositionKey(position) != key)
     std::abort();
   if (size <= 8) {
     std::string le;

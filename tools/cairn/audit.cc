@@ -8,8 +8,8 @@
 #include <chrono>
 #include <ctime>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 #include <fmt/format.h>
@@ -115,8 +115,8 @@ int Query(const CommonOptions& common, const QueryArgs& args, bool is_export) {
   if (is_export && !args.output.empty()) {
     file.close();
     if (!file) return Fail(Status::IOError(fmt::format("writing {} failed", args.output)));
-    std::fprintf(stderr, "cairn: exported %llu events to %s\n",
-                 static_cast<unsigned long long>(*n), args.output.c_str());
+    std::fprintf(stderr, "cairn: exported %llu events to %s\n", static_cast<unsigned long long>(*n),
+                 args.output.c_str());
   }
   return kExitOk;
 }
@@ -131,22 +131,24 @@ int RunExport(const CommonOptions& common, const QueryArgs& args) {
   QueryArgs a = args;
   if (a.format.empty()) a.format = "jsonl";
   if (a.format != "jsonl")
-    return Fail(Status::InvalidArgument(
-        "export writes JSON Lines (what `cairn append --jsonl` reads back); use query for other formats"));
+    return Fail(
+        Status::InvalidArgument("export writes JSON Lines (what `cairn append --jsonl` reads "
+                                "back); use query for other formats"));
   return Query(common, a, true);
 }
 
 int RunTail(const CommonOptions& common, const TailArgs& args) {
   auto filter = MakeFilter(args.filter);
   if (!filter.ok()) return Fail(filter.status());
-  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
-                            true);
+  auto format =
+      ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format, true);
   if (!format.ok()) return Fail(format.status());
   if (*format == Format::kJson)
     return Fail(Status::InvalidArgument("tail prints one event a line: use jsonl, csv or table"));
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
-  std::uint64_t next = args.from_end ? (*store)->GetInfo().last_position + 1 : filter->from_position;
+  std::uint64_t next =
+      args.from_end ? (*store)->GetInfo().last_position + 1 : filter->from_position;
   Filter f = *filter;
   f.limit = std::min(args.max_events, filter->limit);
   EventPrinter printer(*format, std::cout);
@@ -205,10 +207,12 @@ Result<ChainAnchor> ParseAnchor(const std::string& e) {
   return a;
 }
 
-void PrintVerifyReport(Format format, const VerifyReport& r, std::size_t anchors_given, double secs) {
+void PrintVerifyReport(Format format, const VerifyReport& r, std::size_t anchors_given,
+                       double secs) {
   if (format == Format::kJson) {
     nlohmann::json problems = nlohmann::json::array();
-    for (const auto& p : r.problems) problems.push_back({{"position", p.position}, {"what", p.what}});
+    for (const auto& p : r.problems)
+      problems.push_back({{"position", p.position}, {"what", p.what}});
     nlohmann::json j = {{"ok", r.ok()},
                         {"first_position", r.first_position},
                         {"last_position", r.last_position},
@@ -275,8 +279,8 @@ int RunVerify(const CommonOptions& common, const VerifyArgs& args) {
 }
 
 int RunStreams(const CommonOptions& common, const StreamsArgs& args) {
-  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
-                            true);
+  auto format =
+      ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format, true);
   if (!format.ok()) return Fail(format.status());
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
@@ -297,22 +301,28 @@ int RunStreams(const CommonOptions& common, const StreamsArgs& args) {
       t0 = FormatTimestamp(first->timestamp_us);
       t1 = FormatTimestamp(last->timestamp_us);
     }
-    nlohmann::json j = {{"stream", s.stream},        {"last_version", s.last_version},
-                        {"events", s.event_count},   {"first_version", s.first_version},
+    nlohmann::json j = {{"stream", s.stream},
+                        {"last_version", s.last_version},
+                        {"events", s.event_count},
+                        {"first_version", s.first_version},
                         {"first_position", s.first_position},
-                        {"last_position", s.last_position}, {"deleted", s.deleted}};
+                        {"last_position", s.last_position},
+                        {"deleted", s.deleted}};
     if (!s.deleted) j["first"] = t0, j["last"] = t1;
     switch (*format) {
       case Format::kTable:
         fmt::print("{:<32}  {:>8}  {:>8}  {:<27}  {:<27}\n", s.stream, s.last_version,
                    s.event_count, t0, t1);
         break;
-      case Format::kJsonl: std::cout << DumpJson(j) << "\n"; break;
+      case Format::kJsonl:
+        std::cout << DumpJson(j) << "\n";
+        break;
       case Format::kCsv:
         std::cout << CsvField(s.stream) << ',' << s.last_version << ',' << s.event_count << ','
                   << t0 << ',' << t1 << "\n";
         break;
-      default: all.push_back(std::move(j));
+      default:
+        all.push_back(std::move(j));
     }
   }
   if (*format == Format::kJson) std::cout << DumpJson(all, 2) << "\n";
@@ -338,19 +348,21 @@ int RunStatus(const CommonOptions& common, const StatusArgs& args) {
       auto oldest = (*store)->ReadEvent(position + 1);
       if (oldest.ok()) age = std::max(0.0, (NowUs() - oldest->timestamp_us) / 1e6);
     }
-    consumers.push_back({{"checkpoint", name},
-                         {"position", position},
-                         {"lag_events", info.last_position - std::min(position, info.last_position)},
-                         {"lag_seconds", age}});
+    consumers.push_back(
+        {{"checkpoint", name},
+         {"position", position},
+         {"lag_events", info.last_position - std::min(position, info.last_position)},
+         {"lag_seconds", age}});
   }
   if (*format == Format::kJson) {
-    nlohmann::json j = {{"store", info.path},
-                        {"store_id", info.store_id},
-                        {"head_position", info.last_position},
-                        {"last_event", info.last_position ? FormatTimestamp(info.last_timestamp_us) : ""},
-                        {"checkpoints", consumers},
-                        {"dead_letters", dead->size()},
-                        {"held_events", held}};
+    nlohmann::json j = {
+        {"store", info.path},
+        {"store_id", info.store_id},
+        {"head_position", info.last_position},
+        {"last_event", info.last_position ? FormatTimestamp(info.last_timestamp_us) : ""},
+        {"checkpoints", consumers},
+        {"dead_letters", dead->size()},
+        {"held_events", held}};
     std::cout << DumpJson(j, 2) << "\n";
     return kExitOk;
   }
@@ -380,7 +392,8 @@ int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& a
   o.default_topic = args.default_topic;
   o.type_header = args.type_header;
   if (args.value != "payload" && args.value != "envelope")
-    return Fail(Status::InvalidArgument(fmt::format("--value '{}': expected payload or envelope", args.value)));
+    return Fail(Status::InvalidArgument(
+        fmt::format("--value '{}': expected payload or envelope", args.value)));
   o.value_format = args.value == "envelope" ? ValueFormat::kEnvelope : ValueFormat::kPayload;
   auto routes = LoadRoutes(args.routes_file, &o.default_topic);
   if (!routes.ok()) return Fail(routes.status());
@@ -403,9 +416,10 @@ int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& a
 int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
   if (args.action == "retry") return RetryDeadLetterRecords(common, args);
   if (args.action != "list")
-    return Fail(Status::InvalidArgument(fmt::format("dead-letters '{}': expected list or retry", args.action)));
-  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
-                            true);
+    return Fail(Status::InvalidArgument(
+        fmt::format("dead-letters '{}': expected list or retry", args.action)));
+  auto format =
+      ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format, true);
   if (!format.ok()) return Fail(format.status());
   auto store = OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
@@ -416,10 +430,10 @@ int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args) {
                "TOPIC", "TIME", "ERROR");
   nlohmann::json all = nlohmann::json::array();
   for (const DeadLetter& d : *dead) {
-    nlohmann::json j = {{"position", d.position},       {"stream", d.stream},
-                        {"version", d.version},         {"destination", d.destination},
-                        {"error", d.error},             {"time", FormatTimestamp(d.time_us)},
-                        {"held_behind", d.held_behind}};
+    nlohmann::json j = {
+        {"position", d.position},       {"stream", d.stream}, {"version", d.version},
+        {"destination", d.destination}, {"error", d.error},   {"time", FormatTimestamp(d.time_us)},
+        {"held_behind", d.held_behind}};
     if (*format == Format::kTable)
       fmt::print("{:>10}  {:<24}  {:>7}  {:<20}  {:<27}  {}\n", d.position, d.stream, d.version,
                  d.destination, FormatTimestamp(d.time_us), d.error);
@@ -442,7 +456,8 @@ namespace {
 class QueryCommand final : public CommandWith<QueryArgs, RunQuery> {
  public:
   CLI::App* Add(CLI::App& app) override {
-    cmd_ = app.add_subcommand("query", "Find events by type, stream, category, time, position or payload field");
+    cmd_ = app.add_subcommand(
+        "query", "Find events by type, stream, category, time, position or payload field");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     AddFilterOptions(cmd_, args_.filter);
     cmd_->add_option("--format", args_.format,
@@ -460,12 +475,14 @@ CAIRN_TOOL_COMMAND(80, QueryCommand);
 class ExportCommand final : public CommandWith<QueryArgs, RunExport> {
  public:
   CLI::App* Add(CLI::App& app) override {
-    cmd_ = app.add_subcommand(
-        "export", "Write events as JSON Lines that `cairn append --jsonl` reads back");
+    cmd_ = app.add_subcommand("export",
+                              "Write events as JSON Lines that `cairn append --jsonl` reads back");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     AddFilterOptions(cmd_, args_.filter);
     cmd_->add_option("--output,-o", args_.output, "Write to this file instead of stdout");
-    cmd_->footer("Example: cairn export ./store -o events.jsonl && cairn append ./copy --jsonl < events.jsonl");
+    cmd_->footer(
+        "Example: cairn export ./store -o events.jsonl && cairn append ./copy --jsonl < "
+        "events.jsonl");
     return cmd_;
   }
 };
@@ -481,7 +498,8 @@ class TailCommand final : public Command {
         cmd_->add_option("--from-start-position", from_, "Print from this position, then follow");
     cmd_->add_flag("--from-end", args_.from_end, "Only events appended from now on (default)");
     cmd_->add_option("--format", args_.format, "table, jsonl or csv");
-    cmd_->add_option("--poll-interval", args_.poll_interval_s, "Seconds between looks for new events")
+    cmd_->add_option("--poll-interval", args_.poll_interval_s,
+                     "Seconds between looks for new events")
         ->check(CLI::Range(0.001, 3600.0))
         ->capture_default_str();
     cmd_->add_option("--max-events", args_.max_events, "Exit after printing this many");
@@ -517,11 +535,12 @@ class VerifyCommand final : public CommandWith<VerifyArgs, RunVerify> {
                      "POSITION:HASH, a head noted earlier (cairn info): it must still be in "
                      "the log with that chain hash (repeatable)");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer("Exit 0 when everything holds, 5 naming the first bad position otherwise.\n"
-                 "The chain cannot show events removed from the end of the log: keep the\n"
-                 "head (cairn info: events, chain head) somewhere else and pass it with\n"
-                 "--expect, or compare with Kafka (cairn reconcile).\n"
-                 "Example: cairn verify /var/lib/orders/events --expect 1200:9f3a...e1 --format json");
+    cmd_->footer(
+        "Exit 0 when everything holds, 5 naming the first bad position otherwise.\n"
+        "The chain cannot show events removed from the end of the log: keep the\n"
+        "head (cairn info: events, chain head) somewhere else and pass it with\n"
+        "--expect, or compare with Kafka (cairn reconcile).\n"
+        "Example: cairn verify /var/lib/orders/events --expect 1200:9f3a...e1 --format json");
     return cmd_;
   }
 };
@@ -561,12 +580,15 @@ class DeadLettersCommand final : public CommandWith<DeadLettersArgs, RunDeadLett
     // Kafka client options, the way the Kafka tools and kcat spell them.
 
     cmd_->add_option("ACTION", args_.action, "list (default) or retry")->capture_default_str();
-    cmd_->add_option("--position", args_.positions, "retry: the dead letter at this position (repeatable)");
+    cmd_->add_option("--position", args_.positions,
+                     "retry: the dead letter at this position (repeatable)");
     cmd_->add_flag("--all", args_.all, "retry: every dead letter, in position order");
     AddKafkaOptions(cmd_, args_.kafka);
     cmd_->add_option("--routes", args_.routes_file, "retry: the shipper's routes file");
-    cmd_->add_option("--default-topic", args_.default_topic, "retry: as for ship")->capture_default_str();
-    cmd_->add_option("--type-header", args_.type_header, "retry: as for ship")->capture_default_str();
+    cmd_->add_option("--default-topic", args_.default_topic, "retry: as for ship")
+        ->capture_default_str();
+    cmd_->add_option("--type-header", args_.type_header, "retry: as for ship")
+        ->capture_default_str();
     cmd_->add_option("--value", args_.value, "retry: payload or envelope")->capture_default_str();
     cmd_->add_option("--format", args_.format, "list: table, jsonl, json or csv");
     cmd_->footer(
@@ -578,7 +600,6 @@ class DeadLettersCommand final : public CommandWith<DeadLettersArgs, RunDeadLett
   }
 };
 CAIRN_TOOL_COMMAND(150, DeadLettersCommand);
-
 
 }  // namespace
 

@@ -52,8 +52,8 @@ void AddKafkaOptions(CLI::App* cmd, KafkaArgs& kafka);
 
 }  // namespace cairn::tool
 
-#define CAIRN_TOOL_COMMAND(order, Type)                                          \
-  [[maybe_unused]] static const bool cairn_tool_registered_##Type =              \
+#define CAIRN_TOOL_COMMAND(order, Type)                                                       \
+  [[maybe_unused]] static const bool cairn_tool_registered_##Type =                           \
       ::cairn::tool::RegisterCommand(order, []() -> std::unique_ptr<::cairn::tool::Command> { \
-        return std::make_unique<Type>();                                         \
+        return std::make_unique<Type>();                                                      \
       })

@@ -1,6 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-#include "command.h"
 #include "commands.h"
+#include "command.h"
 
 #include <unistd.h>
 
@@ -83,7 +83,8 @@ Result<LogLevel> ParseLogLevel(const std::string& name) {
 Result<Durability> ParseDurability(const std::string& name) {
   if (name == "sync") return Durability::kSync;
   if (name == "buffered") return Durability::kBuffered;
-  return Status::InvalidArgument(fmt::format("unknown durability '{}': use sync or buffered", name));
+  return Status::InvalidArgument(
+      fmt::format("unknown durability '{}': use sync or buffered", name));
 }
 
 int RunInfo(const CommonOptions& common, const InfoArgs& args) {
@@ -193,7 +194,8 @@ Status ReadJsonlAppends(const AppendArgs& args, const ExpectedVersion& expected,
     std::string stream = args.stream;
     auto e = EventFromJson(j, &stream);
     if (!e.ok())
-      return Status::InvalidArgument(fmt::format("stdin line {}: {}", line_no, e.status().message()));
+      return Status::InvalidArgument(
+          fmt::format("stdin line {}: {}", line_no, e.status().message()));
     if (stream.empty())
       return Status::InvalidArgument(
           fmt::format("stdin line {}: no \"stream\" and no STREAM argument", line_no));
@@ -209,7 +211,8 @@ Status ReadJsonlAppends(const AppendArgs& args, const ExpectedVersion& expected,
   if (expected.kind() != ExpectedVersion::Kind::kAny) {
     for (const auto& a : *appends)
       if (a.stream != appends->front().stream)
-        return Status::InvalidArgument("--expected-version with --jsonl needs every line in one stream");
+        return Status::InvalidArgument(
+            "--expected-version with --jsonl needs every line in one stream");
     appends->front().expected = expected;
   }
   return Status::Ok();
@@ -312,15 +315,16 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
 }
 
 int RunRead(const CommonOptions& common, const ReadArgs& args) {
-  auto format = ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format,
-                            true);
+  auto format =
+      ParseFormat(args.format.empty() ? (StdoutIsTty() ? "table" : "jsonl") : args.format, true);
   if (!format.ok()) return Fail(format.status());
   auto store = OpenStore(common, args.store, false);
   if (!store.ok()) return Fail(store.status());
   const Direction dir = args.backward ? Direction::kBackward : Direction::kForward;
-  auto reader = args.stream.empty()
-                    ? (*store)->ReadLog(LogReadOptions{dir, args.from, args.limit})
-                    : (*store)->ReadStream(args.stream, StreamReadOptions{dir, args.from, args.limit});
+  auto reader =
+      args.stream.empty()
+          ? (*store)->ReadLog(LogReadOptions{dir, args.from, args.limit})
+          : (*store)->ReadStream(args.stream, StreamReadOptions{dir, args.from, args.limit});
   if (!reader.ok()) return Fail(reader.status());
   EventPrinter printer(*format, std::cout);
   printer.Begin();
@@ -355,17 +359,17 @@ class AppendCommand final : public CommandWith<AppendArgs, RunAppend> {
     cmd_->add_option("STREAM", args_.stream,
                      "Stream id; with --jsonl the default for lines without \"stream\"");
     cmd_->add_option("--type,-t", args_.type, "Event type (required without --jsonl)");
-    cmd_->add_option("--expected-version,-e", args_.expected_version,
-                     "N, any, no-stream or exists")
+    cmd_->add_option("--expected-version,-e", args_.expected_version, "N, any, no-stream or exists")
         ->capture_default_str();
     cmd_->add_option("--id", args_.id, "Caller-chosen event id (UUID): makes retries idempotent");
     cmd_->add_option("--content-type", args_.content_type, "Payload content type")
         ->capture_default_str();
     cmd_->add_option("--metadata", args_.metadata, "Metadata bytes (e.g. JSON)");
     cmd_->add_option("--data,-d", args_.data, "Payload; read from stdin when absent");
-    cmd_->add_flag("--jsonl", args_.jsonl,
-                   "Read events from stdin, one JSON object a line: "
-                   "{\"stream\",\"type\",\"data\"|\"data_base64\",\"id\",\"content_type\",\"metadata\"}");
+    cmd_->add_flag(
+        "--jsonl", args_.jsonl,
+        "Read events from stdin, one JSON object a line: "
+        "{\"stream\",\"type\",\"data\"|\"data_base64\",\"id\",\"content_type\",\"metadata\"}");
     cmd_->add_option("--durability", args_.durability, "sync or buffered")->capture_default_str();
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
     cmd_->footer(
@@ -384,8 +388,8 @@ class ReadCommand final : public Command {
     cmd_ = app.add_subcommand("read", "Read a stream, or the global log without STREAM");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     cmd_->add_option("STREAM", args_.stream, "Stream id; omit to read the global log");
-    from_opt_ = cmd_->add_option(
-        "--from", from_, "First version (stream) or position (log); default: the first or, "
+    from_opt_ = cmd_->add_option("--from", from_,
+                                 "First version (stream) or position (log); default: the first or, "
                                  "with --backward, the last");
     cmd_->add_flag("--backward", args_.backward, "Newest first");
     cmd_->add_option("--limit,-n", args_.limit, "Most events to print");

@@ -55,8 +55,8 @@ struct KafkaArgs {
   // -b / --bootstrap-servers / --bootstrap-server; bootstrap.servers in the config file or
   // KAFKA_BOOTSTRAP_SERVERS when not given. Given but empty is a usage error.
   std::optional<std::string> bootstrap_servers;
-  std::vector<std::string> settings;           // -X key=value
-  std::string config_file;                     // --kafka-config / --command-config / --producer.config
+  std::vector<std::string> settings;  // -X key=value
+  std::string config_file;            // --kafka-config / --command-config / --producer.config
 };
 // The settings in the order librdkafka should apply them: the file, then each -X. Java-only
 // keys of the file are translated or skipped with a warning (TranslateJavaClientProperties);
@@ -65,9 +65,9 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
 // The brokers to use: -b, else bootstrap.servers from `settings` (returned empty: the settings
 // carry it), else KAFKA_BOOTSTRAP_SERVERS when `use_environment`. Empty when none is given;
 // kInvalidArgument for a -b given empty or a list that is not host:port,...
-Result<std::string> ResolveBootstrap(const KafkaArgs& args,
-                                     const std::vector<std::pair<std::string, std::string>>& settings,
-                                     bool use_environment);
+Result<std::string> ResolveBootstrap(
+    const KafkaArgs& args, const std::vector<std::pair<std::string, std::string>>& settings,
+    bool use_environment);
 // Shipper options with the log level, settings and bootstrap servers of these arguments.
 Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaArgs& kafka);
 // A routes file's rules (none for an empty path); its `default` line sets *default_topic.
@@ -175,8 +175,8 @@ int RunStatus(const CommonOptions& common, const StatusArgs& args);
 
 struct DeadLettersArgs {
   std::string store;
-  std::string action = "list";            // list | retry
-  std::vector<std::uint64_t> positions;   // retry these (with --all: every one)
+  std::string action = "list";           // list | retry
+  std::vector<std::uint64_t> positions;  // retry these (with --all: every one)
   bool all = false;
   KafkaArgs kafka;
   std::string routes_file;

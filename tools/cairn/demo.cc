@@ -43,6 +43,34 @@ EventData Json(std::string type, std::string payload) {
   return e;
 }
 
+// An order placed and its stock reserved: one atomic append to two streams.
+std::vector<StreamAppend> PlaceAndReserve(const std::string& order_id, int customer, int sku,
+                                          int qty, double total) {
+  std::vector<StreamAppend> place(2);
+  place[0] = {
+      order_id,
+      ExpectedVersion::NoStream(),
+      {Json("OrderPlaced",
+            fmt::format(
+                R"({{"orderId":"{}","customerId":"c-{}","sku":"sku-{}","qty":{},"total":{:.2f}}})",
+                order_id, customer, sku, qty, total))}};
+  place[1] = {fmt::format("inventory-sku-{:03}", sku),
+              ExpectedVersion::Any(),
+              {Json("StockReserved", fmt::format(R"({{"sku":"sku-{}","orderId":"{}","qty":{}}})",
+                                                 sku, order_id, qty))}};
+  return place;
+}
+
+// The payment gateway's event, with the id its duplicate callback will carry too.
+EventData Payment(const std::string& order_id, double total) {
+  EventData paid =
+      Json("PaymentAuthorized",
+           fmt::format(R"({{"orderId":"{}","amount":{:.2f},"currency":"EUR"}})", order_id, total));
+  paid.id = EventId::Generate();
+  paid.metadata = fmt::format(R"({{"correlationId":"{}"}})", order_id);
+  return paid;
+}
+
 // One order's life: placed (with stock reserved atomically), paid (idempotent), confirmed,
 // shipped. Returns false on an unexpected error (recorded in totals).
 bool PlaceOrder(Store& store, int order, int customers, std::mt19937& rng, Totals& totals,
@@ -62,36 +90,32 @@ bool PlaceOrder(Store& store, int order, int customers, std::mt19937& rng, Total
 
   if (order < customers) {
     auto r = timed([&] {
-      return store.Append(fmt::format("customer-{:06}", customer), ExpectedVersion::NoStream(),
-                          Json("CustomerRegistered",
-                               fmt::format(R"({{"customerId":"c-{}","email":"c{}@example.com","tier":"{}"}})",
-                                           customer, customer, customer % 10 == 0 ? "gold" : "standard")));
+      return store.Append(
+          fmt::format("customer-{:06}", customer), ExpectedVersion::NoStream(),
+          Json("CustomerRegistered",
+               fmt::format(R"({{"customerId":"c-{}","email":"c{}@example.com","tier":"{}"}})",
+                           customer, customer, customer % 10 == 0 ? "gold" : "standard")));
     });
     if (!r.ok()) return totals.error = r.status(), false;
     ++events, ++appends;
   }
 
   // Order and stock reservation commit together or not at all.
-  std::vector<StreamAppend> place(2);
-  place[0] = {order_id, ExpectedVersion::NoStream(),
-              {Json("OrderPlaced", fmt::format(R"({{"orderId":"{}","customerId":"c-{}","sku":"sku-{}","qty":{},"total":{:.2f}}})",
-                                               order_id, customer, sku, qty, total))}};
-  place[1] = {fmt::format("inventory-sku-{:03}", sku), ExpectedVersion::Any(),
-              {Json("StockReserved", fmt::format(R"({{"sku":"sku-{}","orderId":"{}","qty":{}}})", sku, order_id, qty))}};
+  const std::vector<StreamAppend> place = PlaceAndReserve(order_id, customer, sku, qty, total);
   auto placed = timed([&] { return store.AppendMulti(place); });
   if (!placed.ok()) return totals.error = placed.status(), false;
   events += 2, ++appends;
 
   // The payment gateway's callback may arrive twice: the event id makes the retry harmless.
-  EventData paid = Json("PaymentAuthorized",
-                        fmt::format(R"({{"orderId":"{}","amount":{:.2f},"currency":"EUR"}})", order_id, total));
-  paid.id = EventId::Generate();
-  paid.metadata = fmt::format(R"({{"correlationId":"{}"}})", order_id);
+  const EventData paid = Payment(order_id, total);
   const std::string payment = fmt::format("payment-{:07}", order);
   for (int attempt = 0; attempt < (order % 50 == 0 ? 2 : 1); ++attempt) {
     auto r = timed([&] { return store.Append(payment, ExpectedVersion::NoStream(), paid); });
     if (!r.ok()) return totals.error = r.status(), false;
-    if (r->deduplicated) ++dedup; else ++events;
+    if (r->deduplicated)
+      ++dedup;
+    else
+      ++events;
     ++appends;
   }
 
@@ -156,10 +180,10 @@ class Demo {
     if (!durability.ok()) return durability.status();
     namespace fs = std::filesystem;
     temporary_ = args_.store.empty();
-    path_ = temporary_ ? (fs::temp_directory_path() /
-                          fmt::format("cairn-demo-{}", std::random_device()()))
-                             .string()
-                       : args_.store;
+    path_ = temporary_
+                ? (fs::temp_directory_path() / fmt::format("cairn-demo-{}", std::random_device()()))
+                      .string()
+                : args_.store;
     StoreOptions options;
     options.durability = *durability;
     options.log_level = level_;
@@ -233,9 +257,9 @@ class Demo {
     if (outage_thread.joinable()) outage_thread.join();
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!totals_.error.ok()) return totals_.error;
-    fmt::print("\nappended   {} events in {} appends over {:.2f} s: {:.0f} events/s, {:.0f} appends/s\n",
-               totals_.events, totals_.appends, secs, totals_.events / secs,
-               totals_.appends / secs);
+    fmt::print(
+        "\nappended   {} events in {} appends over {:.2f} s: {:.0f} events/s, {:.0f} appends/s\n",
+        totals_.events, totals_.appends, secs, totals_.events / secs, totals_.appends / secs);
     fmt::print("latency    append p50 {:.0f} us, p99 {:.0f} us\n",
                Percentile(totals_.latencies_us, 0.50), Percentile(totals_.latencies_us, 0.99));
     fmt::print("retries    {} duplicate payment callbacks deduplicated by event id\n",
@@ -269,20 +293,22 @@ class Demo {
   // each stream arrived whole and in order.
   Status FinishShipping() {
     if (outage_.happened)
-      fmt::print("outage     every broker down for {:.1f} s at position {}: appends went on ({} "
-                 "events meanwhile), lag reached {} events\n"
-                 "recovered  shipping resumed {:.2f} s after the brokers returned\n",
-                 args_.outage_s, outage_.head_at_down, outage_.head_at_up - outage_.head_at_down,
-                 outage_.peak_lag, outage_.resumed_after_s);
+      fmt::print(
+          "outage     every broker down for {:.1f} s at position {}: appends went on ({} "
+          "events meanwhile), lag reached {} events\n"
+          "recovered  shipping resumed {:.2f} s after the brokers returned\n",
+          args_.outage_s, outage_.head_at_down, outage_.head_at_up - outage_.head_at_down,
+          outage_.peak_lag, outage_.resumed_after_s);
     const auto d0 = Clock::now();
     if (Status s = shipper_->WaitUntilShipped(store_->last_position(), std::chrono::seconds(120));
         !s.ok())
       return s;
     const ShipperStatus st = shipper_->GetStatus();
-    fmt::print("shipped    {} events to Kafka (caught up {:.2f} s after the last append), "
-               "produce latency p50 {:.1f} ms p99 {:.1f} ms, {} rewinds\n",
-               st.shipped_through, std::chrono::duration<double>(Clock::now() - d0).count(),
-               st.produce_latency_p50_ms, st.produce_latency_p99_ms, st.rewinds);
+    fmt::print(
+        "shipped    {} events to Kafka (caught up {:.2f} s after the last append), "
+        "produce latency p50 {:.1f} ms p99 {:.1f} ms, {} rewinds\n",
+        st.shipped_through, std::chrono::duration<double>(Clock::now() - d0).count(),
+        st.produce_latency_p50_ms, st.produce_latency_p99_ms, st.rewinds);
     if (Status s = shipper_->Stop(); !s.ok()) return s;
     shipper_.reset();
     auto streams = store_->ListStreams("");
@@ -293,13 +319,15 @@ class Demo {
     for (const auto& [name, partitions] : kTopics) names.push_back(name);
     auto report = CheckDelivery(ship_.bootstrap_servers, ship_.kafka_config, names, expected);
     if (!report.ok()) return report.status();
-    fmt::print("confirmed  read back {} messages: every stream complete and in version order "
-               "({} streams), {} missing, {} out of order, {} re-delivered\n",
-               report->messages, report->streams, report->missing, report->out_of_order,
-               report->duplicates);
+    fmt::print(
+        "confirmed  read back {} messages: every stream complete and in version order "
+        "({} streams), {} missing, {} out of order, {} re-delivered\n",
+        report->messages, report->streams, report->missing, report->out_of_order,
+        report->duplicates);
     if (report->duplicates > 0)
-      fmt::print("           (at-least-once allows re-delivery; the embedded broker cannot drop an "
-                 "idempotent producer's retried duplicates, a real broker does)\n");
+      fmt::print(
+          "           (at-least-once allows re-delivery; the embedded broker cannot drop an "
+          "idempotent producer's retried duplicates, a real broker does)\n");
     if (!report->ok(/*allow_duplicates=*/true))
       return Status::Internal("Kafka does not hold the store's events: " + report->first_problem);
     return Status::Ok();
@@ -403,11 +431,17 @@ class DemoCommand final : public CommandWith<DemoArgs, RunDemo> {
  public:
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(
-        "demo", "Append a realistic e-commerce workload, ship it to Kafka through a broker "
-                              "outage, and report what it did");
-    cmd_->add_option("--store", args_.store, "Keep the store in this directory (default: temporary)");
-    cmd_->add_option("--orders", args_.orders, "Orders to place")->capture_default_str()->check(CLI::Range(1, 10000000));
-    cmd_->add_option("--threads", args_.threads, "Concurrent appenders")->capture_default_str()->check(CLI::Range(1, 256));
+        "demo",
+        "Append a realistic e-commerce workload, ship it to Kafka through a broker "
+        "outage, and report what it did");
+    cmd_->add_option("--store", args_.store,
+                     "Keep the store in this directory (default: temporary)");
+    cmd_->add_option("--orders", args_.orders, "Orders to place")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 10000000));
+    cmd_->add_option("--threads", args_.threads, "Concurrent appenders")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
     cmd_->add_option("--durability", args_.durability, "sync or buffered")->capture_default_str();
     AddKafkaOptions(cmd_, args_.kafka);
     cmd_->add_flag("--no-kafka", args_.no_kafka, "Only the store: no shipping");

@@ -35,7 +35,11 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_vi
   const char unit = text.back();
   const std::string_view digits = text.substr(0, text.size() - 1);
   if (digits.find_first_not_of("0123456789") != std::string_view::npos) return bad();
-  const std::int64_t unit_s = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  const std::int64_t unit_s = unit == 's'   ? 1
+                              : unit == 'm' ? 60
+                              : unit == 'h' ? 3600
+                              : unit == 'd' ? 86400
+                                            : 0;
   if (unit_s == 0) return bad();
   return std::chrono::seconds(std::stoll(std::string(digits)) * unit_s);
 }
@@ -45,8 +49,8 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_vi
 Result<std::int64_t> ParseTime(const std::string& text, std::string_view option) {
   auto bad = [&] {
     return Status::InvalidArgument(fmt::format(
-        "{} '{}': expected RFC 3339 (2026-11-27T10:00:00Z) or a duration like 2h, 30m, 7d",
-        option, text));
+        "{} '{}': expected RFC 3339 (2026-11-27T10:00:00Z) or a duration like 2h, 30m, 7d", option,
+        text));
   };
   if (text.empty()) return bad();
   if (auto ago = ParseDuration(text, option); ago.ok()) return NowMicros() - ago->count() * 1000000;
@@ -132,7 +136,6 @@ Result<Filter> MakeFilter(const EventFilterArgs& a) {
   f.limit = a.limit;
   return f;
 }
-
 
 bool Filter::Matches(const RecordedEvent& e) const {
   if (!types.empty() && !types.count(e.type)) return false;

@@ -1,8 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "kafka_check.h"
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <tuple>
 
@@ -62,16 +62,17 @@ Result<std::vector<ShippedRecord>> ReadBack(
       },
       30000, "reading the topics back");
   if (!s.ok()) return s;
-  std::stable_sort(records.begin(), records.end(), [](const ShippedRecord& a, const ShippedRecord& b) {
-    return std::tie(a.topic, a.partition, a.offset) < std::tie(b.topic, b.partition, b.offset);
-  });
+  std::stable_sort(
+      records.begin(), records.end(), [](const ShippedRecord& a, const ShippedRecord& b) {
+        return std::tie(a.topic, a.partition, a.offset) < std::tie(b.topic, b.partition, b.offset);
+      });
   return records;
 }
 
-Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
-                                     const std::vector<std::pair<std::string, std::string>>& settings,
-                                     const std::vector<std::string>& topics,
-                                     const std::map<std::string, std::uint64_t>& expected) {
+Result<DeliveryReport> CheckDelivery(
+    const std::string& bootstrap_servers,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    const std::vector<std::string>& topics, const std::map<std::string, std::uint64_t>& expected) {
   std::uint64_t foreign = 0;
   auto records = ReadBack(bootstrap_servers, settings, topics, &foreign);
   if (!records.ok()) return records.status();

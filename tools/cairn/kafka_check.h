@@ -15,12 +15,12 @@
 namespace cairn::tool {
 
 struct DeliveryReport {
-  std::uint64_t messages = 0;         // read from the topics
-  std::uint64_t streams = 0;          // streams expected
-  std::uint64_t missing = 0;          // versions never seen
-  std::uint64_t duplicates = 0;       // versions seen more than once
-  std::uint64_t out_of_order = 0;     // a version seen after a later one
-  std::string first_problem;          // e.g. "order-7: version 4 missing"
+  std::uint64_t messages = 0;      // read from the topics
+  std::uint64_t streams = 0;       // streams expected
+  std::uint64_t missing = 0;       // versions never seen
+  std::uint64_t duplicates = 0;    // versions seen more than once
+  std::uint64_t out_of_order = 0;  // a version seen after a later one
+  std::string first_problem;       // e.g. "order-7: version 4 missing"
   // At-least-once allows re-delivery (duplicates); a missing or reordered version is never
   // allowed.
   bool ok(bool allow_duplicates) const {
@@ -30,7 +30,7 @@ struct DeliveryReport {
 
 // One cairn message read back from Kafka.
 struct ShippedRecord {
-  std::string stream;      // cairn.stream header
+  std::string stream;  // cairn.stream header
   std::uint64_t version = 0;
   std::uint64_t position = 0;
   std::string chain_hash;  // cairn.chain_hash header
@@ -49,9 +49,9 @@ Result<std::vector<ShippedRecord>> ReadBack(
 // Reads every partition of `topics` from its start to its end and compares each stream's
 // versions (cairn.stream and cairn.version headers, in offset order) with `expected`
 // (stream -> last version).
-Result<DeliveryReport> CheckDelivery(const std::string& bootstrap_servers,
-                                     const std::vector<std::pair<std::string, std::string>>& settings,
-                                     const std::vector<std::string>& topics,
-                                     const std::map<std::string, std::uint64_t>& expected);
+Result<DeliveryReport> CheckDelivery(
+    const std::string& bootstrap_servers,
+    const std::vector<std::pair<std::string, std::string>>& settings,
+    const std::vector<std::string>& topics, const std::map<std::string, std::uint64_t>& expected);
 
 }  // namespace cairn::tool

@@ -35,7 +35,8 @@ nlohmann::json MetadataJson(std::string_view stream, const StreamMetadata& m) {
 int RunStreamMeta(const CommonOptions& common, const StreamMetaArgs& args) {
   auto format = ParseFormat(args.format, false);
   if (!format.ok()) return Fail(format.status());
-  const bool setting = !args.max_age.empty() || args.max_count || args.truncate_before || args.clear;
+  const bool setting =
+      !args.max_age.empty() || args.max_count || args.truncate_before || args.clear;
   StreamMetadata wanted;
   if (!args.max_age.empty()) {
     auto age = ParseDuration(args.max_age, "--max-age");
@@ -65,7 +66,8 @@ int RunStreamMeta(const CommonOptions& common, const StreamMetaArgs& args) {
     fmt::print("stream           {}\n", args.stream);
     fmt::print("max age          {}\n", m->max_age ? FormatAge(*m->max_age) : "-");
     fmt::print("max count        {}\n", m->max_count ? std::to_string(*m->max_count) : "-");
-    fmt::print("truncate before  {}\n", m->truncate_before > 1 ? std::to_string(m->truncate_before) : "-");
+    fmt::print("truncate before  {}\n",
+               m->truncate_before > 1 ? std::to_string(m->truncate_before) : "-");
   } else {
     std::cout << DumpJson(MetadataJson(args.stream, *m), *format == Format::kJson ? 2 : -1) << "\n";
   }
@@ -79,9 +81,10 @@ int RunDeleteStream(const CommonOptions& common, const DeleteStreamArgs& args) {
   if (!store.ok()) return Fail(store.status());
   auto deleted = (*store)->DeleteStream(args.stream, *expected);
   if (!deleted.ok()) return Fail(deleted.status());
-  fmt::print("deleted stream '{}' through version {}: hidden from stream reads now, removed from "
-             "disk by retention once shipped and older than the audit window\n",
-             args.stream, *deleted);
+  fmt::print(
+      "deleted stream '{}' through version {}: hidden from stream reads now, removed from "
+      "disk by retention once shipped and older than the audit window\n",
+      args.stream, *deleted);
   return kExitOk;
 }
 
@@ -107,7 +110,8 @@ int RunRetention(const CommonOptions& common, const RetentionArgs& args) {
   policy.progress = [&](std::uint64_t done, std::uint64_t total) { progress.Update(done, total); };
 
   // A dry run reads beside a running service; removing needs the writer.
-  auto store = args.dry_run ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
+  auto store =
+      args.dry_run ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
   if (!store.ok()) return Fail(store.status());
   auto r = (*store)->ApplyRetention(policy);
   if (!r.ok()) return Fail(r.status());
@@ -116,20 +120,23 @@ int RunRetention(const CommonOptions& common, const RetentionArgs& args) {
     fmt::print("{} {} events ({} bytes){}\n", r->dry_run ? "would remove" : "removed",
                r->removed_events, r->removed_bytes,
                r->log_start_after > r->log_start_before
-                   ? fmt::format("; the log {} at position {}", r->dry_run ? "would start" : "starts",
-                                 r->log_start_after)
+                   ? fmt::format("; the log {} at position {}",
+                                 r->dry_run ? "would start" : "starts", r->log_start_after)
                    : std::string());
-    fmt::print("examined {} events; kept though a rule allows removal: {} not shipped, {} younger "
-               "than {}, {} dead-lettered, {} behind a kept event of their stream\n",
-               r->examined, r->kept_unshipped, r->kept_too_young, args.min_audit_age,
-               r->kept_dead_letter, r->kept_stream_order);
+    fmt::print(
+        "examined {} events; kept though a rule allows removal: {} not shipped, {} younger "
+        "than {}, {} dead-lettered, {} behind a kept event of their stream\n",
+        r->examined, r->kept_unshipped, r->kept_too_young, args.min_audit_age, r->kept_dead_letter,
+        r->kept_stream_order);
     for (const auto& s : r->streams)
       fmt::print("  {:<40} {:>10} events  first kept version {}\n", s.stream, s.events,
                  s.first_kept_version);
   } else {
     nlohmann::json streams = nlohmann::json::array();
     for (const auto& s : r->streams)
-      streams.push_back({{"stream", s.stream}, {"events", s.events}, {"first_kept_version", s.first_kept_version}});
+      streams.push_back({{"stream", s.stream},
+                         {"events", s.events},
+                         {"first_kept_version", s.first_kept_version}});
     nlohmann::json j = {{"dry_run", r->dry_run},
                         {"examined", r->examined},
                         {"removed_events", r->removed_events},
@@ -160,19 +167,22 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
     position = std::stoull(kv.substr(eq + 1));
     updates.emplace_back(kv.substr(0, eq), position);
   }
-  auto store = updates.empty() ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
+  auto store =
+      updates.empty() ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
   if (!store.ok()) return Fail(store.status());
   const std::uint64_t head = (*store)->GetInfo().last_position;
   for (const auto& [name, position] : updates) {
     if (position > head)
-      return Fail(Status::InvalidArgument(fmt::format(
-          "checkpoint '{}' cannot move to {}: the store's last position is {}", name, position, head)));
+      return Fail(Status::InvalidArgument(
+          fmt::format("checkpoint '{}' cannot move to {}: the store's last position is {}", name,
+                      position, head)));
     if (Status s = (*store)->SaveCheckpoint(name, position); !s.ok()) return Fail(s);
   }
   auto all = (*store)->ListCheckpoints();
   if (!all.ok()) return Fail(all.status());
   nlohmann::json out = nlohmann::json::array();
-  if (*format == Format::kText) fmt::print("{:<40} {:>12} {:>12}\n", "CHECKPOINT", "POSITION", "LAG");
+  if (*format == Format::kText)
+    fmt::print("{:<40} {:>12} {:>12}\n", "CHECKPOINT", "POSITION", "LAG");
   for (const auto& [name, position] : *all) {
     const std::uint64_t lag = head - std::min(head, position);
     if (*format == Format::kText)
@@ -180,7 +190,8 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
     else
       out.push_back({{"checkpoint", name}, {"position", position}, {"lag_events", lag}});
   }
-  if (*format != Format::kText) std::cout << DumpJson(out, *format == Format::kJson ? 2 : -1) << "\n";
+  if (*format != Format::kText)
+    std::cout << DumpJson(out, *format == Format::kJson ? 2 : -1) << "\n";
   return kExitOk;
 }
 
@@ -192,17 +203,21 @@ class StreamMetaCommand final : public CommandWith<StreamMetaArgs, RunStreamMeta
  public:
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(
-        "stream-meta", "Show or set a stream's retention metadata (max age, max count, truncate before)");
+        "stream-meta",
+        "Show or set a stream's retention metadata (max age, max count, truncate before)");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     cmd_->add_option("STREAM", args_.stream, "Stream id")->required();
-    cmd_->add_option("--max-age", args_.max_age, "Retention may remove events older than this (90s, 30m, 2h, 7d)");
-    cmd_->add_option("--max-count", args_.max_count, "Retention may remove all but the newest N events");
+    cmd_->add_option("--max-age", args_.max_age,
+                     "Retention may remove events older than this (90s, 30m, 2h, 7d)");
+    cmd_->add_option("--max-count", args_.max_count,
+                     "Retention may remove all but the newest N events");
     cmd_->add_option("--truncate-before", args_.truncate_before,
                      "Hide versions below V from stream reads now; retention may remove them");
     cmd_->add_flag("--clear", args_.clear, "Drop every setting");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer("Settings not given keep their value. Without settings: show, beside a running writer.\n"
-                 "Example: cairn stream-meta ./store cart-42 --max-age 90d --max-count 1000");
+    cmd_->footer(
+        "Settings not given keep their value. Without settings: show, beside a running writer.\n"
+        "Example: cairn stream-meta ./store cart-42 --max-age 90d --max-count 1000");
     return cmd_;
   }
 };
@@ -212,13 +227,15 @@ class DeleteStreamCommand final : public CommandWith<DeleteStreamArgs, RunDelete
  public:
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(
-        "delete-stream", "Soft-delete a stream: hide its events now; appends continue at the next version");
+        "delete-stream",
+        "Soft-delete a stream: hide its events now; appends continue at the next version");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     cmd_->add_option("STREAM", args_.stream, "Stream id")->required();
     cmd_->add_option("--expected-version,-e", args_.expected_version, "N, any or exists")
         ->capture_default_str();
-    cmd_->footer("The events stay in the log (and are shipped) until `cairn retention` removes them.\n"
-                 "Example: cairn delete-stream ./store cart-42 --expected-version 7");
+    cmd_->footer(
+        "The events stay in the log (and are shipped) until `cairn retention` removes them.\n"
+        "Example: cairn delete-stream ./store cart-42 --expected-version 7");
     return cmd_;
   }
 };
@@ -228,20 +245,25 @@ class RetentionCommand final : public CommandWith<RetentionArgs, RunRetention> {
  public:
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(
-        "retention", "Remove events the retention rules allow (or show what would go, with --dry-run)");
+        "retention",
+        "Remove events the retention rules allow (or show what would go, with --dry-run)");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     cmd_->add_option("--max-age", args_.max_age, "Store-wide: events older than this may go");
-    cmd_->add_option("--max-events", args_.max_events, "Store-wide: keep at most the newest N events");
+    cmd_->add_option("--max-events", args_.max_events,
+                     "Store-wide: keep at most the newest N events");
     cmd_->add_option("--min-audit-age", args_.min_audit_age,
-                     "Never remove events younger than this")->capture_default_str();
+                     "Never remove events younger than this")
+        ->capture_default_str();
     cmd_->add_option("--checkpoint", args_.checkpoints,
                      "Checkpoint that must have passed an event (repeatable; default: shipper)");
-    cmd_->add_flag("--not-shipped", args_.not_shipped, "The store is not shipped: no checkpoint holds events back");
+    cmd_->add_flag("--not-shipped", args_.not_shipped,
+                   "The store is not shipped: no checkpoint holds events back");
     cmd_->add_flag("--dry-run", args_.dry_run, "Report only; reads beside a running writer");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer("Per-stream rules come from `cairn stream-meta` and soft deletes.\n"
-                 "Examples:\n  cairn retention ./store --max-age 400d --dry-run\n"
-                 "  cairn retention ./store --max-age 400d --format json");
+    cmd_->footer(
+        "Per-stream rules come from `cairn stream-meta` and soft deletes.\n"
+        "Examples:\n  cairn retention ./store --max-age 400d --dry-run\n"
+        "  cairn retention ./store --max-age 400d --format json");
     return cmd_;
   }
 };
@@ -251,13 +273,15 @@ class CheckpointsCommand final : public CommandWith<CheckpointsArgs, RunCheckpoi
  public:
   CLI::App* Add(CLI::App& app) override {
     cmd_ = app.add_subcommand(
-        "checkpoints", "List consumer checkpoints (shipper, subscriptions) with their lag, or move one");
+        "checkpoints",
+        "List consumer checkpoints (shipper, subscriptions) with their lag, or move one");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     cmd_->add_option("--set", args_.set,
                      "NAME=POSITION: move a checkpoint (repeatable; needs the writer)");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer("Example (replay a projection from the start):\n"
-                 "  cairn checkpoints ./store --set subscription.billing=0");
+    cmd_->footer(
+        "Example (replay a projection from the start):\n"
+        "  cairn checkpoints ./store --set subscription.billing=0");
     return cmd_;
   }
 };

@@ -16,13 +16,15 @@
 
 int main(int argc, char** argv) {
   using namespace cairn::tool;
-  CLI::App app{"cairn: an embeddable event store with a Kafka shipper.\n"
-               "Audit, append to and read cairn stores. docs/cli.md is the manual."};
+  CLI::App app{
+      "cairn: an embeddable event store with a Kafka shipper.\n"
+      "Audit, append to and read cairn stores. docs/cli.md is the manual."};
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION_STRING);
   app.require_subcommand(1);
   app.fallthrough();  // global options (--log-level) may follow the subcommand too
-  app.footer("Exit codes: 0 ok, 1 error, 2 usage, 3 version conflict, 4 not found, "
-             "5 corruption, 6 store locked, 7 Kafka differs (reconcile).");
+  app.footer(
+      "Exit codes: 0 ok, 1 error, 2 usage, 3 version conflict, 4 not found, "
+      "5 corruption, 6 store locked, 7 Kafka differs (reconcile).");
   app.set_help_all_flag("--help-all", "Help for every command");
   CommonOptions common;
   app.add_option("--log-level", common.log_level, "trace, debug, info, warn, error or off")
@@ -69,7 +71,8 @@ int main(int argc, char** argv) {
     std::cout.flush();
     const bool failed = std::cout.fail() || std::fflush(stdout) != 0 || std::ferror(stdout);
     if (failed && code == kExitOk) {
-      std::fprintf(stderr, "cairn: writing to stdout failed (a full disk?): the output is incomplete\n");
+      std::fprintf(stderr,
+                   "cairn: writing to stdout failed (a full disk?): the output is incomplete\n");
       return kExitError;
     }
     return code;

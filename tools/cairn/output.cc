@@ -16,14 +16,21 @@ namespace cairn::tool {
 
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return kExitOk;
-    case StatusCode::kInvalidArgument: return kExitUsage;
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kInvalidArgument:
+      return kExitUsage;
     case StatusCode::kWrongExpectedVersion:
-    case StatusCode::kAlreadyExists: return kExitConflict;
-    case StatusCode::kNotFound: return kExitNotFound;
-    case StatusCode::kCorruption: return kExitCorrupt;
-    case StatusCode::kBusy: return kExitBusy;
-    default: return kExitError;
+    case StatusCode::kAlreadyExists:
+      return kExitConflict;
+    case StatusCode::kNotFound:
+      return kExitNotFound;
+    case StatusCode::kCorruption:
+      return kExitCorrupt;
+    case StatusCode::kBusy:
+      return kExitBusy;
+    default:
+      return kExitError;
   }
 }
 
@@ -45,7 +52,6 @@ std::string FormatTimestamp(std::int64_t micros) {
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
-
 
 std::string Base64Encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
@@ -171,24 +177,32 @@ EventPrinter::EventPrinter(Format format, std::ostream& out) : format_(format), 
 
 void EventPrinter::Begin() {
   if (format_ == Format::kTable) PrintTableHeader();
-  if (format_ == Format::kCsv) out_ << "position,stream,version,type,timestamp,id,content_type,data\n";
+  if (format_ == Format::kCsv)
+    out_ << "position,stream,version,type,timestamp,id,content_type,data\n";
   if (format_ == Format::kJson) out_ << "[";
 }
 
 void EventPrinter::Print(const RecordedEvent& e) {
   switch (format_) {
-    case Format::kTable: PrintTableRow(e); break;
-    case Format::kJsonl: out_ << DumpJson(EventToJson(e)) << "\n"; break;
-    case Format::kJson: out_ << (count_ ? ",\n  " : "\n  ") << DumpJson(EventToJson(e)); break;
+    case Format::kTable:
+      PrintTableRow(e);
+      break;
+    case Format::kJsonl:
+      out_ << DumpJson(EventToJson(e)) << "\n";
+      break;
+    case Format::kJson:
+      out_ << (count_ ? ",\n  " : "\n  ") << DumpJson(EventToJson(e));
+      break;
     case Format::kCsv:
-      out_ << e.position << ',' << CsvField(e.stream) << ',' << e.version << ','
-           << CsvField(e.type) << ',' << FormatTimestamp(e.timestamp_us) << ','
-           << e.id.ToString() << ',' << CsvField(e.content_type) << ','
+      out_ << e.position << ',' << CsvField(e.stream) << ',' << e.version << ',' << CsvField(e.type)
+           << ',' << FormatTimestamp(e.timestamp_us) << ',' << e.id.ToString() << ','
+           << CsvField(e.content_type) << ','
            << CsvField(IsJsonContentType(e.content_type) ? std::string(e.payload)
-                                                          : Base64Encode(e.payload))
+                                                         : Base64Encode(e.payload))
            << "\n";
       break;
-    case Format::kText: break;
+    case Format::kText:
+      break;
   }
   ++count_;
 }

@@ -4,10 +4,10 @@
 // `append --jsonl` (and later `export`), the table view, exit codes.
 #pragma once
 
-#include <chrono>
-#include <cstdio>
 #include <unistd.h>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -22,11 +22,11 @@ namespace cairn::tool {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
 inline constexpr int kExitUsage = 2;
-inline constexpr int kExitConflict = 3;   // wrong expected version / id reused
-inline constexpr int kExitNotFound = 4;   // no such store, stream or event
-inline constexpr int kExitCorrupt = 5;    // stored bytes failed verification
-inline constexpr int kExitBusy = 6;       // the store is locked by another writer
-inline constexpr int kExitMismatch = 7;   // reconcile: Kafka does not hold what the store does
+inline constexpr int kExitConflict = 3;  // wrong expected version / id reused
+inline constexpr int kExitNotFound = 4;  // no such store, stream or event
+inline constexpr int kExitCorrupt = 5;   // stored bytes failed verification
+inline constexpr int kExitBusy = 6;      // the store is locked by another writer
+inline constexpr int kExitMismatch = 7;  // reconcile: Kafka does not hold what the store does
 
 int ExitCodeFor(const Status& s);
 // Prints "cairn: <message>" on one line to stderr and returns the exit code for `s`.
@@ -86,7 +86,8 @@ bool StdoutIsTty();
 class Progress {
  public:
   explicit Progress(std::string label)
-      : label_(std::move(label)), tty_(isatty(STDERR_FILENO) == 1),
+      : label_(std::move(label)),
+        tty_(isatty(STDERR_FILENO) == 1),
         start_(std::chrono::steady_clock::now()) {
     active_ = this;
   }

@@ -24,10 +24,10 @@ namespace {
 // a version retention removed in the middle is a hole (empty hash): Kafka may still hold it,
 // the store cannot check it.
 struct StoredStream {
-  std::uint64_t first = 0;             // the lowest version still stored
-  std::vector<std::string> hash;       // index version - first
+  std::uint64_t first = 0;        // the lowest version still stored
+  std::vector<std::string> hash;  // index version - first
   std::vector<std::uint64_t> position;
-  std::vector<std::uint8_t> seen;      // times found in Kafka
+  std::vector<std::uint8_t> seen;  // times found in Kafka
 };
 
 struct Tally {
@@ -130,9 +130,10 @@ class Reconciliation {
       // Kafka holds a position the store no longer has: its head went back (events it had
       // shipped were removed or lost). The chain cannot show this from inside the store.
       ++tally_.beyond_head;
-      tally_.Note(fmt::format("{} version {} at position {} ({}) is in Kafka, but the store's "
-                              "head is {}: the store lost events it had shipped",
-                              r.stream, r.version, r.position, Where(r), head_));
+      tally_.Note(
+          fmt::format("{} version {} at position {} ({}) is in Kafka, but the store's "
+                      "head is {}: the store lost events it had shipped",
+                      r.stream, r.version, r.position, Where(r), head_));
       return;
     }
     auto it = streams_.find(r.stream);
@@ -142,7 +143,8 @@ class Reconciliation {
     }
     if (it == streams_.end() || r.version >= it->second.first + it->second.hash.size()) {
       ++tally_.unknown;
-      tally_.Note(fmt::format("{} version {} ({}) is not in the store", r.stream, r.version, Where(r)));
+      tally_.Note(
+          fmt::format("{} version {} ({}) is not in the store", r.stream, r.version, Where(r)));
       return;
     }
     StoredStream& x = it->second;
@@ -158,8 +160,8 @@ class Reconciliation {
     }
     if (x.seen[i]) {
       ++tally_.duplicates;
-      tally_.Note(fmt::format("{} version {} is in Kafka more than once ({})", r.stream,
-                              r.version, Where(r)));
+      tally_.Note(fmt::format("{} version {} is in Kafka more than once ({})", r.stream, r.version,
+                              Where(r)));
     } else {
       ++tally_.matched;
       std::uint64_t& top = highest_[r.stream];
@@ -195,13 +197,20 @@ class Reconciliation {
   void Print(Format format, std::size_t messages, std::uint64_t foreign) const {
     const Tally& t = tally_;
     if (format == Format::kJson) {
-      nlohmann::json j = {{"clean", t.clean()},          {"topics", topics_},
-                          {"store_events", head_},       {"shipped_through", shipped_},
-                          {"kafka_messages", messages},  {"foreign_messages", foreign},
-                          {"matched", t.matched},        {"missing", t.missing},
-                          {"duplicates", t.duplicates},  {"out_of_order", t.out_of_order},
-                          {"hash_mismatches", t.mismatched}, {"unknown_to_store", t.unknown},
-                          {"not_yet_shipped", t.not_yet}, {"dead_lettered", t.dead},
+      nlohmann::json j = {{"clean", t.clean()},
+                          {"topics", topics_},
+                          {"store_events", head_},
+                          {"shipped_through", shipped_},
+                          {"kafka_messages", messages},
+                          {"foreign_messages", foreign},
+                          {"matched", t.matched},
+                          {"missing", t.missing},
+                          {"duplicates", t.duplicates},
+                          {"out_of_order", t.out_of_order},
+                          {"hash_mismatches", t.mismatched},
+                          {"unknown_to_store", t.unknown},
+                          {"not_yet_shipped", t.not_yet},
+                          {"dead_lettered", t.dead},
                           {"streams_missing_events", t.missing_by_stream.size()},
                           {"beyond_store_head", t.beyond_head},
                           {"removed_from_store", t.removed_here},
@@ -214,9 +223,11 @@ class Reconciliation {
     fmt::print("kafka      {} cairn messages in {}{}\n", messages, fmt::join(topics_, ", "),
                foreign ? fmt::format(" (+{} without cairn headers, ignored)", foreign) : "");
     fmt::print("matched    {} events, in stream order, with the store's chain hashes\n", t.matched);
-    fmt::print("missing    {} (in {} streams)\nduplicates {}\nreordered  {}\nhash diffs {}\nunknown    {}\n",
-               t.missing, t.missing_by_stream.size(), t.duplicates, t.out_of_order, t.mismatched,
-               t.unknown);
+    fmt::print(
+        "missing    {} (in {} streams)\nduplicates {}\nreordered  {}\nhash diffs {}\nunknown    "
+        "{}\n",
+        t.missing, t.missing_by_stream.size(), t.duplicates, t.out_of_order, t.mismatched,
+        t.unknown);
     fmt::print("pending    {} not shipped yet, {} dead-lettered\n", t.not_yet, t.dead);
     if (t.removed_here)
       fmt::print("retained   {} in Kafka that retention removed from the store (not checked)\n",
@@ -248,8 +259,9 @@ namespace {
 class ReconcileCommand final : public CommandWith<ReconcileArgs, RunReconcile> {
  public:
   CLI::App* Add(CLI::App& app) override {
-    cmd_ = app.add_subcommand(
-        "reconcile", "Read the topics back and report events missing, duplicated, reordered or altered in Kafka");
+    cmd_ = app.add_subcommand("reconcile",
+                              "Read the topics back and report events missing, duplicated, "
+                              "reordered or altered in Kafka");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     AddKafkaOptions(cmd_, args_.kafka);
     cmd_->add_option("--routes", args_.routes_file, "The routes file the shipper uses");
@@ -259,8 +271,9 @@ class ReconcileCommand final : public CommandWith<ReconcileArgs, RunReconcile> {
                      "Shipper checkpoint name: events past it count as not shipped yet")
         ->capture_default_str();
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer("Exit 0 when Kafka holds exactly the shipped events, 7 when it does not.\n"
-                 "Example: cairn reconcile ./store -b localhost:9092 --routes routes.txt");
+    cmd_->footer(
+        "Exit 0 when Kafka holds exactly the shipped events, 7 when it does not.\n"
+        "Example: cairn reconcile ./store -b localhost:9092 --routes routes.txt");
     return cmd_;
   }
 };

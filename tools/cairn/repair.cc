@@ -17,7 +17,8 @@ namespace cairn::tool {
 int RunRepair(const CommonOptions& common, const RepairArgs& args) {
   auto format = ParseFormat(args.format, false);
   if (!format.ok() || *format == Format::kJsonl)
-    return Fail(Status::InvalidArgument(fmt::format("unknown format '{}' (text or json)", args.format)));
+    return Fail(
+        Status::InvalidArgument(fmt::format("unknown format '{}' (text or json)", args.format)));
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return Fail(level.status());
   RepairOptions o;
@@ -50,13 +51,15 @@ int RunRepair(const CommonOptions& common, const RepairArgs& args) {
                args.dry_run ? "would drop" : "dropped   ", r->bytes_dropped, r->kept_through,
                args.dry_run ? "would be kept" : "kept");
     if (args.dry_run)
-      fmt::print("dry run    nothing was changed; without --dry-run a copy of the store is made "
-                 "first\n");
+      fmt::print(
+          "dry run    nothing was changed; without --dry-run a copy of the store is made "
+          "first\n");
     else
       fmt::print("copy       the store as it was is in {}\n", r->backup_dir);
-    fmt::print("note       positions after {} will be given to new events: Kafka and other copies "
-               "may already hold different events there (cairn reconcile shows them)\n",
-               r->kept_through);
+    fmt::print(
+        "note       positions after {} will be given to new events: Kafka and other copies "
+        "may already hold different events there (cairn reconcile shows them)\n",
+        r->kept_through);
   }
   std::fflush(stdout);
   return std::ferror(stdout) ? Fail(Status::IOError("writing to stdout failed")) : kExitOk;

@@ -3,9 +3,9 @@
 // `cairn ship` (the shipper in the foreground) and `cairn kafka-mock` (the embedded Kafka as
 // a standalone broker for tests and demos).
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -58,11 +58,13 @@ Result<std::string> ReadFile(const std::string& path, std::string_view what) {
 
 // "host:port" with a port in 1..65535, optionally after "PROTOCOL://"; IPv6 in brackets.
 bool IsBrokerAddress(std::string_view a) {
-  if (const auto scheme = a.find("://"); scheme != std::string_view::npos) a.remove_prefix(scheme + 3);
+  if (const auto scheme = a.find("://"); scheme != std::string_view::npos)
+    a.remove_prefix(scheme + 3);
   const auto colon = a.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == a.size()) return false;
   const std::string_view port = a.substr(colon + 1);
-  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
+    return false;
   const int n = std::stoi(std::string(port));
   const std::string_view host = a.substr(0, colon);
   return n >= 1 && n <= 65535 && host.find_first_of(" \t,") == std::string_view::npos;
@@ -77,8 +79,8 @@ Status CheckBrokerList(std::string_view list, std::string_view from) {
     while (!entry.empty() && entry.front() == ' ') entry.remove_prefix(1);
     while (!entry.empty() && entry.back() == ' ') entry.remove_suffix(1);
     if (!IsBrokerAddress(entry))
-      return Status::InvalidArgument(fmt::format(
-          "{}: '{}' is not a broker address (host:port[,host:port...])", from, entry));
+      return Status::InvalidArgument(
+          fmt::format("{}: '{}' is not a broker address (host:port[,host:port...])", from, entry));
     at = end + 1;
   }
   return Status::Ok();
@@ -89,21 +91,21 @@ bool LibrdkafkaKnows(const std::string& key) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[256];
   size_t size = 0;
-  const bool known = rd_kafka_conf_get(conf, key.c_str(), nullptr, &size) == RD_KAFKA_CONF_OK ||
-                     rd_kafka_conf_set(conf, key.c_str(), "", err, sizeof err) != RD_KAFKA_CONF_UNKNOWN;
+  const bool known =
+      rd_kafka_conf_get(conf, key.c_str(), nullptr, &size) == RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, key.c_str(), "", err, sizeof err) != RD_KAFKA_CONF_UNKNOWN;
   rd_kafka_conf_destroy(conf);
   return known;
 }
 
 std::string StatusLine(const ShipperStatus& s) {
-  return fmt::format("{} | head {} | shipped {} | lag {} ev {:.1f} s | {:.0f} ev/s | p99 {:.1f} ms "
-                     "| dead {} | rewinds {} | broker {}",
-                     ToString(s.state), s.head_position, s.shipped_through, s.lag_events,
-                     s.lag_seconds, s.events_per_second, s.produce_latency_p99_ms,
-                     s.dead_letters, s.rewinds,
-                     s.broker_reachable || s.last_error.empty()
-                         ? std::string(s.broker_reachable ? "up" : "down")
-                         : "down: " + s.last_error);
+  return fmt::format(
+      "{} | head {} | shipped {} | lag {} ev {:.1f} s | {:.0f} ev/s | p99 {:.1f} ms "
+      "| dead {} | rewinds {} | broker {}",
+      ToString(s.state), s.head_position, s.shipped_through, s.lag_events, s.lag_seconds,
+      s.events_per_second, s.produce_latency_p99_ms, s.dead_letters, s.rewinds,
+      s.broker_reachable || s.last_error.empty() ? std::string(s.broker_reachable ? "up" : "down")
+                                                 : "down: " + s.last_error);
 }
 
 nlohmann::json StatusJson(const ShipperStatus& s) {
@@ -154,7 +156,8 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
     if (!text.ok()) return text.status();
     auto props = ParseClientProperties(*text);
     if (!props.ok())
-      return Status::InvalidArgument(fmt::format("{}: {}", args.config_file, props.status().message()));
+      return Status::InvalidArgument(
+          fmt::format("{}: {}", args.config_file, props.status().message()));
     std::vector<std::string> warnings;
     settings = TranslateJavaClientProperties(*props, LibrdkafkaKnows, &warnings);
     for (const std::string& w : warnings)
@@ -169,9 +172,9 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
   return settings;
 }
 
-Result<std::string> ResolveBootstrap(const KafkaArgs& args,
-                                     const std::vector<std::pair<std::string, std::string>>& settings,
-                                     bool use_environment) {
+Result<std::string> ResolveBootstrap(
+    const KafkaArgs& args, const std::vector<std::pair<std::string, std::string>>& settings,
+    bool use_environment) {
   if (args.bootstrap_servers) {
     if (args.bootstrap_servers->find_first_not_of(" \t") == std::string::npos)
       return Status::InvalidArgument(
@@ -254,19 +257,22 @@ Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& 
   o.type_header = args.type_header;
   o.dead_letter_topic = args.dead_letter_topic;
   o.checkpoint_topic = args.checkpoint_topic;
-  o.drain_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(args.drain_timeout_s * 1000));
+  o.drain_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(args.drain_timeout_s * 1000));
   return o;
 }
 
 // --embedded-kafka: a throwaway Kafka in this process, exclusive with given brokers. Returns
 // null when brokers are given.
-Result<std::unique_ptr<EmbeddedKafka>> EmbeddedKafkaIfAsked(const ShipArgs& args, ShipperOptions* o) {
+Result<std::unique_ptr<EmbeddedKafka>> EmbeddedKafkaIfAsked(const ShipArgs& args,
+                                                            ShipperOptions* o) {
   bool bootstrap_in_settings = false;
   for (const auto& [k, v] : o->kafka_config) bootstrap_in_settings |= k == "bootstrap.servers";
   const bool brokers_given = !o->bootstrap_servers.empty() || bootstrap_in_settings;
   if (args.embedded_kafka && brokers_given)
-    return Status::InvalidArgument("--embedded-kafka and brokers (-b, bootstrap.servers, "
-                                   "KAFKA_BOOTSTRAP_SERVERS) exclude each other");
+    return Status::InvalidArgument(
+        "--embedded-kafka and brokers (-b, bootstrap.servers, "
+        "KAFKA_BOOTSTRAP_SERVERS) exclude each other");
   if (!brokers_given && !args.embedded_kafka)
     return Status::InvalidArgument(
         "no Kafka brokers: give -b HOST:PORT, bootstrap.servers in --kafka-config, or "
@@ -341,7 +347,8 @@ int WatchShipper(Shipper& shipper, std::uint64_t target, bool exit_when_caught_u
   }
   if (tty) std::fprintf(stderr, "\n");
   if (g_signal)
-    std::fprintf(stderr, "cairn: stopping (signal %d): draining in-flight events\n", g_signal.load());
+    std::fprintf(stderr, "cairn: stopping (signal %d): draining in-flight events\n",
+                 g_signal.load());
   return exit_code;
 }
 
@@ -389,7 +396,8 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
 namespace {
 
 // --topic NAME:PARTITIONS, repeatable.
-Result<std::vector<std::pair<std::string, int>>> ParseTopics(const std::vector<std::string>& topics) {
+Result<std::vector<std::pair<std::string, int>>> ParseTopics(
+    const std::vector<std::string>& topics) {
   std::vector<std::pair<std::string, int>> parsed;
   for (const std::string& t : topics) {
     const auto colon = t.rfind(':');
@@ -534,13 +542,15 @@ class ShipCommand final : public CommandWith<ShipArgs, RunShip> {
         ->capture_default_str();
     cmd_->add_flag("--exit-when-caught-up", args_.exit_when_caught_up,
                    "Stop once everything appended before the start is in Kafka");
-    cmd_->add_option("--format", args_.format, "Final summary: text or json")->capture_default_str();
+    cmd_->add_option("--format", args_.format, "Final summary: text or json")
+        ->capture_default_str();
     cmd_->add_flag("--embedded-kafka", args_.embedded_kafka,
                    "Ship to a throwaway Kafka inside this process (for trying cairn out; "
                    "its position is kept as checkpoint 'embedded-kafka', not 'shipper')");
     cmd_->footer(
         "Examples:\n"
-        "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes routes.txt\n"
+        "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes "
+        "routes.txt\n"
         "  cairn ship ./store -b localhost:9092 --mode exactly-once --metrics-listen :9464\n"
         "  cairn ship ./store -b localhost:9092 -X linger.ms=20 -X compression.type=snappy");
     return cmd_;
