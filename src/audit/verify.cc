@@ -22,6 +22,7 @@
 #include "audit/chain.h"
 #include "codec/envelope.h"
 #include "store/keys.h"
+#include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
 
 namespace cairn {
@@ -52,24 +53,6 @@ struct StreamTally {
   std::uint64_t last_indexed = 0;  // events only: what the stream index must end with
   SetDigest digest;
   bool seen_in_index = false;  // CheckStreamIndex met this stream
-};
-
-// The writer verifies against a snapshot; a read-only or following handle does not change
-// between catch-ups (and RocksDB's secondary instances have no snapshots).
-class ScopedSnapshot {
- public:
-  ScopedSnapshot(rocksdb::DB* db, bool take)
-      : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
-  ~ScopedSnapshot() {
-    if (snapshot_) db_->ReleaseSnapshot(snapshot_);
-  }
-  ScopedSnapshot(const ScopedSnapshot&) = delete;
-  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
-  const rocksdb::Snapshot* get() const { return snapshot_; }
-
- private:
-  rocksdb::DB* db_;
-  const rocksdb::Snapshot* snapshot_;
 };
 
 }  // namespace
@@ -482,7 +465,8 @@ class Store::Impl::Verification {
   const std::uint64_t log_start_;
   const std::uint64_t from_;
   const bool full_;  // from the log start: the indexes are checked too
-  ScopedSnapshot snapshot_;
+  // The writer verifies against a snapshot; a read-only or following handle has none.
+  store::ScopedSnapshot snapshot_;
   rocksdb::ReadOptions read_;
   VerifyReport report_;
 

@@ -8,6 +8,7 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
+#include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
 #include "store/upcast.h"
 
@@ -95,34 +96,6 @@ class EventReader::Impl {
   const store::UpcasterSet* upcasters_;
   std::string upcast_buffer_;
 };
-
-namespace {
-
-// A RocksDB snapshot for a reader that reads more than one iterator or Gets beside one: what
-// retention or soft deletes change after the reader opened must not show half-way through it
-// (an index entry whose event retention removed a moment later). Null where RocksDB has none
-// (read-only and secondary instances, whose state changes only at a catch-up).
-class ReaderSnapshot {
- public:
-  ReaderSnapshot(rocksdb::DB* db, bool take)
-      : db_(db), snapshot_(take ? db->GetSnapshot() : nullptr) {}
-  ~ReaderSnapshot() {
-    if (snapshot_) db_->ReleaseSnapshot(snapshot_);
-  }
-  ReaderSnapshot(const ReaderSnapshot&) = delete;
-  ReaderSnapshot& operator=(const ReaderSnapshot&) = delete;
-  rocksdb::ReadOptions Options() const {
-    rocksdb::ReadOptions ro;
-    ro.snapshot = snapshot_;
-    return ro;
-  }
-
- private:
-  rocksdb::DB* db_;
-  const rocksdb::Snapshot* snapshot_;
-};
-
-}  // namespace
 
 // Walks the log column family in key (= position) order.
 class Store::Impl::LogReader final : public EventReader::Impl {
@@ -235,7 +208,7 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
     valid_ = true;
   }
 
-  ReaderSnapshot snapshot_;
+  store::ScopedSnapshot snapshot_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* log_;
   std::string stream_;
@@ -380,7 +353,7 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
       current_->it->Next();
   }
 
-  ReaderSnapshot snapshot_;
+  store::ScopedSnapshot snapshot_;
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* log_;
   std::uint64_t index_from_;

@@ -26,6 +26,7 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
+#include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
 #include "store/stream_metadata.h"
 
@@ -176,11 +177,12 @@ class Store::Impl::Retention {
     // Read-only handles do not change under the scan (and secondaries have no snapshots). The
     // snapshot is released before writing: a live one would keep every removed value through
     // the compaction.
-    const rocksdb::Snapshot* snapshot =
-        store_.options_.read_only ? nullptr : store_.db_->GetSnapshot();
-    ro.snapshot = snapshot;
-    Status status = ScanLog(ro);
-    if (snapshot) store_.db_->ReleaseSnapshot(snapshot);
+    Status status;
+    {
+      store::ScopedSnapshot snapshot(store_.db_.get(), !store_.options_.read_only);
+      ro.snapshot = snapshot.get();
+      status = ScanLog(ro);
+    }
     report_.log_start_after = prefix_end_;
     return status;
   }
