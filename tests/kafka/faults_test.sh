@@ -14,9 +14,10 @@
 #   outage        every broker down for FAULTS_OUTAGE_S seconds (60), then all started again;
 #                 reports how long after the cluster took acks=all writes again the shipper
 #                 resumed (a raw kcat producer probes for that moment)
-#   txn-kill      (exactly-once) the writer is killed -9 inside open transactions, five times;
-#                 the next shipper must abort them: their records are in the log (a
-#                 read_uncommitted reader sees more) yet a read_committed reader never sees them
+#   txn-kill      (exactly-once) the writer is killed -9 inside open transactions, five times
+#                 (the brokers confirm each: tests/kafka/open_transactions.py); the next
+#                 shipper must abort them: their records are in the log (a read_uncommitted
+#                 reader sees more) yet a read_committed reader never sees them
 # Afterwards: `cairn verify`, then tests/kafka_verify.py reads every topic with confluent-kafka
 # (read_committed in exactly-once mode, which is Kafka's own judgement): every event present,
 # in stream order, in the partition Java's partitioner picks; no duplicate in exactly-once
@@ -68,6 +69,9 @@ head_pos() { progress | awk '{print $2}'; }
 wait_shipping() {  # until the writer's shipper has shipped something past $1
   for _ in $(seq 600); do (($(shipped) > $1)) && return; sleep 0.1; done
   say "shipping never got past $1"; cat "$work/writer.err"; exit 1
+}
+open_transactions() {  # "OFFSETS PARTITIONS" of $topic in transactions still open
+  "$PYTHON" "$HERE/open_transactions.py" "$bootstrap" "$topic"
 }
 drain_writer() {  # (not in a subshell: the writer is this shell's child)
   kill -TERM "$writer_pid"
@@ -132,12 +136,36 @@ case $SCENARIO in
     echo "$((resumed - writable))" >"${FAULTS_RESUME_FILE:-/dev/null}" ;;
   txn-kill)
     [[ "$MODE" == exactly-once ]] || { say "txn-kill is an exactly-once scenario"; exit 2; }
-    for round in 1 2 3 4 5; do
-      sleep "$(/usr/bin/python3 -c 'import random; print(random.uniform(0.5, 1.5))')"
+    # A kill at a random moment often lands while the new shipper is still starting (finding
+    # its coordinator, fencing the dead producer), before it has produced anything. So each
+    # round waits until the brokers show the writer's transaction holding records, kills it at
+    # a random moment soon after, and asks the brokers again: a dead producer's records beyond
+    # the last stable offset prove the kill landed inside the transaction (a commit already on
+    # its way when the kill came would have moved that offset). Five such kills are needed.
+    inside=0 left_open=0
+    for round in $(seq 15); do
+      open=0
+      for _ in $(seq 300); do
+        read -r open _ < <(open_transactions) || open=0
+        ((open > 0)) && break
+        sleep 0.1
+      done
+      ((open > 0)) || { say "round $round: the writer's shipper never held a transaction open"; cat "$work/writer.err"; exit 1; }
+      sleep "$(/usr/bin/python3 -c 'import random; print(random.uniform(0, 0.08))')"
+      before=$(shipped)
       kill -9 "$writer_pid"; wait "$writer_pid" 2>/dev/null || true
+      read -r open _ < <(open_transactions) || { say "the brokers did not answer"; exit 1; }
+      if ((open > 0)); then
+        inside=$((inside + 1)) left_open=$((left_open + open))
+        say "round $round: killed inside a transaction holding $open records (shipped $before)"
+      else
+        say "round $round: the kill landed between transactions"
+      fi
       start_writer
-      wait_shipping 0
-    done ;;
+      wait_shipping "$before"  # the new shipper fenced the dead one and committed past it
+      ((inside < 5)) || break
+    done
+    ((inside >= 5)) || { say "only $inside of 15 kills landed inside a transaction"; exit 1; } ;;
   *) say "unknown scenario"; exit 2 ;;
 esac
 
@@ -152,7 +180,7 @@ if [[ "$SCENARIO" == txn-kill ]]; then
   count() { kcat -C -b "$bootstrap" -t "$topic" -o beginning -e -q -X isolation.level="$1" \
       -f '.\n' 2>/dev/null | wc -l; }
   committed=$(count read_committed); uncommitted=$(count read_uncommitted)
-  say "records: $uncommitted in the log, $committed committed"
+  say "records: $uncommitted in the log, $committed committed; the kills left ${left_open:-?} in open transactions"
   ((uncommitted > committed)) || { say "no aborted records: no kill landed inside a transaction"; exit 1; }
 fi
 "$PYTHON" "$HERE/../kafka_verify.py" --client confluent --bootstrap "$bootstrap" \
