@@ -24,6 +24,7 @@
 #include "store/keys.h"
 #include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
+#include "util/string_hash.h"
 
 namespace cairn {
 namespace {
@@ -475,7 +476,7 @@ class Store::Impl::Verification {
   audit::ChainHasher hasher_;
   audit::Hash previous_{};  // the chain hash the next link must follow
   std::int64_t last_timestamp_us_ = 0;
-  std::unordered_map<std::string, StreamTally, StringHash, std::equal_to<>> streams_;
+  std::unordered_map<std::string, StreamTally, internal::StringHash, std::equal_to<>> streams_;
   SetDigest log_ids_;
   SetDigest log_types_;  // (type, position) of every event the type index covers
   std::string scratch_;

@@ -131,31 +131,22 @@ void Store::Impl::MergeSmallFiles() {
 }
 
 Status Store::Impl::Close() {
-  {
-    internal::MutexLock lk(mu_);
-    if (const int readers = open_readers_.load(); readers > 0 && !closed_)
-      return Status::FailedPrecondition(fmt::format(
-          "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
-  }
+  const bool closed_before = sequencer_ && sequencer_->closed();
+  if (const int readers = open_readers_.load(); readers > 0 && !closed_before)
+    return Status::FailedPrecondition(fmt::format(
+        "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
   closing_.store(true);  // new public calls are refused from here on
   head_.Close();
   backlog_.Close();
   // Calls already inside finish first (an append blocked on the quota was just woken).
   while (calls_in_progress_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  {
-    internal::MutexLock lk(mu_);
-    if (closed_) return Status::Ok();
-    if (const int readers = open_readers_.load(); readers > 0)
-      return Status::FailedPrecondition(fmt::format(
-          "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
-    closed_ = true;
-    // Appends already queued finish first; new ones see closed_.
-    while (!queue_.empty()) {
-      lk.Unlock();
-      std::this_thread::yield();
-      lk.Lock();
-    }
-  }
+  if (sequencer_ && sequencer_->closed()) return Status::Ok();
+  if (const int readers = open_readers_.load(); readers > 0)
+    return Status::FailedPrecondition(fmt::format(
+        "cannot close store {}: {} reader(s) still open; destroy them first", path_, readers));
+  // Appends already queued finish first; new ones are refused. A second Close() racing this
+  // one returns here while the first finishes.
+  if (sequencer_ && !sequencer_->Close()) return Status::Ok();
   if (!db_) return Status::Ok();
   Status result;
   const bool write_failed = !head_.write_status().ok();

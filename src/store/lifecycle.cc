@@ -154,7 +154,7 @@ Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetad
   if (metadata.truncate_before > 1) {
     // Past the next version it would hide events not appended yet (they would vanish from
     // stream reads the moment they commit).
-    auto version = LoadStreamVersion(stream);  // from disk: the version cache is the leader's
+    auto version = sequencer_->CommittedStreamVersion(stream);
     if (!version.ok()) return version.status();
     if (metadata.truncate_before > *version + 1)
       return Status::InvalidArgument(fmt::format(
@@ -187,7 +187,7 @@ Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream, Expecte
   if (Status s = CheckStream(stream); !s.ok()) return s;
   // The committed version: an append racing this delete lands after it and stays readable,
   // as if it came just after the delete.
-  auto last = LoadStreamVersion(stream);
+  auto last = sequencer_->CommittedStreamVersion(stream);
   if (!last.ok()) return last.status();
   if (*last == 0) return Status::NotFound(fmt::format("stream '{}' not found", stream));
   if (!expected.Matches(*last))

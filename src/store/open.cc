@@ -4,8 +4,8 @@
 // creating a new store atomically (.cairn-creating, then a rename), format upgrades, the
 // recovery listener, and loading the head (position, chain hash, timestamp), the log start
 // and the type index into Store::Impl. It runs before any other thread can see the store.
-// Must not touch: the group-commit queue (sequencer.cc) — the open finishes before the first
-// append can enter it.
+// It makes the store::Sequencer (StartSequencer) and has it load the tail; it must not
+// touch the group-commit queue — the open finishes before the first append can enter it.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -321,9 +321,11 @@ Status Store::Impl::OpenDatabase() {
 // clean-close check against it, the indexes and families the format adds, the upgrade, then
 // the backlog and the repairs on record.
 Status Store::Impl::LoadState() {
+  StartSequencer();
   if (Status st = LoadTail(); !st.ok()) return st;
   if (Status st = CheckClosedHead(); !st.ok()) return st;
   if (Status st = LoadTypeIndex(cf_options_); !st.ok()) return st;
+  sequencer_->IndexTypesIn(types_);
   if (Status st = EnsureFamily(store::kSnapshotsFamily, cf_options_, &snapshots_); !st.ok())
     return st;
   if (Status st = UpgradeFormat(); !st.ok()) return st;
@@ -333,6 +335,27 @@ Status Store::Impl::LoadState() {
                 CommittedPosition());
   opened_ = true;
   return Status::Ok();
+}
+
+void Store::Impl::StartSequencer() {
+  store::Sequencer::Setup setup;
+  setup.path = path_;
+  setup.db = db_.get();
+  setup.log = log_;
+  setup.streams = streams_;
+  setup.ids = ids_;
+  setup.types = types_;
+  setup.store_id = store_id_;
+  setup.sync = options_.durability == Durability::kSync;
+  setup.max_group_appends = std::max<std::size_t>(1, options_.max_group_appends);
+  setup.stream_cache_entries = options_.stream_cache_entries;
+  setup.write_buffer_bytes = cf_options_.write_buffer_size;
+  setup.now_us = [this] { return NowUs(); };
+  setup.read_event = [this](std::uint64_t position) { return ReadEvent(position, false); };
+  setup.head = &head_;
+  setup.backlog = &backlog_;
+  setup.logger = logger_;
+  sequencer_ = std::make_unique<store::Sequencer>(std::move(setup));
 }
 
 Status Store::Impl::PublishNewStore(const std::string& built_at) {
@@ -493,35 +516,7 @@ Status Store::Impl::LoadLogStart() {
 
 Status Store::Impl::LoadTail() {
   if (Status s = LoadLogStart(); !s.ok()) return s;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
-  it->SeekToLast();
-  std::uint64_t last = 0;
-  audit::Hash hash = hasher_.Genesis(store_id_);
-  std::int64_t ts = 0;
-  if (it->Valid()) {
-    if (!store::DecodePositionKey(it->key().ToStringView(), &last))
-      return Status::Corruption(
-          fmt::format("store {}: malformed log key of {} bytes", path_, it->key().size()));
-    codec::ChainLink e;
-    std::string scratch;
-    Status s = codec::DecodeChainLink(it->value().ToStringView(), &scratch, &e);
-    if (!s.ok())
-      return Status::Corruption(
-          fmt::format("store {}: last event at position {}: {}", path_, last, s.message()));
-    if (e.position != last)
-      return Status::Corruption(fmt::format("store {}: event under position {} says position {}",
-                                            path_, last, e.position));
-    hash = e.chain_hash;
-    ts = e.timestamp_us;
-  } else if (!it->status().ok()) {
-    return FromRocks(it->status(), "reading the log's last event");
-  }
-  next_position_ = last + 1;
-  head_hash_ = hash;
-  head_timestamp_us_ = ts;
-  version_cache_.clear();
-  head_.Publish(last, hash, ts);
-  return Status::Ok();
+  return sequencer_->LoadTail();
 }
 
 }  // namespace cairn

@@ -29,6 +29,7 @@
 #include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
 #include "store/stream_metadata.h"
+#include "util/string_hash.h"
 
 namespace cairn {
 
@@ -130,7 +131,7 @@ class Store::Impl::Retention {
       return true;
     if (!md.max_count) return false;
     if (st.last_version == 0) {
-      auto v = store_.LoadStreamVersion(e.stream);
+      auto v = store_.sequencer_->CommittedStreamVersion(e.stream);
       if (!v.ok()) return v.status();
       st.last_version = *v;
     }
@@ -369,8 +370,8 @@ class Store::Impl::Retention {
 
   std::uint64_t shipped_ = 0;
   std::unordered_set<std::uint64_t> dead_positions_;
-  std::unordered_map<std::string, StreamMetadata, StringHash, std::equal_to<>> metadata_;
-  std::unordered_map<std::string, StreamState, StringHash, std::equal_to<>> streams_;
+  std::unordered_map<std::string, StreamMetadata, internal::StringHash, std::equal_to<>> metadata_;
+  std::unordered_map<std::string, StreamState, internal::StringHash, std::equal_to<>> streams_;
   std::vector<Removal> removals_;
   std::uint64_t prefix_end_;  // [start_, prefix_end_) is all removed after this run
   bool prefix_open_ = true;

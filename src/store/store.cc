@@ -1,11 +1,11 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // Store, the public face: every method enters through a CallGuard and forwards to
-// Store::Impl, whose work lives in rooms of its own — open.cc (opening), sequencer.cc (the
-// write path), reader.cc (reads), side_records.cc (checkpoints, dead letters), lifecycle.cc
-// (metadata, snapshots, retention, backlog quota), close.cc, audit/verify.cc. Also here: the
-// head as the sequencer publishes it (Info, WaitForPosition, Refresh) and the shared names
-// and status rules of the store.
+// Store::Impl, whose work lives in rooms of its own — open.cc (opening), append.cc and the
+// store::Sequencer (sequencer.h: the write path), reader.cc (reads), side_records.cc (checkpoints,
+// dead letters), lifecycle.cc (metadata, snapshots, retention, backlog quota), close.cc,
+// audit/verify.cc. Also here: the head as the sequencer publishes it (Info, WaitForPosition,
+// Refresh) and the shared names and status rules of the store.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -140,7 +140,7 @@ std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
 
 Result<std::uint64_t> Store::Impl::Refresh() {
   if (!secondary_dir_.empty()) {
-    internal::MutexLock lk(mu_);  // one catch-up at a time
+    internal::MutexLock lk(refresh_mu_);  // one catch-up at a time
     if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer"); !s.ok())
       return s;
     if (Status s = LoadTail(); !s.ok()) return s;  // publishes the new head, waking waiters

@@ -2,27 +2,23 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include <flatbuffers/flatbuffers.h>
 #include <rocksdb/db.h>
-#include <rocksdb/write_batch.h>
 #include <spdlog/logger.h>
 
 #include "audit/chain.h"
 #include "cairn/store.h"
 #include "store/backlog.h"
 #include "store/head.h"
+#include "store/rocks_status.h"
+#include "store/sequencer.h"
 #include "store/upcast.h"
 #include "util/clock.h"
 #include "util/mutex.h"
-#include "util/string_hash.h"
 
 namespace cairn {
 
@@ -32,19 +28,6 @@ Status CheckName(std::string_view what, std::string_view value, std::size_t max)
 // The offset of the first control byte of `s`, or npos.
 std::size_t FindControlByte(std::string_view s);
 }  // namespace store
-
-// Converts a RocksDB status into cairn's, naming `what` was being done.
-Status FromRocks(const rocksdb::Status& s, std::string_view what);
-
-struct EventIdHash {
-  std::size_t operator()(const EventId& id) const noexcept {
-    std::uint64_t h = 0;
-    for (int i = 8; i < 16; ++i) h = h << 8 | id.bytes()[i];
-    return static_cast<std::size_t>(h ^ (h >> 29));
-  }
-};
-
-using internal::StringHash;
 
 class Store::Impl {
  public:
@@ -130,28 +113,6 @@ class Store::Impl {
   class Verification;
   // One run of ApplyRetention, cut into its phases (retention.cc).
   class Retention;
-  // One stream's part of an append, as views into the caller's arguments.
-  struct AppendView {
-    std::string_view stream;
-    ExpectedVersion expected;
-    std::span<const EventData> events;
-  };
-  // An append waiting in the group-commit queue. Lives on the appending thread's stack.
-  struct Writer {
-    std::vector<AppendView> views;
-    Status status;
-    std::vector<AppendResult> results;
-    bool done = false;
-    std::condition_variable cv;
-  };
-  // Where an event id lives: committed (position only) or pending in the current group.
-  struct IdLocation {
-    std::uint64_t position = 0;
-    std::uint64_t version = 0;
-    std::string_view stream;
-    const EventData* pending = nullptr;
-  };
-
   Impl(std::string path, const StoreOptions& options);
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
   std::int64_t NowUs() const {
@@ -180,7 +141,10 @@ class Store::Impl {
   Status LoadOrCreateMeta(bool fresh);
   // Closes the store just built at `built_at`, renames it to path_ and opens it there.
   Status PublishNewStore(const std::string& built_at);
+  // The log start, then the sequencer's tail (the head it publishes).
   Status LoadTail();
+  // LoadState: the sequencer over the families just opened.
+  void StartSequencer();
   Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
   Status LoadLogStart();
   // The repairs recorded in the meta family (StoreInfo::repairs, last_repair).
@@ -202,24 +166,9 @@ class Store::Impl {
   std::unique_ptr<rocksdb::Iterator> NewStreamMetadataScan(std::string_view from);
   Result<std::uint64_t> TruncateBefore(rocksdb::Iterator* scan, std::string_view stream);
 
-  Status Validate(const std::vector<AppendView>& views) const;
-  Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views);
-  // Runs on the group-commit leader only: validates, sequences and writes `group` in one batch.
-  void CommitGroup(const std::vector<Writer*>& group);
-  Status RecoverFromWriteError();
-  // Prepares `w` into batch_; on a conflict or error sets w->status and leaves batch_ as it was.
-  void PrepareWriter(Writer* w);
-  Result<std::vector<std::uint64_t>> CheckExpectedVersions(const Writer& w);
-  rocksdb::Status AddToBatch(const RecordedEvent& event);
-  Result<std::uint64_t> StreamVersion(std::string_view stream);
-  Result<std::uint64_t> LoadStreamVersion(std::string_view stream);
-  // Looks up caller-chosen ids; fills w->results and returns true when the whole append was
-  // already stored (an idempotent retry). Errors for partial or conflicting matches.
-  Result<bool> Deduplicate(Writer* w);
-  Result<IdLocation> FindEventId(const EventId& id);
-  // The committed id index alone (any thread); position 0 when the id is not stored.
-  Result<IdLocation> FindStoredEventId(const EventId& id);
-  static bool SameEvent(const OwnedEvent& stored, std::string_view stream, const EventData& e);
+  // The front of the append path (append.cc): Validate, the backlog's room, the sequencer.
+  Status Validate(const std::vector<store::AppendView>& views) const;
+  Result<std::vector<AppendResult>> Submit(std::vector<store::AppendView> views);
 
   const std::string path_;
   const StoreOptions options_;
@@ -249,32 +198,13 @@ class Store::Impl {
   std::uint64_t repairs_ = 0;  // recorded repairs (set at open and by RecordRepair)
   std::string last_repair_;
 
-  // The group-commit queue. The front writer is the leader; it alone touches the fields in
-  // the "leader only" block, and hands leadership over under mu_.
-  mutable internal::Mutex mu_;
-  std::deque<Writer*> queue_ CAIRN_GUARDED_BY(mu_);
-  bool closed_ CAIRN_GUARDED_BY(mu_) = false;
+  // The only writer of events (sequencer.h); made by LoadState once the families are open.
+  std::unique_ptr<store::Sequencer> sequencer_;
+  // Refresh(): one catch-up with the writer at a time.
+  internal::Mutex refresh_mu_;
   // Live readers; Close() refuses while any is open (RocksDB aborts on a column family still
   // referenced by an iterator).
   std::atomic<int> open_readers_{0};
-
-  // --- leader only ---
-  audit::ChainHasher hasher_;
-  flatbuffers::FlatBufferBuilder fbb_{1024};
-  rocksdb::WriteBatch batch_;
-  std::string value_;
-  std::string key_;
-  std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> version_cache_;
-  // Per group: streams and ids touched by writers already prepared in this group.
-  std::unordered_map<std::string_view, std::uint64_t> pending_versions_;
-  std::unordered_map<EventId, IdLocation, EventIdHash> pending_ids_;
-  std::uint64_t next_position_ = 1;  // the position the next event gets
-  audit::Hash head_hash_{};
-  std::int64_t head_timestamp_us_ = 0;
-  std::int64_t group_timestamp_us_ = 0;
-  // Set when a write failed: its outcome on disk is unknown (a failed fsync may still have
-  // written the WAL), so the next leader re-reads the head from disk before sequencing.
-  bool reload_head_ = false;
 
   // What readers see (head.h): published by the leader after each successful write.
   store::PublishedHead head_;
