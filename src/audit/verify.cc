@@ -424,7 +424,7 @@ class Store::Impl::Verification {
 
   // Checkpoints and dead letters.
   void CheckSideRecords() {
-    if (auto checkpoints = store_.ListCheckpoints(); !checkpoints.ok()) {
+    if (auto checkpoints = store_.side_records_->ListCheckpoints(); !checkpoints.ok()) {
       Problem(0, checkpoints.status().message());
     } else {
       for (const auto& [name, position] : *checkpoints) {
@@ -434,7 +434,7 @@ class Store::Impl::Verification {
                   fmt::format("checkpoint '{}' is at {}, past the head {}", name, position, now));
       }
     }
-    if (auto dead = store_.ListDeadLetters(0, SIZE_MAX); !dead.ok()) {
+    if (auto dead = store_.side_records_->ListDeadLetters(0, SIZE_MAX); !dead.ok()) {
       Problem(0, dead.status().message());
     } else {
       report_.dead_letters = dead->size();

@@ -344,7 +344,7 @@ Result<AggregateLoad> Store::Impl::LoadAggregate(
 
 Status Store::Impl::LoadBacklog() {
   if (!backlog_.enabled()) return Status::Ok();
-  auto shipped = LoadCheckpoint(options_.backlog_quota.checkpoint);
+  auto shipped = side_records_->LoadCheckpoint(options_.backlog_quota.checkpoint);
   if (!shipped.ok()) return shipped.status();
   const std::uint64_t head = CommittedPosition();
   std::uint64_t bytes = 0;

@@ -4,8 +4,8 @@
 // creating a new store atomically (.cairn-creating, then a rename), format upgrades, the
 // recovery listener, and loading the head (position, chain hash, timestamp), the log start
 // and the type index into Store::Impl. It runs before any other thread can see the store.
-// It makes the store::Sequencer (StartSequencer) and has it load the tail; it must not
-// touch the group-commit queue — the open finishes before the first append can enter it.
+// It makes the store::Sequencer and the side records (StartWriters) and has it load the tail; it
+// must not touch the group-commit queue — the open finishes before the first append can enter it.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -321,7 +321,7 @@ Status Store::Impl::OpenDatabase() {
 // clean-close check against it, the indexes and families the format adds, the upgrade, then
 // the backlog and the repairs on record.
 Status Store::Impl::LoadState() {
-  StartSequencer();
+  StartWriters();
   if (Status st = LoadTail(); !st.ok()) return st;
   if (Status st = CheckClosedHead(); !st.ok()) return st;
   if (Status st = LoadTypeIndex(cf_options_); !st.ok()) return st;
@@ -337,7 +337,7 @@ Status Store::Impl::LoadState() {
   return Status::Ok();
 }
 
-void Store::Impl::StartSequencer() {
+void Store::Impl::StartWriters() {
   store::Sequencer::Setup setup;
   setup.path = path_;
   setup.db = db_.get();
@@ -356,6 +356,9 @@ void Store::Impl::StartSequencer() {
   setup.backlog = &backlog_;
   setup.logger = logger_;
   sequencer_ = std::make_unique<store::Sequencer>(std::move(setup));
+  side_records_ = std::make_unique<store::SideRecords>(
+      store::SideRecords::Setup{path_, db_.get(), meta_, options_.read_only,
+                                options_.durability == Durability::kSync, &backlog_});
 }
 
 Status Store::Impl::PublishNewStore(const std::string& built_at) {

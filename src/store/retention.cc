@@ -99,11 +99,11 @@ class Store::Impl::Retention {
   Status LoadLimits() {
     shipped_ = head_;
     for (const std::string& name : policy_.shipped_checkpoints) {
-      auto c = store_.LoadCheckpoint(name);
+      auto c = store_.side_records_->LoadCheckpoint(name);
       if (!c.ok()) return c.status();
       shipped_ = std::min(shipped_, *c);
     }
-    auto dead = store_.ListDeadLetters(0, SIZE_MAX);
+    auto dead = store_.side_records_->ListDeadLetters(0, SIZE_MAX);
     if (!dead.ok()) return dead.status();
     for (const DeadLetter& d : *dead) dead_positions_.insert(d.position);
     std::unique_ptr<rocksdb::Iterator> it(

@@ -1,15 +1,16 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// Side records kept beside the log in the meta column family: named checkpoints and dead
-// letters (docs/format.md, "Side records"). They are not events: they are not in the chain,
-// never shipped, and may be rewritten.
+// Side records (side_records.h): checkpoints and dead letters, and the dead letters' JSON
+// record format (docs/format.md, "Side records").
+#include "store/side_records.h"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "store/keys.h"
-#include "store/store_impl.h"
+#include "store/rocks_status.h"
 
-namespace cairn {
+namespace cairn::store {
 namespace {
 
 constexpr std::size_t kMaxCheckpointNameBytes = 200;
@@ -26,8 +27,8 @@ Status ValidateCheckpointName(std::string_view name) {
 }
 
 std::string DeadLetterKey(std::uint64_t position) {
-  std::string key = store::kMetaDeadLetterPrefix;
-  key += store::PositionKey(position);
+  std::string key = kMetaDeadLetterPrefix;
+  key += PositionKey(position);
   return key;
 }
 
@@ -77,72 +78,71 @@ Result<DeadLetter> DecodeDeadLetter(std::uint64_t position, std::string_view val
 
 }  // namespace
 
-Status Store::Impl::SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync) {
-  if (options_.read_only)
-    return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
+Status SideRecords::SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync) {
+  if (s_.read_only)
+    return Status::FailedPrecondition(fmt::format("store {} is open read-only", s_.path));
   if (Status s = ValidateCheckpointName(name); !s.ok()) return s;
   std::string value;
-  store::PutLittleEndian(position, 8, &value);
+  PutLittleEndian(position, 8, &value);
   rocksdb::WriteOptions wo;
-  wo.sync = sync && options_.durability == Durability::kSync;
+  wo.sync = sync && s_.sync;
   Status s = FromRocks(
-      db_->Put(wo, meta_, std::string(store::kMetaCheckpointPrefix) + std::string(name), value),
+      s_.db->Put(wo, s_.meta, std::string(kMetaCheckpointPrefix) + std::string(name), value),
       fmt::format("saving checkpoint '{}'", name));
-  if (s.ok()) backlog_.NoteShipped(name, position);
+  if (s.ok()) s_.backlog->NoteShipped(name, position);
   return s;
 }
 
-Result<std::uint64_t> Store::Impl::LoadCheckpoint(std::string_view name) {
+Result<std::uint64_t> SideRecords::LoadCheckpoint(std::string_view name) {
   if (Status s = ValidateCheckpointName(name); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), meta_,
-               std::string(store::kMetaCheckpointPrefix) + std::string(name), &value);
+  rocksdb::Status s = s_.db->Get(rocksdb::ReadOptions(), s_.meta,
+                                 std::string(kMetaCheckpointPrefix) + std::string(name), &value);
   if (s.IsNotFound()) return std::uint64_t{0};
   if (!s.ok()) return FromRocks(s, fmt::format("loading checkpoint '{}'", name));
   if (value.size() != 8)
     return Status::Corruption(
         fmt::format("checkpoint '{}' is {} bytes, not 8", name, value.size()));
-  return store::GetLittleEndian(value);
+  return GetLittleEndian(value);
 }
 
-Result<std::vector<std::pair<std::string, std::uint64_t>>> Store::Impl::ListCheckpoints() {
+Result<std::vector<std::pair<std::string, std::uint64_t>>> SideRecords::ListCheckpoints() {
   std::vector<std::pair<std::string, std::uint64_t>> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-  const std::string_view prefix = store::kMetaCheckpointPrefix;
+  std::unique_ptr<rocksdb::Iterator> it(s_.db->NewIterator(rocksdb::ReadOptions(), s_.meta));
+  const std::string_view prefix = kMetaCheckpointPrefix;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     std::string_view name = it->key().ToStringView().substr(prefix.size());
     if (it->value().size() != 8)
       return Status::Corruption(
           fmt::format("checkpoint '{}' is {} bytes, not 8", name, it->value().size()));
-    out.emplace_back(std::string(name), store::GetLittleEndian(it->value().ToStringView()));
+    out.emplace_back(std::string(name), GetLittleEndian(it->value().ToStringView()));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "listing checkpoints");
   return out;
 }
 
-Status Store::Impl::PutDeadLetters(std::span<const DeadLetter> records) {
-  if (options_.read_only)
-    return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
+Status SideRecords::PutDeadLetters(std::span<const DeadLetter> records) {
+  if (s_.read_only)
+    return Status::FailedPrecondition(fmt::format("store {} is open read-only", s_.path));
   rocksdb::WriteBatch batch;
   for (const DeadLetter& d : records) {
     if (d.position == 0) return Status::InvalidArgument("dead letter without a position");
-    batch.Put(meta_, DeadLetterKey(d.position), EncodeDeadLetter(d));
+    batch.Put(s_.meta, DeadLetterKey(d.position), EncodeDeadLetter(d));
   }
   rocksdb::WriteOptions wo;
-  wo.sync = options_.durability == Durability::kSync;
-  return FromRocks(db_->Write(wo, &batch), "recording dead letters");
+  wo.sync = s_.sync;
+  return FromRocks(s_.db->Write(wo, &batch), "recording dead letters");
 }
 
-Result<std::vector<DeadLetter>> Store::Impl::ListDeadLetters(std::uint64_t after,
+Result<std::vector<DeadLetter>> SideRecords::ListDeadLetters(std::uint64_t after,
                                                              std::size_t limit) {
   std::vector<DeadLetter> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
-  const std::string_view prefix = store::kMetaDeadLetterPrefix;
+  std::unique_ptr<rocksdb::Iterator> it(s_.db->NewIterator(rocksdb::ReadOptions(), s_.meta));
+  const std::string_view prefix = kMetaDeadLetterPrefix;
   for (it->Seek(DeadLetterKey(after + 1));
        it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
     std::uint64_t position = 0;
-    if (!store::DecodePositionKey(it->key().ToStringView().substr(prefix.size()), &position))
+    if (!DecodePositionKey(it->key().ToStringView().substr(prefix.size()), &position))
       return Status::Corruption("dead-letter key is malformed");
     auto d = DecodeDeadLetter(position, it->value().ToStringView());
     if (!d.ok()) return d.status();
@@ -152,14 +152,14 @@ Result<std::vector<DeadLetter>> Store::Impl::ListDeadLetters(std::uint64_t after
   return out;
 }
 
-Status Store::Impl::RemoveDeadLetters(std::span<const std::uint64_t> positions) {
-  if (options_.read_only)
-    return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
+Status SideRecords::RemoveDeadLetters(std::span<const std::uint64_t> positions) {
+  if (s_.read_only)
+    return Status::FailedPrecondition(fmt::format("store {} is open read-only", s_.path));
   rocksdb::WriteBatch batch;
-  for (std::uint64_t p : positions) batch.Delete(meta_, DeadLetterKey(p));
+  for (std::uint64_t p : positions) batch.Delete(s_.meta, DeadLetterKey(p));
   rocksdb::WriteOptions wo;
-  wo.sync = options_.durability == Durability::kSync;
-  return FromRocks(db_->Write(wo, &batch), "removing dead letters");
+  wo.sync = s_.sync;
+  return FromRocks(s_.db->Write(wo, &batch), "removing dead letters");
 }
 
-}  // namespace cairn
+}  // namespace cairn::store

@@ -2,10 +2,11 @@
 //
 // Store, the public face: every method enters through a CallGuard and forwards to
 // Store::Impl, whose work lives in rooms of its own — open.cc (opening), append.cc and the
-// store::Sequencer (sequencer.h: the write path), reader.cc (reads), side_records.cc (checkpoints,
-// dead letters), lifecycle.cc (metadata, snapshots, retention, backlog quota), close.cc,
-// audit/verify.cc. Also here: the head as the sequencer publishes it (Info, WaitForPosition,
-// Refresh) and the shared names and status rules of the store.
+// store::Sequencer (sequencer.h: the write path), reader.cc (reads), store::SideRecords
+// (side_records.h: checkpoints, dead letters), lifecycle.cc (metadata, snapshots, the backlog
+// quota's start), retention.cc, close.cc, audit/verify.cc. Also here: the head as the
+// sequencer publishes it (Info, WaitForPosition, Refresh) and the shared names and status
+// rules of the store.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -300,38 +301,38 @@ std::uint64_t Store::WaitForPosition(std::uint64_t after_position,
 Status Store::SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
-  return impl_->SaveCheckpoint(name, position, sync);
+  return impl_->side_records().SaveCheckpoint(name, position, sync);
 }
 
 Result<std::uint64_t> Store::LoadCheckpoint(std::string_view name) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
-  return impl_->LoadCheckpoint(name);
+  return impl_->side_records().LoadCheckpoint(name);
 }
 
 Result<std::vector<std::pair<std::string, std::uint64_t>>> Store::ListCheckpoints() {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
-  return impl_->ListCheckpoints();
+  return impl_->side_records().ListCheckpoints();
 }
 
 Status Store::PutDeadLetters(std::span<const DeadLetter> records) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
-  return impl_->PutDeadLetters(records);
+  return impl_->side_records().PutDeadLetters(records);
 }
 
 Result<std::vector<DeadLetter>> Store::ListDeadLetters(std::uint64_t after_position,
                                                        std::size_t limit) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
-  return impl_->ListDeadLetters(after_position, limit);
+  return impl_->side_records().ListDeadLetters(after_position, limit);
 }
 
 Status Store::RemoveDeadLetters(std::span<const std::uint64_t> positions) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
-  return impl_->RemoveDeadLetters(positions);
+  return impl_->side_records().RemoveDeadLetters(positions);
 }
 
 Status Store::Close() { return impl_->Close(); }

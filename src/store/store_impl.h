@@ -16,6 +16,7 @@
 #include "store/head.h"
 #include "store/rocks_status.h"
 #include "store/sequencer.h"
+#include "store/side_records.h"
 #include "store/upcast.h"
 #include "util/clock.h"
 #include "util/mutex.h"
@@ -71,13 +72,8 @@ class Store::Impl {
   std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
   Status Close();
 
-  // Side records in the meta family (side_records.cc).
-  Status SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync);
-  Result<std::uint64_t> LoadCheckpoint(std::string_view name);
-  Result<std::vector<std::pair<std::string, std::uint64_t>>> ListCheckpoints();
-  Status PutDeadLetters(std::span<const DeadLetter> records);
-  Result<std::vector<DeadLetter>> ListDeadLetters(std::uint64_t after, std::size_t limit);
-  Status RemoveDeadLetters(std::span<const std::uint64_t> positions);
+  // Checkpoints and dead letters in the meta family (side_records.h). Made by LoadState.
+  store::SideRecords& side_records() { return *side_records_; }
 
   // Lifecycle (lifecycle.cc).
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata);
@@ -143,8 +139,8 @@ class Store::Impl {
   Status PublishNewStore(const std::string& built_at);
   // The log start, then the sequencer's tail (the head it publishes).
   Status LoadTail();
-  // LoadState: the sequencer over the families just opened.
-  void StartSequencer();
+  // LoadState: the sequencer and the side records over the families just opened.
+  void StartWriters();
   Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
   Status LoadLogStart();
   // The repairs recorded in the meta family (StoreInfo::repairs, last_repair).
@@ -200,6 +196,7 @@ class Store::Impl {
 
   // The only writer of events (sequencer.h); made by LoadState once the families are open.
   std::unique_ptr<store::Sequencer> sequencer_;
+  std::unique_ptr<store::SideRecords> side_records_;
   // Refresh(): one catch-up with the writer at a time.
   internal::Mutex refresh_mu_;
   // Live readers; Close() refuses while any is open (RocksDB aborts on a column family still

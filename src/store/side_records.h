@@ -1,0 +1,58 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Side records kept beside the log in the meta column family: named checkpoints and dead
+// letters (docs/format.md, "Side records"). They are not events: they are not in the chain,
+// never shipped, and may be rewritten, so they need no ordering with the sequencer. Each call
+// is one RocksDB read or one write (a WriteBatch for several dead letters).
+//
+// Owns: the checkpoint and dead-letter keys of the meta family. Must not touch: the log, the
+// indexes, the head, any other meta key. A saved checkpoint is told to the backlog quota,
+// which counts unshipped events against it.
+//
+// Thread-safety: every method may be called from any thread (RocksDB orders the writes; the
+// last writer of a checkpoint wins, as a checkpoint is a position the caller owns).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "cairn/store.h"
+#include "store/backlog.h"
+
+namespace cairn::store {
+
+class SideRecords {
+ public:
+  struct Setup {
+    std::string path;  // for messages
+    rocksdb::DB* db = nullptr;
+    rocksdb::ColumnFamilyHandle* meta = nullptr;
+    bool read_only = false;  // writes refused with kFailedPrecondition
+    bool sync = false;       // Durability::kSync: writes are fsynced
+    Backlog* backlog = nullptr;
+  };
+
+  explicit SideRecords(Setup setup) : s_(std::move(setup)) {}
+
+  // Checkpoints: a name (1..200 bytes, no control characters) and a position. `sync` asks
+  // for an fsync when the store's durability is kSync.
+  Status SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync);
+  Result<std::uint64_t> LoadCheckpoint(std::string_view name);  // 0 when never saved
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> ListCheckpoints();
+
+  // Dead letters, keyed by the event's position.
+  Status PutDeadLetters(std::span<const DeadLetter> records);
+  Result<std::vector<DeadLetter>> ListDeadLetters(std::uint64_t after, std::size_t limit);
+  Status RemoveDeadLetters(std::span<const std::uint64_t> positions);
+
+ private:
+  const Setup s_;
+};
+
+}  // namespace cairn::store
