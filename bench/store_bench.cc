@@ -86,6 +86,7 @@ BENCHMARK(BM_Append)
     ->Arg(1)
     ->Threads(1)
     ->Threads(16)
+    ->Threads(64)
     ->Setup(SetupSync)
     ->Teardown(Close)
     ->UseRealTime();

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -33,6 +34,29 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   std::atomic<Fault> sync_fault{Fault::kNone};
   std::atomic<Fault> read_fault{Fault::kNone};
   std::atomic<int> injected{0};  // faults returned so far
+
+  // While held, every sync of a write-ahead log (*.log) waits: what a slow disk does to the
+  // sync that acknowledges appends. syncs_held() counts the syncs waiting.
+  void HoldLogSyncs(bool hold) {
+    {
+      std::lock_guard<std::mutex> lk(hold_mu_);
+      hold_log_syncs_ = hold;
+    }
+    hold_cv_.notify_all();
+  }
+  int syncs_held() {
+    std::lock_guard<std::mutex> lk(hold_mu_);
+    return syncs_held_;
+  }
+  // Bytes written to write-ahead logs and not synced yet.
+  std::uint64_t unsynced_log_bytes() {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::uint64_t n = 0;
+    for (const auto& [path, f] : files_)
+      if (path.size() > 4 && path.compare(path.size() - 4, 4, ".log") == 0 && f.size > f.synced)
+        n += f.size - f.synced;
+    return n;
+  }
 
   void PowerCut() { powered_off_ = true; }
   bool powered_off() const { return powered_off_; }
@@ -189,12 +213,14 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
       return s;
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      fs_->WaitWhileHeld(path_);
       if (auto s = fs_->Check(fs_->sync_fault, "sync"); !s.ok()) return s;
       auto s = target()->Sync(o, dbg);
       if (s.ok()) fs_->Synced(path_);
       return s;
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      fs_->WaitWhileHeld(path_);
       if (auto s = fs_->Check(fs_->sync_fault, "fsync"); !s.ok()) return s;
       auto s = target()->Fsync(o, dbg);
       if (s.ok()) fs_->Synced(path_);
@@ -260,8 +286,21 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   };
 
   std::atomic<bool> powered_off_{false};
+  void WaitWhileHeld(const std::string& path) {
+    if (path.size() < 4 || path.compare(path.size() - 4, 4, ".log") != 0) return;
+    std::unique_lock<std::mutex> lk(hold_mu_);
+    if (!hold_log_syncs_) return;
+    ++syncs_held_;
+    hold_cv_.wait(lk, [&] { return !hold_log_syncs_; });
+    --syncs_held_;
+  }
+
   std::mutex mu_;
   std::map<std::string, Tracked> files_;
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool hold_log_syncs_ = false;
+  int syncs_held_ = 0;
 };
 
 }  // namespace cairn::testing

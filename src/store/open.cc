@@ -4,8 +4,9 @@
 // creating a new store atomically (.cairn-creating, then a rename), format upgrades, the
 // recovery listener, and loading the head (position, chain hash, timestamp), the log start
 // and the type index into Store::Impl. It runs before any other thread can see the store.
-// It makes the store::Sequencer and the side records (StartWriters) and has it load the tail; it
-// must not touch the group-commit queue — the open finishes before the first append can enter it.
+// It makes the store::Sequencer and the side records (StartWriters) and has the sequencer load the
+// tail; it must not touch the group-commit queue — the open finishes before the first append can
+// enter it.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -346,7 +347,8 @@ void Store::Impl::StartWriters() {
   setup.ids = ids_;
   setup.types = types_;
   setup.store_id = store_id_;
-  setup.sync = options_.durability == Durability::kSync;
+  const bool sync = options_.durability == Durability::kSync;
+  setup.sync = sync;
   setup.max_group_appends = std::max<std::size_t>(1, options_.max_group_appends);
   setup.stream_cache_entries = options_.stream_cache_entries;
   setup.write_buffer_bytes = cf_options_.write_buffer_size;
@@ -357,8 +359,7 @@ void Store::Impl::StartWriters() {
   setup.logger = logger_;
   sequencer_ = std::make_unique<store::Sequencer>(std::move(setup));
   side_records_ = std::make_unique<store::SideRecords>(
-      store::SideRecords::Setup{path_, db_.get(), meta_, options_.read_only,
-                                options_.durability == Durability::kSync, &backlog_});
+      store::SideRecords::Setup{path_, db_.get(), meta_, options_.read_only, sync, &backlog_});
 }
 
 Status Store::Impl::PublishNewStore(const std::string& built_at) {

@@ -34,9 +34,12 @@ class EventReader::Impl {
   }
 
  protected:
+  // `visible_through`: the published head when the reader opened (head.h): events past it
+  // belong to groups still syncing and are not handed out.
   Impl(std::atomic<int>* open_readers, std::uint64_t limit, bool backward,
-       const store::UpcasterSet* upcasters)
+       const store::UpcasterSet* upcasters, std::uint64_t visible_through)
       : backward_(backward),
+        visible_through_(visible_through),
         open_readers_(open_readers),
         limit_(limit),
         upcasters_(upcasters != nullptr && !upcasters->empty() ? upcasters : nullptr) {
@@ -60,6 +63,14 @@ class EventReader::Impl {
   // LoadEntry, then the upcasters.
   void Load() {
     LoadEntry();
+    while (valid_ && event_.position > visible_through_) {
+      if (!backward_) {  // positions only grow from here
+        valid_ = false;
+        return;
+      }
+      Advance();
+      LoadEntry();
+    }
     if (!valid_ || upcasters_ == nullptr) return;
     if (Status s = upcasters_->Apply(&event_, &upcast_buffer_); !s.ok()) Fail(std::move(s));
   }
@@ -83,6 +94,7 @@ class EventReader::Impl {
   }
 
   const bool backward_;
+  const std::uint64_t visible_through_;
   std::unique_ptr<rocksdb::Iterator> it_;
   bool valid_ = false;
   RecordedEvent event_;
@@ -101,19 +113,18 @@ class EventReader::Impl {
 class Store::Impl::LogReader final : public EventReader::Impl {
  public:
   LogReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* family,
-            const LogReadOptions& o, const store::UpcasterSet* upcasters)
+            const LogReadOptions& o, const store::UpcasterSet* upcasters,
+            std::uint64_t visible_through)
       : Impl(open_readers, o.limit, o.direction == Direction::kBackward,
-             o.upcast ? upcasters : nullptr) {
+             o.upcast ? upcasters : nullptr, visible_through) {
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;  // a scan must not evict the working set
     ro.readahead_size = 2 << 20;
     it_.reset(db->NewIterator(ro, family));
     if (o.limit == 0) return;
     if (backward_) {
-      if (o.from_position)
-        it_->SeekForPrev(store::PositionKey(*o.from_position));
-      else
-        it_->SeekToLast();
+      it_->SeekForPrev(
+          store::PositionKey(std::min(o.from_position.value_or(UINT64_MAX), visible_through)));
     } else {
       it_->Seek(store::PositionKey(o.from_position.value_or(1)));
     }
@@ -143,9 +154,10 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
   StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
                rocksdb::ColumnFamilyHandle* streams, rocksdb::ColumnFamilyHandle* log,
                std::string_view stream, const StreamReadOptions& o,
-               const store::UpcasterSet* upcasters, std::uint64_t first_visible, bool snapshot)
+               const store::UpcasterSet* upcasters, std::uint64_t first_visible, bool snapshot,
+               std::uint64_t visible_through)
       : Impl(open_readers, o.limit, o.direction == Direction::kBackward,
-             o.upcast ? upcasters : nullptr),
+             o.upcast ? upcasters : nullptr, visible_through),
         snapshot_(db, snapshot),
         db_(db),
         log_(log),
@@ -225,8 +237,8 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
   TypeReader(std::atomic<int>* open_readers, rocksdb::DB* db, rocksdb::ColumnFamilyHandle* log,
              rocksdb::ColumnFamilyHandle* types, std::uint64_t index_from,
              std::span<const std::string> wanted, const LogReadOptions& o,
-             const store::UpcasterSet* upcasters, bool snapshot)
-      : Impl(open_readers, o.limit, false, o.upcast ? upcasters : nullptr),
+             const store::UpcasterSet* upcasters, bool snapshot, std::uint64_t visible_through)
+      : Impl(open_readers, o.limit, false, o.upcast ? upcasters : nullptr, visible_through),
         snapshot_(db, snapshot),
         db_(db),
         log_(log),
@@ -379,7 +391,8 @@ Status ClosedError() { return Status::FailedPrecondition("store is closed"); }
 Result<EventReader> Store::Impl::ReadLog(const LogReadOptions& options) {
   if (!db_) return ClosedError();
   // An error on the first event surfaces through the reader's status(), like any later one.
-  auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options, &upcasters_);
+  auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options, &upcasters_,
+                                            head_.position());
   return EventReader(std::move(reader));
 }
 
@@ -391,7 +404,7 @@ Result<EventReader> Store::Impl::ReadByTypes(std::span<const std::string> types,
     return Status::NotSupported("reading by type goes forward only");
   auto reader = std::make_unique<TypeReader>(&open_readers_, db_.get(), log_, types_,
                                              types_ ? type_index_from_ : UINT64_MAX, types, options,
-                                             &upcasters_, !options_.read_only);
+                                             &upcasters_, !options_.read_only, head_.position());
   return EventReader(std::move(reader));
 }
 
@@ -401,11 +414,12 @@ Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
   if (stream.empty()) return Status::InvalidArgument("stream id is empty");
   if (stream.find('\0') != std::string_view::npos)
     return Status::InvalidArgument("stream id contains a NUL byte");
+  const std::uint64_t visible_through = head_.position();
   auto info = ReadableStreamInfo(stream);
   if (!info.ok()) return info.status();
-  auto reader =
-      std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream, options,
-                                     &upcasters_, info->first_version, !options_.read_only);
+  auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream,
+                                               options, &upcasters_, info->first_version,
+                                               !options_.read_only, visible_through);
   return EventReader(std::move(reader));
 }
 
@@ -459,10 +473,13 @@ Status DecodeIndexEntry(const rocksdb::Iterator& it, std::string_view stream,
   return Status::Ok();
 }
 
-// Fills `info` for info->stream, whose versions below `truncate_before` are hidden. Leaves
-// `it` on the stream's last entry. A stream always keeps its last entry (a removed-version
-// marker once retention took every event), and its readable events are one run of versions.
-Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, StreamInfo* info) {
+// Fills `info` for info->stream, whose versions below `truncate_before` are hidden and whose
+// events past position `through` (the published head) are not visible yet: kNotFound when
+// none is. Leaves `it` on the stream's last visible entry. A stream always keeps its last
+// entry (a removed-version marker once retention took every event), and its readable events
+// are one run of versions.
+Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, std::uint64_t through,
+                      StreamInfo* info) {
   it->Seek(store::StreamKey(info->stream, std::max<std::uint64_t>(truncate_before, 1)));
   std::uint64_t first_version = 0, first_position = 0;
   for (; it->Valid(); it->Next()) {
@@ -476,13 +493,23 @@ Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, Stre
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
   it->SeekForPrev(store::StreamKey(info->stream, UINT64_MAX));
-  if (!it->Valid()) {
-    if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
-    return Status::Corruption(fmt::format("stream '{}' index has no last entry", info->stream));
+  for (bool stepped_back = false;; stepped_back = true) {
+    if (!it->Valid()) {
+      if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
+      if (stepped_back) return Status::NotFound(fmt::format("stream '{}' not found", info->stream));
+      return Status::Corruption(fmt::format("stream '{}' index has no last entry", info->stream));
+    }
+    std::string_view found;
+    if (store::DecodeStreamKey(it->key().ToStringView(), &found, &info->last_version) &&
+        found != info->stream)
+      return Status::NotFound(fmt::format("stream '{}' not found", info->stream));
+    if (Status s = DecodeIndexEntry(*it, info->stream, &info->last_version, &info->last_position);
+        !s.ok())
+      return s;
+    if (info->last_position <= through) break;  // (a removed-version marker's is 0)
+    it->Prev();                                 // written by a group whose sync is still under way
   }
-  if (Status s = DecodeIndexEntry(*it, info->stream, &info->last_version, &info->last_position);
-      !s.ok())
-    return s;
+  if (first_position > through) first_position = info->last_position;
   if (info->last_position == store::kRemovedPosition || first_position == store::kRemovedPosition ||
       info->last_version < std::max<std::uint64_t>(truncate_before, 1)) {
     info->deleted = true;
@@ -524,7 +551,8 @@ Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
   if (!truncate_before.ok()) return truncate_before.status();
   StreamInfo info;
   info.stream = std::string(stream);
-  if (Status s = FillStreamInfo(it.get(), *truncate_before, &info); !s.ok()) return s;
+  if (Status s = FillStreamInfo(it.get(), *truncate_before, head_.position(), &info); !s.ok())
+    return s;
   return info;
 }
 
@@ -534,6 +562,7 @@ Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix
                                                          std::string_view start_after) {
   if (!db_) return ClosedError();
   std::vector<StreamInfo> out;
+  const std::uint64_t through = head_.position();
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_));
   std::string seek = std::string(prefix);
   std::string_view first_stream = prefix;
@@ -553,7 +582,13 @@ Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix
     info.stream = std::string(stream);
     auto truncate_before = TruncateBefore(metadata.get(), info.stream);
     if (!truncate_before.ok()) return truncate_before.status();
-    if (Status s = FillStreamInfo(it.get(), *truncate_before, &info); !s.ok()) return s;
+    if (Status s = FillStreamInfo(it.get(), *truncate_before, through, &info);
+        s.code() == StatusCode::kNotFound) {
+      it->Seek(store::StreamKeyLimit(info.stream));  // its first events are still syncing
+      continue;
+    } else if (!s.ok()) {
+      return s;
+    }
     out.push_back(std::move(info));
     it->Seek(store::StreamKeyLimit(out.back().stream));
   }

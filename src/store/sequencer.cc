@@ -7,6 +7,7 @@
 #include "store/sequencer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 
 #include <fmt/format.h>
@@ -23,25 +24,173 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
   internal::MutexLock lk(mu_);
   if (closed_) return Status::FailedPrecondition(fmt::format("store {} is closed", s_.path));
   queue_.push_back(&w);
-  lk.Wait(w.cv, [&]() CAIRN_REQUIRES(mu_) { return w.done || queue_.front() == &w; });
-  if (!w.done) {
-    // This thread leads: commit everyone queued so far as one group.
-    const std::size_t n = std::min(queue_.size(), s_.max_group_appends);
-    std::vector<Writer*> group(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-    lk.Unlock();
-    CommitGroup(group);
-    lk.Lock();
-    for (std::size_t i = 0; i < n; ++i) {
-      Writer* done = queue_.front();
-      queue_.pop_front();
-      done->done = true;
-      if (done != &w) done->cv.notify_one();
+  ++in_submit_;
+  for (;;) {
+    lk.Wait(w.cv, [&]() CAIRN_REQUIRES(mu_) {
+      return w.done || (!queue_.empty() && queue_.front() == &w) || SyncTurn(&w);
+    });
+    if (w.done) {
+      --in_submit_;
+      break;
     }
-    if (!queue_.empty()) queue_.front()->cv.notify_one();
+    if (SyncTurn(&w)) {
+      // w's group is written: w syncs it and whatever was written after it.
+      const std::size_t covered = BeginSync(lk, &w);
+      rocksdb::Status synced;
+      if (!wal_broken_.ok()) {
+        synced = rocksdb::Status::IOError("a later write to the same write-ahead log failed",
+                                          wal_broken_.message());
+      } else {
+        lk.Unlock();
+        const auto began = std::chrono::steady_clock::now();
+        synced = s_.db->SyncWAL();
+        const auto took = std::chrono::steady_clock::now() - began;
+        lk.Lock();
+        linger_ = std::min<std::chrono::steady_clock::duration>(took / 2, kMaxLinger);
+      }
+      EndSync(covered, synced, &w);
+    } else {
+      // w is at the queue's front: it commits everyone queued so far as one group.
+      std::vector<Writer*> group = BeginLead(lk, &w);
+      writing_ = true;
+      lk.Unlock();
+      std::optional<UnsyncedGroup> written = CommitGroup(group);
+      lk.Lock();
+      writing_ = false;
+      EndLead(group, std::move(written), &w);
+    }
   }
   lk.Unlock();
   if (!w.status.ok()) return w.status;
   return std::move(w.results);
+}
+
+namespace {
+std::uint64_t LastPosition(const std::vector<AppendResult>& results) {
+  std::uint64_t last = 0;
+  for (const AppendResult& r : results) last = std::max(last, r.last_position);
+  return last;
+}
+}  // namespace
+
+std::vector<Sequencer::Writer*> Sequencer::BeginLead(internal::MutexLock& lk, Writer* self) {
+  // After a failed write or sync the leader recovers first, once no group is left waiting for
+  // a sync (their outcome is part of what it reloads).
+  for (;;) {
+    if (!sync_failure_.ok()) {
+      failed_sync_ = std::exchange(sync_failure_, Status::Ok());
+      reload_head_ = true;
+    }
+    if (!reload_head_) break;
+    lk.Wait(self->cv, [&]() CAIRN_REQUIRES(mu_) { return unsynced_.empty() && !syncing_; });
+    if (sync_failure_.ok()) break;  // else a sync failed while draining: take it over too
+  }
+  const std::size_t n = std::min(queue_.size(), s_.max_group_appends);
+  return {queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n)};
+}
+
+void Sequencer::EndLead(const std::vector<Writer*>& group, std::optional<UnsyncedGroup> written,
+                        Writer* self) {
+  wal_broken_ = reload_head_ ? s_.head->write_status() : Status::Ok();
+  WakeSyncer();  // a sync due may have waited for this write's outcome
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
+  if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next leader starts at once
+
+  // In kSync an append whose results reach past the published (durable) head waits for the
+  // sync that covers them: a written one for its own group's, an idempotent retry of an
+  // event still unsynced for the latest group's (which is at or past that event).
+  const std::uint64_t durable = s_.head->position();
+  std::vector<Writer*> waiting;
+  for (Writer* w : group) {
+    if (s_.sync && w->status.ok() && LastPosition(w->results) > durable)
+      waiting.push_back(w);
+    else
+      Finish(w, self);
+  }
+  if (waiting.empty()) return;
+  if (!sync_failure_.ok() || (!written && unsynced_.empty())) {
+    // A sync failed while this group was written: it chains onto what that sync lost.
+    const Status failure = !sync_failure_.ok() ? sync_failure_
+                                               : Status::Internal(
+                                                     "an append's events are past the durable head "
+                                                     "but no sync is due");
+    for (Writer* w : waiting) {
+      w->status = failure;
+      w->results.clear();
+      Finish(w, self);
+    }
+    return;
+  }
+  if (written) {
+    written->writers = std::move(waiting);
+    unsynced_.push_back(std::move(*written));
+  } else {
+    auto& latest = unsynced_.back().writers;
+    latest.insert(latest.end(), waiting.begin(), waiting.end());
+  }
+  WakeSyncer();
+}
+
+std::size_t Sequencer::BeginSync(internal::MutexLock& lk, Writer* self) {
+  // While more appends are on their way into the WAL (queued, or a group being written), wait
+  // for them — at most half as long as the last sync took — so that this sync covers them too
+  // instead of the next one. Without it, appenders fall into two alternating halves, each
+  // waiting for its own sync. A lone appender finds the queue empty and syncs at once.
+  const auto linger_until = std::chrono::steady_clock::now() + linger_;
+  const auto everyone_written = [&]() CAIRN_REQUIRES(mu_) {
+    std::size_t written = 0;
+    for (const UnsyncedGroup& g : unsynced_) written += g.writers.size();
+    return !writing_ && queue_.empty() && written >= in_submit_;
+  };
+  while (!everyone_written()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= linger_until) break;
+    lk.WaitFor(self->cv, linger_until - now, everyone_written);
+  }
+  lk.Wait(self->cv, [&]() CAIRN_REQUIRES(mu_) { return !writing_; });  // see SyncTurn
+  syncing_ = true;
+  return unsynced_.size();  // what was written before the sync began
+}
+
+void Sequencer::EndSync(std::size_t covered, const rocksdb::Status& rs, Writer* self) {
+  syncing_ = false;
+  if (!rs.ok()) {
+    const Status failure = FromRocks(
+        rs, fmt::format("syncing the write-ahead log for positions {}..{}",
+                        unsynced_.front().first_position, unsynced_.back().last_position));
+    s_.logger->error(
+        "append failed (whether it is stored is known once the store writes again): {}",
+        failure.ToString());
+    // Every unsynced group fails: those written after the sync began chain onto these.
+    for (UnsyncedGroup& g : unsynced_)
+      for (Writer* w : g.writers) {
+        w->status = failure;
+        w->results.clear();
+        Finish(w, self);
+      }
+    unsynced_.clear();
+    if (wal_broken_.ok()) {  // else the leader whose write failed already recovers from that
+      sync_failure_ = failure;
+      s_.head->SetWriteError(failure);
+    }
+  } else {
+    std::size_t bytes = 0;
+    bool clears_write_error = false;
+    UnsyncedGroup last;
+    for (std::size_t i = 0; i < covered; ++i) {
+      UnsyncedGroup& g = unsynced_.front();
+      for (Writer* w : g.writers) Finish(w, self);
+      bytes += g.bytes;
+      clears_write_error = clears_write_error || g.clears_write_error;
+      last = std::move(g);
+      unsynced_.pop_front();
+    }
+    if (clears_write_error) s_.head->SetWriteError(Status::Ok());
+    s_.backlog->NoteCommitted(last.last_position, bytes);
+    s_.head->Publish(last.last_position, last.last_hash, last.timestamp_us);
+  }
+  WakeSyncer();  // the groups written during this sync
+  if (unsynced_.empty() && !queue_.empty()) queue_.front()->cv.notify_one();  // may await this
 }
 
 bool Sequencer::closed() const {
@@ -53,8 +202,8 @@ bool Sequencer::Close() {
   internal::MutexLock lk(mu_);
   if (closed_) return false;
   closed_ = true;
-  // Appends already queued finish first; new ones see closed_.
-  while (!queue_.empty()) {
+  // Appends already queued or syncing finish first; new ones see closed_.
+  while (!queue_.empty() || !unsynced_.empty() || syncing_) {
     lk.Unlock();
     std::this_thread::yield();
     lk.Lock();
@@ -69,7 +218,31 @@ bool Sequencer::Close() {
 // failed write retired). Any other write error is "fatal" to RocksDB: only a reopen, which
 // replays the log, recovers (FaultTest, FullDiskTest). The error names the first failure and
 // the remedy.
+//
+// A failed sync of the write-ahead log (kSync) leaves its groups in the memtables, whose
+// durability the WAL can no longer vouch for (after a failed fsync the kernel may have dropped
+// the dirty pages). A full disk recovers by flushing the memtables into table files, which
+// makes what readers are about to see durable; any other sync error is treated as RocksDB
+// treats one on a synchronous write: fatal until a reopen.
 Status Sequencer::RecoverFromWriteError() {
+  if (!failed_sync_.ok()) {
+    const std::string what = fmt::format("store {} cannot write since a sync failed ({})", s_.path,
+                                         failed_sync_.message());
+    if (!failed_sync_.IsRetryable())
+      return Status(failed_sync_.code(),
+                    what + "; fix the cause (the device), then reopen the store");
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    fo.allow_write_stall = true;
+    std::vector<rocksdb::ColumnFamilyHandle*> families{s_.log, s_.streams, s_.ids};
+    if (s_.types) families.push_back(s_.types);
+    if (rocksdb::Status r = s_.db->Flush(fo, families); !r.ok())
+      return Status::TransientIOError(
+          fmt::format("{}; appends resume once the memtables can be flushed ({} MiB free on the "
+                      "store's file system): {}",
+                      what, s_.write_buffer_bytes >> 20, r.ToString()));
+    failed_sync_ = Status::Ok();
+  }
   if (rocksdb::Status r = s_.db->Resume(); !r.ok()) {
     const Status original = s_.head->write_status();
     const std::string remedy =
@@ -126,11 +299,12 @@ Status Sequencer::LoadTail() {
   return Status::Ok();
 }
 
-void Sequencer::CommitGroup(const std::vector<Writer*>& group) {
-  if (reload_head_) {
+std::optional<Sequencer::UnsyncedGroup> Sequencer::CommitGroup(const std::vector<Writer*>& group) {
+  const bool recovering = reload_head_;
+  if (recovering) {
     if (Status s = RecoverFromWriteError(); !s.ok()) {
       for (Writer* w : group) w->status = s;
-      return;
+      return std::nullopt;
     }
   }
   batch_.Clear();
@@ -146,18 +320,20 @@ void Sequencer::CommitGroup(const std::vector<Writer*>& group) {
     PrepareWriter(w);
     if (w->status.ok() && next_position_ != before) writing.push_back(w);
   }
-  if (writing.empty()) return;
+  if (writing.empty()) return std::nullopt;
 
-  WriteGroup(writing, group_start, start_hash);
+  return WriteGroup(writing, group_start, start_hash, recovering);
 }
 
-// Writes the prepared batch; on success publishes the new head, on failure undoes the group's
+// Writes the prepared batch. On success: in kBuffered publishes the new head; in kSync returns
+// the group for the sync stage, which publishes it once durable. On failure undoes the group's
 // positions and chain and marks the head for a reload (the write's outcome is unknown).
-void Sequencer::WriteGroup(const std::vector<Writer*>& writing, std::uint64_t group_start,
-                           const audit::Hash& start_hash) {
-  const bool reload_head_was_set = reload_head_;
+std::optional<Sequencer::UnsyncedGroup> Sequencer::WriteGroup(const std::vector<Writer*>& writing,
+                                                              std::uint64_t group_start,
+                                                              const audit::Hash& start_hash,
+                                                              bool recovering) {
   rocksdb::WriteOptions wo;
-  wo.sync = s_.sync;
+  wo.sync = false;  // kSync: the sync stage (SyncUnsynced) makes it durable
   rocksdb::Status rs = s_.db->Write(wo, &batch_);
   if (!rs.ok()) {
     Status s =
@@ -174,11 +350,9 @@ void Sequencer::WriteGroup(const std::vector<Writer*>& writing, std::uint64_t gr
     head_hash_ = start_hash;
     reload_head_ = true;
     s_.head->SetWriteError(s);
-    return;
+    return std::nullopt;
   }
-  if (reload_head_was_set) s_.head->SetWriteError(Status::Ok());
   head_timestamp_us_ = group_timestamp_us_;
-  s_.backlog->NoteCommitted(next_position_ - 1, batch_.GetDataSize());
   if (version_cache_.size() + pending_versions_.size() > s_.stream_cache_entries)
     version_cache_.clear();
   for (const auto& [stream, version] : pending_versions_) {
@@ -188,7 +362,20 @@ void Sequencer::WriteGroup(const std::vector<Writer*>& writing, std::uint64_t gr
     else
       version_cache_.emplace(std::string(stream), version);
   }
+  if (s_.sync) {
+    UnsyncedGroup g;
+    g.first_position = group_start;
+    g.last_position = next_position_ - 1;
+    g.last_hash = head_hash_;
+    g.timestamp_us = head_timestamp_us_;
+    g.bytes = batch_.GetDataSize();
+    g.clears_write_error = recovering;
+    return g;
+  }
+  if (recovering) s_.head->SetWriteError(Status::Ok());
+  s_.backlog->NoteCommitted(next_position_ - 1, batch_.GetDataSize());
   s_.head->Publish(next_position_ - 1, head_hash_, head_timestamp_us_);
+  return std::nullopt;
 }
 
 // Each stream's version now, checked against what its append expects.
@@ -291,7 +478,8 @@ void Sequencer::PrepareWriter(Writer* w) {
 Result<std::uint64_t> Sequencer::StreamVersion(std::string_view stream) {
   if (auto it = pending_versions_.find(stream); it != pending_versions_.end()) return it->second;
   if (auto it = version_cache_.find(stream); it != version_cache_.end()) return it->second;
-  auto loaded = CommittedStreamVersion(stream);
+  // Everything written, synced or not: this group comes after all of it.
+  auto loaded = StreamVersionThrough(stream, UINT64_MAX);
   if (loaded.ok()) {
     if (version_cache_.size() >= s_.stream_cache_entries) version_cache_.clear();
     version_cache_.emplace(std::string(stream), *loaded);
@@ -299,22 +487,24 @@ Result<std::uint64_t> Sequencer::StreamVersion(std::string_view stream) {
   return loaded;
 }
 
-Result<std::uint64_t> Sequencer::CommittedStreamVersion(std::string_view stream) const {
+Result<std::uint64_t> Sequencer::StreamVersionThrough(std::string_view stream,
+                                                      std::uint64_t through) const {
   std::unique_ptr<rocksdb::Iterator> it(s_.db->NewIterator(rocksdb::ReadOptions(), s_.streams));
-  it->SeekForPrev(StreamKey(stream, UINT64_MAX));
-  if (!it->Valid()) {
-    if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
-    return std::uint64_t{0};
+  for (it->SeekForPrev(StreamKey(stream, UINT64_MAX)); it->Valid(); it->Prev()) {
+    std::string_view found;
+    std::uint64_t version = 0;
+    if (!DecodeStreamKey(it->key().ToStringView(), &found, &version) || it->value().size() != 8) {
+      // Guessing "no events" here could re-issue version 1 of a live stream: refuse instead.
+      return Status::Corruption(
+          fmt::format("malformed stream index entry next to stream '{}' ({} byte key)", stream,
+                      it->key().size()));
+    }
+    if (found != stream) return std::uint64_t{0};
+    // Past `through`: written by a group whose sync is still under way (kSync).
+    if (GetBigEndian64(it->value().data()) <= through) return version;
   }
-  std::string_view found;
-  std::uint64_t version = 0;
-  if (!DecodeStreamKey(it->key().ToStringView(), &found, &version) || it->value().size() != 8) {
-    // Guessing "no events" here could re-issue version 1 of a live stream: refuse instead.
-    return Status::Corruption(
-        fmt::format("malformed stream index entry next to stream '{}' ({} byte key)", stream,
-                    it->key().size()));
-  }
-  return found == stream ? version : 0;
+  if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
+  return std::uint64_t{0};
 }
 
 Result<Sequencer::IdLocation> Sequencer::FindEventId(const EventId& id) {

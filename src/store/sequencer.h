@@ -7,6 +7,15 @@
 // entries). After a write it publishes the new head (head.h) for readers, subscriptions and
 // the shipper, and tells the backlog quota (backlog.h) what was committed.
 //
+// In Durability::kSync the write and the sync are two stages. A leader writes its group to the
+// WAL unsynced and passes leadership on at once; the group then waits in `unsynced_` for a
+// sync. One writer at a time syncs (SyncWAL), covering every group written before it began,
+// and only then are those groups acknowledged and the head published: nothing is visible
+// before it is durable (readers stop at the published head, head.h). While one sync runs the
+// next groups form and are written, so a sync covers everyone who arrived during the last one.
+// A failed sync fails every group still unsynced (each chains onto the failed ones) and the
+// next leader recovers before sequencing again (RecoverFromWriteError).
+//
 // It must not touch: the meta family (side records, stream metadata), the snapshot family,
 // the store's directory. Appends reach it already validated (append.cc); retention
 // (retention.cc) writes removed-event markers outside its queue, and docs/architecture.md says
@@ -15,15 +24,19 @@
 // Thread-safety: Submit, Close and the "any thread" lookups may be called from any thread.
 // The leader's state (the batch, the hasher, the version cache, the next position and hash)
 // is touched by the writer at the front of the queue alone, without mu_; leadership passes
-// under mu_. LoadTail runs when no append can be under way (opening, Refresh on a read-only
-// follower, or by the leader itself after a failed write). Lock order: mu_, then the head's.
+// under mu_. The sync stage's state (unsynced_, syncing_, sync_failure_) is under mu_, and the
+// sync itself runs without it. LoadTail runs when no append can be under way (opening, Refresh
+// on a read-only follower, or by the leader itself after a failed write, once no group waits
+// for a sync). Lock order: mu_, then the head's, then the backlog's.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -103,19 +116,33 @@ class Sequencer {
   // that family after its head was loaded (the index starts past the head).
   void IndexTypesIn(rocksdb::ColumnFamilyHandle* types) { s_.types = types; }
 
-  // Any thread: the committed version of `stream`, from disk (not the leader's cache).
-  Result<std::uint64_t> CommittedStreamVersion(std::string_view stream) const;
+  // Any thread: the committed version of `stream` from disk (not the leader's cache): its last
+  // version at or below the published head.
+  Result<std::uint64_t> CommittedStreamVersion(std::string_view stream) const {
+    return StreamVersionThrough(stream, s_.head->position());
+  }
   // Any thread: where the committed id index puts `id`; position 0 when it is not stored.
   Result<std::uint64_t> StoredPositionOf(const EventId& id) const;
 
  private:
-  // An append waiting in the queue. Lives on the appending thread's stack.
+  // An append waiting in the queue, then (Durability::kSync) for its group's sync. Lives on the
+  // appending thread's stack.
   struct Writer {
     std::vector<AppendView> views;
     Status status;
     std::vector<AppendResult> results;
-    bool done = false;
+    bool done = false;  // under mu_: status and results are final
     std::condition_variable cv;
+  };
+  // A group written to the WAL and not yet synced: who waits for it, and the head it makes.
+  struct UnsyncedGroup {
+    std::vector<Writer*> writers;  // each has results and waits for this sync
+    std::uint64_t first_position = 0;
+    std::uint64_t last_position = 0;
+    audit::Hash last_hash{};
+    std::int64_t timestamp_us = 0;
+    std::size_t bytes = 0;            // for the backlog quota
+    bool clears_write_error = false;  // the first write after a failure
   };
   // Where an event id lives: committed (position only) or pending in the current group.
   struct IdLocation {
@@ -125,16 +152,47 @@ class Sequencer {
     const EventData* pending = nullptr;
   };
 
-  // The leader's part: validates, sequences and writes `group` in one batch.
-  void CommitGroup(const std::vector<Writer*>& group);
-  void WriteGroup(const std::vector<Writer*>& writing, std::uint64_t group_start,
-                  const audit::Hash& start_hash);
+  // The leader's steps around CommitGroup (which runs without mu_): the group to commit,
+  // once any recovery is due; then its writers handed to the sync stage (kSync) or done.
+  std::vector<Writer*> BeginLead(internal::MutexLock& lk, Writer* self) CAIRN_REQUIRES(mu_);
+  void EndLead(const std::vector<Writer*>& group, std::optional<UnsyncedGroup> written,
+               Writer* self) CAIRN_REQUIRES(mu_);
+  // The syncer's steps around SyncWAL (which runs without mu_): how many unsynced groups the
+  // sync covers, after lingering for appends still coming in; then acknowledging and
+  // publishing them, or failing every group still unsynced.
+  std::size_t BeginSync(internal::MutexLock& lk, Writer* self) CAIRN_REQUIRES(mu_);
+  void EndSync(std::size_t covered, const rocksdb::Status& synced, Writer* self)
+      CAIRN_REQUIRES(mu_);
+  // Whether `w` is the one to run the next sync: one is due, none runs, and no group is being
+  // written. (A sync may run while a group is written, but does not start during one: RocksDB
+  // 7.8 asserts when a WAL sync begins after a write to that WAL failed, so a sync starts only
+  // once the last write's outcome is known.)
+  bool SyncTurn(const Writer* w) const CAIRN_REQUIRES(mu_) {
+    return !syncing_ && !writing_ && !unsynced_.empty() && unsynced_.front().writers.front() == w;
+  }
+  void WakeSyncer() CAIRN_REQUIRES(mu_) {
+    if (!syncing_ && !writing_ && !unsynced_.empty())
+      unsynced_.front().writers.front()->cv.notify_one();
+  }
+  void Finish(Writer* w, const Writer* self) CAIRN_REQUIRES(mu_) {
+    w->done = true;
+    if (w != self) w->cv.notify_one();
+  }
+
+  // The leader's part: validates, sequences and writes `group` in one batch. In kSync, the
+  // group written and waiting for its sync (writers still to be filled in).
+  std::optional<UnsyncedGroup> CommitGroup(const std::vector<Writer*>& group);
+  std::optional<UnsyncedGroup> WriteGroup(const std::vector<Writer*>& writing,
+                                          std::uint64_t group_start, const audit::Hash& start_hash,
+                                          bool recovering);
   Status RecoverFromWriteError();
   // Prepares `w` into batch_; on a conflict or error sets w->status and leaves batch_ as it was.
   void PrepareWriter(Writer* w);
   Result<std::vector<std::uint64_t>> CheckExpectedVersions(const Writer& w);
   rocksdb::Status AddToBatch(const RecordedEvent& event);
   Result<std::uint64_t> StreamVersion(std::string_view stream);
+  // The last version of `stream` at a position at or below `through`, from disk.
+  Result<std::uint64_t> StreamVersionThrough(std::string_view stream, std::uint64_t through) const;
   // Looks up caller-chosen ids; fills w->results and returns true when the whole append was
   // already stored (an idempotent retry). Errors for partial or conflicting matches.
   Result<bool> Deduplicate(Writer* w);
@@ -145,6 +203,19 @@ class Sequencer {
   mutable internal::Mutex mu_;
   std::deque<Writer*> queue_ CAIRN_GUARDED_BY(mu_);
   bool closed_ CAIRN_GUARDED_BY(mu_) = false;
+  // --- the sync stage (kSync) ---
+  std::deque<UnsyncedGroup> unsynced_ CAIRN_GUARDED_BY(mu_);
+  bool syncing_ CAIRN_GUARDED_BY(mu_) = false;
+  bool writing_ CAIRN_GUARDED_BY(mu_) = false;  // a leader is inside CommitGroup
+  // How long a sync waits for appends still coming in: half the last sync's time, capped.
+  static constexpr std::chrono::microseconds kMaxLinger{1000};
+  std::chrono::steady_clock::duration linger_ CAIRN_GUARDED_BY(mu_){};
+  std::size_t in_submit_ CAIRN_GUARDED_BY(mu_) = 0;  // appends queued, written or syncing
+  // A write to the WAL failed: the groups still unsynced fail without a sync (their WAL is
+  // broken) until the leader recovered.
+  Status wal_broken_ CAIRN_GUARDED_BY(mu_);
+  // A sync failed; the next leader takes it over (failed_sync_) and recovers first.
+  Status sync_failure_ CAIRN_GUARDED_BY(mu_);
 
   // --- leader only ---
   audit::ChainHasher hasher_;
@@ -164,6 +235,9 @@ class Sequencer {
   // Set when a write failed: its outcome on disk is unknown (a failed fsync may still have
   // written the WAL), so the next leader re-reads the head from disk before sequencing.
   bool reload_head_ = false;
+  // The sync failure being recovered from: a full disk recovers by flushing the memtables
+  // (which hold what the WAL could not make durable); any other error needs a reopen.
+  Status failed_sync_;
 };
 
 }  // namespace cairn::store

@@ -261,6 +261,9 @@ BacklogStatus Store::GetBacklog() const { return impl_->GetBacklog(); }
 Result<OwnedEvent> Store::ReadEvent(std::uint64_t position, bool upcast) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  // Past the published head: a group still syncing (kSync), not visible yet.
+  if (position > impl_->last_position())
+    return Status::NotFound(fmt::format("no event at position {}", position));
   return impl_->ReadEvent(position, upcast);
 }
 
