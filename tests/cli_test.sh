@@ -70,7 +70,7 @@ diff <("$CAIRN" read "$S" --format jsonl | /usr/bin/python3 -c "$strip") \
      <("$CAIRN" read "$WORK/copy" --format jsonl | /usr/bin/python3 -c "$strip") || fail "round trip differs"
 
 expect_exit 0 -- "$CAIRN" info "$S" --format json
-/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==6 and d["streams"]==4 and d["format_version"]==2, d' <<<"$OUT" || fail "info json"
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==6 and d["streams"]==4 and d["format_version"]==3, d' <<<"$OUT" || fail "info json"
 expect_exit 0 -- "$CAIRN" info "$S"
 expect_has "$OUT" "events           6" "info text"
 expect_exit 4 -- "$CAIRN" info "$WORK/nowhere"

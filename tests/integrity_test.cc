@@ -393,6 +393,52 @@ TEST(VerifyTest, IndexDamageIsNamed) {
   EXPECT_THAT(r.problems[0].what, ::testing::HasSubstr("id index holds 14 caller ids, the log 15"));
 }
 
+// Index runs (format version 3) whose length was damaged: far too long, a length of one
+// written out, a length that overflows the position. Reads fail with kCorruption at once (no
+// walk through four billion versions), verify names the entries, appends elsewhere go on.
+TEST(VerifyTest, DamagedIndexRunLengthsAreNamedNotWalked) {
+  for (const std::string& damage : {std::string("huge"), std::string("one"), std::string("wrap")}) {
+    testing::TempDir dir;
+    Fill(dir.Sub("s"), 6);  // order-0..2, versions 1 and 2 each, single-event appends
+    WithRawDb(dir.Sub("s"), [&](rocksdb::DB* db, auto& cf) {
+      std::string stream_value, type_value;
+      const std::uint64_t first = damage == "wrap" ? UINT64_MAX - 1 : 2;
+      const std::uint64_t count = damage == "one" ? 1 : 0xffffffffu;
+      char be[8];
+      store::PutBigEndian64(first, be);
+      stream_value.assign(be, 8);
+      store::PutLittleEndian(count, 4, &stream_value);
+      store::PutLittleEndian(count, 4, &type_value);
+      std::string type_key;
+      store::AppendTypeKey("OrderPlaced", 2, &type_key);
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["streams"], store::StreamKey("order-1", 1),
+                          stream_value)
+                      .ok());
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), cf["types"], type_key, type_value).ok());
+    });
+    VerifyReport r = VerifyStore(dir.Sub("s"));
+    EXPECT_FALSE(r.ok()) << damage;
+    auto store = testing::OpenOrDie(dir.Sub("s"));
+    auto read = store->ReadStream("order-1", {Direction::kForward, 1, UINT64_MAX});
+    if (read.ok()) {
+      std::size_t events = 0;
+      for (; read->Valid() && events < 100; read->Next()) ++events;
+      EXPECT_LE(events, 2u) << damage;
+      EXPECT_EQ(read->status().code(), StatusCode::kCorruption) << damage;
+    } else {
+      EXPECT_EQ(read.status().code(), StatusCode::kCorruption) << damage;
+    }
+    std::vector<std::string> types{"OrderPlaced"};
+    auto by_type = store->ReadByTypes(types, {});
+    ASSERT_THAT(by_type, IsOk());
+    std::size_t n = 0;
+    for (; by_type->Valid() && n < 100; by_type->Next()) ++n;
+    EXPECT_LT(n, 100u) << damage;
+    EXPECT_EQ(by_type->status().code(), StatusCode::kCorruption) << damage;
+    EXPECT_THAT(store->Append("order-2", ExpectedVersion::Exact(2), Event("X")), IsOk()) << damage;
+  }
+}
+
 TEST(VerifyTest, ABadCheckpointOrDeadLetterIsReported) {
   testing::TempDir dir;
   FillWithIds(dir.Sub("s"), 5);

@@ -169,6 +169,151 @@ TEST(UpcastTest, BadUpcastersAreRefusedAndFailuresStopTheReadNamingThePosition) 
   EXPECT_THAT(e.status().message(), ::testing::HasSubstr("bad shape"));
 }
 
+namespace {
+// Rewrites the store at `path` as a version-2 build wrote it: one stream index entry and one
+// type index entry per event (the index runs of format version 3 expanded), format version 2.
+void RewriteAsVersionTwo(const std::string& path) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteBatch batch;
+  std::size_t expanded = 0;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const bool streams = names[i] == store::kStreamsFamily;
+    if (!streams && names[i] != store::kTypesFamily) continue;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string_view name;
+      std::uint64_t first = 0, position = 0, count = 0;
+      if (streams) {
+        ASSERT_TRUE(store::DecodeStreamKey(it->key().ToStringView(), &name, &first));
+        ASSERT_TRUE(store::DecodeStreamRunValue(it->value().ToStringView(), &position, &count));
+      } else {
+        ASSERT_TRUE(store::DecodeTypeKey(it->key().ToStringView(), &name, &first));
+        ASSERT_TRUE(store::DecodeTypeRunValue(it->value().ToStringView(), &count));
+      }
+      if (count == 1) continue;  // already what version 2 wrote
+      ++expanded;
+      batch.Delete(handles[i], it->key());
+      for (std::uint64_t k = 0; k < count; ++k) {
+        std::string key;
+        if (streams) {
+          store::AppendStreamKey(name, first + k, &key);
+          batch.Put(handles[i], key, store::PositionKey(position + k));
+        } else {
+          store::AppendTypeKey(name, first + k, &key);
+          batch.Put(handles[i], key, rocksdb::Slice());
+        }
+      }
+    }
+  }
+  EXPECT_GT(expanded, 0u) << "the store held no run to expand";
+  std::string v;
+  store::PutLittleEndian(2, 4, &v);
+  batch.Put(handles[0], store::kMetaFormatVersion, v);
+  ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+}
+
+std::vector<std::uint64_t> Versions(Store& store, std::string_view stream, Direction d) {
+  std::vector<std::uint64_t> out;
+  auto r = store.ReadStream(stream, {d});
+  EXPECT_THAT(r, IsOk());
+  if (!r.ok()) return out;
+  for (; r->Valid(); r->Next()) out.push_back(r->event().version);
+  EXPECT_THAT(S(r->status()), IsOk());
+  return out;
+}
+std::vector<std::uint64_t> TypePositions(Store& store, const std::string& type,
+                                         std::uint64_t from) {
+  std::vector<std::uint64_t> out;
+  std::vector<std::string> types{type};
+  LogReadOptions o;
+  o.from_position = from;
+  auto r = store.ReadByTypes(types, o);
+  EXPECT_THAT(r, IsOk());
+  if (!r.ok()) return out;
+  for (; r->Valid(); r->Next()) out.push_back(r->event().position);
+  EXPECT_THAT(S(r->status()), IsOk());
+  return out;
+}
+}  // namespace
+
+// Format version 3 keeps one index entry per run of an append's events (docs/format.md,
+// "Index runs"). A store a version-2 build wrote (one entry per event) reads as it is,
+// upgrades on its first writable open, and then holds both layouts side by side: reads,
+// reads by type, retention across both and verify all agree.
+TEST(FormatTest, AVersionTwoStoreWithPerEventIndexEntriesReadsUpgradesAndKeepsWorking) {
+  TempDir dir;
+  const std::string path = dir.Sub("s");
+  {
+    auto store = OpenOrDie(path);
+    std::vector<EventData> three{Event("E", "1"), Event("E", "2"), Event("F", "3")};
+    ASSERT_THAT(store->Append("a", ExpectedVersion::NoStream(), three), IsOk());
+    ASSERT_THAT(store->Append("b", ExpectedVersion::Any(), Event("E")), IsOk());
+  }
+  RewriteAsVersionTwo(path);
+  StoreOptions ro = QuietOptions();
+  ro.read_only = true;
+  {
+    auto old = OpenOrDie(path, ro);
+    EXPECT_EQ(old->GetInfo().format_version, 2u);
+    EXPECT_EQ(Versions(*old, "a", Direction::kForward), (std::vector<std::uint64_t>{1, 2, 3}));
+    ExpectVerifies(*old);
+  }
+  auto store = OpenOrDie(path);
+  EXPECT_EQ(store->GetInfo().format_version, kFormatVersion);
+  // New appends write runs beside the per-event entries.
+  std::vector<EventData> more{Event("E", "4"), Event("E", "5"), Event("E", "6"), Event("F", "7")};
+  ASSERT_THAT(store->Append("a", ExpectedVersion::Exact(3), more), IsOk());
+  EXPECT_EQ(Versions(*store, "a", Direction::kForward),
+            (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(Versions(*store, "a", Direction::kBackward),
+            (std::vector<std::uint64_t>{7, 6, 5, 4, 3, 2, 1}));
+  {
+    auto from5 = store->ReadStream("a", {Direction::kForward, 5, 2});
+    ASSERT_THAT(from5, IsOk());
+    ASSERT_TRUE(from5->Valid());
+    EXPECT_EQ(from5->event().payload, "5");
+  }
+  EXPECT_EQ(TypePositions(*store, "E", 6),  // inside the run of E at positions 5..7
+            (std::vector<std::uint64_t>{6, 7}));
+  auto info = store->GetStreamInfo("a");
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->last_version, 7u);
+  EXPECT_EQ(info->last_position, 8u);
+  ExpectVerifies(*store);
+
+  // Retention through the old entries and into the middle of a run: a keeps versions 6 and 7.
+  StreamMetadata keep_two;
+  keep_two.max_count = 2;
+  ASSERT_THAT(S(store->SetStreamMetadata("a", keep_two)), IsOk());
+  ASSERT_THAT(S(store->SaveCheckpoint("shipper", store->GetInfo().last_position)), IsOk());
+  RetentionPolicy policy;
+  policy.min_audit_age = 0s;
+  auto removed = store->ApplyRetention(policy);
+  ASSERT_THAT(removed, IsOk());
+  EXPECT_EQ(removed->removed_events, 5u);
+  EXPECT_EQ(Versions(*store, "a", Direction::kForward), (std::vector<std::uint64_t>{6, 7}));
+  EXPECT_EQ(Versions(*store, "a", Direction::kBackward), (std::vector<std::uint64_t>{7, 6}));
+  auto after = store->GetStreamInfo("a");
+  ASSERT_THAT(after, IsOk());
+  EXPECT_EQ(after->first_version, 6u);
+  EXPECT_EQ(after->first_position, 7u);
+  EXPECT_EQ(TypePositions(*store, "E", 1),
+            (std::vector<std::uint64_t>{4, 7}));  // b's event, then a's version 6
+  ExpectVerifies(*store);
+  store.reset();
+  store = OpenOrDie(path);
+  EXPECT_EQ(Versions(*store, "a", Direction::kForward), (std::vector<std::uint64_t>{6, 7}));
+  ExpectVerifies(*store);
+}
+
 TEST(FormatTest, AVersionOneStoreIsUpgradedByItsWriterOnly) {
   TempDir dir;
   {

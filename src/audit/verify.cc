@@ -288,15 +288,15 @@ class Store::Impl::Verification {
     };
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view stream;
-      std::uint64_t version = 0;
+      std::uint64_t version = 0, position = 0, count = 0;
       if (!store::DecodeStreamKey(it->key().ToStringView(), &stream, &version) ||
-          it->value().size() != 8) {
+          !store::DecodeStreamRunValue(it->value().ToStringView(), &position, &count)) {
         Problem(0, fmt::format("malformed stream index entry (key of {} bytes)", it->key().size()));
         break;
       }
-      const std::uint64_t position = store::GetBigEndian64(it->value().data());
-      if (position > head_) {
-        NotePastHead(position, fmt::format("stream index entry '{}' version {}", stream, version));
+      if (position + count - 1 > head_) {  // (a run longer than the log: damage too)
+        NotePastHead(position + count - 1,
+                     fmt::format("stream index entry '{}' version {}", stream, version));
         continue;
       }
       if (stream != current) {
@@ -306,8 +306,9 @@ class Store::Impl::Verification {
         last_version = 0;
       }
       if (position == store::kRemovedPosition) continue;  // a removed version's marker
-      digest.Add(stream, version, position);
-      last_version = std::max(last_version, version);
+      // A run: `count` versions at consecutive positions, each folded as the log folds it.
+      for (std::uint64_t i = 0; i < count; ++i) digest.Add(stream, version + i, position + i);
+      last_version = std::max(last_version, version + count - 1);
     }
     finish();
     if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
@@ -327,33 +328,39 @@ class Store::Impl::Verification {
     auto it = Scan(store_.streams_);
     for (it->Seek(store::StreamKey(stream, 0)); it->Valid(); it->Next()) {
       std::string_view s;
-      std::uint64_t v = 0;
-      if (!store::DecodeStreamKey(it->key().ToStringView(), &s, &v) || s != stream) break;
-      const std::uint64_t p = store::GetBigEndian64(it->value().data());
-      if (p > head_) break;
-      if (p == store::kRemovedPosition) {
+      std::uint64_t v0 = 0, p0 = 0, n = 0;
+      if (!store::DecodeStreamKey(it->key().ToStringView(), &s, &v0) || s != stream ||
+          !store::DecodeStreamRunValue(it->value().ToStringView(), &p0, &n))
+        break;
+      if (p0 + n - 1 > head_) break;
+      if (p0 == store::kRemovedPosition) {
         after_marker = true;
         continue;
       }
-      // After retention the sequence starts at whatever version it left.
-      want_version =
-          want_version == 0 ? (log_start_ == 1 && !after_marker ? 1 : v) : want_version + 1;
-      auto e = store_.ReadEvent(p, /*upcast=*/false);
-      if (v != want_version) {
-        where = fmt::format("stream index of '{}' has version {} where {} was expected", stream, v,
-                            want_version);
+      bool damaged = false;
+      for (std::uint64_t i = 0; i < n && !damaged; ++i) {
+        const std::uint64_t v = v0 + i, p = p0 + i;
+        // After retention the sequence starts at whatever version it left.
+        want_version =
+            want_version == 0 ? (log_start_ == 1 && !after_marker ? 1 : v) : want_version + 1;
+        auto e = store_.ReadEvent(p, /*upcast=*/false);
+        if (v != want_version) {
+          where = fmt::format("stream index of '{}' has version {} where {} was expected", stream,
+                              v, want_version);
+        } else if (!e.ok() || e->stream != stream || e->version != v) {
+          where = fmt::format(
+              "stream index entry '{}' version {} points at position {}, which "
+              "holds {}",
+              stream, v, p,
+              e.ok() ? fmt::format("'{}' version {}", e->stream, e->version)
+                     : e.status().message());
+        } else {
+          continue;
+        }
         at = p;
-        break;
+        damaged = true;
       }
-      if (!e.ok() || e->stream != stream || e->version != v) {
-        where = fmt::format(
-            "stream index entry '{}' version {} points at position {}, which "
-            "holds {}",
-            stream, v, p,
-            e.ok() ? fmt::format("'{}' version {}", e->stream, e->version) : e.status().message());
-        at = p;
-        break;
-      }
+      if (damaged) break;
     }
     Problem(at, where);
   }
@@ -402,17 +409,19 @@ class Store::Impl::Verification {
     SetDigest index_types;
     auto it = Scan(store_.types_);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const auto key = it->key().ToStringView();
-      if (key.size() < 9 || key[key.size() - 9] != '\0') {
+      std::string_view type;
+      std::uint64_t p = 0, n = 0;
+      if (!store::DecodeTypeKey(it->key().ToStringView(), &type, &p) ||
+          !store::DecodeTypeRunValue(it->value().ToStringView(), &n)) {
         Problem(0, "malformed type index entry");
         break;
       }
-      const std::uint64_t p = store::GetBigEndian64(key.data() + key.size() - 8);
-      if (p > head_) {
-        NotePastHead(p, fmt::format("type index entry '{}'", key.substr(0, key.size() - 9)));
+      if (p > UINT64_MAX - n || p + n - 1 > head_) {  // (a run longer than the log: damage too)
+        NotePastHead(p > UINT64_MAX - n ? UINT64_MAX : p + n - 1,
+                     fmt::format("type index entry '{}'", type));
         continue;
       }
-      index_types.Add(key.substr(0, key.size() - 9), p, 0);
+      for (std::uint64_t i = 0; i < n; ++i) index_types.Add(type, p + i, 0);
     }
     if (!it->status().ok()) return FromRocks(it->status(), "reading the type index");
     if (!(index_types == log_types_))

@@ -72,4 +72,40 @@ void AppendTypeKey(std::string_view type, std::uint64_t position, std::string* o
   out->append(be, 8);
 }
 
+bool DecodeTypeKey(std::string_view key, std::string_view* type, std::uint64_t* position) {
+  if (key.size() < 10 || key[key.size() - 9] != '\0') return false;
+  *type = key.substr(0, key.size() - 9);
+  *position = GetBigEndian64(key.data() + key.size() - 8);
+  return true;
+}
+
+void AppendStreamRunValue(std::uint64_t first_position, std::uint64_t count, std::string* out) {
+  char be[8];
+  PutBigEndian64(first_position, be);
+  out->append(be, 8);
+  if (count > 1) PutLittleEndian(count, 4, out);
+}
+
+bool DecodeStreamRunValue(std::string_view value, std::uint64_t* first_position,
+                          std::uint64_t* count) {
+  if (value.size() != 8 && value.size() != 12) return false;
+  *first_position = GetBigEndian64(value.data());
+  *count = value.size() == 8 ? 1 : GetLittleEndian(value.substr(8));
+  return (value.size() == 8 || *count >= 2) && *first_position <= UINT64_MAX - *count;
+}
+
+void AppendTypeRunValue(std::uint64_t count, std::string* out) {
+  if (count > 1) PutLittleEndian(count, 4, out);
+}
+
+bool DecodeTypeRunValue(std::string_view value, std::uint64_t* count) {
+  if (value.empty()) {
+    *count = 1;
+    return true;
+  }
+  if (value.size() != 4) return false;
+  *count = GetLittleEndian(value);
+  return *count >= 2;
+}
+
 }  // namespace cairn::store

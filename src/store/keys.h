@@ -13,9 +13,9 @@ namespace cairn::store {
 // Column families.
 inline constexpr char kMetaFamily[] = "default";         // store metadata
 inline constexpr char kLogFamily[] = "log";              // position -> event value
-inline constexpr char kStreamsFamily[] = "streams";      // stream, version -> position
+inline constexpr char kStreamsFamily[] = "streams";      // stream, first version -> run
 inline constexpr char kEventIdsFamily[] = "event_ids";   // caller event id -> position
-inline constexpr char kTypesFamily[] = "types";          // event type, position -> (empty)
+inline constexpr char kTypesFamily[] = "types";          // event type, first position -> run
 inline constexpr char kSnapshotsFamily[] = "snapshots";  // stream, version -> snapshot value
 
 // Meta keys (in kMetaFamily).
@@ -61,5 +61,20 @@ std::string StreamKeyLimit(std::string_view stream);
 // Type index keys: the event type, 0x00, the position as 8 big-endian bytes; each type's
 // entries are contiguous and in position order. Types never contain NUL (validated).
 void AppendTypeKey(std::string_view type, std::uint64_t position, std::string* out);
+bool DecodeTypeKey(std::string_view key, std::string_view* type, std::uint64_t* position);
+
+// Format version 3: an index entry stands for a *run* — consecutive versions of one stream at
+// consecutive positions, written by one append (docs/format.md, "Index runs"). Its key names
+// the run's first version (stream index) or first position (type index); its value carries
+// the length when it is more than 1, so a version-2 entry is a run of 1 as it is.
+//   stream index value: first position u64 BE [+ count u32 LE, when count > 1]
+//   type index value:   empty [or count u32 LE, when count > 1]
+void AppendStreamRunValue(std::uint64_t first_position, std::uint64_t count, std::string* out);
+// False unless `value` is 8 or 12 bytes (with a count of at least 2).
+bool DecodeStreamRunValue(std::string_view value, std::uint64_t* first_position,
+                          std::uint64_t* count);
+void AppendTypeRunValue(std::uint64_t count, std::string* out);
+// False unless `value` is empty or 4 bytes (with a count of at least 2).
+bool DecodeTypeRunValue(std::string_view value, std::uint64_t* count);
 
 }  // namespace cairn::store

@@ -481,9 +481,11 @@ Status Store::Impl::EnsureFamily(const char* name, const rocksdb::ColumnFamilyOp
 
 Status Store::Impl::UpgradeFormat() {
   if (options_.read_only || format_version_ >= kFormatVersion) return Status::Ok();
-  // Version 2 only adds records (removed-event markers, stream metadata, snapshots, schema
-  // versions); a version-1 store is already a valid version-2 store. Older builds refuse it
-  // from now on, which is what protects it from a build that would misread those records.
+  // Versions 2 and 3 only add records and encodings: version 2 removed-event markers, stream
+  // metadata, snapshots and schema versions; version 3 index runs, whose run of one is the
+  // older per-event entry byte for byte. So an older store is already a valid store of this
+  // version, and is left as it is. Older builds refuse it from now on, which is what protects
+  // it from a build that would misread those records.
   std::string v;
   store::PutLittleEndian(kFormatVersion, 4, &v);
   rocksdb::WriteOptions wo;

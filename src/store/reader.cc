@@ -148,7 +148,8 @@ class Store::Impl::LogReader final : public EventReader::Impl {
   }
 };
 
-// Walks one stream's index entries and fetches each event from the log.
+// Walks one stream's index runs (docs/format.md, "Index runs") version by version and
+// fetches each event from the log.
 class Store::Impl::StreamReader final : public EventReader::Impl {
  public:
   StreamReader(std::atomic<int>* open_readers, rocksdb::DB* db,
@@ -162,7 +163,8 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
         db_(db),
         log_(log),
         stream_(stream),
-        lower_(store::StreamKey(stream, std::max<std::uint64_t>(first_visible, 1))),
+        first_visible_(std::max<std::uint64_t>(first_visible, 1)),
+        lower_(store::StreamKey(stream, 0)),  // a run may begin below first_visible
         upper_(store::StreamKeyLimit(stream)) {
     lower_slice_ = rocksdb::Slice(lower_);
     upper_slice_ = rocksdb::Slice(upper_);
@@ -171,39 +173,80 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
     ro.iterate_upper_bound = &upper_slice_;
     it_.reset(db->NewIterator(ro, streams));
     if (o.limit == 0) return;
-    if (backward_)
-      it_->SeekForPrev(store::StreamKey(stream, o.from_version.value_or(UINT64_MAX)));
-    else
-      it_->Seek(store::StreamKey(stream, std::max(o.from_version.value_or(1), first_visible)));
+    // The run holding the first version to return begins at or below it.
+    start_at_ = backward_ ? o.from_version.value_or(UINT64_MAX)
+                          : std::max(o.from_version.value_or(1), first_visible_);
+    if (backward_) {
+      it_->SeekForPrev(store::StreamKey(stream, start_at_));
+    } else {
+      // A run beginning at it is the common case (a replay from version 1): one Seek. Else the
+      // run before the one found may hold it.
+      const std::string start = store::StreamKey(stream, start_at_);
+      it_->Seek(start);
+      std::uint64_t v0 = 0, p0 = 0, n = 0;
+      if (!(it_->Valid() && DecodeRun(&v0, &p0, &n) && v0 == start_at_) && it_->status().ok()) {
+        if (it_->Valid())
+          it_->Prev();
+        else
+          it_->SeekToLast();
+        if (!(it_->Valid() && DecodeRun(&v0, &p0, &n) && v0 + n - 1 >= start_at_) &&
+            it_->status().ok())
+          it_->Seek(start);
+      }
+    }
     Load();
   }
 
   ~StreamReader() override { it_.reset(); }  // before the snapshot it reads
 
  private:
-  void LoadEntry() override {
-    if (!AtEntry("reading the stream index")) return;
+  bool DecodeRun(std::uint64_t* first_version, std::uint64_t* first_position,
+                 std::uint64_t* count) const {
     std::string_view stream;
-    std::uint64_t version = 0;
-    auto value = it_->value();
-    if (!store::DecodeStreamKey(it_->key().ToStringView(), &stream, &version) ||
-        stream != stream_ || value.size() != 8) {
-      Fail(Status::Corruption(fmt::format("malformed stream index entry in stream '{}'", stream_)));
-      return;
-    }
-    std::uint64_t position = store::GetBigEndian64(value.data());
-    if (position == store::kRemovedPosition) {
+    return store::DecodeStreamKey(it_->key().ToStringView(), &stream, first_version) &&
+           stream == stream_ &&
+           store::DecodeStreamRunValue(it_->value().ToStringView(), first_position, count);
+  }
+  // Takes the run under the cursor, skipping removed-version markers; false at the end.
+  bool ReadRun() {
+    for (;;) {
+      if (!AtEntry("reading the stream index")) return false;
+      if (!DecodeRun(&run_version_, &run_position_, &run_count_)) {
+        Fail(Status::Corruption(
+            fmt::format("malformed stream index entry in stream '{}'", stream_)));
+        return false;
+      }
+      if (run_position_ != store::kRemovedPosition) break;
       // Only a stream's last version keeps an entry once removed (so its version survives);
       // nothing is readable there.
-      Advance();
-      return LoadEntry();
+      EventReader::Impl::Advance();
     }
+    const std::uint64_t last = run_version_ + run_count_ - 1;
+    version_ = backward_ ? std::min(last, start_at_) : std::max(run_version_, start_at_);
+    on_run_ = true;
+    return true;
+  }
+  void Advance() override {
+    if (backward_ ? version_ > run_version_ : version_ < run_version_ + run_count_ - 1) {
+      version_ += backward_ ? -1 : 1;
+      return;
+    }
+    EventReader::Impl::Advance();
+    on_run_ = false;
+  }
+  void LoadEntry() override {
+    if (!on_run_ && !ReadRun()) return;
+    if (version_ < first_visible_) {  // backward, past the stream's truncation
+      valid_ = false;
+      return;
+    }
+    const std::uint64_t position = run_position_ + (version_ - run_version_);
     value_.Reset();
     rocksdb::Status s = db_->Get(snapshot_.Options(), log_, store::PositionKey(position), &value_);
     if (s.IsNotFound()) {
       Fail(Status::Corruption(
           fmt::format("stream '{}' version {} points at position {}, which is not in the log",
-                      stream_, version, position)));
+                      stream_, version_, position)));
       return;
     }
     if (!s.ok()) {
@@ -211,10 +254,10 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
       return;
     }
     if (!Decode(value_.ToStringView(), position)) return;
-    if (event_.stream != stream_ || event_.version != version) {
+    if (event_.stream != stream_ || event_.version != version_) {
       Fail(Status::Corruption(fmt::format(
           "stream '{}' version {} points at position {}, which holds stream '{}' version {}",
-          stream_, version, position, event_.stream, event_.version)));
+          stream_, version_, position, event_.stream, event_.version)));
       return;
     }
     valid_ = true;
@@ -224,9 +267,14 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* log_;
   std::string stream_;
+  std::uint64_t first_visible_;
   std::string lower_, upper_;
   rocksdb::Slice lower_slice_, upper_slice_;
   rocksdb::PinnableSlice value_;
+  std::uint64_t start_at_ = 0;  // the first version asked for (the last, backward)
+  // The run under the cursor and the version within it.
+  bool on_run_ = false;
+  std::uint64_t run_version_ = 0, run_position_ = 0, run_count_ = 0, version_ = 0;
 };
 
 // Events of any of a set of types, in position order, from `from` on: below the type index's
@@ -266,9 +314,19 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
         rocksdb::ReadOptions cro = snapshot_.Options();
         cro.iterate_upper_bound = &c.upper_slice;
         c.it.reset(db->NewIterator(cro, types));
+        // The run holding `from` begins at or below it (docs/format.md, "Index runs").
+        c.start = std::max(from, index_from_);
         std::string start;
-        store::AppendTypeKey(wanted_[i], std::max(from, index_from_), &start);
-        c.it->Seek(start);
+        store::AppendTypeKey(wanted_[i], c.start, &start);
+        c.it->SeekForPrev(start);
+        std::string_view type;
+        std::uint64_t p0 = 0, n = 0;
+        if (!c.it->Valid() || !store::DecodeTypeKey(c.it->key().ToStringView(), &type, &p0) ||
+            type != wanted_[i])
+          c.it->Seek(start);  // no run of this type at or below it
+        else if (store::DecodeTypeRunValue(c.it->value().ToStringView(), &n) &&
+                 p0 + n - 1 < c.start)
+          c.it->Next();  // that run ends before it
       }
     }
     Load();
@@ -285,7 +343,29 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
     std::unique_ptr<rocksdb::Iterator> it;
     std::string upper;
     rocksdb::Slice upper_slice;
+    std::uint64_t start = 0;  // the first position asked for
+    // The run under the cursor: the next position to return and the run's last.
+    bool on_run = false;
+    std::uint64_t position = 0, last = 0;
   };
+  // Takes the run under c's cursor; false at its end or on damage (then status says so).
+  bool ReadRun(Cursor& c) {
+    if (!c.it->Valid()) {
+      if (!c.it->status().ok()) Fail(FromRocks(c.it->status(), "reading the type index"));
+      return false;
+    }
+    std::string_view type;
+    std::uint64_t p0 = 0, n = 0;
+    if (!store::DecodeTypeKey(c.it->key().ToStringView(), &type, &p0) ||
+        !store::DecodeTypeRunValue(c.it->value().ToStringView(), &n) || p0 > UINT64_MAX - n) {
+      Fail(Status::Corruption("malformed type index entry"));
+      return false;
+    }
+    c.position = std::max(p0, c.start);
+    c.last = p0 + n - 1;
+    c.on_run = true;
+    return true;
+  }
 
   void LoadEntry() override {
     // Phase 1: the unindexed prefix of the log.
@@ -317,14 +397,11 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
     Cursor* best = nullptr;
     std::uint64_t best_position = 0;
     for (Cursor& c : cursors_) {
-      if (!c.it->Valid()) {
-        if (!c.it->status().ok()) return Fail(FromRocks(c.it->status(), "reading the type index"));
+      if (!c.on_run && !ReadRun(c)) {
+        if (!status().ok()) return;
         continue;
       }
-      const auto key = c.it->key().ToStringView();
-      if (key.size() < 9) return Fail(Status::Corruption("malformed type index key"));
-      const std::uint64_t p = store::GetBigEndian64(key.data() + key.size() - 8);
-      if (!best || p < best_position) best = &c, best_position = p;
+      if (!best || c.position < best_position) best = &c, best_position = c.position;
     }
     if (!best) {
       valid_ = false;
@@ -359,10 +436,14 @@ class Store::Impl::TypeReader final : public EventReader::Impl {
   // Moves past the event just returned: the log cursor in phase 1, else the type cursor
   // that produced it.
   void Advance() override {
-    if (it_)
+    if (it_) {
       it_->Next();
-    else if (current_)
+    } else if (current_ && current_->position < current_->last) {
+      ++current_->position;
+    } else if (current_) {
       current_->it->Next();
+      current_->on_run = false;
+    }
   }
 
   store::ScopedSnapshot snapshot_;
@@ -462,34 +543,48 @@ Result<audit::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
 
 namespace {
 
-// Decodes the stream index entry under `it`, which must belong to `stream`.
-Status DecodeIndexEntry(const rocksdb::Iterator& it, std::string_view stream,
-                        std::uint64_t* version, std::uint64_t* position) {
+// Decodes the stream index run under `it`, which must belong to `stream`.
+Status DecodeIndexRun(const rocksdb::Iterator& it, std::string_view stream,
+                      std::uint64_t* first_version, std::uint64_t* first_position,
+                      std::uint64_t* count) {
   std::string_view found;
-  if (!store::DecodeStreamKey(it.key().ToStringView(), &found, version) || found != stream ||
-      it.value().size() != 8)
+  if (!store::DecodeStreamKey(it.key().ToStringView(), &found, first_version) || found != stream ||
+      !store::DecodeStreamRunValue(it.value().ToStringView(), first_position, count))
     return Status::Corruption(fmt::format("malformed stream index entry in stream '{}'", stream));
-  *position = store::GetBigEndian64(it.value().data());
   return Status::Ok();
+}
+
+bool AtStream(const rocksdb::Iterator& it, std::string_view stream) {
+  std::string_view found;
+  std::uint64_t version = 0;
+  return it.Valid() && store::DecodeStreamKey(it.key().ToStringView(), &found, &version) &&
+         found == stream;
 }
 
 // Fills `info` for info->stream, whose versions below `truncate_before` are hidden and whose
 // events past position `through` (the published head) are not visible yet: kNotFound when
 // none is. Leaves `it` on the stream's last visible entry. A stream always keeps its last
 // entry (a removed-version marker once retention took every event), and its readable events
-// are one run of versions.
+// are one run of versions, held by index runs (docs/format.md, "Index runs").
 Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, std::uint64_t through,
                       StreamInfo* info) {
-  it->Seek(store::StreamKey(info->stream, std::max<std::uint64_t>(truncate_before, 1)));
-  std::uint64_t first_version = 0, first_position = 0;
-  for (; it->Valid(); it->Next()) {
-    std::string_view found;
-    if (!store::DecodeStreamKey(it->key().ToStringView(), &found, &first_version) ||
-        found != info->stream)
-      break;
-    if (Status s = DecodeIndexEntry(*it, info->stream, &first_version, &first_position); !s.ok())
-      return s;
-    if (first_position != store::kRemovedPosition) break;
+  const std::uint64_t from = std::max<std::uint64_t>(truncate_before, 1);
+  // The first readable version: in the run holding `from`, or in the first run after it. A
+  // run beginning at `from` (version 1 of an untruncated stream) takes one Seek.
+  const std::string from_key = store::StreamKey(info->stream, from);
+  it->Seek(from_key);
+  if (!(AtStream(*it, info->stream) && it->key() == rocksdb::Slice(from_key))) {
+    it->SeekForPrev(from_key);
+    if (!AtStream(*it, info->stream)) it->Seek(from_key);
+  }
+  std::uint64_t first_version = 0, first_position = store::kRemovedPosition;
+  for (; AtStream(*it, info->stream); it->Next()) {
+    std::uint64_t v0 = 0, p0 = 0, n = 0;
+    if (Status s = DecodeIndexRun(*it, info->stream, &v0, &p0, &n); !s.ok()) return s;
+    if (p0 == store::kRemovedPosition || v0 + n - 1 < from) continue;
+    first_version = std::max(v0, from);
+    first_position = p0 + (first_version - v0);
+    break;
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
   it->SeekForPrev(store::StreamKey(info->stream, UINT64_MAX));
@@ -499,19 +594,22 @@ Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, std:
       if (stepped_back) return Status::NotFound(fmt::format("stream '{}' not found", info->stream));
       return Status::Corruption(fmt::format("stream '{}' index has no last entry", info->stream));
     }
-    std::string_view found;
-    if (store::DecodeStreamKey(it->key().ToStringView(), &found, &info->last_version) &&
-        found != info->stream)
+    if (!AtStream(*it, info->stream))
       return Status::NotFound(fmt::format("stream '{}' not found", info->stream));
-    if (Status s = DecodeIndexEntry(*it, info->stream, &info->last_version, &info->last_position);
-        !s.ok())
-      return s;
-    if (info->last_position <= through) break;  // (a removed-version marker's is 0)
-    it->Prev();                                 // written by a group whose sync is still under way
+    std::uint64_t v0 = 0, p0 = 0, n = 0;
+    if (Status s = DecodeIndexRun(*it, info->stream, &v0, &p0, &n); !s.ok()) return s;
+    // A run is written by one group: visible whole (a removed-version marker's position is 0)
+    // or, while that group's sync is under way, not at all.
+    if (p0 <= through) {
+      info->last_version = v0 + n - 1;
+      info->last_position = p0 == store::kRemovedPosition ? p0 : p0 + n - 1;
+      break;
+    }
+    it->Prev();
   }
   if (first_position > through) first_position = info->last_position;
   if (info->last_position == store::kRemovedPosition || first_position == store::kRemovedPosition ||
-      info->last_version < std::max<std::uint64_t>(truncate_before, 1)) {
+      info->last_version < from) {
     info->deleted = true;
     info->last_position = 0;
     return Status::Ok();

@@ -265,20 +265,114 @@ class Store::Impl::Retention {
       codec::EncodeRemoved(m, &value_);
       batch->Put(store_.log_, store::PositionKey(r.position), value_);
     }
+    // (The index runs holding it were cut by CutIndexRuns, earlier in the same batch.)
     if (r.version == st.last_removed)
       batch->Put(store_.streams_, store::StreamKey(r.stream, r.version),
                  store::PositionKey(store::kRemovedPosition));
-    else
-      batch->Delete(store_.streams_, store::StreamKey(r.stream, r.version));
     // The marker of an earlier run sat just below this run's first removed version.
     if (r.version == st.first_removed && r.version > 1)
       batch->Delete(store_.streams_, store::StreamKey(r.stream, r.version - 1));
-    key_.clear();
-    store::AppendTypeKey(r.type, r.position, &key_);
-    if (store_.types_) batch->Delete(store_.types_, key_);
     if (r.caller_id)
       batch->Delete(store_.ids_,
                     rocksdb::Slice(reinterpret_cast<const char*>(r.caller_id->bytes().data()), 16));
+  }
+
+  // One index run (docs/format.md, "Index runs") some of whose events a chunk removes.
+  struct RunCut {
+    std::string key;      // the run's key as stored
+    std::uint64_t first;  // its first version (stream index) or position (type index)
+    std::uint64_t count;
+    std::uint64_t first_position;        // stream index: the position of its first version
+    std::vector<std::uint64_t> removed;  // versions or positions, ascending
+  };
+
+  // Cuts the removed events of removals_[begin, end) out of the stream and type index runs
+  // holding them: each run is deleted and what it keeps is written back as runs of its own
+  // (retention removes a prefix of each stream, so that is at most one). Reads the index as
+  // the chunks before this one left it.
+  Status CutIndexRuns(std::size_t begin, std::size_t end, rocksdb::WriteBatch* batch) {
+    std::unique_ptr<rocksdb::Iterator> streams(
+        store_.db_->NewIterator(rocksdb::ReadOptions(), store_.streams_));
+    std::unique_ptr<rocksdb::Iterator> types;
+    if (store_.types_) types.reset(store_.db_->NewIterator(rocksdb::ReadOptions(), store_.types_));
+    std::unordered_map<std::string, RunCut> stream_runs, type_runs;
+    auto flush = [&](RunCut& cut, bool stream_index) {
+      batch->Delete(stream_index ? store_.streams_ : store_.types_, cut.key);
+      // What the run keeps, as runs of their own: the gaps between its removed events.
+      const auto keep = [&](std::uint64_t from, std::uint64_t to) {  // [from, to)
+        if (from >= to) return;
+        key_.clear();
+        value_.clear();
+        if (stream_index) {
+          std::string_view stream;
+          std::uint64_t ignored = 0;
+          store::DecodeStreamKey(cut.key, &stream, &ignored);
+          store::AppendStreamKey(stream, from, &key_);
+          store::AppendStreamRunValue(cut.first_position + (from - cut.first), to - from, &value_);
+          batch->Put(store_.streams_, key_, value_);
+        } else {
+          std::string_view type(cut.key.data(), cut.key.size() - 9);
+          store::AppendTypeKey(type, from, &key_);
+          store::AppendTypeRunValue(to - from, &value_);
+          batch->Put(store_.types_, key_, value_);
+        }
+      };
+      std::uint64_t kept_from = cut.first;
+      for (std::uint64_t r : cut.removed) {
+        keep(kept_from, r);
+        kept_from = r + 1;
+      }
+      keep(kept_from, cut.first + cut.count);
+    };
+    for (std::size_t i = begin; i < end; ++i) {
+      const Removal& r = removals_[i];
+      // The stream index run holding r.version.
+      RunCut* cut = nullptr;
+      if (auto it = stream_runs.find(r.stream);
+          it != stream_runs.end() && r.version < it->second.first + it->second.count) {
+        cut = &it->second;
+      } else {
+        if (it != stream_runs.end()) flush(it->second, true), stream_runs.erase(it);
+        streams->SeekForPrev(store::StreamKey(r.stream, r.version));
+        std::string_view stream;
+        std::uint64_t v0 = 0, p0 = 0, n = 0;
+        if (streams->Valid() &&
+            store::DecodeStreamKey(streams->key().ToStringView(), &stream, &v0) &&
+            stream == r.stream &&
+            store::DecodeStreamRunValue(streams->value().ToStringView(), &p0, &n) &&
+            p0 != store::kRemovedPosition && r.version < v0 + n)
+          cut = &stream_runs.emplace(r.stream, RunCut{streams->key().ToString(), v0, n, p0, {}})
+                     .first->second;
+        else if (!streams->status().ok())
+          return FromRocks(streams->status(), "reading the stream index");
+      }
+      if (cut) cut->removed.push_back(r.version);
+      if (!types) continue;
+      // The type index run holding r.position.
+      cut = nullptr;
+      if (auto it = type_runs.find(r.type);
+          it != type_runs.end() && r.position < it->second.first + it->second.count) {
+        cut = &it->second;
+      } else {
+        if (it != type_runs.end()) flush(it->second, false), type_runs.erase(it);
+        key_.clear();
+        store::AppendTypeKey(r.type, r.position, &key_);
+        types->SeekForPrev(key_);
+        std::string_view type;
+        std::uint64_t p0 = 0, n = 0;
+        if (types->Valid() && store::DecodeTypeKey(types->key().ToStringView(), &type, &p0) &&
+            type == r.type && store::DecodeTypeRunValue(types->value().ToStringView(), &n) &&
+            r.position < p0 + n)
+          cut = &type_runs.emplace(r.type, RunCut{types->key().ToString(), p0, n, 0, {}})
+                     .first->second;
+        else if (!types->status().ok())
+          return FromRocks(types->status(), "reading the type index");
+      }
+      if (cut) cut->removed.push_back(r.position);
+    }
+    for (auto& [stream, cut] : stream_runs) flush(cut, true);
+    for (auto& [type, cut] : type_runs) flush(cut, false);
+    return Status::Ok();
   }
 
   // Range-deletes [log_start_, new_start) and records the new start and its anchor hash.
@@ -313,6 +407,7 @@ class Store::Impl::Retention {
     for (std::size_t begin = 0; begin < removals_.size(); begin += kChunk) {
       rocksdb::WriteBatch batch;
       const std::size_t end = std::min(removals_.size(), begin + kChunk);
+      if (Status s = CutIndexRuns(begin, end, &batch); !s.ok()) return s;
       for (std::size_t i = begin; i < end; ++i) AddRemoval(removals_[i], &batch);
       std::uint64_t new_start = log_start_;
       audit::Hash new_hash{};

@@ -392,8 +392,8 @@ Result<std::vector<std::uint64_t>> Sequencer::CheckExpectedVersions(const Writer
   return actual;
 }
 
-// One sequenced event's entries: the log, the stream index, the type index and (for a
-// caller's id) the id index.
+// One sequenced event's own entries: the log value and (for a caller's id) the id index. Its
+// stream and type index entries are written per run (AddRunsToBatch).
 rocksdb::Status Sequencer::AddToBatch(const RecordedEvent& f) {
   char position_key[8];
   value_.clear();
@@ -401,17 +401,33 @@ rocksdb::Status Sequencer::AddToBatch(const RecordedEvent& f) {
   PutBigEndian64(f.position, position_key);
   const rocksdb::Slice pos(position_key, 8);
   rocksdb::Status rs = batch_.Put(s_.log, pos, value_);
-  key_.clear();
-  AppendStreamKey(f.stream, f.version, &key_);
-  if (rs.ok()) rs = batch_.Put(s_.streams, key_, pos);
-  if (rs.ok()) {
-    key_.clear();
-    AppendTypeKey(f.type, f.position, &key_);
-    rs = batch_.Put(s_.types, key_, rocksdb::Slice());
-  }
   if (rs.ok() && f.id_from_caller)
     rs = batch_.Put(s_.ids, rocksdb::Slice(reinterpret_cast<const char*>(f.id.bytes().data()), 16),
                     pos);
+  return rs;
+}
+
+// One stream's part of an append, sequenced at consecutive versions from `first_version` and
+// positions from `first_position`: one stream index entry for all of it, and one type index
+// entry per run of consecutive events of the same type (docs/format.md, "Index runs").
+rocksdb::Status Sequencer::AddRunsToBatch(const AppendView& v, std::uint64_t first_version,
+                                          std::uint64_t first_position) {
+  key_.clear();
+  AppendStreamKey(v.stream, first_version, &key_);
+  value_.clear();
+  AppendStreamRunValue(first_position, v.events.size(), &value_);
+  rocksdb::Status rs = batch_.Put(s_.streams, key_, value_);
+  if (s_.types == nullptr) return rs;
+  for (std::size_t j = 0; rs.ok() && j < v.events.size();) {
+    std::size_t end = j + 1;
+    while (end < v.events.size() && v.events[end].type == v.events[j].type) ++end;
+    key_.clear();
+    AppendTypeKey(v.events[j].type, first_position + j, &key_);
+    value_.clear();
+    AppendTypeRunValue(end - j, &value_);
+    rs = batch_.Put(s_.types, key_, value_);
+    j = end;
+  }
   return rs;
 }
 
@@ -431,6 +447,14 @@ void Sequencer::PrepareWriter(Writer* w) {
   const std::uint64_t start_position = next_position_;
   const audit::Hash start_hash = head_hash_;
   batch_.SetSavePoint();
+  // Leaves the batch, the position and the chain as they were before this writer.
+  const auto undo = [&](const rocksdb::Status& rs) {
+    w->status = FromRocks(rs, "building the write batch");
+    (void)batch_.RollbackToSavePoint();
+    next_position_ = start_position;
+    head_hash_ = start_hash;
+    w->results.clear();
+  };
   w->results.reserve(w->views.size());
   std::vector<std::pair<EventId, IdLocation>> new_ids;
   for (std::size_t i = 0; i < w->views.size(); ++i) {
@@ -454,18 +478,12 @@ void Sequencer::PrepareWriter(Writer* w) {
       f.schema_version = e.schema_version;
       f.chain_hash = hasher_.Next(head_hash_, f);
       head_hash_ = f.chain_hash;
-      if (rocksdb::Status rs = AddToBatch(f); !rs.ok()) {
-        // Leaves the batch, the position and the chain as they were before this writer.
-        w->status = FromRocks(rs, "building the write batch");
-        (void)batch_.RollbackToSavePoint();
-        next_position_ = start_position;
-        head_hash_ = start_hash;
-        w->results.clear();
-        return;
-      }
+      if (rocksdb::Status rs = AddToBatch(f); !rs.ok()) return undo(rs);
       if (f.id_from_caller)
         new_ids.emplace_back(f.id, IdLocation{f.position, f.version, v.stream, &e});
     }
+    if (rocksdb::Status rs = AddRunsToBatch(v, r.first_version, r.first_position); !rs.ok())
+      return undo(rs);
     r.last_position = next_position_ - 1;
     r.last_version = (*actual)[i] + v.events.size();
     w->results.push_back(r);
@@ -492,16 +510,18 @@ Result<std::uint64_t> Sequencer::StreamVersionThrough(std::string_view stream,
   std::unique_ptr<rocksdb::Iterator> it(s_.db->NewIterator(rocksdb::ReadOptions(), s_.streams));
   for (it->SeekForPrev(StreamKey(stream, UINT64_MAX)); it->Valid(); it->Prev()) {
     std::string_view found;
-    std::uint64_t version = 0;
-    if (!DecodeStreamKey(it->key().ToStringView(), &found, &version) || it->value().size() != 8) {
+    std::uint64_t first_version = 0, first_position = 0, count = 0;
+    if (!DecodeStreamKey(it->key().ToStringView(), &found, &first_version) ||
+        !DecodeStreamRunValue(it->value().ToStringView(), &first_position, &count)) {
       // Guessing "no events" here could re-issue version 1 of a live stream: refuse instead.
       return Status::Corruption(
           fmt::format("malformed stream index entry next to stream '{}' ({} byte key)", stream,
                       it->key().size()));
     }
     if (found != stream) return std::uint64_t{0};
-    // Past `through`: written by a group whose sync is still under way (kSync).
-    if (GetBigEndian64(it->value().data()) <= through) return version;
+    // Past `through`: written by a group whose sync is still under way (kSync). A run is
+    // written by one group, so it is visible whole or not at all.
+    if (first_position <= through) return first_version + count - 1;
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
   return std::uint64_t{0};

@@ -190,6 +190,8 @@ class Sequencer {
   void PrepareWriter(Writer* w);
   Result<std::vector<std::uint64_t>> CheckExpectedVersions(const Writer& w);
   rocksdb::Status AddToBatch(const RecordedEvent& event);
+  rocksdb::Status AddRunsToBatch(const AppendView& view, std::uint64_t first_version,
+                                 std::uint64_t first_position);
   Result<std::uint64_t> StreamVersion(std::string_view stream);
   // The last version of `stream` at a position at or below `through`, from disk.
   Result<std::uint64_t> StreamVersionThrough(std::string_view stream, std::uint64_t through) const;
