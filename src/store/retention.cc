@@ -296,83 +296,90 @@ class Store::Impl::Retention {
     std::unique_ptr<rocksdb::Iterator> types;
     if (store_.types_) types.reset(store_.db_->NewIterator(rocksdb::ReadOptions(), store_.types_));
     std::unordered_map<std::string, RunCut> stream_runs, type_runs;
-    auto flush = [&](RunCut& cut, bool stream_index) {
-      batch->Delete(stream_index ? store_.streams_ : store_.types_, cut.key);
-      // What the run keeps, as runs of their own: the gaps between its removed events.
-      const auto keep = [&](std::uint64_t from, std::uint64_t to) {  // [from, to)
-        if (from >= to) return;
-        key_.clear();
-        value_.clear();
-        if (stream_index) {
-          std::string_view stream;
-          std::uint64_t ignored = 0;
-          store::DecodeStreamKey(cut.key, &stream, &ignored);
-          store::AppendStreamKey(stream, from, &key_);
-          store::AppendStreamRunValue(cut.first_position + (from - cut.first), to - from, &value_);
-          batch->Put(store_.streams_, key_, value_);
-        } else {
-          std::string_view type(cut.key.data(), cut.key.size() - 9);
-          store::AppendTypeKey(type, from, &key_);
-          store::AppendTypeRunValue(to - from, &value_);
-          batch->Put(store_.types_, key_, value_);
-        }
-      };
-      std::uint64_t kept_from = cut.first;
-      for (std::uint64_t r : cut.removed) {
-        keep(kept_from, r);
-        kept_from = r + 1;
-      }
-      keep(kept_from, cut.first + cut.count);
-    };
     for (std::size_t i = begin; i < end; ++i) {
       const Removal& r = removals_[i];
-      // The stream index run holding r.version.
-      RunCut* cut = nullptr;
-      if (auto it = stream_runs.find(r.stream);
-          it != stream_runs.end() && r.version < it->second.first + it->second.count) {
-        cut = &it->second;
-      } else {
-        if (it != stream_runs.end()) flush(it->second, true), stream_runs.erase(it);
-        streams->SeekForPrev(store::StreamKey(r.stream, r.version));
-        std::string_view stream;
-        std::uint64_t v0 = 0, p0 = 0, n = 0;
-        if (streams->Valid() &&
-            store::DecodeStreamKey(streams->key().ToStringView(), &stream, &v0) &&
-            stream == r.stream &&
-            store::DecodeStreamRunValue(streams->value().ToStringView(), &p0, &n) &&
-            p0 != store::kRemovedPosition && r.version < v0 + n)
-          cut = &stream_runs.emplace(r.stream, RunCut{streams->key().ToString(), v0, n, p0, {}})
-                     .first->second;
-        else if (!streams->status().ok())
-          return FromRocks(streams->status(), "reading the stream index");
-      }
-      if (cut) cut->removed.push_back(r.version);
+      if (Status s = NoteCut(streams.get(), true, r.stream, r.version, &stream_runs, batch);
+          !s.ok())
+        return s;
       if (!types) continue;
-      // The type index run holding r.position.
-      cut = nullptr;
-      if (auto it = type_runs.find(r.type);
-          it != type_runs.end() && r.position < it->second.first + it->second.count) {
-        cut = &it->second;
-      } else {
-        if (it != type_runs.end()) flush(it->second, false), type_runs.erase(it);
-        key_.clear();
-        store::AppendTypeKey(r.type, r.position, &key_);
-        types->SeekForPrev(key_);
-        std::string_view type;
-        std::uint64_t p0 = 0, n = 0;
-        if (types->Valid() && store::DecodeTypeKey(types->key().ToStringView(), &type, &p0) &&
-            type == r.type && store::DecodeTypeRunValue(types->value().ToStringView(), &n) &&
-            r.position < p0 + n)
-          cut = &type_runs.emplace(r.type, RunCut{types->key().ToString(), p0, n, 0, {}})
-                     .first->second;
-        else if (!types->status().ok())
-          return FromRocks(types->status(), "reading the type index");
-      }
-      if (cut) cut->removed.push_back(r.position);
+      if (Status s = NoteCut(types.get(), false, r.type, r.position, &type_runs, batch); !s.ok())
+        return s;
     }
-    for (auto& [stream, cut] : stream_runs) flush(cut, true);
-    for (auto& [type, cut] : type_runs) flush(cut, false);
+    for (auto& [stream, cut] : stream_runs) WriteKeptRuns(cut, true, batch);
+    for (auto& [type, cut] : type_runs) WriteKeptRuns(cut, false, batch);
     return Status::Ok();
+  }
+
+  // Notes `at` — a version of stream `name` in the stream index, or a position of type `name`
+  // in the type index (`it` walks that index) — as removed from the run holding it in `runs`.
+  // The run is looked up when it is not the one noted last for `name`, whose cut is then
+  // written. Nothing is noted when no run holds `at`.
+  Status NoteCut(rocksdb::Iterator* it, bool stream_index, const std::string& name,
+                 std::uint64_t at, std::unordered_map<std::string, RunCut>* runs,
+                 rocksdb::WriteBatch* batch) {
+    auto noted = runs->find(name);
+    if (noted != runs->end() && at < noted->second.first + noted->second.count) {
+      noted->second.removed.push_back(at);
+      return Status::Ok();
+    }
+    if (noted != runs->end()) {
+      WriteKeptRuns(noted->second, stream_index, batch);
+      runs->erase(noted);
+    }
+    key_.clear();
+    if (stream_index)
+      store::AppendStreamKey(name, at, &key_);
+    else
+      store::AppendTypeKey(name, at, &key_);
+    it->SeekForPrev(key_);
+    std::string_view found;
+    std::uint64_t first = 0, position = 0, count = 0;
+    const bool decoded =
+        it->Valid() &&
+        (stream_index
+             ? store::DecodeStreamKey(it->key().ToStringView(), &found, &first) &&
+                   store::DecodeStreamRunValue(it->value().ToStringView(), &position, &count) &&
+                   position != store::kRemovedPosition
+             : store::DecodeTypeKey(it->key().ToStringView(), &found, &first) &&
+                   store::DecodeTypeRunValue(it->value().ToStringView(), &count));
+    if (decoded && found == name && at < first + count) {
+      RunCut cut{it->key().ToString(), first, count, position, {at}};
+      runs->emplace(name, std::move(cut));
+    } else if (!it->status().ok()) {
+      return FromRocks(it->status(),
+                       stream_index ? "reading the stream index" : "reading the type index");
+    }
+    return Status::Ok();
+  }
+
+  // Deletes a cut run and writes back what it keeps, as runs of their own: the gaps between
+  // its removed events.
+  void WriteKeptRuns(const RunCut& cut, bool stream_index, rocksdb::WriteBatch* batch) {
+    batch->Delete(stream_index ? store_.streams_ : store_.types_, cut.key);
+    const auto keep = [&](std::uint64_t from, std::uint64_t to) {  // [from, to)
+      if (from >= to) return;
+      key_.clear();
+      value_.clear();
+      if (stream_index) {
+        std::string_view stream;
+        std::uint64_t ignored = 0;
+        store::DecodeStreamKey(cut.key, &stream, &ignored);
+        store::AppendStreamKey(stream, from, &key_);
+        store::AppendStreamRunValue(cut.first_position + (from - cut.first), to - from, &value_);
+        batch->Put(store_.streams_, key_, value_);
+      } else {
+        const std::string_view type(cut.key.data(), cut.key.size() - 9);
+        store::AppendTypeKey(type, from, &key_);
+        store::AppendTypeRunValue(to - from, &value_);
+        batch->Put(store_.types_, key_, value_);
+      }
+    };
+    std::uint64_t kept_from = cut.first;
+    for (std::uint64_t r : cut.removed) {
+      keep(kept_from, r);
+      kept_from = r + 1;
+    }
+    keep(kept_from, cut.first + cut.count);
   }
 
   // Range-deletes [log_start_, new_start) and records the new start and its anchor hash.
