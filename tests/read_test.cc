@@ -170,6 +170,21 @@ TEST(IndexRunTest, ReadsFromAnywhereInsideRunsAgreeWithAModel) {
   check(first_kept, store->GetInfo().first_position);
 }
 
+// store.h: a reader must be destroyed before its Store. Breaking that stops the process with
+// a message naming it, instead of a crash somewhere inside RocksDB.
+TEST(ReaderLifetimeDeathTest, AStoreDestroyedUnderAnOpenReaderSaysSo) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  testing::TempDir dir;
+  EXPECT_DEATH(
+      {
+        auto store = testing::OpenOrDie(dir.Sub("s"));
+        (void)store->Append("a", ExpectedVersion::Any(), Event("E"));
+        auto reader = store->ReadLog({});
+        store.reset();
+      },
+      "destroyed while 1 EventReader\\(s\\) of it are still open");
+}
+
 TEST_F(ReadTest, TimestampsNeverDecreaseWithPosition) {
   auto all = Drain(std::move(store_->ReadLog()).value());
   for (std::size_t i = 1; i < all.size(); ++i)

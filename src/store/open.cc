@@ -99,6 +99,17 @@ Store::Impl::Impl(std::string path, const StoreOptions& options)
 Store::Impl::~Impl() {
   Status s = Close();
   if (!s.ok()) logger_->error("closing store {}: {}", path_, s.ToString());
+  if (const int readers = open_readers_.load(); readers > 0 && db_) {
+    // A reader outliving its store (store.h: it must be destroyed before the Store) would
+    // read a destroyed database: stop here, saying so, rather than somewhere inside RocksDB.
+    const std::string what = fmt::format(
+        "cairn: store {} destroyed while {} EventReader(s) of it are still open; destroy "
+        "every reader before its Store",
+        path_, readers);
+    logger_->critical("{}", what);
+    std::fprintf(stderr, "%s\n", what.c_str());
+    std::abort();
+  }
   if (!secondary_dir_.empty()) {  // an open that failed half-way
     std::error_code ec;
     fs::remove_all(secondary_dir_, ec);
