@@ -321,8 +321,7 @@ class CommittedReader {
 Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, double rate,
                          double seconds, cairn::DeliveryMode mode,
                          std::chrono::milliseconds transaction_interval,
-                         cairn::Durability durability = cairn::Durability::kBuffered,
-                         int writers = 1) {
+                         cairn::Durability durability, int writers) {
   static int run = 0;
   auto store = OpenStore(dir + "/lat" + std::to_string(++run), durability);
   cairn::ShipperOptions options = ShipOptions(bootstrap, mode);
@@ -583,6 +582,10 @@ int main(int argc, char** argv) {
       const char* name;
       cairn::DeliveryMode mode;
       std::chrono::milliseconds interval;
+      cairn::Durability durability = cairn::Durability::kBuffered;
+      int writers = 1;
+      const char* appends = "buffered appends";
+      const char* target = "p99 < 20 ms";
     };
     {
       std::fprintf(stderr, "latency at 10,000 events/s, raw producer\n");
@@ -599,27 +602,17 @@ int main(int argc, char** argv) {
          {Case{"at-least-once", cairn::DeliveryMode::kAtLeastOnce, 100ms},
           Case{"exactly-once, transactions <= 100 ms (default)", cairn::DeliveryMode::kExactlyOnce,
                100ms},
-          Case{"exactly-once, transactions <= 10 ms", cairn::DeliveryMode::kExactlyOnce, 10ms}}) {
-      std::fprintf(stderr, "latency at 10,000 events/s, %s\n", c.name);
-      Latency l = AppendToConsumer(dir, k->bootstrap, 10000, 10, c.mode, c.interval);
-      std::printf("| %s at %.0f ev/s (buffered appends, 10 s, acks=all) | | | | |\n", c.name,
-                  l.achieved_rate);
+          Case{"exactly-once, transactions <= 10 ms", cairn::DeliveryMode::kExactlyOnce, 10ms},
+          // Durable appends, as a PostgreSQL outbox commits (bench/peers/debezium.sh).
+          Case{"at-least-once", cairn::DeliveryMode::kAtLeastOnce, 100ms, cairn::Durability::kSync,
+               16, "kSync appends from 16 threads", ""}}) {
+      std::fprintf(stderr, "latency at 10,000 events/s, %s, %s\n", c.name, c.appends);
+      Latency l = AppendToConsumer(dir, k->bootstrap, 10000, 10, c.mode, c.interval, c.durability,
+                                   c.writers);
+      std::printf("| %s at %.0f ev/s (%s, 10 s, acks=all) | | | | |\n", c.name, l.achieved_rate,
+                  c.appends);
       row("  append -> Kafka ack", l.ack, "");
-      row("  append -> read_committed consumer", l.consumer, "p99 < 20 ms");
-      std::fflush(stdout);
-    }
-    // Durable appends, as a PostgreSQL outbox commits (bench/peers/debezium.sh): kSync from
-    // 16 appenders sharing the schedule.
-    {
-      std::fprintf(stderr, "latency at 10,000 events/s, at-least-once, kSync, 16 appenders\n");
-      Latency l = AppendToConsumer(dir, k->bootstrap, 10000, 10, cairn::DeliveryMode::kAtLeastOnce,
-                                   100ms, cairn::Durability::kSync, 16);
-      std::printf(
-          "| at-least-once at %.0f ev/s (kSync appends from 16 threads, 10 s, acks=all) | | | | "
-          "|\n",
-          l.achieved_rate);
-      row("  append -> Kafka ack", l.ack, "");
-      row("  append -> read_committed consumer", l.consumer, "");
+      row("  append -> read_committed consumer", l.consumer, c.target);
       std::fflush(stdout);
     }
   }

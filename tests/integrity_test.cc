@@ -27,23 +27,7 @@ using testing::Drain;
 using testing::Event;
 using testing::IsOk;
 using testing::StatusIs;
-
-// Runs `fn` against the raw RocksDB database of a closed store.
-template <typename Fn>
-void WithRawDb(const std::string& path, Fn fn) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &db).ok());
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
-  for (std::size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
-  fn(db, by_name);
-  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-  delete db;
-}
+using testing::WithRawDb;
 
 std::string Fill(const std::string& path, int n) {
   auto store = testing::OpenOrDie(path);

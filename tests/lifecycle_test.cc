@@ -173,51 +173,44 @@ namespace {
 // Rewrites the store at `path` as a version-2 build wrote it: one stream index entry and one
 // type index entry per event (the index runs of format version 3 expanded), format version 2.
 void RewriteAsVersionTwo(const std::string& path) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), path, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::WriteBatch batch;
-  std::size_t expanded = 0;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const bool streams = names[i] == store::kStreamsFamily;
-    if (!streams && names[i] != store::kTypesFamily) continue;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[i]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      std::string_view name;
-      std::uint64_t first = 0, position = 0, count = 0;
-      if (streams) {
-        ASSERT_TRUE(store::DecodeStreamKey(it->key().ToStringView(), &name, &first));
-        ASSERT_TRUE(store::DecodeStreamRunValue(it->value().ToStringView(), &position, &count));
-      } else {
-        ASSERT_TRUE(store::DecodeTypeKey(it->key().ToStringView(), &name, &first));
-        ASSERT_TRUE(store::DecodeTypeRunValue(it->value().ToStringView(), &count));
-      }
-      if (count == 1) continue;  // already what version 2 wrote
-      ++expanded;
-      batch.Delete(handles[i], it->key());
-      for (std::uint64_t k = 0; k < count; ++k) {
-        std::string key;
+  testing::WithRawDb(path, [](rocksdb::DB* db, auto& families) {
+    rocksdb::WriteBatch batch;
+    std::size_t expanded = 0;
+    for (const bool streams : {true, false}) {
+      rocksdb::ColumnFamilyHandle* family =
+          families[streams ? store::kStreamsFamily : store::kTypesFamily];
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), family));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        std::string_view name;
+        std::uint64_t first = 0, position = 0, count = 0;
         if (streams) {
-          store::AppendStreamKey(name, first + k, &key);
-          batch.Put(handles[i], key, store::PositionKey(position + k));
+          ASSERT_TRUE(store::DecodeStreamKey(it->key().ToStringView(), &name, &first));
+          ASSERT_TRUE(store::DecodeStreamRunValue(it->value().ToStringView(), &position, &count));
         } else {
-          store::AppendTypeKey(name, first + k, &key);
-          batch.Put(handles[i], key, rocksdb::Slice());
+          ASSERT_TRUE(store::DecodeTypeKey(it->key().ToStringView(), &name, &first));
+          ASSERT_TRUE(store::DecodeTypeRunValue(it->value().ToStringView(), &count));
+        }
+        if (count == 1) continue;  // already what version 2 wrote
+        ++expanded;
+        batch.Delete(family, it->key());
+        for (std::uint64_t k = 0; k < count; ++k) {
+          std::string key;
+          if (streams) {
+            store::AppendStreamKey(name, first + k, &key);
+            batch.Put(family, key, store::PositionKey(position + k));
+          } else {
+            store::AppendTypeKey(name, first + k, &key);
+            batch.Put(family, key, rocksdb::Slice());
+          }
         }
       }
     }
-  }
-  EXPECT_GT(expanded, 0u) << "the store held no run to expand";
-  std::string v;
-  store::PutLittleEndian(2, 4, &v);
-  batch.Put(handles[0], store::kMetaFormatVersion, v);
-  ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
-  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    EXPECT_GT(expanded, 0u) << "the store held no run to expand";
+    std::string v;
+    store::PutLittleEndian(2, 4, &v);
+    batch.Put(families[store::kMetaFamily], store::kMetaFormatVersion, v);
+    ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &batch).ok());
+  });
 }
 
 std::vector<std::uint64_t> Versions(Store& store, std::string_view stream, Direction d) {
@@ -320,20 +313,13 @@ TEST(FormatTest, AVersionOneStoreIsUpgradedByItsWriterOnly) {
     auto store = OpenOrDie(dir.Sub("s"));
     ASSERT_THAT(store->Append("a", ExpectedVersion::Any(), Event("E")), IsOk());
   }
-  {
-    std::vector<std::string> names;
-    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::Options(), dir.Sub("s"), &names).ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.Sub("s"), cfs, &handles, &db).ok());
+  testing::WithRawDb(dir.Sub("s"), [](rocksdb::DB* db, auto& families) {
     std::string v;
     store::PutLittleEndian(1, 4, &v);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], store::kMetaFormatVersion, v).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    delete db;
-  }
+    ASSERT_TRUE(
+        db->Put(rocksdb::WriteOptions(), families[store::kMetaFamily], store::kMetaFormatVersion, v)
+            .ok());
+  });
   StoreOptions ro = QuietOptions();
   ro.read_only = true;
   EXPECT_EQ(OpenOrDie(dir.Sub("s"), ro)->GetInfo().format_version, 1u);

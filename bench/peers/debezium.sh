@@ -18,19 +18,14 @@ SECS=${3:-10}
 WRITERS=${4:-16}
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+source "$HERE/pg_lib.sh"
 [ -x "$BUILD/bench/cairn_ship_bench" ] || { echo "build first: $BUILD/bench/cairn_ship_bench" >&2; exit 1; }
-[ -x "$PG_BIN/pg_ctl" ] || { echo "PostgreSQL 15 missing: apt-get install postgresql" >&2; exit 1; }
 
 base=$(mktemp -d)
 chmod 755 "$base"
 export CAIRN_KAFKA_DIR=$base/kafka CAIRN_KAFKA_PORT=${CAIRN_KAFKA_PORT:-39500}
-as_pg=()
-[ "$(id -u)" -eq 0 ] && as_pg=(runuser -u postgres --)
-mkdir -p "$base/pg" && { [ "$(id -u)" -ne 0 ] || chown postgres: "$base/pg"; }
-pg_port=$((20000 + RANDOM % 20000))
 cleanup() {
-  "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$base/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  pg_stop
   "$ROOT/tests/kafka/cluster" stop >/dev/null 2>&1 || true
   rm -rf "$base"
 }
@@ -38,11 +33,8 @@ trap cleanup EXIT
 
 echo "starting a 3-broker Kafka cluster and PostgreSQL (wal_level=logical)" >&2
 bootstrap=$("$ROOT/tests/kafka/cluster" start | tail -n 1)
-"${as_pg[@]}" "$PG_BIN/initdb" -D "$base/pg/data" -A trust -U bench --no-sync >/dev/null
-"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$base/pg/data" -l "$base/pg/server.log" -w start -o \
-  "-k $base/pg -p $pg_port -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c fsync=on \
-   -c wal_level=logical -c max_replication_slots=4 -c max_wal_senders=4 \
-   -c shared_buffers=256MB -c max_connections=200" >/dev/null
+pg_start "$base/pg" "-c listen_addresses=127.0.0.1 -c wal_level=logical \
+  -c max_replication_slots=4 -c max_wal_senders=4"
 
 echo "building the Debezium harness (Maven Central, cached in ~/.m2)" >&2
 log=$base/mvn.log

@@ -8,33 +8,19 @@
 #
 # Usage: bench/peers/postgres_outbox.sh CLIENTS SECONDS   -> prints "CLIENTS TPS"
 # Env: CAIRN_BENCH_DIR (where the cluster's data directory goes; default a temp dir),
-#      PG_BIN (default /usr/lib/postgresql/15/bin).
+#      PG_BIN (default /usr/lib/postgresql/15/bin; bench/peers/pg_lib.sh).
 set -euo pipefail
 CLIENTS=${1:?clients}
 SECONDS_RUN=${2:-5}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-[ -x "$PG_BIN/pg_ctl" ] || { echo "PostgreSQL 15 missing: apt-get install postgresql" >&2; exit 1; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/pg_lib.sh"
 base=$(mktemp -d "${CAIRN_BENCH_DIR:-/tmp}/pg-outbox.XXXXXX")
-data=$base/data
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then  # initdb and postgres refuse to run as root
-  chown postgres: "$base"
-  as_pg=(runuser -u postgres --)
-  "${as_pg[@]}" test -x "$base" || {
-    echo "user postgres cannot reach $base: make its parent directories searchable (chmod o+x)" >&2
-    rm -rf "$base"; exit 1; }
-fi
-port=$((20000 + RANDOM % 20000))
 cleanup() {
-  "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+  pg_stop
   rm -rf "$base"
 }
 trap cleanup EXIT
-"${as_pg[@]}" "$PG_BIN/initdb" -D "$data" -A trust -U bench --no-sync >/dev/null
-"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$base/server.log" -w start -o \
-  "-k $base -p $port -c listen_addresses='' -c synchronous_commit=on -c fsync=on \
-   -c shared_buffers=256MB -c max_connections=200 -c max_wal_size=4GB" >/dev/null
-psql_() { "${as_pg[@]}" psql -q -h "$base" -p "$port" -U bench -d postgres -v ON_ERROR_STOP=1 "$@"; }
+pg_start "$base" "-c listen_addresses='' -c max_wal_size=4GB"
 psql_ <<'SQL'
 CREATE TABLE events (
   position   bigserial PRIMARY KEY,
@@ -59,10 +45,10 @@ INSERT INTO events (stream, version, type, payload)
 SQL
 chmod a+r "$base/append.sql"
 threads=$((CLIENTS < 2 ? 1 : 2))
-tps=$("${as_pg[@]}" "$PG_BIN/pgbench" -n -h "$base" -p "$port" -U bench -c "$CLIENTS" -j "$threads" \
+tps=$("${as_pg[@]}" "$PG_BIN/pgbench" -n -h "$base" -p "$pg_port" -U bench -c "$CLIENTS" -j "$threads" \
   -T "$SECONDS_RUN" -f "$base/append.sql" postgres 2>/dev/null |
   awk '/^tps = / {print $3; exit}')
-[ -n "$tps" ] || { echo "pgbench failed; server log:" >&2; tail -20 "$base/server.log" >&2; exit 1; }
+[ -n "$tps" ] || { echo "pgbench failed; server log:" >&2; tail -20 "$pg_dir/server.log" >&2; exit 1; }
 stored=$(psql_ -At -c "SELECT count(*) FROM events")
 ((stored > 0)) || { echo "no events stored" >&2; exit 1; }
 echo "$CLIENTS $tps"

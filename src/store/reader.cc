@@ -148,6 +148,34 @@ class Store::Impl::LogReader final : public EventReader::Impl {
   }
 };
 
+namespace {
+
+bool AtStream(const rocksdb::Iterator& it, std::string_view stream) {
+  std::string_view found;
+  std::uint64_t version = 0;
+  return it.Valid() && store::DecodeStreamKey(it.key().ToStringView(), &found, &version) &&
+         found == stream;
+}
+
+// Leaves `it` on the stream index run of `stream` holding `version` (docs/format.md, "Index
+// runs"), else on the first entry after it (another stream's, or none). A run beginning at
+// `version` — a replay from version 1, stream info of an untruncated stream — takes one Seek.
+void SeekStreamRun(rocksdb::Iterator* it, std::string_view stream, std::uint64_t version) {
+  const std::string key = store::StreamKey(stream, version);
+  it->Seek(key);
+  if ((AtStream(*it, stream) && it->key() == rocksdb::Slice(key)) || !it->status().ok()) return;
+  it->SeekForPrev(key);  // the run before may reach it
+  std::string_view found;
+  std::uint64_t v0 = 0, p0 = 0, n = 0;
+  if (it->Valid() && store::DecodeStreamKey(it->key().ToStringView(), &found, &v0) &&
+      found == stream && store::DecodeStreamRunValue(it->value().ToStringView(), &p0, &n) &&
+      v0 + n - 1 >= version)
+    return;
+  if (it->status().ok()) it->Seek(key);
+}
+
+}  // namespace
+
 // Walks one stream's index runs (docs/format.md, "Index runs") version by version and
 // fetches each event from the log.
 class Store::Impl::StreamReader final : public EventReader::Impl {
@@ -176,24 +204,10 @@ class Store::Impl::StreamReader final : public EventReader::Impl {
     // The run holding the first version to return begins at or below it.
     start_at_ = backward_ ? o.from_version.value_or(UINT64_MAX)
                           : std::max(o.from_version.value_or(1), first_visible_);
-    if (backward_) {
+    if (backward_)
       it_->SeekForPrev(store::StreamKey(stream, start_at_));
-    } else {
-      // A run beginning at it is the common case (a replay from version 1): one Seek. Else the
-      // run before the one found may hold it.
-      const std::string start = store::StreamKey(stream, start_at_);
-      it_->Seek(start);
-      std::uint64_t v0 = 0, p0 = 0, n = 0;
-      if (!(it_->Valid() && DecodeRun(&v0, &p0, &n) && v0 == start_at_) && it_->status().ok()) {
-        if (it_->Valid())
-          it_->Prev();
-        else
-          it_->SeekToLast();
-        if (!(it_->Valid() && DecodeRun(&v0, &p0, &n) && v0 + n - 1 >= start_at_) &&
-            it_->status().ok())
-          it_->Seek(start);
-      }
-    }
+    else
+      SeekStreamRun(it_.get(), stream, start_at_);
     Load();
   }
 
@@ -554,13 +568,6 @@ Status DecodeIndexRun(const rocksdb::Iterator& it, std::string_view stream,
   return Status::Ok();
 }
 
-bool AtStream(const rocksdb::Iterator& it, std::string_view stream) {
-  std::string_view found;
-  std::uint64_t version = 0;
-  return it.Valid() && store::DecodeStreamKey(it.key().ToStringView(), &found, &version) &&
-         found == stream;
-}
-
 // Fills `info` for info->stream, whose versions below `truncate_before` are hidden and whose
 // events past position `through` (the published head) are not visible yet: kNotFound when
 // none is. Leaves `it` on the stream's last visible entry. A stream always keeps its last
@@ -569,14 +576,8 @@ bool AtStream(const rocksdb::Iterator& it, std::string_view stream) {
 Status FillStreamInfo(rocksdb::Iterator* it, std::uint64_t truncate_before, std::uint64_t through,
                       StreamInfo* info) {
   const std::uint64_t from = std::max<std::uint64_t>(truncate_before, 1);
-  // The first readable version: in the run holding `from`, or in the first run after it. A
-  // run beginning at `from` (version 1 of an untruncated stream) takes one Seek.
-  const std::string from_key = store::StreamKey(info->stream, from);
-  it->Seek(from_key);
-  if (!(AtStream(*it, info->stream) && it->key() == rocksdb::Slice(from_key))) {
-    it->SeekForPrev(from_key);
-    if (!AtStream(*it, info->stream)) it->Seek(from_key);
-  }
+  // The first readable version: in the run holding `from`, or in the first run after it.
+  SeekStreamRun(it, info->stream, from);
   std::uint64_t first_version = 0, first_position = store::kRemovedPosition;
   for (; AtStream(*it, info->stream); it->Next()) {
     std::uint64_t v0 = 0, p0 = 0, n = 0;

@@ -29,10 +29,7 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
     lk.Wait(w.cv, [&]() CAIRN_REQUIRES(mu_) {
       return w.done || (!queue_.empty() && queue_.front() == &w) || SyncTurn(&w);
     });
-    if (w.done) {
-      --in_submit_;
-      break;
-    }
+    if (w.done) break;
     if (SyncTurn(&w)) {
       // w's group is written: w syncs it and whatever was written after it.
       const std::size_t covered = BeginSync(lk, &w);
@@ -333,7 +330,7 @@ std::optional<Sequencer::UnsyncedGroup> Sequencer::WriteGroup(const std::vector<
                                                               const audit::Hash& start_hash,
                                                               bool recovering) {
   rocksdb::WriteOptions wo;
-  wo.sync = false;  // kSync: the sync stage (SyncUnsynced) makes it durable
+  wo.sync = false;  // kSync: the sync stage (BeginSync, EndSync) makes it durable
   rocksdb::Status rs = s_.db->Write(wo, &batch_);
   if (!rs.ok()) {
     Status s =

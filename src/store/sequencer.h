@@ -86,7 +86,7 @@ class Sequencer {
     rocksdb::ColumnFamilyHandle* ids = nullptr;
     rocksdb::ColumnFamilyHandle* types = nullptr;
     EventId store_id;   // the chain's genesis
-    bool sync = false;  // Durability::kSync: each group's write is fsynced
+    bool sync = false;  // Durability::kSync: groups are acknowledged after a SyncWAL
     std::size_t max_group_appends = 0;
     std::size_t stream_cache_entries = 0;
     std::size_t write_buffer_bytes = 0;    // for the full-disk remedy's text
@@ -176,6 +176,7 @@ class Sequencer {
   }
   void Finish(Writer* w, const Writer* self) CAIRN_REQUIRES(mu_) {
     w->done = true;
+    --in_submit_;
     if (w != self) w->cv.notify_one();
   }
 
@@ -212,7 +213,8 @@ class Sequencer {
   // How long a sync waits for appends still coming in: half the last sync's time, capped.
   static constexpr std::chrono::microseconds kMaxLinger{1000};
   std::chrono::steady_clock::duration linger_ CAIRN_GUARDED_BY(mu_){};
-  std::size_t in_submit_ CAIRN_GUARDED_BY(mu_) = 0;  // appends queued, written or syncing
+  // Appends queued, being written or waiting for a sync: entered Submit, not yet Finish()ed.
+  std::size_t in_submit_ CAIRN_GUARDED_BY(mu_) = 0;
   // A write to the WAL failed: the groups still unsynced fail without a sync (their WAL is
   // broken) until the leader recovered.
   Status wal_broken_ CAIRN_GUARDED_BY(mu_);
