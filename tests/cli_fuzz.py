@@ -131,7 +131,7 @@ def main():
             runs += 1
             try:
                 p = subprocess.run(argv, input=stdin_bytes(rng, paths), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, timeout=20)
+                                   stderr=subprocess.PIPE, timeout=20, cwd=work)
             except subprocess.TimeoutExpired:
                 failures += 1
                 print("HANG:", argv[:8], file=sys.stderr)

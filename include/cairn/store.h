@@ -422,6 +422,13 @@ class Store {
   // The backlog the quota (StoreOptions::backlog_quota) counts.
   BacklogStatus GetBacklog() const;
 
+  // The store's metrics as Prometheus text exposition (names cairn_store_*; docs/monitoring):
+  // appends, events, failures, append latency and group-commit sizes as histograms, WAL syncs
+  // and their latency, the head, the backlog, RocksDB's files, pending compaction and memtable
+  // bytes, and the directory's size on disk. Counters count since Open. Cheap enough to scrape
+  // every few seconds (it lists the store directory).
+  std::string PrometheusMetrics() const;
+
   // Flushes and closes the store, returning any error; later calls fail with
   // kFailedPrecondition. The destructor closes too, logging errors it cannot return.
   Status Close();

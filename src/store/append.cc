@@ -85,6 +85,29 @@ Result<std::vector<AppendResult>> Store::Impl::Append(std::span<const StreamAppe
 }
 
 Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<store::AppendView> views) {
+  const auto began = std::chrono::steady_clock::now();
+  auto r = SubmitUnmeasured(std::move(views));
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+  store::WriteMetrics& m = write_metrics_;
+  if (!r.ok()) {
+    m.append_failures.fetch_add(1, std::memory_order_relaxed);
+    return r;
+  }
+  m.appends.fetch_add(1, std::memory_order_relaxed);
+  m.append_seconds.Observe(took.count());
+  std::uint64_t events = 0;
+  bool deduplicated = true;
+  for (const AppendResult& a : *r) {
+    deduplicated = deduplicated && a.deduplicated;
+    if (!a.deduplicated) events += a.last_position - a.first_position + 1;
+  }
+  m.events.fetch_add(events, std::memory_order_relaxed);
+  if (deduplicated) m.deduplicated.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+Result<std::vector<AppendResult>> Store::Impl::SubmitUnmeasured(
+    std::vector<store::AppendView> views) {
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = Validate(views); !s.ok()) return s;

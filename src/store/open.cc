@@ -367,6 +367,7 @@ void Store::Impl::StartWriters() {
   setup.read_event = [this](std::uint64_t position) { return ReadEvent(position, false); };
   setup.head = &head_;
   setup.backlog = &backlog_;
+  setup.metrics = &write_metrics_;
   setup.logger = logger_;
   sequencer_ = std::make_unique<store::Sequencer>(std::move(setup));
   side_records_ = std::make_unique<store::SideRecords>(

@@ -42,6 +42,9 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
         const auto began = std::chrono::steady_clock::now();
         synced = s_.db->SyncWAL();
         const auto took = std::chrono::steady_clock::now() - began;
+        s_.metrics->syncs.fetch_add(1, std::memory_order_relaxed);
+        if (!synced.ok()) s_.metrics->sync_failures.fetch_add(1, std::memory_order_relaxed);
+        s_.metrics->sync_seconds.Observe(std::chrono::duration<double>(took).count());
         lk.Lock();
         linger_ = std::min<std::chrono::steady_clock::duration>(took / 2, kMaxLinger);
       }
@@ -49,6 +52,8 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
     } else {
       // w is at the queue's front: it commits everyone queued so far as one group.
       std::vector<Writer*> group = BeginLead(lk, &w);
+      s_.metrics->groups.fetch_add(1, std::memory_order_relaxed);
+      s_.metrics->group_appends.Observe(static_cast<double>(group.size()));
       writing_ = true;
       lk.Unlock();
       std::optional<UnsyncedGroup> written = CommitGroup(group);

@@ -52,6 +52,7 @@
 #include "cairn/store.h"
 #include "store/backlog.h"
 #include "store/head.h"
+#include "store/store_metrics.h"
 #include "util/mutex.h"
 #include "util/string_hash.h"
 
@@ -95,6 +96,7 @@ class Sequencer {
     std::function<Result<OwnedEvent>(std::uint64_t position)> read_event;
     PublishedHead* head = nullptr;
     Backlog* backlog = nullptr;
+    WriteMetrics* metrics = nullptr;  // groups and syncs are counted here
     std::shared_ptr<spdlog::logger> logger;
   };
 

@@ -258,6 +258,8 @@ Result<AggregateLoad> Store::LoadAggregate(std::string_view stream,
 }
 BacklogStatus Store::GetBacklog() const { return impl_->GetBacklog(); }
 
+std::string Store::PrometheusMetrics() const { return impl_->PrometheusMetrics(); }
+
 Result<OwnedEvent> Store::ReadEvent(std::uint64_t position, bool upcast) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();

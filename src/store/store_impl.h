@@ -88,6 +88,7 @@ class Store::Impl {
                                       const std::function<Status(const RecordedEvent&)>& apply,
                                       std::uint64_t up_to_version);
   BacklogStatus GetBacklog() const;
+  std::string PrometheusMetrics() const;  // metrics.cc
   // The raw stored event or removed-event marker at `position` (verify, retention).
   Result<OwnedEvent> ReadEvent(std::uint64_t position, bool upcast);
   // The chain hash stored at `position`, event or marker.
@@ -164,7 +165,9 @@ class Store::Impl {
 
   // The front of the append path (append.cc): Validate, the backlog's room, the sequencer.
   Status Validate(const std::vector<store::AppendView>& views) const;
+  // Submit counts and times each append (write_metrics_) around SubmitUnmeasured.
   Result<std::vector<AppendResult>> Submit(std::vector<store::AppendView> views);
+  Result<std::vector<AppendResult>> SubmitUnmeasured(std::vector<store::AppendView> views);
 
   const std::string path_;
   const StoreOptions options_;
@@ -195,6 +198,8 @@ class Store::Impl {
   std::string last_repair_;
 
   // The only writer of events (sequencer.h); made by LoadState once the families are open.
+  // The write path's counters (Store::PrometheusMetrics); the sequencer adds to them.
+  store::WriteMetrics write_metrics_;
   std::unique_ptr<store::Sequencer> sequencer_;
   std::unique_ptr<store::SideRecords> side_records_;
   // Refresh(): one catch-up with the writer at a time.

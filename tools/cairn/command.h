@@ -49,6 +49,9 @@ void AddFilterOptions(CLI::App* cmd, EventFilterArgs& filter);
 // Kafka client options, the way the Kafka tools and kcat spell them (ship, reconcile,
 // dead-letters retry, demo).
 void AddKafkaOptions(CLI::App* cmd, KafkaArgs& kafka);
+// The shipper's options (Kafka client, mode, routes, value, dead letters, drain, embedded
+// Kafka), shared by ship and serve (ship.cc).
+void AddShipperOptions(CLI::App* cmd, ShipArgs& args);
 
 }  // namespace cairn::tool
 

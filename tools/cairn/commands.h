@@ -2,12 +2,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "cairn/cairn.h"
+#include "cairn/embedded_kafka.h"
 #include "cairn/shipper.h"
 
 namespace cairn::tool {
@@ -93,6 +96,19 @@ struct ShipArgs {
   bool embedded_kafka = false;
 };
 int RunShip(const CommonOptions& common, const ShipArgs& args);
+// Shared by ship and serve.
+// Everything of the shipper arguments that becomes a ShipperOptions field.
+Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& args);
+// --embedded-kafka: a throwaway Kafka in this process, exclusive with given brokers. Returns
+// null when brokers are given.
+Result<std::unique_ptr<EmbeddedKafka>> EmbeddedKafkaIfAsked(const ShipArgs& args,
+                                                            ShipperOptions* o);
+// SIGINT and SIGTERM set the pending signal (0: none) instead of ending the process.
+void InstallSignalHandlers();
+int PendingSignal();
+// "host:port" split (an empty host or "*" is every interface); errors name `option`.
+Result<std::pair<std::string, int>> ParseListen(const std::string& addr, std::string_view option);
+std::string StatusLine(const ShipperStatus& s);
 
 struct KafkaMockArgs {
   int brokers = 3;

@@ -116,6 +116,25 @@ nlohmann::ordered_json EventToJson(const RecordedEvent& e) {
   return j;
 }
 
+nlohmann::json ShipperStatusJson(const ShipperStatus& s) {
+  return {{"state", ToString(s.state)},
+          {"broker_reachable", s.broker_reachable},
+          {"head_position", s.head_position},
+          {"shipped_through", s.shipped_through},
+          {"lag_events", s.lag_events},
+          {"lag_bytes", s.lag_bytes},
+          {"lag_seconds", s.lag_seconds},
+          {"events_shipped", s.events_shipped},
+          {"bytes_shipped", s.bytes_shipped},
+          {"produce_latency_p50_ms", s.produce_latency_p50_ms},
+          {"produce_latency_p99_ms", s.produce_latency_p99_ms},
+          {"delivery_errors", s.delivery_errors},
+          {"rewinds", s.rewinds},
+          {"dead_letters", s.dead_letters},
+          {"transactions_committed", s.transactions_committed},
+          {"last_error", s.last_error}};
+}
+
 Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* stream) {
   if (!j.is_object()) return Status::InvalidArgument("expected a JSON object");
   EventData e;

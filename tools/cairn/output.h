@@ -52,6 +52,8 @@ std::string DumpJson(const Json& j, int indent = -1) {
 // byte for byte the stored payload (key order kept); anything else is base64, so that
 // `append --jsonl` stores exactly the bytes `export` read.
 nlohmann::ordered_json EventToJson(const RecordedEvent& e);
+// A shipper's status as `cairn ship --format json` and /status print it (ship.cc).
+nlohmann::json ShipperStatusJson(const ShipperStatus& s);
 // The inverse for appending: reads type, data / data_base64, content_type, metadata, id and
 // stream (into *stream when present). Unknown fields are ignored so that read/export output
 // can be fed back in.

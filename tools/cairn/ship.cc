@@ -34,6 +34,8 @@ std::atomic<int> g_signal{0};
 
 extern "C" void OnSignal(int sig) { g_signal = sig; }
 
+}  // namespace
+
 void InstallSignalHandlers() {
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
@@ -41,6 +43,10 @@ void InstallSignalHandlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
+
+int PendingSignal() { return g_signal.load(); }
+
+namespace {
 
 Result<std::string> ReadFile(const std::string& path, std::string_view what) {
   std::error_code ec;
@@ -98,6 +104,8 @@ bool LibrdkafkaKnows(const std::string& key) {
   return known;
 }
 
+}  // namespace
+
 std::string StatusLine(const ShipperStatus& s) {
   return fmt::format(
       "{} | head {} | shipped {} | lag {} ev {:.1f} s | {:.0f} ev/s | p99 {:.1f} ms "
@@ -108,30 +116,11 @@ std::string StatusLine(const ShipperStatus& s) {
                                                  : "down: " + s.last_error);
 }
 
-nlohmann::json StatusJson(const ShipperStatus& s) {
-  return {{"state", ToString(s.state)},
-          {"broker_reachable", s.broker_reachable},
-          {"head_position", s.head_position},
-          {"shipped_through", s.shipped_through},
-          {"lag_events", s.lag_events},
-          {"lag_bytes", s.lag_bytes},
-          {"lag_seconds", s.lag_seconds},
-          {"events_shipped", s.events_shipped},
-          {"bytes_shipped", s.bytes_shipped},
-          {"produce_latency_p50_ms", s.produce_latency_p50_ms},
-          {"produce_latency_p99_ms", s.produce_latency_p99_ms},
-          {"delivery_errors", s.delivery_errors},
-          {"rewinds", s.rewinds},
-          {"dead_letters", s.dead_letters},
-          {"transactions_committed", s.transactions_committed},
-          {"last_error", s.last_error}};
-}
-
 // Splits "host:port" (the host may be empty or "*" for every interface).
-Result<std::pair<std::string, int>> ParseListen(const std::string& addr) {
+Result<std::pair<std::string, int>> ParseListen(const std::string& addr, std::string_view option) {
   const auto colon = addr.rfind(':');
   if (colon == std::string::npos)
-    return Status::InvalidArgument(fmt::format("--metrics-listen '{}': expected HOST:PORT", addr));
+    return Status::InvalidArgument(fmt::format("{} '{}': expected HOST:PORT", option, addr));
   std::string host = addr.substr(0, colon);
   if (host.empty() || host == "*") host = "0.0.0.0";
   int port = 0;
@@ -143,11 +132,9 @@ Result<std::pair<std::string, int>> ParseListen(const std::string& addr) {
     port = -1;
   }
   if (port < 0 || port > 65535)
-    return Status::InvalidArgument(fmt::format("--metrics-listen '{}': bad port", addr));
+    return Status::InvalidArgument(fmt::format("{} '{}': bad port", option, addr));
   return std::make_pair(host, port);
 }
-
-}  // namespace
 
 Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const KafkaArgs& args) {
   std::vector<std::pair<std::string, std::string>> settings;
@@ -222,7 +209,7 @@ Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaA
   return o;
 }
 
-namespace {
+namespace {}  // namespace
 
 // Everything of `cairn ship`'s arguments that becomes a ShipperOptions field.
 Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& args) {
@@ -291,18 +278,20 @@ Result<std::unique_ptr<EmbeddedKafka>> EmbeddedKafkaIfAsked(const ShipArgs& args
   return k;
 }
 
+namespace {
+
 // --metrics-listen: /metrics and /status over HTTP while the shipper runs.
 class MetricsServer {
  public:
   Status Start(const std::string& listen, Shipper* shipper) {
-    auto l = ParseListen(listen);
+    auto l = ParseListen(listen, "--metrics-listen");
     if (!l.ok()) return l.status();
     server_ = std::make_unique<httplib::Server>();
     server_->Get("/metrics", [shipper](const httplib::Request&, httplib::Response& res) {
       res.set_content(shipper->PrometheusMetrics(), "text/plain; version=0.0.4");
     });
     server_->Get("/status", [shipper](const httplib::Request&, httplib::Response& res) {
-      res.set_content(DumpJson(StatusJson(shipper->GetStatus())), "application/json");
+      res.set_content(DumpJson(ShipperStatusJson(shipper->GetStatus())), "application/json");
     });
     if (!server_->bind_to_port(l->first, l->second))
       return Status::Unavailable(fmt::format("--metrics-listen {}: cannot listen there", listen));
@@ -363,7 +352,8 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   auto format = ParseFormat(args.format, false);
   if (!format.ok()) return Fail(format.status());
   if (!args.metrics_listen.empty())
-    if (auto l = ParseListen(args.metrics_listen); !l.ok()) return Fail(l.status());
+    if (auto l = ParseListen(args.metrics_listen, "--metrics-listen"); !l.ok())
+      return Fail(l.status());
   auto embedded = EmbeddedKafkaIfAsked(args, &o);
   if (!embedded.ok()) return Fail(embedded.status());
 
@@ -387,7 +377,7 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   if (Status s = (*store)->Close(); !s.ok() && exit_code == kExitOk) exit_code = Fail(s);
   if (!stopped.ok() && exit_code == kExitOk) exit_code = Fail(stopped);
   if (*format == Format::kJson)
-    std::printf("%s\n", DumpJson(StatusJson(final_status), 2).c_str());
+    std::printf("%s\n", DumpJson(ShipperStatusJson(final_status), 2).c_str());
   else
     std::printf("%s\n", StatusLine(final_status).c_str());
   return exit_code;
@@ -507,6 +497,33 @@ int RunKafkaMock(const CommonOptions&, const KafkaMockArgs& args) {
   return kExitOk;
 }
 
+void AddShipperOptions(CLI::App* cmd, ShipArgs& a) {
+  AddKafkaOptions(cmd, a.kafka);
+  cmd->add_option("--mode", a.mode, "at-least-once or exactly-once")->capture_default_str();
+  cmd->add_option("--routes", a.routes_file,
+                  "Routes file: 'category C TOPIC', 'type-prefix P TOPIC', 'default TOPIC'");
+  cmd->add_option("--default-topic", a.default_topic, "Topic for events no route matches")
+      ->capture_default_str();
+  cmd->add_option("--value", a.value, "payload or envelope")->capture_default_str();
+  cmd->add_option("--type-header", a.type_header,
+                  "Header carrying the event type (Spring: __TypeId__)")
+      ->capture_default_str();
+  cmd->add_option("--dead-letter-topic", a.dead_letter_topic,
+                  "Also send dead letters to this topic, with error headers");
+  cmd->add_option("--dead-letter-policy", a.dead_letter_policy,
+                  "hold (later events of the stream wait) or skip")
+      ->capture_default_str();
+  cmd->add_option("--checkpoint-topic", a.checkpoint_topic,
+                  "Compacted topic of exactly-once checkpoints")
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", a.drain_timeout_s,
+                  "Seconds to wait for in-flight events when stopping")
+      ->capture_default_str();
+  cmd->add_flag("--embedded-kafka", a.embedded_kafka,
+                "Ship to a throwaway Kafka inside this process (for trying cairn out; "
+                "its position is kept as checkpoint 'embedded-kafka', not 'shipper')");
+}
+
 // --- the subcommands of this file (command.h) ---
 
 namespace {
@@ -517,36 +534,13 @@ class ShipCommand final : public CommandWith<ShipArgs, RunShip> {
     cmd_ = app.add_subcommand(
         "ship", "Ship a store's events to Kafka in the foreground (Ctrl-C drains and stops)");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
-    AddKafkaOptions(cmd_, args_.kafka);
-    cmd_->add_option("--mode", args_.mode, "at-least-once or exactly-once")->capture_default_str();
-    cmd_->add_option("--routes", args_.routes_file,
-                     "Routes file: 'category C TOPIC', 'type-prefix P TOPIC', 'default TOPIC'");
-    cmd_->add_option("--default-topic", args_.default_topic, "Topic for events no route matches")
-        ->capture_default_str();
-    cmd_->add_option("--value", args_.value, "payload or envelope")->capture_default_str();
-    cmd_->add_option("--type-header", args_.type_header,
-                     "Header carrying the event type (Spring: __TypeId__)")
-        ->capture_default_str();
-    cmd_->add_option("--dead-letter-topic", args_.dead_letter_topic,
-                     "Also send dead letters to this topic, with error headers");
-    cmd_->add_option("--dead-letter-policy", args_.dead_letter_policy,
-                     "hold (later events of the stream wait) or skip")
-        ->capture_default_str();
-    cmd_->add_option("--checkpoint-topic", args_.checkpoint_topic,
-                     "Compacted topic of exactly-once checkpoints")
-        ->capture_default_str();
+    AddShipperOptions(cmd_, args_);
     cmd_->add_option("--metrics-listen", args_.metrics_listen,
                      "Serve Prometheus metrics at http://ADDR/metrics (e.g. :9464)");
-    cmd_->add_option("--drain-timeout", args_.drain_timeout_s,
-                     "Seconds to wait for in-flight events when stopping")
-        ->capture_default_str();
     cmd_->add_flag("--exit-when-caught-up", args_.exit_when_caught_up,
                    "Stop once everything appended before the start is in Kafka");
     cmd_->add_option("--format", args_.format, "Final summary: text or json")
         ->capture_default_str();
-    cmd_->add_flag("--embedded-kafka", args_.embedded_kafka,
-                   "Ship to a throwaway Kafka inside this process (for trying cairn out; "
-                   "its position is kept as checkpoint 'embedded-kafka', not 'shipper')");
     cmd_->footer(
         "Examples:\n"
         "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes "

@@ -1,0 +1,344 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The gateway's server: listening, TLS, limits, authentication, metrics, and the operational
+// routes (/healthz, /readyz, /metrics, /status, the status page at /).
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "gateway_impl.h"
+#include "output.h"
+
+namespace cairn::tool {
+
+extern const char* const kStatusPageHtml;  // status_page.cc
+
+namespace {
+
+// The HTTP status for an error code. Retryable ones (429, 503) carry Retry-After.
+constexpr std::size_t kKeepAliveRequests = 100000;
+
+int HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kWrongExpectedVersion:
+      return 409;
+    case StatusCode::kResourceExhausted:
+      return 429;
+    case StatusCode::kNotSupported:
+      return 501;
+    case StatusCode::kIOError:
+      return s.IsRetryable() ? 503 : 500;
+    case StatusCode::kBusy:
+    case StatusCode::kUnavailable:
+    case StatusCode::kCancelled:
+    case StatusCode::kTimedOut:
+    case StatusCode::kFailedPrecondition:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string_view ReasonName(int http_status) {
+  switch (http_status) {
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 415:
+      return "unsupported_media_type";
+    case 431:
+      return "request_header_fields_too_large";
+    default:
+      return http_status >= 500 ? "server_error" : "client_error";
+  }
+}
+
+bool CertificateReadable(const std::string& path) {
+  std::ifstream in(path);
+  return static_cast<bool>(in);
+}
+
+}  // namespace
+
+void ReplyJson(httplib::Response& res, int http_status, const nlohmann::ordered_json& body) {
+  res.status = http_status;
+  res.set_content(DumpJson(body) + "\n", "application/json");
+}
+
+void ReplyError(httplib::Response& res, int http_status, std::string_view error,
+                std::string_view message, std::chrono::seconds retry_after,
+                const nlohmann::ordered_json& extra) {
+  nlohmann::ordered_json body = {
+      {"error_code", http_status}, {"error", error}, {"message", message}};
+  for (const auto& [k, v] : extra.items()) body[k] = v;
+  if (http_status == 429 || http_status == 503)
+    res.set_header("Retry-After", std::to_string(retry_after.count()));
+  ReplyJson(res, http_status, body);
+}
+
+void ReplyStatus(httplib::Response& res, const Status& status, std::chrono::seconds retry_after) {
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  if (const auto& c = status.version_conflict()) {
+    extra["stream"] = c->stream;
+    extra["expected"] = c->expected;
+    extra["actual"] = c->actual;
+  }
+  ReplyError(res, HttpStatusFor(status), StatusCodeName(status.code()), status.message(),
+             retry_after, extra);
+}
+
+Gateway::Impl::Impl(Store& store, Shipper* shipper, GatewayOptions options, TokenSet tokens)
+    : store_(store), shipper_(shipper), options_(std::move(options)), tokens_(std::move(tokens)) {}
+
+Status Gateway::Impl::Listen() {
+  if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
+    return Status::InvalidArgument("--tls-cert and --tls-key go together: give both or neither");
+  if (!options_.tls_cert_file.empty()) {
+    for (const auto* f : {&options_.tls_cert_file, &options_.tls_key_file})
+      if (!CertificateReadable(*f))
+        return Status::InvalidArgument(fmt::format("TLS file '{}': cannot read it", *f));
+    auto tls = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
+                                                    options_.tls_key_file.c_str());
+    if (!tls->is_valid())
+      return Status::InvalidArgument(
+          fmt::format("--tls-cert '{}' / --tls-key '{}': not a PEM certificate chain and its "
+                      "private key",
+                      options_.tls_cert_file, options_.tls_key_file));
+    server_ = std::move(tls);
+  } else {
+    server_ = std::make_unique<httplib::Server>();
+  }
+  const std::size_t workers = options_.max_connections;
+  server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  server_->set_payload_max_length(options_.max_body_bytes);
+  server_->set_read_timeout(options_.request_timeout);
+  server_->set_write_timeout(options_.request_timeout);
+  server_->set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  // httplib closes a keep-alive connection after 5 requests by default: far too few for a
+  // client appending in a loop.
+  server_->set_keep_alive_max_count(kKeepAliveRequests);
+  const httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request&,
+                                                               httplib::Response& res) {
+    // Routed answers carry their own JSON body; this names what the server refused itself.
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    metrics_.RecordRefused(res.status);
+    std::string message = res.status == 404 ? "no such route (see docs/http.md)"
+                          : res.status == 413
+                              ? fmt::format(
+                                    "the request body is over {} bytes "
+                                    "(--max-body)",
+                                    options_.max_body_bytes)
+                              : fmt::format("the server refused the request ({})", res.status);
+    ReplyError(res, res.status, ReasonName(res.status), message, options_.retry_after);
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  server_->set_error_handler(on_error);
+  server_->set_exception_handler(
+      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        ReplyError(res, 500, "internal", "internal error: " + what, options_.retry_after);
+      });
+  AddRoutes();
+  const int bound =
+      options_.port == 0
+          ? server_->bind_to_any_port(options_.host)
+          : (server_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
+  if (bound < 0)
+    return Status::Unavailable(
+        fmt::format("--listen {}:{}: cannot listen there (in use, or not an address of this "
+                    "host)",
+                    options_.host, options_.port));
+  port_ = bound;
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return Status::Ok();
+}
+
+void Gateway::Impl::Stop() {
+  stopping_ = true;
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Gateway::Impl::Authorized(const httplib::Request& req, httplib::Response& res,
+                               Scope scope) const {
+  if (scope == Scope::kNone || !tokens_.enabled()) return true;
+  const Scope granted = tokens_.Check(req.get_header_value("Authorization"));
+  if (granted == Scope::kNone) {
+    res.set_header("WWW-Authenticate", "Bearer realm=\"cairn\"");
+    ReplyError(res, 401, "unauthorized",
+               "a bearer token is needed: send 'Authorization: Bearer TOKEN' with a token of "
+               "the --tokens file",
+               options_.retry_after);
+    return false;
+  }
+  if (static_cast<int>(granted) < static_cast<int>(scope)) {
+    ReplyError(res, 403, "forbidden", "this token may read, not append", options_.retry_after);
+    return false;
+  }
+  return true;
+}
+
+void Gateway::Impl::Serve(const char* method, const char* pattern, Route route, Scope scope,
+                          Handler handler) {
+  auto wrapped = [this, route, scope, handler](const httplib::Request& req,
+                                               httplib::Response& res) {
+    const auto start = std::chrono::steady_clock::now();
+    if (Authorized(req, res, scope)) (this->*handler)(req, res);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics_.Record(route, res.status, took.count());
+  };
+  if (std::string_view(method) == "GET")
+    server_->Get(pattern, wrapped);
+  else
+    server_->Post(pattern, wrapped);
+}
+
+void Gateway::Impl::AddRoutes() {
+  Serve("POST", R"(/v1/streams/(.+)/events)", Route::kAppend, Scope::kAppend, &Impl::Append);
+  Serve("GET", R"(/v1/streams/(.+))", Route::kReadStream, Scope::kRead, &Impl::ReadStream);
+  Serve("GET", "/v1/log", Route::kReadLog, Scope::kRead, &Impl::ReadLog);
+  Serve("GET", "/v1/feed", Route::kFeed, Scope::kRead, &Impl::Feed);
+  Serve("POST", R"(/topics/([^/]+))", Route::kProduce, Scope::kAppend, &Impl::Produce);
+  Serve("GET", "/healthz", Route::kOperations, Scope::kNone, &Impl::Healthz);
+  Serve("GET", "/readyz", Route::kOperations, Scope::kNone, &Impl::Readyz);
+  Serve("GET", "/metrics", Route::kOperations, Scope::kRead, &Impl::Metrics);
+  Serve("GET", "/status", Route::kOperations, Scope::kRead, &Impl::StatusJson);
+  Serve("GET", "/", Route::kOperations, Scope::kNone, &Impl::StatusPage);
+}
+
+void Gateway::Impl::Healthz(const httplib::Request&, httplib::Response& res) {
+  // Alive: the process answers. Whether it should get traffic is /readyz.
+  ReplyJson(res, 200, {{"status", "ok"}});
+}
+
+nlohmann::ordered_json Gateway::Impl::Readiness() const {
+  const StoreInfo info = store_.GetInfo();
+  nlohmann::ordered_json j;
+  bool ready = !stopping_ && !info.read_only && info.write_error.empty();
+  j["store"] = {{"path", info.path},
+                {"head", info.last_position},
+                {"writable", !info.read_only},
+                {"write_error", info.write_error}};
+  if (shipper_ != nullptr) {
+    const ShipperStatus s = shipper_->GetStatus();
+    // A broker that is down does not make the gateway unready: taking events while Kafka is
+    // away is its job. A failed shipper (fenced, misconfigured) does.
+    ready = ready && s.state != ShipperState::kFailed;
+    j["shipper"] = {{"state", ToString(s.state)},
+                    {"broker_reachable", s.broker_reachable},
+                    {"lag_events", s.lag_events},
+                    {"last_error", s.last_error}};
+  } else {
+    j["shipper"] = {{"state", "none"}};
+  }
+  j = nlohmann::ordered_json{{"ready", ready}, {"store", j["store"]}, {"shipper", j["shipper"]}};
+  if (stopping_) j["stopping"] = true;
+  return j;
+}
+
+void Gateway::Impl::Readyz(const httplib::Request&, httplib::Response& res) {
+  const auto j = Readiness();
+  if (!j["ready"].get<bool>())
+    res.set_header("Retry-After", std::to_string(options_.retry_after.count()));
+  ReplyJson(res, j["ready"].get<bool>() ? 200 : 503, j);
+}
+
+void Gateway::Impl::Metrics(const httplib::Request&, httplib::Response& res) {
+  std::string text = metrics_.Render();
+  text += fmt::format(
+      "# HELP cairn_http_feeds_open Live feeds (server-sent events) open now.\n"
+      "# TYPE cairn_http_feeds_open gauge\ncairn_http_feeds_open {}\n",
+      feeds_.load());
+  text += store_.PrometheusMetrics();
+  if (shipper_ != nullptr) text += shipper_->PrometheusMetrics();
+  res.set_content(text, "text/plain; version=0.0.4");
+}
+
+void Gateway::Impl::StatusJson(const httplib::Request&, httplib::Response& res) {
+  nlohmann::ordered_json j = Readiness();
+  const StoreInfo info = store_.GetInfo();
+  j["store"]["store_id"] = info.store_id;
+  j["store"]["format_version"] = info.format_version;
+  j["store"]["first_position"] = info.first_position;
+  if (shipper_ != nullptr) j["shipper"] = ShipperStatusJson(shipper_->GetStatus());
+  const BacklogStatus b = store_.GetBacklog();
+  j["backlog"] = {{"events", b.events},
+                  {"bytes", b.bytes},
+                  {"max_events", b.max_events},
+                  {"max_bytes", b.max_bytes},
+                  {"rejected_appends", b.rejected_appends},
+                  {"blocked_appends", b.blocked_appends}};
+  constexpr std::size_t kShown = 100;
+  auto dead = store_.ListDeadLetters(0, kShown + 1);
+  j["dead_letters"] = dead.ok() ? nlohmann::ordered_json(std::min(dead->size(), kShown))
+                                : nlohmann::ordered_json(nullptr);
+  j["dead_letters_more"] = dead.ok() && dead->size() > kShown;
+  nlohmann::ordered_json last = nlohmann::ordered_json::array();
+  LogReadOptions lo;
+  lo.direction = Direction::kBackward;
+  lo.limit = 10;
+  if (auto r = store_.ReadLog(lo); r.ok())
+    for (; r->Valid(); r->Next()) last.push_back(EventToJson(r->event()));
+  j["last_events"] = std::move(last);
+  j["feeds_open"] = feeds_.load();
+  ReplyJson(res, 200, j);
+}
+
+void Gateway::Impl::StatusPage(const httplib::Request&, httplib::Response& res) {
+  res.set_content(kStatusPageHtml, "text/html; charset=utf-8");
+}
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Gateway::~Gateway() { Stop(); }
+
+Result<std::unique_ptr<Gateway>> Gateway::Start(Store& store, Shipper* shipper,
+                                                GatewayOptions options) {
+  TokenSet tokens;
+  if (!options.tokens_file.empty()) {
+    auto t = TokenSet::Load(options.tokens_file);
+    if (!t.ok()) return t.status();
+    tokens = std::move(t).value();
+  }
+  if (options.max_connections == 0)
+    return Status::InvalidArgument("--max-connections must be at least 1");
+  if (options.max_body_bytes == 0) return Status::InvalidArgument("--max-body must be at least 1");
+  auto impl = std::make_unique<Impl>(store, shipper, std::move(options), std::move(tokens));
+  if (Status s = impl->Listen(); !s.ok()) return s;
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+int Gateway::port() const { return impl_->port(); }
+
+void Gateway::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+}  // namespace cairn::tool

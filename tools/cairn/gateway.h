@@ -1,0 +1,73 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The edge gateway behind `cairn serve`: an HTTP/1.1 JSON API over one open store (and the
+// shipper mirroring it to Kafka), so that apps in any language append durably while the
+// uplink is away. docs/http.md is the API's reference; this header is the tool's own, not
+// part of libcairn's public API.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <cairn/cairn.h>
+
+namespace cairn::tool {
+
+struct GatewayOptions {
+  // Where to listen. Default: loopback only, port 8080. Port 0 picks a free port (port()).
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  // PEM certificate chain and private key: both set serves HTTPS only. Default: plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Bearer tokens, one per line: "append TOKEN" or "read TOKEN" ('#' starts a comment). Empty:
+  // no authentication (fine on loopback or a Unix-permission-guarded host). /healthz and
+  // /readyz never need a token.
+  std::string tokens_file;
+  // A request body over this is refused with 413 before it is read. Default: 8 MiB.
+  std::size_t max_body_bytes = 8 << 20;
+  // Worker threads, so connections served at once; more wait in the listen backlog. An open
+  // live feed holds one. Default: 128.
+  std::size_t max_connections = 128;
+  // Live feeds (server-sent events) open at once; more get 503. Default: 32.
+  std::size_t max_feeds = 32;
+  // Reading a request (headers and body) and writing a response each must finish in this.
+  // Default: 30 s.
+  std::chrono::seconds request_timeout{30};
+  // An idle keep-alive connection is closed after this. Default: 5 s.
+  std::chrono::seconds keep_alive_timeout{5};
+  // Retry-After on 429 and 503 answers. Default: 1 s.
+  std::chrono::seconds retry_after{1};
+  // The store's limits, for naming an oversized event with 413 before appending. Default: the
+  // store's defaults.
+  std::size_t max_payload_bytes = StoreOptions{}.max_payload_bytes;
+};
+
+// Thread-safety: Start, port and Stop from one thread; requests are served on the gateway's
+// own worker threads. The store (and shipper, when given) must outlive the gateway.
+class Gateway {
+ public:
+  // Validates the options (certificate, key and tokens readable and well-formed), binds and
+  // starts serving in the background. `shipper` may be null (no Kafka: /readyz says so).
+  static Result<std::unique_ptr<Gateway>> Start(Store& store, Shipper* shipper,
+                                                GatewayOptions options);
+  ~Gateway();
+
+  // The bound port (the one chosen when options.port was 0).
+  int port() const;
+  // Stops accepting, ends live feeds, and waits for requests in flight to be answered.
+  void Stop();
+
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  class Impl;
+
+ private:
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cairn::tool

@@ -1,0 +1,73 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Inside the gateway: the server, its state, and the handlers (gateway.cc sets the server up
+// and answers the operational routes; gateway_api.cc answers the event routes).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "gateway.h"
+#include "gateway_auth.h"
+#include "gateway_metrics.h"
+
+namespace cairn::tool {
+
+class Gateway::Impl {
+ public:
+  Impl(Store& store, Shipper* shipper, GatewayOptions options, TokenSet tokens);
+
+  Status Listen();
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  using Handler = void (Impl::*)(const httplib::Request&, httplib::Response&);
+  void AddRoutes();
+  // Registers `handler` for method + pattern: checks the bearer token against `scope`, times
+  // the request and counts its answer under `route`.
+  void Serve(const char* method, const char* pattern, Route route, Scope scope, Handler handler);
+  bool Authorized(const httplib::Request& req, httplib::Response& res, Scope scope) const;
+
+  // gateway_api.cc
+  void Append(const httplib::Request& req, httplib::Response& res);
+  void Produce(const httplib::Request& req, httplib::Response& res);
+  void ReadStream(const httplib::Request& req, httplib::Response& res);
+  void ReadLog(const httplib::Request& req, httplib::Response& res);
+  void Feed(const httplib::Request& req, httplib::Response& res);
+
+  // gateway.cc
+  void Healthz(const httplib::Request& req, httplib::Response& res);
+  void Readyz(const httplib::Request& req, httplib::Response& res);
+  void Metrics(const httplib::Request& req, httplib::Response& res);
+  void StatusJson(const httplib::Request& req, httplib::Response& res);
+  void StatusPage(const httplib::Request& req, httplib::Response& res);
+  nlohmann::ordered_json Readiness() const;
+
+  Store& store_;
+  Shipper* const shipper_;
+  const GatewayOptions options_;
+  const TokenSet tokens_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<std::size_t> feeds_{0};
+  HttpMetrics metrics_;
+};
+
+// An error answer: {"error_code": <HTTP status>, "error": <name>, "message": <what was wrong>}
+// plus `extra`'s fields; Retry-After on 429 and 503.
+void ReplyError(httplib::Response& res, int http_status, std::string_view error,
+                std::string_view message, std::chrono::seconds retry_after,
+                const nlohmann::ordered_json& extra = nlohmann::ordered_json::object());
+// The HTTP answer for a store or shipper error: 400, 404, 409, 429, 500, 501 or 503.
+void ReplyStatus(httplib::Response& res, const Status& status, std::chrono::seconds retry_after);
+void ReplyJson(httplib::Response& res, int http_status, const nlohmann::ordered_json& body);
+
+}  // namespace cairn::tool
