@@ -39,37 +39,6 @@ Result<std::unique_ptr<Store>> OpenForAudit(const CommonOptions& common, const s
   return Store::Open(path, o);
 }
 
-namespace {
-
-std::string Truncate(std::string_view s, std::size_t n) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= n) {
-      out.resize(n - 1);
-      out += "…";
-      break;
-    }
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  return out;
-}
-
-}  // namespace
-
-void PrintTableHeader() {
-  fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", "POSITION", "VERSION", "TIME", "TYPE",
-             "STREAM", "DATA");
-}
-
-void PrintTableRow(const RecordedEvent& e) {
-  std::string data = IsJsonContentType(e.content_type)
-                         ? std::string(e.payload)
-                         : fmt::format("<{} bytes {}>", e.payload.size(), e.content_type);
-  fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", e.position, e.version,
-             FormatTimestamp(e.timestamp_us), Truncate(e.type, 24), Truncate(e.stream, 20),
-             Truncate(data, 60));
-}
-
 Result<LogLevel> ParseLogLevel(const std::string& name) {
   if (name == "trace") return LogLevel::kTrace;
   if (name == "debug") return LogLevel::kDebug;

@@ -116,6 +116,37 @@ nlohmann::ordered_json EventToJson(const RecordedEvent& e) {
   return j;
 }
 
+namespace {
+
+std::string Truncate(std::string_view s, std::size_t n) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= n) {
+      out.resize(n - 1);
+      out += "…";
+      break;
+    }
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  }
+  return out;
+}
+
+}  // namespace
+
+void PrintTableHeader() {
+  fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", "POSITION", "VERSION", "TIME", "TYPE",
+             "STREAM", "DATA");
+}
+
+void PrintTableRow(const RecordedEvent& e) {
+  std::string data = IsJsonContentType(e.content_type)
+                         ? std::string(e.payload)
+                         : fmt::format("<{} bytes {}>", e.payload.size(), e.content_type);
+  fmt::print("{:>10}  {:>7}  {:<27}  {:<24}  {:<20}  {}\n", e.position, e.version,
+             FormatTimestamp(e.timestamp_us), Truncate(e.type, 24), Truncate(e.stream, 20),
+             Truncate(data, 60));
+}
+
 nlohmann::json ShipperStatusJson(const ShipperStatus& s) {
   return {{"state", ToString(s.state)},
           {"broker_reachable", s.broker_reachable},

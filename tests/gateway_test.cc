@@ -1,0 +1,411 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The HTTP gateway of `cairn serve`, in-process on a free loopback port, driven by an HTTP
+// client: every status code the API documents (docs/http.md), bad input of every kind leaving
+// the store as it was, idempotent retries, tokens, TLS, and the live feed from catch-up to
+// live.
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "gateway.h"
+#include "gateway_auth.h"
+#include "test_util.h"
+
+namespace cairn::tool {
+namespace {
+
+using cairn::testing::TempDir;
+using Json = nlohmann::json;
+constexpr const char* kJson = "application/json";
+constexpr const char* kId1 = "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d61";
+constexpr const char* kId2 = "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d62";
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void Start(StoreOptions so = cairn::testing::QuietOptions(), GatewayOptions go = {}) {
+    store_ = cairn::testing::OpenOrDie(dir_.path() + "/store", so);
+    go.port = 0;
+    go.max_payload_bytes = so.max_payload_bytes;
+    auto g = Gateway::Start(*store_, nullptr, go);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    gateway_ = std::move(g).value();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", gateway_->port());
+  }
+  void TearDown() override {
+    client_.reset();
+    gateway_.reset();
+    store_.reset();
+  }
+  httplib::Result Post(const std::string& stream, const std::string& body,
+                       const httplib::Headers& headers = {}, const char* type = kJson) {
+    return client_->Post(("/v1/streams/" + stream + "/events").c_str(), headers, body, type);
+  }
+  static Json Body(const httplib::Result& r) { return Json::parse(r->body); }
+  std::uint64_t Head() const { return store_->last_position(); }
+
+  TempDir dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Gateway> gateway_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(GatewayTest, AnAppendAnswers201WithVersionsAndPositionsAndIsStored) {
+  Start();
+  auto r = Post("order-1", R"([{"type":"OrderPlaced","data":{"total":5}},
+                              {"type":"OrderPaid","data_base64":"AAEC","content_type":"x/y"}])");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 201) << r->body;
+  const Json b = Body(r);
+  EXPECT_EQ(b["first_version"], 1);
+  EXPECT_EQ(b["last_version"], 2);
+  EXPECT_EQ(b["last_position"], 2);
+  EXPECT_EQ(b["events"].size(), 2u);
+  auto first = store_->ReadEvent(1);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->type, "OrderPlaced");
+  EXPECT_EQ(first->payload, R"({"total":5})");
+  auto second = store_->ReadEvent(2);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->payload, std::string("\0\1\2", 3));
+  EXPECT_EQ(second->content_type, "x/y");
+}
+
+TEST_F(GatewayTest, ARetryWithTheSameIdsReturnsTheOriginalResultAndStoresNothing) {
+  Start();
+  const std::string body =
+      std::string(R"([{"type":"A","id":")") + kId1 + R"("},{"type":"B","id":")" + kId2 + R"("}])";
+  auto first = Post("s-1", body, {{"Cairn-Expected-Version", "no-stream"}});
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 201) << first->body;
+  ASSERT_TRUE(Post("s-2", R"({"type":"Other"})"));
+  // The retry's expected version no longer holds, and still it is answered as the original.
+  auto again = Post("s-1", body, {{"Cairn-Expected-Version", "no-stream"}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 201) << again->body;
+  Json a = Body(first), b = Body(again);
+  EXPECT_TRUE(b["deduplicated"].get<bool>());
+  a.erase("deduplicated");
+  b.erase("deduplicated");
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(Head(), 3u);
+  // The same id with other content is a conflict, not a retry.
+  auto clash = Post("s-1", std::string(R"({"type":"Changed","id":")") + kId1 + "\"}");
+  ASSERT_TRUE(clash);
+  EXPECT_EQ(clash->status, 409);
+  EXPECT_EQ(Body(clash)["error"], "already_exists");
+  EXPECT_EQ(Head(), 3u);
+}
+
+TEST_F(GatewayTest, AVersionConflictIs409WithExpectedAndActual) {
+  Start();
+  ASSERT_EQ(Post("s-1", R"({"type":"A"})")->status, 201);
+  for (const char* expected : {"no-stream", "5", "0"}) {
+    auto r = Post("s-1", R"({"type":"B"})", {{"Cairn-Expected-Version", expected}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 409) << expected;
+    const Json b = Body(r);
+    EXPECT_EQ(b["error"], "wrong_expected_version");
+    EXPECT_EQ(b["actual"], 1);
+    EXPECT_EQ(b["stream"], "s-1");
+  }
+  EXPECT_EQ(Post("s-1", R"({"type":"B"})", {{"Cairn-Expected-Version", "1"}})->status, 201);
+  EXPECT_EQ(Post("s-2", R"({"type":"B"})", {{"Cairn-Expected-Version", "exists"}})->status, 409);
+  EXPECT_EQ(Head(), 2u);
+}
+
+TEST_F(GatewayTest, BadInputIsRefusedNamingWhatWasWrongAndStoresNothing) {
+  StoreOptions so = cairn::testing::QuietOptions();
+  so.max_payload_bytes = 1000;
+  GatewayOptions go;
+  go.max_body_bytes = 64 << 10;
+  Start(so, go);
+  ASSERT_EQ(Post("s-1", R"({"type":"A"})")->status, 201);
+  struct Case {
+    std::string stream, body;
+    httplib::Headers headers;
+    const char* type;
+    int status;
+    std::string names;  // a word the message must hold
+  };
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  const std::vector<Case> cases = {
+      {"s-1", "x", {}, "text/plain", 415, "Content-Type"},
+      {"s-1", R"({"type":)", {}, kJson, 400, "not JSON"},
+      {"s-1", "{\"type\":\"A\",\"data\":\"\xff\xfe\"}", {}, kJson, 400, "UTF-8"},
+      {"s-1", "{\"type\":\"A\",\"data\":" + deep + "}", {}, kJson, 400, "deeper"},
+      {"s-1", "[]", {}, kJson, 400, "empty"},
+      {"s-1", "42", {}, kJson, 400, "object"},
+      {"s-1", R"({"data":{}})", {}, kJson, 400, "type"},
+      {"s-1", R"([{"type":"A"},{"type":"B","id":"nope"}])", {}, kJson, 400, "events[1]"},
+      {"s-1", R"({"type":"A","data":1,"data_base64":"AA=="})", {}, kJson, 400, "either"},
+      {"s-1", R"({"type":"A","data_base64":"%%%"})", {}, kJson, 400, "base64"},
+      {"s-1", R"({"type":"A","stream":"s-2"})", {}, kJson, 400, "path names"},
+      {"s-1",
+       R"({"type":"A"})",
+       {{"Cairn-Expected-Version", "seven"}},
+       kJson,
+       400,
+       "Cairn-Expected-Version"},
+      {std::string(300, 'x'), R"({"type":"A"})", {}, kJson, 400, "stream"},
+      {"s-1", "{\"type\":\"A\\u0001\"}", {}, kJson, 400, "type"},
+      {"s-1", R"({"type":"A","data":")" + std::string(2000, 'a') + "\"}", {}, kJson, 413, "limit"},
+      {"s-1",
+       R"({"type":"A","data":")" + std::string(70 << 10, 'a') + "\"}",
+       {},
+       kJson,
+       413,
+       "--max-body"},
+  };
+  for (const Case& c : cases) {
+    auto r = Post(c.stream, c.body, c.headers, c.type);
+    ASSERT_TRUE(r) << c.body.substr(0, 40);
+    EXPECT_EQ(r->status, c.status) << c.body.substr(0, 40) << " -> " << r->body;
+    const Json b = Body(r);
+    EXPECT_EQ(b["error_code"], c.status);
+    EXPECT_NE(b["message"].get<std::string>().find(c.names), std::string::npos)
+        << b["message"] << " should name " << c.names;
+  }
+  EXPECT_EQ(Head(), 1u);
+  auto verify = store_->Verify();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->ok());
+  // Unknown routes and methods answer JSON too.
+  auto lost = client_->Get("/v2/nothing");
+  ASSERT_TRUE(lost);
+  EXPECT_EQ(lost->status, 404);
+  EXPECT_EQ(Body(lost)["error"], "not_found");
+}
+
+TEST_F(GatewayTest, TheBacklogQuotaRefusesWith429AndRetryAfter) {
+  StoreOptions so = cairn::testing::QuietOptions();
+  so.backlog_quota.max_events = 2;
+  so.backlog_quota.policy = BacklogQuota::Policy::kReject;
+  Start(so);
+  ASSERT_EQ(Post("s-1", R"([{"type":"A"},{"type":"B"}])")->status, 201);
+  auto r = Post("s-1", R"({"type":"C"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_EQ(Body(r)["error"], "resource_exhausted");
+  EXPECT_EQ(Head(), 2u);
+}
+
+TEST_F(GatewayTest, StreamAndLogReadsPageInBothDirections) {
+  Start();
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Post(i % 2 ? "odd-1" : "even-1", R"({"type":"T","data":)" + std::to_string(i) + "}")
+                  ->status,
+              201);
+  auto s = client_->Get("/v1/streams/even-1?limit=2");
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->status, 200);
+  Json b = Body(s);
+  EXPECT_EQ(b["last_version"], 3);
+  ASSERT_EQ(b["events"].size(), 2u);
+  EXPECT_EQ(b["events"][1]["data"], 2);
+  EXPECT_EQ(b["next"], 3);
+  b = Body(client_->Get("/v1/streams/even-1?from=3&limit=2"));
+  ASSERT_EQ(b["events"].size(), 1u);
+  EXPECT_TRUE(b["next"].is_null());
+  b = Body(client_->Get("/v1/streams/odd-1?direction=backward"));
+  ASSERT_EQ(b["events"].size(), 2u);
+  EXPECT_EQ(b["events"][0]["data"], 3);
+  b = Body(client_->Get("/v1/log?from=2&limit=3"));
+  EXPECT_EQ(b["head"], 5);
+  ASSERT_EQ(b["events"].size(), 3u);
+  EXPECT_EQ(b["events"][0]["position"], 2);
+  EXPECT_EQ(b["next"], 5);
+  EXPECT_EQ(client_->Get("/v1/streams/none-1")->status, 404);
+  for (const char* bad : {"/v1/log?limit=0", "/v1/log?limit=x", "/v1/log?from=-1",
+                          "/v1/log?direction=up", "/v1/streams/odd-1?limit=100001"}) {
+    auto r = client_->Get(bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+  }
+}
+
+TEST_F(GatewayTest, TheRestProxyProduceTakesTheKeyAsTheStream) {
+  Start();
+  auto r = client_->Post("/topics/orders", R"({"records":[{"key":"order-1","value":{"a":1}},
+      {"key":"order-2","value":"two"},{"key":"order-1","value":[3]}]})",
+                         "application/vnd.kafka.json.v2+json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const Json b = Body(r);
+  ASSERT_EQ(b["offsets"].size(), 3u);
+  auto at = [&](int i) {
+    return store_->ReadEvent(b["offsets"][i]["offset"].get<std::uint64_t>());
+  };
+  EXPECT_EQ(at(0)->stream, "order-1");
+  EXPECT_EQ(at(0)->payload, R"({"a":1})");
+  EXPECT_EQ(at(0)->type, "orders");
+  EXPECT_EQ(at(0)->version, 1u);
+  EXPECT_EQ(at(2)->version, 2u);
+  EXPECT_EQ(at(1)->payload, R"("two")");
+  auto bin = client_->Post("/topics/raw", R"({"records":[{"key":"b3JkZXItMw==","value":"AAE="}]})",
+                           "application/vnd.kafka.binary.v2+json");
+  ASSERT_TRUE(bin);
+  ASSERT_EQ(bin->status, 200) << bin->body;
+  auto raw = store_->ReadEvent(4);
+  EXPECT_EQ(raw->stream, "order-3");
+  EXPECT_EQ(raw->payload, std::string("\0\1", 2));
+  const std::uint64_t head = Head();
+  for (const char* bad : {R"({"records":[{"value":1}]})", R"({"records":[]})", R"([1])",
+                          R"({"records":[{"key":"k","value":1,"partition":2}]})"}) {
+    auto refused = client_->Post("/topics/orders", bad, "application/vnd.kafka.json.v2+json");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 422) << bad;
+    EXPECT_EQ(Body(refused)["error_code"], 42201);
+  }
+  EXPECT_EQ(client_->Post("/topics/orders", "{}", "application/vnd.kafka.avro.v2+json")->status,
+            415);
+  EXPECT_EQ(Head(), head);
+}
+
+TEST_F(GatewayTest, TokensGateAppendsAndReadsAndHealthNeedsNone) {
+  const std::string tokens = dir_.path() + "/tokens";
+  std::ofstream(tokens)
+      << "# writers\nappend writer-token-0123456789\n\nread  reader-token-0123456789\n";
+  GatewayOptions go;
+  go.tokens_file = tokens;
+  Start(cairn::testing::QuietOptions(), go);
+  auto bearer = [](const char* t) {
+    return httplib::Headers{{"Authorization", std::string("Bearer ") + t}};
+  };
+  auto none = Post("s-1", R"({"type":"A"})");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 401);
+  EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer realm=\"cairn\"");
+  EXPECT_EQ(Post("s-1", R"({"type":"A"})", bearer("writer-token-0123456780"))->status, 401);
+  EXPECT_EQ(Post("s-1", R"({"type":"A"})", bearer("reader-token-0123456789"))->status, 403);
+  EXPECT_EQ(Head(), 0u);
+  EXPECT_EQ(Post("s-1", R"({"type":"A"})", bearer("writer-token-0123456789"))->status, 201);
+  EXPECT_EQ(client_->Get("/v1/log")->status, 401);
+  EXPECT_EQ(client_->Get("/v1/log", bearer("reader-token-0123456789"))->status, 200);
+  EXPECT_EQ(client_->Get("/v1/log", bearer("writer-token-0123456789"))->status, 200);
+  EXPECT_EQ(client_->Get("/metrics")->status, 401);
+  EXPECT_EQ(client_->Get("/healthz")->status, 200);
+  EXPECT_EQ(client_->Get("/readyz")->status, 200);
+}
+
+TEST(GatewayTokens, ABadTokensFileIsRefusedNamingTheLine) {
+  for (const auto& [text, names] : std::vector<std::pair<std::string, std::string>>{
+           {"append short\n", "line 1"},
+           {"# c\nwrite abcdefghijklmnopqrstuvwxyz\n", "line 2"},
+           {"append abcdefgh ijklmnopqrstuvwxyz\n", "line 1"},
+           {"# nothing\n", "no tokens"}}) {
+    auto t = TokenSet::Parse(text, "tokens");
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_NE(t.status().message().find(names), std::string::npos) << t.status().message();
+    EXPECT_EQ(t.status().message().find("abcdefgh"), std::string::npos) << "echoes a token";
+  }
+  TempDir dir;
+  Store* no_store = nullptr;
+  auto store = cairn::testing::OpenOrDie(dir.path() + "/s");
+  no_store = store.get();
+  GatewayOptions go;
+  go.port = 0;
+  go.tokens_file = dir.path() + "/missing";
+  auto g = Gateway::Start(*no_store, nullptr, go);
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("missing"), std::string::npos);
+}
+
+TEST_F(GatewayTest, TlsServesHttpsWithTheGivenCertificate) {
+  const std::string cert = dir_.path() + "/cert.pem", key = dir_.path() + "/key.pem";
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  GatewayOptions go;
+  go.tls_cert_file = cert;
+  go.tls_key_file = key;
+  Start(cairn::testing::QuietOptions(), go);
+  httplib::SSLClient tls("127.0.0.1", gateway_->port());
+  tls.set_ca_cert_path(cert.c_str());
+  tls.enable_server_certificate_verification(true);
+  auto r = tls.Post("/v1/streams/s-1/events", R"({"type":"A"})", kJson);
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 201);
+  // Plain HTTP to the TLS port gets no answer.
+  client_->set_read_timeout(std::chrono::seconds(2));
+  EXPECT_FALSE(client_->Get("/healthz"));
+  // A key that is not the certificate's fails at start, naming both.
+  go.tls_key_file = cert;
+  auto bad = Gateway::Start(*store_, nullptr, go);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--tls-key"), std::string::npos);
+}
+
+TEST_F(GatewayTest, TheLiveFeedCatchesUpThenDeliversLiveInOrderFiltered) {
+  Start();
+  ASSERT_EQ(Post("order-1", R"({"type":"Placed"})")->status, 201);
+  ASSERT_EQ(Post("cart-1", R"({"type":"Placed"})")->status, 201);
+  ASSERT_EQ(Post("order-2", R"({"type":"Paid"})")->status, 201);
+  std::vector<std::uint64_t> ids;
+  std::string buffer;
+  httplib::Client feed("127.0.0.1", gateway_->port());
+  std::thread reader([&] {
+    feed.Get("/v1/feed?category=order&from=1", [&](const char* data, std::size_t n) {
+      buffer.append(data, n);
+      for (std::size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+        const std::string frame = buffer.substr(0, end);
+        buffer.erase(0, end + 2);
+        if (frame.rfind("id: ", 0) == 0) ids.push_back(std::stoull(frame.substr(4)));
+      }
+      return ids.size() < 4;
+    });
+  });
+  // Live appends, while the feed waits at the head.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(Post("cart-2", R"({"type":"Placed"})")->status, 201);
+  ASSERT_EQ(Post("order-1", R"({"type":"Shipped"})")->status, 201);
+  ASSERT_EQ(Post("order-3", R"({"type":"Placed"})")->status, 201);
+  reader.join();
+  EXPECT_EQ(ids, (std::vector<std::uint64_t>{1, 3, 5, 6}));
+  // Resuming after Last-Event-ID, filtered by type.
+  std::string resumed;
+  feed.Get("/v1/feed?type=Placed,Shipped", {{"Last-Event-ID", "4"}},
+           [&](const char* data, std::size_t n) {
+             resumed.append(data, n);
+             return resumed.find("id: 6") == std::string::npos;
+           });
+  EXPECT_EQ(resumed.find("id: 4\n"), std::string::npos);
+  EXPECT_NE(resumed.find("id: 5\n"), std::string::npos);
+  EXPECT_EQ(client_->Get("/v1/feed", {{"Last-Event-ID", "x"}})->status, 400);
+}
+
+TEST_F(GatewayTest, MetricsAndStatusDescribeTheStoreAndTheRequests) {
+  Start();
+  ASSERT_EQ(Post("s-1", R"([{"type":"A"},{"type":"B"}])")->status, 201);
+  ASSERT_EQ(Post("s-1", R"({"type)")->status, 400);
+  auto m = client_->Get("/metrics");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  for (const char* line : {"cairn_store_appends_total 1\n", "cairn_store_events_appended_total 2\n",
+                           "cairn_store_head_position 2\n",
+                           "cairn_http_requests_total{route=\"append\",code=\"2xx\"} 1\n",
+                           "cairn_http_requests_total{route=\"append\",code=\"4xx\"} 1\n",
+                           "cairn_http_request_duration_seconds_count{route=\"append\"} 2\n",
+                           "cairn_store_append_duration_seconds_bucket{le=\"+Inf\"} 1\n",
+                           "# TYPE cairn_store_group_commit_appends histogram\n"})
+    EXPECT_NE(m->body.find(line), std::string::npos) << line;
+  const Json s = Body(client_->Get("/status"));
+  EXPECT_TRUE(s["ready"].get<bool>());
+  EXPECT_EQ(s["store"]["head"], 2);
+  EXPECT_EQ(s["last_events"].size(), 2u);
+  EXPECT_EQ(s["last_events"][0]["position"], 2);
+  EXPECT_EQ(s["dead_letters"], 0);
+  auto page = client_->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("<title>cairn serve</title>"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cairn::tool
