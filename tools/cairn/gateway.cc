@@ -132,6 +132,9 @@ Status Gateway::Impl::Listen() {
   }
   const std::size_t workers = options_.max_connections;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+  // Answers are small and written in pieces: without TCP_NODELAY, Nagle holds the second
+  // piece until the client acknowledges the first, which a delayed ACK makes 40 ms.
+  server_->set_tcp_nodelay(true);
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_read_timeout(options_.request_timeout);
   server_->set_write_timeout(options_.request_timeout);
