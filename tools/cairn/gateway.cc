@@ -2,7 +2,7 @@
 //
 // The gateway's server: listening, TLS, limits, authentication, metrics, and the operational
 // routes (/healthz, /readyz, /metrics, /status, the status page at /).
-#include <sys/stat.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdio>
@@ -170,6 +170,15 @@ Status Gateway::Impl::Listen() {
         ReplyError(res, 500, "internal", "internal error: " + what, options_.retry_after);
       });
   AddRoutes();
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it
+  // and waits out a 1 s SYN retransmission. Keep the listening socket to deepen its backlog
+  // once bound (Linux takes a second listen() as a new backlog).
+  int listen_fd = -1;
+  server_->set_socket_options([&listen_fd](socket_t fd) {
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = fd;
+  });
   const int bound =
       options_.port == 0
           ? server_->bind_to_any_port(options_.host)
@@ -180,6 +189,7 @@ Status Gateway::Impl::Listen() {
                     "host)",
                     options_.host, options_.port));
   port_ = bound;
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::Ok();
 }
