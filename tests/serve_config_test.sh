@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#
+# docs/examples/serve/ must work as shipped: the systemd unit passes `systemd-analyze verify`,
+# the Prometheus config passes `promtool check config`, and the command line the unit runs,
+# with its env file, routes, client properties and tokens, starts `cairn serve` (against a
+# broker that is down: serving must not need Kafka) and answers /readyz.
+#   serve_config_test.sh CAIRN_BINARY
+set -euo pipefail
+CAIRN=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+EX=$HERE/../docs/examples/serve
+work=$(mktemp -d)
+serve_pid=""
+trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+
+# systemd-analyze wants the binary and files the unit names to exist: a private root.
+sed -e "s|/usr/local/bin/cairn|$CAIRN|" "$EX/cairn-serve.service" >"$work/cairn-serve.service"
+if command -v systemd-analyze >/dev/null; then
+  # (In a container without systemd running as PID 1 it may say so; only the unit's own
+  # problems count.)
+  { systemd-analyze verify "$work/cairn-serve.service" 2>&1 || true; } |
+      { grep "cairn-serve.service" || true; } | tee "$work/verify.out"
+  [[ ! -s "$work/verify.out" ]] || { echo "systemd-analyze verify complained (above)" >&2; exit 1; }
+fi
+cp "$HERE/../docs/monitoring/alerts.yml" "$work/cairn-alerts.yml"
+sed -e "s|/etc/prometheus/cairn-alerts.yml|$work/cairn-alerts.yml|; s|/etc/prometheus/cairn-read-token|$work/read-token|" \
+    "$EX/prometheus.yml" >"$work/prometheus.yml"
+echo token >"$work/read-token"
+promtool check config "$work/prometheus.yml"
+
+# The unit's ExecStart, with the env file's values and the files in $work.
+set -a; source "$EX/cairn-serve.env"; set +a
+port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -e 's|^bootstrap.servers=.*|bootstrap.servers=127.0.0.1:1|; /^security.protocol/d' \
+    "$EX/client.properties" >"$work/client.properties"
+cp "$EX/tokens.example" "$work/tokens"
+chmod 600 "$work/tokens"
+"$CAIRN" serve "$work/events" --listen "127.0.0.1:$port" --tokens "$work/tokens" \
+    --kafka-config "$work/client.properties" --routes "$EX/routes.txt" --mode "$CAIRN_MODE" \
+    --backlog-max-bytes "$CAIRN_BACKLOG_MAX_BYTES" --log-level error 2>"$work/serve.err" &
+serve_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >"$work/ready" 2>/dev/null && break; sleep 0.1; done
+grep -q '"ready":true' "$work/ready" || { echo "not ready:"; cat "$work/ready" "$work/serve.err"; exit 1; } >&2
+kill -TERM "$serve_pid"; wait "$serve_pid" || true; serve_pid=""
+echo "the example unit, env, routes, client.properties, tokens and Prometheus config all work"
