@@ -4,6 +4,12 @@
 // client: every status code the API documents (docs/http.md), bad input of every kind leaving
 // the store as it was, idempotent retries, tokens, TLS, and the live feed from catch-up to
 // live.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -379,6 +385,64 @@ TEST_F(GatewayTest, TheLiveFeedCatchesUpThenDeliversLiveInOrderFiltered) {
   EXPECT_EQ(resumed.find("id: 4\n"), std::string::npos);
   EXPECT_NE(resumed.find("id: 5\n"), std::string::npos);
   EXPECT_EQ(client_->Get("/v1/feed", {{"Last-Event-ID", "x"}})->status, 400);
+}
+
+TEST_F(GatewayTest, LimitsOnFeedsTimeAndHeadersAnswerWithoutStoringAnything) {
+  GatewayOptions go;
+  go.max_feeds = 1;
+  go.request_timeout = std::chrono::seconds(1);
+  Start(cairn::testing::QuietOptions(), go);
+  // One feed open: a second one is 503 with Retry-After.
+  std::atomic<bool> open{false};
+  httplib::Client first("127.0.0.1", gateway_->port());
+  std::thread holder([&] {
+    first.Get("/v1/feed?from=end", [&](const char*, std::size_t) {
+      open = true;
+      return false;  // the first chunk (retry:) is enough; closing ends the feed
+    });
+  });
+  for (int i = 0; i < 200 && !open; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(open);
+  auto busy = client_->Get("/v1/feed");
+  ASSERT_TRUE(busy);
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+  holder.join();
+  // A client that stops sending mid-body is cut off after --request-timeout; nothing stored.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(gateway_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string partial =
+      "POST /v1/streams/s-1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{\"type\":";
+  ASSERT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  timeval wait{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  const auto began = std::chrono::steady_clock::now();
+  char answer[256] = {};
+  const ssize_t got = recv(fd, answer, sizeof(answer) - 1, 0);
+  close(fd);
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(3500));
+  ASSERT_GT(got, 0) << "no answer before the client's own 5 s timeout";
+  EXPECT_EQ(std::string(answer).substr(0, 12), "HTTP/1.1 400");
+  // A header line over 8 KiB, and methods the API does not have.
+  auto big = client_->Get("/v1/log", {{"X-Big", std::string(20000, 'a')}});
+  ASSERT_TRUE(big);
+  EXPECT_EQ(big->status, 400);
+  EXPECT_EQ(Body(big)["error_code"], 400);
+  auto put = client_->Put("/v1/streams/s-1/events", "{}", kJson);
+  auto del = client_->Delete("/v1/streams/s-1");
+  for (const httplib::Result* r : {&put, &del}) {
+    ASSERT_TRUE(*r);
+    EXPECT_EQ((*r)->status, 405);
+    EXPECT_EQ((*r)->get_header_value("Allow"), "GET, POST");
+  }
+  EXPECT_EQ(client_->Get("/v1/streams/s-1/events")->status, 405);
+  EXPECT_EQ(Head(), 0u);
 }
 
 TEST_F(GatewayTest, MetricsAndStatusDescribeTheStoreAndTheRequests) {

@@ -245,6 +245,19 @@ void Gateway::Impl::AddRoutes() {
   Serve("GET", "/metrics", Route::kOperations, Scope::kRead, &Impl::Metrics);
   Serve("GET", "/status", Route::kOperations, Scope::kRead, &Impl::StatusJson);
   Serve("GET", "/", Route::kOperations, Scope::kNone, &Impl::StatusPage);
+  // The API reads with GET and appends with POST; other methods are named, not a bare 404.
+  const httplib::Server::Handler not_allowed = [this](const httplib::Request& req,
+                                                      httplib::Response& res) {
+    metrics_.RecordRefused(405);
+    res.set_header("Allow", "GET, POST");
+    ReplyError(res, 405, "method_not_allowed",
+               fmt::format("{} is not a method of this API: GET reads, POST appends (docs/http.md)",
+                           req.method),
+               options_.retry_after);
+  };
+  server_->Put(".*", not_allowed);
+  server_->Patch(".*", not_allowed);
+  server_->Delete(".*", not_allowed);
 }
 
 void Gateway::Impl::Healthz(const httplib::Request&, httplib::Response& res) {

@@ -286,6 +286,10 @@ void Gateway::Impl::ReadStream(const httplib::Request& req, httplib::Response& r
     o.from_version = *from;
   }
   auto info = store_.GetStreamInfo(stream);
+  if (!info.ok() && info.status().code() == StatusCode::kNotFound && stream.ends_with("/events"))
+    return ReplyError(res, 405, "method_not_allowed",
+                      "GET reads a stream at /v1/streams/{stream}; POST appends to .../events",
+                      options_.retry_after);
   if (!info.ok()) return ReplyStatus(res, info.status(), options_.retry_after);
   auto reader = store_.ReadStream(stream, o);
   if (!reader.ok()) return ReplyStatus(res, reader.status(), options_.retry_after);

@@ -110,6 +110,9 @@ int RunServe(const CommonOptions& common, const ServeArgs& args) {
     if (!o.ok()) return Fail(o.status());
     ship_options = std::move(o).value();
     embedded = EmbeddedKafkaIfAsked(args.ship, &ship_options);
+    if (!embedded.ok() && embedded.status().message().starts_with("no Kafka brokers"))
+      return Fail(Status::InvalidArgument(embedded.status().message() +
+                                          "; --no-ship takes events without shipping them"));
     if (!embedded.ok()) return Fail(embedded.status());
     so->backlog_quota.checkpoint = ship_options.checkpoint_name;
   }
