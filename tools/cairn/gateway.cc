@@ -142,19 +142,11 @@ Status Gateway::Impl::Listen() {
   // httplib closes a keep-alive connection after 5 requests by default: far too few for a
   // client appending in a loop.
   server_->set_keep_alive_max_count(kKeepAliveRequests);
-  const httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request&,
+  const httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request& req,
                                                                httplib::Response& res) {
     // Routed answers carry their own JSON body; this names what the server refused itself.
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    metrics_.RecordRefused(res.status);
-    std::string message = res.status == 404 ? "no such route (see docs/http.md)"
-                          : res.status == 413
-                              ? fmt::format(
-                                    "the request body is over {} bytes "
-                                    "(--max-body)",
-                                    options_.max_body_bytes)
-                              : fmt::format("the server refused the request ({})", res.status);
-    ReplyError(res, res.status, ReasonName(res.status), message, options_.retry_after);
+    AnswerRefused(req, res);
     return httplib::Server::HandlerResponse::Handled;
   };
   server_->set_error_handler(on_error);
@@ -198,6 +190,38 @@ void Gateway::Impl::Stop() {
   stopping_ = true;
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+}
+
+void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response& res) {
+  // httplib answers 400 to methods it has no handlers for (TRACE, CONNECT, ...).
+  const bool known_method = req.method == "GET" || req.method == "POST" || req.method == "HEAD" ||
+                            req.method == "OPTIONS";
+  if (res.status == 400 && !known_method && !req.method.empty()) {
+    res.status = 405;
+    res.set_header("Allow", "GET, POST");
+  }
+  metrics_.RecordRefused(res.status);
+  std::string message;
+  switch (res.status) {
+    case 404:
+      message = "no such route (see docs/http.md)";
+      break;
+    case 405:
+      message = fmt::format("{} is not a method of this API: GET reads, POST appends", req.method);
+      break;
+    case 413:
+      message =
+          fmt::format("the request body is over {} bytes (--max-body)", options_.max_body_bytes);
+      break;
+    case 400:
+      message =
+          "not a valid HTTP/1.1 request, a header line over 8 KiB, or one not sent within "
+          "--request-timeout";
+      break;
+    default:
+      message = fmt::format("the server refused the request ({})", res.status);
+  }
+  ReplyError(res, res.status, ReasonName(res.status), message, options_.retry_after);
 }
 
 bool Gateway::Impl::Authorized(const httplib::Request& req, httplib::Response& res,
@@ -245,19 +269,24 @@ void Gateway::Impl::AddRoutes() {
   Serve("GET", "/metrics", Route::kOperations, Scope::kRead, &Impl::Metrics);
   Serve("GET", "/status", Route::kOperations, Scope::kRead, &Impl::StatusJson);
   Serve("GET", "/", Route::kOperations, Scope::kNone, &Impl::StatusPage);
-  // The API reads with GET and appends with POST; other methods are named, not a bare 404.
-  const httplib::Server::Handler not_allowed = [this](const httplib::Request& req,
-                                                      httplib::Response& res) {
-    metrics_.RecordRefused(405);
-    res.set_header("Allow", "GET, POST");
-    ReplyError(res, 405, "method_not_allowed",
-               fmt::format("{} is not a method of this API: GET reads, POST appends (docs/http.md)",
-                           req.method),
-               options_.retry_after);
+  // A route asked with the wrong method is a 405 naming the right one, not a bare 404.
+  auto allow = [this](std::string allowed) {
+    return [this, allowed](const httplib::Request& req, httplib::Response& res) {
+      metrics_.RecordRefused(405);
+      res.set_header("Allow", allowed);
+      ReplyError(
+          res, 405, "method_not_allowed",
+          fmt::format("{} {}: this route takes {} (docs/http.md)", req.method, req.path, allowed),
+          options_.retry_after);
+    };
   };
-  server_->Put(".*", not_allowed);
-  server_->Patch(".*", not_allowed);
-  server_->Delete(".*", not_allowed);
+  for (const char* get_only : {R"(/v1/streams/(.+))", "/v1/log", "/v1/feed", "/healthz", "/readyz",
+                               "/metrics", "/status", "/"})
+    server_->Post(get_only, allow("GET"));
+  server_->Get(R"(/topics/([^/]+))", allow("POST"));
+  server_->Put(".*", allow("GET, POST"));
+  server_->Patch(".*", allow("GET, POST"));
+  server_->Delete(".*", allow("GET, POST"));
 }
 
 void Gateway::Impl::Healthz(const httplib::Request&, httplib::Response& res) {

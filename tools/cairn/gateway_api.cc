@@ -28,6 +28,11 @@ constexpr std::uint64_t kFeedBatch = 256;
 
 struct TooDeep {};
 
+// An event's fields in a request. Anything else is refused, so that a misspelt "dat" is a 400
+// naming it rather than an event stored without its payload.
+const std::set<std::string, std::less<>> kEventFields = {
+    "type", "data", "data_base64", "content_type", "metadata", "metadata_base64", "id", "stream"};
+
 // The body as JSON, or a message naming where it is not JSON (nlohmann's own error names the
 // byte; it also refuses strings that are not UTF-8).
 Result<Json> ParseJson(const std::string& body) {
@@ -89,6 +94,13 @@ Result<std::vector<EventData>> EventsFromBody(const Json& body, const std::strin
   for (std::size_t i = 0; i < n; ++i) {
     const Json& j = many ? body[i] : body;
     const std::string where = many ? fmt::format("events[{}]: ", i) : std::string();
+    if (j.is_object())
+      for (const auto& [key, value] : j.items())
+        if (!kEventFields.contains(key))
+          return Status::InvalidArgument(fmt::format(
+              "{}unknown field '{}' (an event has type, data or data_base64, content_type, "
+              "metadata or metadata_base64, id, stream)",
+              where, key));
     std::string named_stream = stream;
     auto e = EventFromJson(j, &named_stream);
     if (!e.ok()) return Status::InvalidArgument(where + e.status().message());
@@ -236,11 +248,10 @@ void Gateway::Impl::Produce(const httplib::Request& req, httplib::Response& res)
     e.type = topic;
     const auto value = rec.find("value");
     if (binary) {
-      if (key->is_string()) {
-        auto k = Base64Decode(stream);
-        if (!k.ok()) return fail("'key' is not base64: " + k.status().message());
-        stream = std::move(k).value();
-      }
+      if (!key->is_string()) return fail("'key' must be a base64 string");
+      auto k = Base64Decode(stream);
+      if (!k.ok()) return fail("'key' is not base64: " + k.status().message());
+      stream = std::move(k).value();
       if (value == rec.end() || !value->is_string()) return fail("'value' must be a base64 string");
       auto v = Base64Decode(value->get<std::string>());
       if (!v.ok()) return fail("'value' is not base64: " + v.status().message());
@@ -286,10 +297,12 @@ void Gateway::Impl::ReadStream(const httplib::Request& req, httplib::Response& r
     o.from_version = *from;
   }
   auto info = store_.GetStreamInfo(stream);
-  if (!info.ok() && info.status().code() == StatusCode::kNotFound && stream.ends_with("/events"))
+  if (!info.ok() && info.status().code() == StatusCode::kNotFound && stream.ends_with("/events")) {
+    res.set_header("Allow", "POST");
     return ReplyError(res, 405, "method_not_allowed",
                       "GET reads a stream at /v1/streams/{stream}; POST appends to .../events",
                       options_.retry_after);
+  }
   if (!info.ok()) return ReplyStatus(res, info.status(), options_.retry_after);
   auto reader = store_.ReadStream(stream, o);
   if (!reader.ok()) return ReplyStatus(res, reader.status(), options_.retry_after);

@@ -33,6 +33,8 @@ class Gateway::Impl {
   // the request and counts its answer under `route`.
   void Serve(const char* method, const char* pattern, Route route, Scope scope, Handler handler);
   bool Authorized(const httplib::Request& req, httplib::Response& res, Scope scope) const;
+  // The JSON answer to a request the server refused before any route (404, 405, 413, 400).
+  void AnswerRefused(const httplib::Request& req, httplib::Response& res);
 
   // gateway_api.cc
   void Append(const httplib::Request& req, httplib::Response& res);
