@@ -270,7 +270,7 @@ void Gateway::Impl::AddRoutes() {
   Serve("GET", "/status", Route::kOperations, Scope::kRead, &Impl::StatusJson);
   Serve("GET", "/", Route::kOperations, Scope::kNone, &Impl::StatusPage);
   // A route asked with the wrong method is a 405 naming the right one, not a bare 404.
-  auto allow = [this](std::string allowed) {
+  auto allow = [this](const std::string& allowed) {
     return [this, allowed](const httplib::Request& req, httplib::Response& res) {
       metrics_.RecordRefused(405);
       res.set_header("Allow", allowed);
