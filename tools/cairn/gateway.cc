@@ -21,6 +21,7 @@ namespace {
 
 // The HTTP status for an error code. Retryable ones (429, 503) carry Retry-After.
 constexpr std::size_t kKeepAliveRequests = 100000;
+constexpr std::size_t kMaxWorkers = 4096;
 
 int HttpStatusFor(const Status& s) {
   switch (s.code()) {
@@ -382,8 +383,11 @@ Result<std::unique_ptr<Gateway>> Gateway::Start(Store& store, Shipper* shipper,
     if (!t.ok()) return t.status();
     tokens = std::move(t).value();
   }
-  if (options.max_connections == 0)
-    return Status::InvalidArgument("--max-connections must be at least 1");
+  // One worker thread per connection, all started at once: a limit keeps a typo from asking
+  // the system for a million threads.
+  if (options.max_connections == 0 || options.max_connections > kMaxWorkers)
+    return Status::InvalidArgument(fmt::format("--max-connections {}: expected 1 to {}",
+                                               options.max_connections, kMaxWorkers));
   if (options.max_body_bytes == 0) return Status::InvalidArgument("--max-body must be at least 1");
   auto impl = std::make_unique<Impl>(store, shipper, std::move(options), std::move(tokens));
   if (Status s = impl->Listen(); !s.ok()) return s;

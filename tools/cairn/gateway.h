@@ -29,7 +29,7 @@ struct GatewayOptions {
   // A request body over this is refused with 413 before it is read. Default: 8 MiB.
   std::size_t max_body_bytes = 8 << 20;
   // Worker threads, so connections served at once; more wait in the listen backlog. An open
-  // live feed holds one. Default: 128.
+  // live feed holds one. 1 to 4096. Default: 128.
   std::size_t max_connections = 128;
   // Live feeds (server-sent events) open at once; more get 503. Default: 32.
   std::size_t max_feeds = 32;
