@@ -13,6 +13,7 @@ BUILD=${1:-build}
 ROUNDS=${2:-3}
 SECONDS_EACH=${3:-10}
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../tests/serve_lib.sh"  # free_port, wait_ready
 CAIRN=$BUILD/cairn
 BENCH=$BUILD/bench/cairn_store_bench
 OUT=$(mktemp -d)
@@ -24,14 +25,14 @@ for tool in wrk curl; do
   command -v "$tool" >/dev/null || { echo "$tool missing (.ci/install-deps)" >&2; exit 1; }
 done
 [[ -x "$CAIRN" && -x "$BENCH" ]] || { echo "build first: $CAIRN, $BENCH" >&2; exit 1; }
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 serve_round() {  # connections -> appends "requests/s p99_us non2xx" to $OUT/serve_$1
   rm -rf "$WORK/serve"
   "$CAIRN" serve "$WORK/serve" --no-ship --listen "127.0.0.1:$port" --log-level error \
       2>"$OUT/serve.err" &
   serve_pid=$!
-  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  wait_ready "http://127.0.0.1:$port" "$serve_pid" "$OUT/serve.err"
   wrk -t2 -c"$1" -d"${SECONDS_EACH}s" -s "$HERE/serve_append.lua" "http://127.0.0.1:$port" \
       >"$OUT/wrk.txt" 2>&1
   # The HTTP ceiling of this box: the same wrk at the same connections, on a route that does

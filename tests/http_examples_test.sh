@@ -9,6 +9,7 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/serve_lib.sh"  # free_port, wait_ready
 EXAMPLES=$HERE/../docs/examples/http
 work=$(mktemp -d)
 serve_pid=""
@@ -18,12 +19,12 @@ for tool in curl node; do command -v "$tool" >/dev/null || { echo "$tool missing
 export CAIRN_TOKEN=$(openssl rand -hex 24)
 printf 'append %s\nread %s\n' "$CAIRN_TOKEN" "$(openssl rand -hex 24)" >"$work/tokens"
 chmod 600 "$work/tokens"
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export CAIRN_URL="http://127.0.0.1:$port"
 "$CAIRN" serve "$work/store" --embedded-kafka --tokens "$work/tokens" --listen "127.0.0.1:$port" \
     --log-level error 2>"$work/serve.err" &
 serve_pid=$!
-for _ in $(seq 200); do curl -sf "$CAIRN_URL/healthz" >/dev/null && break; sleep 0.05; done
+wait_ready "$CAIRN_URL" "$serve_pid" "$work/serve.err"
 
 echo "== curl";            "$EXAMPLES/curl.sh"
 echo "== Python requests"; /usr/bin/python3 "$EXAMPLES/python_requests.py"

@@ -13,14 +13,15 @@ set -euo pipefail
 CAIRN=$(realpath "$1")
 EXAMPLES=${2:-40}
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/serve_lib.sh"  # free_port, wait_ready
 work=$(mktemp -d)
 serve_pid=""
 trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$CAIRN" serve "$work/store" --no-ship --listen "127.0.0.1:$port" --log-level error \
     2>"$work/serve.err" &
 serve_pid=$!
-for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+wait_ready "http://127.0.0.1:$port" "$serve_pid" "$work/serve.err"
 cd "$work"  # schemathesis writes its example database and reports into the working directory
 "$HERE/schemathesis" run "$HERE/../docs/openapi.yaml" -u "http://127.0.0.1:$port" \
     -n "$EXAMPLES" --checks all --exclude-checks positive_data_acceptance \

@@ -10,6 +10,7 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/serve_lib.sh"  # free_port, wait_ready
 DOCS=$HERE/../docs/monitoring
 command -v promtool >/dev/null || { echo "promtool missing (Debian's prometheus; .ci/install-deps)" >&2; exit 1; }
 work=$(mktemp -d)
@@ -19,12 +20,12 @@ trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EX
 promtool check rules "$DOCS/alerts.yml"
 (cd "$DOCS" && promtool test rules alerts_test.yml)
 
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$CAIRN" serve "$work/store" --embedded-kafka --backlog-max-events 100000 \
     --listen "127.0.0.1:$port" --log-level error 2>"$work/serve.err" &
 serve_pid=$!
 base="http://127.0.0.1:$port"
-for _ in $(seq 200); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.05; done
+wait_ready "$base" "$serve_pid" "$work/serve.err"
 curl -sf "$base/v1/streams/order-1/events" -H 'Content-Type: application/json' \
     -d '{"type":"OrderPlaced","data":{"total":1}}' >/dev/null
 for _ in $(seq 100); do

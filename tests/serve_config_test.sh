@@ -9,6 +9,7 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/serve_lib.sh"  # free_port, wait_ready
 EX=$HERE/../docs/examples/serve
 work=$(mktemp -d)
 serve_pid=""
@@ -31,7 +32,7 @@ promtool check config "$work/prometheus.yml"
 
 # The unit's ExecStart, with the env file's values and the files in $work.
 set -a; source "$EX/cairn-serve.env"; set +a
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 sed -e 's|^bootstrap.servers=.*|bootstrap.servers=127.0.0.1:1|; /^security.protocol/d' \
     "$EX/client.properties" >"$work/client.properties"
 cp "$EX/tokens.example" "$work/tokens"

@@ -18,6 +18,7 @@ CAIRN=$(realpath "$1")
 MODE=${2:-at-least-once}
 KILLS=${SERVE_CRASH_KILLS:-8}
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/serve_lib.sh"  # free_port, wait_ready
 PY=/usr/bin/python3
 
 source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
@@ -29,7 +30,7 @@ else
   start_kafka_mock --topic order-events:12 --topic events:3 --topic cairn-checkpoints:1
 fi
 printf 'category order %sorder-events\ndefault %sevents\n' "$prefix" "$prefix" >"$work/routes"
-port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 serve_pid=""
 stop_serve() { [[ -n "$serve_pid" ]] && kill -9 "$serve_pid" 2>/dev/null; true; }
 trap 'stop_serve; cleanup' EXIT
@@ -39,12 +40,7 @@ start_serve() {
       --checkpoint-topic "${prefix}cairn-checkpoints" --listen "127.0.0.1:$port" \
       --log-level error 2>>"$work/serve.err" &
   serve_pid=$!
-  for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return
-    kill -0 "$serve_pid" 2>/dev/null || { echo "serve exited:" >&2; cat "$work/serve.err" >&2; exit 1; }
-    sleep 0.05
-  done
-  echo "serve did not answer /healthz" >&2; exit 1
+  wait_ready "http://127.0.0.1:$port" "$serve_pid" "$work/serve.err"
 }
 
 check_store() {  # after a kill: verify, every acknowledged request present, none half there

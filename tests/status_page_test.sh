@@ -7,18 +7,19 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/serve_lib.sh"  # free_port, wait_ready
 [[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || { echo "chromium missing (.ci/install-deps)" >&2; exit 1; }
 work=$(mktemp -d)
 serve_pid=""
 trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
 token=$(openssl rand -hex 24)
 printf 'append %s\n' "$token" >"$work/tokens"
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 base="http://127.0.0.1:$port"
 "$CAIRN" serve "$work/store" --embedded-kafka --tokens "$work/tokens" --backlog-max-events 1000 \
     --listen "127.0.0.1:$port" --log-level error 2>"$work/serve.err" &
 serve_pid=$!
-for _ in $(seq 200); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.05; done
+wait_ready "$base" "$serve_pid" "$work/serve.err"
 append() {  # TYPE
   curl -sf -o /dev/null "$base/v1/streams/order-$RANDOM/events" -H "Authorization: Bearer $token" \
       -H 'Content-Type: application/json' -d "{\"type\":\"$1\",\"data\":{}}"

@@ -297,7 +297,8 @@ void Gateway::Impl::Healthz(const httplib::Request&, httplib::Response& res) {
 
 nlohmann::ordered_json Gateway::Impl::Readiness() const {
   const StoreInfo info = store_.GetInfo();
-  nlohmann::ordered_json j;
+  // "ready" first in the answer; its value is known only once the shipper is asked.
+  nlohmann::ordered_json j = {{"ready", false}};
   bool ready = !stopping_ && !info.read_only && info.write_error.empty();
   j["store"] = {{"path", info.path},
                 {"head", info.last_position},
@@ -315,7 +316,7 @@ nlohmann::ordered_json Gateway::Impl::Readiness() const {
   } else {
     j["shipper"] = {{"state", "none"}};
   }
-  j = nlohmann::ordered_json{{"ready", ready}, {"store", j["store"]}, {"shipper", j["shipper"]}};
+  j["ready"] = ready;
   if (stopping_) j["stopping"] = true;
   return j;
 }

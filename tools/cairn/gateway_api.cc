@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -79,6 +80,30 @@ Result<Direction> DirectionParam(const httplib::Request& req) {
   if (d == "backward") return Direction::kBackward;
   return Status::InvalidArgument(
       fmt::format("query parameter 'direction={}': expected forward or backward", d));
+}
+
+// A read's paging parameters: limit (1..10,000, default 100), direction, from (a version or a
+// position, >= 1; absent: the first or, backward, the last).
+struct PageParams {
+  std::uint64_t limit = kDefaultReadLimit;
+  Direction direction = Direction::kForward;
+  std::optional<std::uint64_t> from;
+};
+
+Result<PageParams> PageParamsOf(const httplib::Request& req) {
+  PageParams p;
+  auto limit = NumberParam(req, "limit", kDefaultReadLimit, 1, kMaxReadLimit);
+  if (!limit.ok()) return limit.status();
+  p.limit = *limit;
+  auto direction = DirectionParam(req);
+  if (!direction.ok()) return direction.status();
+  p.direction = *direction;
+  if (req.has_param("from")) {
+    auto from = NumberParam(req, "from", 1, 1, UINT64_MAX);
+    if (!from.ok()) return from.status();
+    p.from = *from;
+  }
+  return p;
 }
 
 // Events of an append request: one object or a non-empty array of them.
@@ -285,17 +310,11 @@ void Gateway::Impl::Produce(const httplib::Request& req, httplib::Response& res)
 
 void Gateway::Impl::ReadStream(const httplib::Request& req, httplib::Response& res) {
   const std::string stream = req.matches[1];
-  auto limit = NumberParam(req, "limit", kDefaultReadLimit, 1, kMaxReadLimit);
-  if (!limit.ok()) return ReplyStatus(res, limit.status(), options_.retry_after);
-  auto direction = DirectionParam(req);
-  if (!direction.ok()) return ReplyStatus(res, direction.status(), options_.retry_after);
+  auto params = PageParamsOf(req);
+  if (!params.ok()) return ReplyStatus(res, params.status(), options_.retry_after);
   StreamReadOptions o;
-  o.direction = *direction;
-  if (req.has_param("from")) {
-    auto from = NumberParam(req, "from", 1, 1, UINT64_MAX);
-    if (!from.ok()) return ReplyStatus(res, from.status(), options_.retry_after);
-    o.from_version = *from;
-  }
+  o.direction = params->direction;
+  o.from_version = params->from;
   auto info = store_.GetStreamInfo(stream);
   if (!info.ok() && info.status().code() == StatusCode::kNotFound && stream.ends_with("/events")) {
     res.set_header("Allow", "POST");
@@ -308,7 +327,7 @@ void Gateway::Impl::ReadStream(const httplib::Request& req, httplib::Response& r
   if (!reader.ok()) return ReplyStatus(res, reader.status(), options_.retry_after);
   Status read;
   Json page = Page(
-      *reader, *limit, [](const RecordedEvent& e) { return e.version; }, &read);
+      *reader, params->limit, [](const RecordedEvent& e) { return e.version; }, &read);
   if (!read.ok()) return ReplyStatus(res, read, options_.retry_after);
   ReplyJson(res, 200,
             {{"stream", stream},
@@ -319,23 +338,17 @@ void Gateway::Impl::ReadStream(const httplib::Request& req, httplib::Response& r
 }
 
 void Gateway::Impl::ReadLog(const httplib::Request& req, httplib::Response& res) {
-  auto limit = NumberParam(req, "limit", kDefaultReadLimit, 1, kMaxReadLimit);
-  if (!limit.ok()) return ReplyStatus(res, limit.status(), options_.retry_after);
-  auto direction = DirectionParam(req);
-  if (!direction.ok()) return ReplyStatus(res, direction.status(), options_.retry_after);
+  auto params = PageParamsOf(req);
+  if (!params.ok()) return ReplyStatus(res, params.status(), options_.retry_after);
   LogReadOptions o;
-  o.direction = *direction;
-  if (req.has_param("from")) {
-    auto from = NumberParam(req, "from", 1, 1, UINT64_MAX);
-    if (!from.ok()) return ReplyStatus(res, from.status(), options_.retry_after);
-    o.from_position = *from;
-  }
+  o.direction = params->direction;
+  o.from_position = params->from;
   const std::uint64_t head = store_.last_position();
   auto reader = store_.ReadLog(o);
   if (!reader.ok()) return ReplyStatus(res, reader.status(), options_.retry_after);
   Status read;
   Json page = Page(
-      *reader, *limit, [](const RecordedEvent& e) { return e.position; }, &read);
+      *reader, params->limit, [](const RecordedEvent& e) { return e.position; }, &read);
   if (!read.ok()) return ReplyStatus(res, read, options_.retry_after);
   ReplyJson(
       res, 200,
