@@ -4,7 +4,9 @@
 // routes (/healthz, /readyz, /metrics, /status, the status page at /).
 #include <sys/socket.h>
 
+#include <charconv>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 
@@ -19,10 +21,10 @@ extern const char* const kStatusPageHtml;  // status_page.cc
 
 namespace {
 
-// The HTTP status for an error code. Retryable ones (429, 503) carry Retry-After.
 constexpr std::size_t kKeepAliveRequests = 100000;
 constexpr std::size_t kMaxWorkers = 4096;
 
+// The HTTP status for an error code. Retryable ones (429, 503) carry Retry-After.
 int HttpStatusFor(const Status& s) {
   switch (s.code()) {
     case StatusCode::kInvalidArgument:
@@ -76,6 +78,68 @@ std::string_view ReasonName(int http_status) {
   }
 }
 
+// httplib reads a request's body only for POST, PUT, PATCH and DELETE, and refuses an
+// oversized one (413) without reading it. Whatever it leaves on the connection is parsed as
+// the next request: a GET whose body followed its headers a moment later came back as a 405
+// for the method '{"records":', and a body holding a whole request would be run as one.
+bool HttplibReadsBodyOf(const httplib::Request& req) {
+  return req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+         req.method == "DELETE";
+}
+
+bool DeclaresBody(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return true;
+  const std::string length = req.get_header_value("Content-Length");
+  return !length.empty() && length != "0";
+}
+
+// After httplib has read what it would: is some of the declared body still on the connection?
+bool BodyLeftUnread(const httplib::Request& req) {
+  if (!DeclaresBody(req)) return false;
+  if (!HttplibReadsBodyOf(req)) return true;
+  // A chunked body is read whole, or refused with a 400 or 413 that closes anyway.
+  if (req.has_header("Transfer-Encoding")) return false;
+  const std::string length = req.get_header_value("Content-Length");
+  std::uint64_t declared = 0;
+  const auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), declared);
+  return error != std::errc() || end != length.data() + length.size() ||
+         req.body.size() != declared;
+}
+
+// A connection whose answer said "Connection: close". httplib serves each connection on one
+// worker thread from accept to close, so the record is per thread. httplib itself keeps the
+// socket open (it takes the close only from the request's header, read before any handler
+// runs), so requests that still come on it, the leftover body first, are refused here until the
+// client goes. A new peer on the thread clears the record, and so does time: the keep-alive wait
+// and one request's time, after which httplib has hung up anyway.
+struct ClosingConnection {
+  std::string addr;
+  int port = -1;
+  std::chrono::steady_clock::time_point until;
+};
+thread_local ClosingConnection closing_connection;
+
+// Makes the answer end the connection, so that no client or proxy sends another request where
+// leftover bytes would be read as one. The request httplib hands to handlers is its own
+// non-const object, so setting the header that httplib answers from there is well defined.
+void CloseAfterAnswer(const httplib::Request& req, std::chrono::seconds linger) {
+  auto& own = const_cast<httplib::Request&>(req);
+  own.headers.erase("Connection");  // httplib reads the first one: a client's keep-alive
+  own.set_header("Connection", "close");
+  if (req.remote_port >= 0)
+    closing_connection = {req.remote_addr, req.remote_port,
+                          std::chrono::steady_clock::now() + linger};
+}
+
+bool OnClosingConnection(const httplib::Request& req) {
+  if (closing_connection.port < 0) return false;
+  if (req.remote_port == closing_connection.port && req.remote_addr == closing_connection.addr &&
+      std::chrono::steady_clock::now() < closing_connection.until)
+    return true;
+  closing_connection = {};
+  return false;
+}
+
 bool CertificateReadable(const std::string& path) {
   std::ifstream in(path);
   return static_cast<bool>(in);
@@ -113,6 +177,43 @@ void ReplyStatus(httplib::Response& res, const Status& status, std::chrono::seco
 Gateway::Impl::Impl(Store& store, Shipper* shipper, GatewayOptions options, TokenSet tokens)
     : store_(store), shipper_(shipper), options_(std::move(options)), tokens_(std::move(tokens)) {}
 
+// The answers the server gives itself: requests no route takes, exceptions, and what comes
+// on a connection it has closed.
+void Gateway::Impl::InstallRefusalHandlers() {
+  const httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    // Routed answers carry their own JSON body; this names what the server refused itself.
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    AnswerRefused(req, res);
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  server_->set_error_handler(on_error);
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (OnClosingConnection(req)) {
+      metrics_.RecordRefused(400);
+      CloseAfterAnswer(req, CloseLinger());
+      ReplyError(res, 400, "bad_request",
+                 "a request on a connection this server closed (Connection: close): after a "
+                 "body it does not read, such as a GET's, or one over --max-body",
+                 options_.retry_after);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (DeclaresBody(req) && !HttplibReadsBodyOf(req)) CloseAfterAnswer(req, CloseLinger());
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  server_->set_exception_handler(
+      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(std::move(ep));
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        ReplyError(res, 500, "internal", "internal error: " + what, options_.retry_after);
+      });
+}
+
 Status Gateway::Impl::Listen() {
   if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
     return Status::InvalidArgument("--tls-cert and --tls-key go together: give both or neither");
@@ -143,25 +244,7 @@ Status Gateway::Impl::Listen() {
   // httplib closes a keep-alive connection after 5 requests by default: far too few for a
   // client appending in a loop.
   server_->set_keep_alive_max_count(kKeepAliveRequests);
-  const httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request& req,
-                                                               httplib::Response& res) {
-    // Routed answers carry their own JSON body; this names what the server refused itself.
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    AnswerRefused(req, res);
-    return httplib::Server::HandlerResponse::Handled;
-  };
-  server_->set_error_handler(on_error);
-  server_->set_exception_handler(
-      [this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(std::move(ep));
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        ReplyError(res, 500, "internal", "internal error: " + what, options_.retry_after);
-      });
+  InstallRefusalHandlers();
   AddRoutes();
   // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it
   // and waits out a 1 s SYN retransmission. Keep the listening socket to deepen its backlog
@@ -202,6 +285,11 @@ void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response
     res.set_header("Allow", "GET, POST");
   }
   metrics_.RecordRefused(res.status);
+  // httplib's own refusals (a request it could not parse, a line or body over its limits)
+  // leave the rest of that request unread.
+  if (res.status == 400 || res.status == 413 || res.status == 414 || res.status == 431 ||
+      BodyLeftUnread(req))
+    CloseAfterAnswer(req, CloseLinger());
   std::string message;
   switch (res.status) {
     case 404:

@@ -29,12 +29,18 @@ class Gateway::Impl {
  private:
   using Handler = void (Impl::*)(const httplib::Request&, httplib::Response&);
   void AddRoutes();
+  void InstallRefusalHandlers();
   // Registers `handler` for method + pattern: checks the bearer token against `scope`, times
   // the request and counts its answer under `route`.
   void Serve(const char* method, const char* pattern, Route route, Scope scope, Handler handler);
   bool Authorized(const httplib::Request& req, httplib::Response& res, Scope scope) const;
   // The JSON answer to a request the server refused before any route (404, 405, 413, 400).
   void AnswerRefused(const httplib::Request& req, httplib::Response& res);
+  // How long after a "Connection: close" answer httplib may still read that connection: the
+  // keep-alive wait for a next request, then that request's time.
+  std::chrono::seconds CloseLinger() const {
+    return options_.keep_alive_timeout + options_.request_timeout;
+  }
 
   // gateway_api.cc
   void Append(const httplib::Request& req, httplib::Response& res);
