@@ -7,11 +7,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 
 #include <fmt/format.h>
@@ -69,9 +73,13 @@ class RawConnection {
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    timeval wait{5, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+    Connect(reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  }
+  explicit RawConnection(const std::string& unix_path) : fd_(socket(AF_UNIX, SOCK_STREAM, 0)) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    unix_path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+    Connect(reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   }
   ~RawConnection() {
     if (fd_ >= 0) close(fd_);
@@ -99,6 +107,11 @@ class RawConnection {
   }
 
  private:
+  void Connect(const sockaddr* addr, socklen_t size) {
+    connected_ = fd_ >= 0 && connect(fd_, addr, size) == 0;
+    timeval wait{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  }
   bool Fill() {
     char chunk[4096];
     const ssize_t got = recv(fd_, chunk, sizeof(chunk), 0);
@@ -526,6 +539,65 @@ TEST_F(GatewayTest, ABodyTheServerDoesNotReadClosesTheConnectionAndIsNeverRunAsA
   // A client that honours the close, on a fresh connection, is served as usual.
   EXPECT_EQ(Post("s-1", R"({"type":"t","data":null})")->status, 201);
   EXPECT_EQ(client_->Get("/healthz", {{"Content-Length", "0"}})->status, 200);
+}
+
+// --unix: file permissions say who may connect; a stale socket file is replaced, a live one or
+// a file of another kind is refused, and the file goes at Stop.
+TEST_F(GatewayTest, AUnixSocketServesWithItsPermissionsAndIsRemovedAtStop) {
+  const std::string path = dir_.path() + "/http.sock";
+  {  // a socket file left by a server killed before it could remove it
+    const int stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(bind(stale, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    close(stale);
+  }
+  GatewayOptions go;
+  go.unix_path = path;
+  go.unix_mode = 0600;
+  Start(cairn::testing::QuietOptions(), go);
+  EXPECT_EQ(gateway_->port(), 0);
+  struct stat st {};
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  RawConnection raw(path);
+  ASSERT_TRUE(raw.connected());
+  const std::string event = R"({"type":"t","data":{"n":1}})";
+  ASSERT_TRUE(raw.Send(
+      fmt::format("POST /v1/streams/s-1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                  "application/json\r\nContent-Length: {}\r\n\r\n{}",
+                  event.size(), event)));
+  EXPECT_EQ(raw.ReadAnswer().substr(0, 12), "HTTP/1.1 201");
+  ASSERT_TRUE(raw.Send("GET /v1/streams/s-1 HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  const std::string read = raw.ReadAnswer();
+  EXPECT_EQ(read.substr(0, 12), "HTTP/1.1 200");
+  EXPECT_NE(read.find(R"("n":1)"), std::string::npos) << read;
+  EXPECT_EQ(Head(), 1u);
+  // A second server on the same path is refused, and the first keeps serving.
+  auto second = Gateway::Start(*store_, nullptr, go);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("another server is listening"), std::string::npos)
+      << second.status().ToString();
+  ASSERT_TRUE(raw.Send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  EXPECT_EQ(raw.ReadAnswer().substr(0, 12), "HTTP/1.1 200");
+  gateway_->Stop();
+  EXPECT_NE(lstat(path.c_str(), &st), 0) << "the socket file outlived Stop";
+  // Not a socket: refused, and the file is left as it was.
+  const std::string file = dir_.path() + "/notes.txt";
+  std::ofstream(file) << "keep me";
+  go.unix_path = file;
+  auto on_file = Gateway::Start(*store_, nullptr, go);
+  ASSERT_FALSE(on_file.ok());
+  EXPECT_NE(on_file.status().message().find("is not a socket"), std::string::npos);
+  std::ifstream kept(file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "keep me");
+  go.unix_path = dir_.path() + "/" + std::string(120, 's');
+  auto too_long = Gateway::Start(*store_, nullptr, go);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("1 to 107 bytes"), std::string::npos)
+      << too_long.status().ToString();
 }
 
 TEST_F(GatewayTest, MetricsAndStatusDescribeTheStoreAndTheRequests) {

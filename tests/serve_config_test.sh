@@ -44,4 +44,29 @@ serve_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >"$work/ready" 2>/dev/null && break; sleep 0.1; done
 grep -q '"ready":true' "$work/ready" || { echo "not ready:"; cat "$work/ready" "$work/serve.err"; exit 1; } >&2
 kill -TERM "$serve_pid"; wait "$serve_pid" || true; serve_pid=""
-echo "the example unit, env, routes, client.properties, tokens and Prometheus config all work"
+
+# --unix: curl over the socket, the mode asked for, the file gone after SIGTERM; bad uses refused.
+sock="$work/http.sock"
+"$CAIRN" serve "$work/unix-store" --no-ship --unix "$sock" --unix-mode 0600 --log-level error \
+    2>"$work/unix.err" &
+serve_pid=$!
+for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+[[ "$(stat -c %a "$sock")" == 600 ]] || { echo "socket mode $(stat -c %a "$sock"), not 600" >&2; exit 1; }
+curl -sf --unix-socket "$sock" -X POST http://localhost/v1/streams/till-1/events \
+    -H 'Content-Type: application/json' -d '{"type":"Sale","data":{"total":5}}' | grep -q '"first_version":1'
+curl -sf --unix-socket "$sock" http://localhost/v1/streams/till-1 | grep -q '"total":5'
+kill -TERM "$serve_pid"; wait "$serve_pid"; serve_pid=""
+[[ ! -e "$sock" ]] || { echo "the socket file outlived cairn serve" >&2; exit 1; }
+refused() {  # refused EXIT_CODE MESSAGE ARGS...: the command fails so, naming what was wrong
+  local code=$1 message=$2 got=0; shift 2
+  "$CAIRN" serve "$work/unix-store" --no-ship "$@" >/dev/null 2>"$work/refused.err" || got=$?
+  [[ $got == "$code" ]] && grep -q -- "$message" "$work/refused.err" ||
+      { echo "serve $*: exit $got, wanted $code with '$message':" >&2; cat "$work/refused.err" >&2; exit 1; }
+}
+refused 2 "excludes" --unix "$sock" --listen 127.0.0.1:0
+refused 2 "unix-mode '999'" --unix "$sock" --unix-mode 999
+touch "$work/plain"
+refused 2 "is not a socket" --unix "$work/plain"
+[[ -f "$work/plain" ]] || { echo "--unix removed a plain file" >&2; exit 1; }
+
+echo "the example unit, env, routes, client.properties, tokens and Prometheus config all work; so does --unix"

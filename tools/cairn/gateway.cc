@@ -3,11 +3,15 @@
 // The gateway's server: listening, TLS, limits, authentication, metrics, and the operational
 // routes (/healthz, /readyz, /metrics, /status, the status page at /).
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -140,6 +144,41 @@ bool OnClosingConnection(const httplib::Request& req) {
   return false;
 }
 
+// A listening Unix socket at `path` with `mode`. The mode is set between bind and listen: no
+// one can connect before it holds.
+Result<int> ListenOnUnixSocket(const std::string& path, unsigned mode) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    return Status::InvalidArgument(fmt::format("--unix '{}': a socket path is 1 to {} bytes", path,
+                                               sizeof(addr.sun_path) - 1));
+  path.copy(addr.sun_path, path.size());
+  const auto* any = reinterpret_cast<const sockaddr*>(&addr);
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return Status::InvalidArgument(
+          fmt::format("--unix '{}': exists and is not a socket; not replacing it", path));
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool live = probe >= 0 && connect(probe, any, sizeof(addr)) == 0;
+    if (probe >= 0) close(probe);
+    if (live)
+      return Status::Unavailable(
+          fmt::format("--unix '{}': another server is listening there", path));
+    unlink(path.c_str());  // left by a server that did not stop cleanly
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::IOError(fmt::format("--unix '{}': socket: {}", path, strerror(errno)));
+  if (bind(fd, any, sizeof(addr)) != 0 || chmod(path.c_str(), mode) != 0 ||
+      listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    close(fd);
+    unlink(path.c_str());
+    return Status::Unavailable(fmt::format("--unix '{}': {}", path, strerror(error)));
+  }
+  return fd;
+}
+
 bool CertificateReadable(const std::string& path) {
   std::ifstream in(path);
   return static_cast<bool>(in);
@@ -214,6 +253,56 @@ void Gateway::Impl::InstallRefusalHandlers() {
       });
 }
 
+// Binds host:port or the Unix socket, deepening the listen backlog.
+Status Gateway::Impl::Bind() {
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it
+  // and waits out a 1 s SYN retransmission. Keep the listening socket to deepen its backlog
+  // once bound (Linux takes a second listen() as a new backlog).
+  int listen_fd = -1;
+  server_->set_socket_options([&listen_fd](socket_t fd) {
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listen_fd = fd;
+  });
+  // Debian 12's httplib (0.11.4) listens only on TCP. On a Unix socket it binds an ephemeral
+  // loopback port, and the listening socket's descriptor is then swapped for the Unix one
+  // (dup2 closes the TCP socket): httplib accepts on that descriptor and never looks at its
+  // address. httplib 0.14 has AF_UNIX of its own.
+  int unix_fd = -1;
+  std::string host = options_.host;
+  int port = options_.port;
+  if (!options_.unix_path.empty()) {
+    auto listening = ListenOnUnixSocket(options_.unix_path, options_.unix_mode);
+    if (!listening.ok()) return listening.status();
+    unix_fd = *listening;
+    unix_socket_bound_ = true;
+    host = "127.0.0.1";
+    port = 0;
+  }
+  const int bound =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound < 0) {
+    Unlink();
+    return Status::Unavailable(
+        fmt::format("--listen {}:{}: cannot listen there (in use, or not an address of this "
+                    "host)",
+                    host, port));
+  }
+  port_ = bound;
+  if (unix_fd >= 0) {
+    const bool swapped = listen_fd >= 0 && dup2(unix_fd, listen_fd) == listen_fd;
+    close(unix_fd);
+    if (!swapped) {
+      Unlink();
+      return Status::IOError("--unix: cannot take over the listening socket");
+    }
+    port_ = 0;
+  } else if (listen_fd >= 0) {
+    ::listen(listen_fd, SOMAXCONN);
+  }
+  return Status::Ok();
+}
+
 Status Gateway::Impl::Listen() {
   if (options_.tls_cert_file.empty() != options_.tls_key_file.empty())
     return Status::InvalidArgument("--tls-cert and --tls-key go together: give both or neither");
@@ -246,26 +335,7 @@ Status Gateway::Impl::Listen() {
   server_->set_keep_alive_max_count(kKeepAliveRequests);
   InstallRefusalHandlers();
   AddRoutes();
-  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it
-  // and waits out a 1 s SYN retransmission. Keep the listening socket to deepen its backlog
-  // once bound (Linux takes a second listen() as a new backlog).
-  int listen_fd = -1;
-  server_->set_socket_options([&listen_fd](socket_t fd) {
-    const int yes = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-    listen_fd = fd;
-  });
-  const int bound =
-      options_.port == 0
-          ? server_->bind_to_any_port(options_.host)
-          : (server_->bind_to_port(options_.host, options_.port) ? options_.port : -1);
-  if (bound < 0)
-    return Status::Unavailable(
-        fmt::format("--listen {}:{}: cannot listen there (in use, or not an address of this "
-                    "host)",
-                    options_.host, options_.port));
-  port_ = bound;
-  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
+  if (Status bound = Bind(); !bound.ok()) return bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::Ok();
 }
@@ -274,6 +344,12 @@ void Gateway::Impl::Stop() {
   stopping_ = true;
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+  Unlink();
+}
+
+void Gateway::Impl::Unlink() {
+  if (unix_socket_bound_) unlink(options_.unix_path.c_str());
+  unix_socket_bound_ = false;
 }
 
 void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response& res) {

@@ -19,6 +19,12 @@ struct GatewayOptions {
   // Where to listen. Default: loopback only, port 8080. Port 0 picks a free port (port()).
   std::string host = "127.0.0.1";
   int port = 8080;
+  // A Unix socket to listen on instead of host:port, so that file permissions say who may
+  // connect: created with unix_mode (default 0660, owner and group) and removed at Stop. A
+  // stale socket file nobody listens on is replaced; a live one, or a file of another kind,
+  // is refused. Default: empty (TCP).
+  std::string unix_path;
+  unsigned unix_mode = 0660;
   // PEM certificate chain and private key: both set serves HTTPS only. Default: plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -55,7 +61,7 @@ class Gateway {
                                                 GatewayOptions options);
   ~Gateway();
 
-  // The bound port (the one chosen when options.port was 0).
+  // The bound port (the one chosen when options.port was 0); 0 on a Unix socket.
   int port() const;
   // Stops accepting, ends live feeds, and waits for requests in flight to be answered.
   void Stop();

@@ -23,6 +23,8 @@ class Gateway::Impl {
   Impl(Store& store, Shipper* shipper, GatewayOptions options, TokenSet tokens);
 
   Status Listen();
+  Status Bind();
+  void Unlink();  // removes the Unix socket file this gateway made
   void Stop();
   int port() const { return port_; }
 
@@ -64,6 +66,7 @@ class Gateway::Impl {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   int port_ = 0;
+  bool unix_socket_bound_ = false;  // ours to remove at Stop
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> feeds_{0};
   HttpMetrics metrics_;

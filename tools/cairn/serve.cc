@@ -5,6 +5,7 @@
 // shipper, checkpoints and closes the store.
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -22,6 +23,8 @@ namespace {
 struct ServeArgs {
   ShipArgs ship;
   std::string listen = "127.0.0.1:8080";
+  std::string unix_path;
+  std::string unix_mode = "0660";
   bool no_ship = false;
   std::string durability = "sync";
   std::string tokens_file;
@@ -64,6 +67,14 @@ Result<GatewayOptions> ServeGatewayOptions(const ServeArgs& args, const StoreOpt
   GatewayOptions g;
   g.host = listen->first;
   g.port = listen->second;
+  g.unix_path = args.unix_path;
+  unsigned mode = 0;
+  const auto [end, error] = std::from_chars(args.unix_mode.data(),
+                                            args.unix_mode.data() + args.unix_mode.size(), mode, 8);
+  if (error != std::errc() || end != args.unix_mode.data() + args.unix_mode.size() || mode > 0777)
+    return Status::InvalidArgument(fmt::format(
+        "--unix-mode '{}': expected octal permissions, such as 0660 or 0600", args.unix_mode));
+  g.unix_mode = mode;
   g.tokens_file = args.tokens_file;
   g.tls_cert_file = args.tls_cert;
   g.tls_key_file = args.tls_key;
@@ -127,9 +138,13 @@ int RunServe(const CommonOptions& common, const ServeArgs& args) {
   }
   auto gateway = Gateway::Start(**store, shipper.get(), *gateway_options);
   if (!gateway.ok()) return Fail(gateway.status());
-  std::fprintf(stderr, "cairn: serving %s://%s:%d/ (store %s, %s)\n",
-               args.tls_cert.empty() ? "http" : "https", gateway_options->host.c_str(),
-               (*gateway)->port(), args.ship.store.c_str(),
+  const char* scheme = args.tls_cert.empty() ? "http" : "https";
+  const std::string where =
+      args.unix_path.empty()
+          ? fmt::format("{}://{}:{}/", scheme, gateway_options->host, (*gateway)->port())
+          : fmt::format("{} on Unix socket {} (curl --unix-socket {} {}://localhost/)", scheme,
+                        args.unix_path, args.unix_path, scheme);
+  std::fprintf(stderr, "cairn: serving %s (store %s, %s)\n", where.c_str(), args.ship.store.c_str(),
                shipper ? "shipping to Kafka" : "not shipping: --no-ship");
   WaitForSignal(shipper.get());
   (*gateway)->Stop();
@@ -150,7 +165,12 @@ class ServeCommand final : public CommandWith<ServeArgs, RunServe> {
     cmd_ = app.add_subcommand(
         "serve", "Take events over HTTP into a store and ship them to Kafka (docs/http.md)");
     cmd_->add_option("STORE", args_.ship.store, "Store directory (created if missing)")->required();
-    cmd_->add_option("--listen", args_.listen, "HOST:PORT (port 0: any free port)")
+    auto* listen = cmd_->add_option("--listen", args_.listen, "HOST:PORT (port 0: any free port)")
+                       ->capture_default_str();
+    cmd_->add_option("--unix", args_.unix_path,
+                     "Listen on this Unix socket instead (file permissions guard it)")
+        ->excludes(listen);
+    cmd_->add_option("--unix-mode", args_.unix_mode, "Permissions of the --unix socket (octal)")
         ->capture_default_str();
     cmd_->add_flag("--no-ship", args_.no_ship, "Take events without shipping them anywhere");
     cmd_->add_option("--durability", args_.durability, "sync (201 after fsync) or buffered")
@@ -182,7 +202,9 @@ class ServeCommand final : public CommandWith<ServeArgs, RunServe> {
         "      --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --tokens tokens\n"
         "  curl -X POST localhost:8080/v1/streams/order-1/events -H 'Content-Type: "
         "application/json' \\\n"
-        "      -d '{\"type\":\"OrderPlaced\",\"data\":{\"total\":5}}'");
+        "      -d '{\"type\":\"OrderPlaced\",\"data\":{\"total\":5}}'\n"
+        "  cairn serve /var/lib/cairn --no-ship --unix /run/cairn/http.sock --unix-mode 0660\n"
+        "  curl --unix-socket /run/cairn/http.sock http://localhost/healthz");
     return cmd_;
   }
 };
