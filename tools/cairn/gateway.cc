@@ -130,7 +130,9 @@ void CloseAfterAnswer(const httplib::Request& req, std::chrono::seconds linger) 
   auto& own = const_cast<httplib::Request&>(req);
   own.headers.erase("Connection");  // httplib reads the first one: a client's keep-alive
   own.set_header("Connection", "close");
-  if (req.remote_port >= 0)
+  // A Unix socket's peer has no port: every connection would look alike, so none is recorded
+  // there (the Connection: close still goes out).
+  if (req.remote_port > 0)
     closing_connection = {req.remote_addr, req.remote_port,
                           std::chrono::steady_clock::now() + linger};
 }
@@ -353,6 +355,12 @@ void Gateway::Impl::Unlink() {
 }
 
 void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response& res) {
+  // httplib's own refusals (a request line it could not parse, an unknown method, a line or
+  // body over its limits) leave the rest of that request unread: its headers too, when the
+  // request line failed. Decided before the 400 of an unknown method becomes a 405.
+  if (res.status == 400 || res.status == 413 || res.status == 414 || res.status == 431 ||
+      BodyLeftUnread(req))
+    CloseAfterAnswer(req, CloseLinger());
   // httplib answers 400 to methods it has no handlers for (TRACE, CONNECT, ...).
   const bool known_method = req.method == "GET" || req.method == "POST" || req.method == "HEAD" ||
                             req.method == "OPTIONS";
@@ -361,11 +369,6 @@ void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response
     res.set_header("Allow", "GET, POST");
   }
   metrics_.RecordRefused(res.status);
-  // httplib's own refusals (a request it could not parse, a line or body over its limits)
-  // leave the rest of that request unread.
-  if (res.status == 400 || res.status == 413 || res.status == 414 || res.status == 431 ||
-      BodyLeftUnread(req))
-    CloseAfterAnswer(req, CloseLinger());
   std::string message;
   switch (res.status) {
     case 404:
