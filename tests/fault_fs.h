@@ -2,9 +2,14 @@
 //
 // A fault-injecting RocksDB file system for tests (issue #6), built on RocksDB's public
 // FileSystemWrapper:
-//   - power loss: PowerCut() makes every later write and sync fail, as if the machine stopped;
-//     DropUnsyncedData() then cuts each file written through it back to what was last synced,
-//     which is what a disk holds after a power cut (page-cache data never written out);
+//   - power loss: after PowerCut() every sync, file creation and rename fails, while writes
+//     still "succeed" into a page cache that will never reach the disk; DropUnsyncedData()
+//     then cuts each file written through it back to what was last synced, which is what a
+//     disk holds after a power cut. Writes are not failed on purpose: at a power cut nothing
+//     reports an error to a write, and RocksDB 7.8 (Debian 12's) aborts on an assertion in
+//     WritableFileWriter when a failed WAL write is followed by a SyncWAL that was already
+//     starting (the once-in-a-while FaultTest abort "sync_without_flush_called_" in CI);
+//     a model with failing writes tested that RocksDB race, not cairn's durability;
 //   - I/O errors: EIO or ENOSPC on writes, syncs or reads, switched on and off at will.
 // Directory entries are taken as durable (RocksDB syncs directories where it matters; a
 // lost file name is a kernel-level case this does not model).
@@ -79,6 +84,13 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
 
   rocksdb::IOStatus Check(Fault f, const char* what) {
     if (powered_off_) return rocksdb::IOStatus::IOError(std::string("power is off: ") + what);
+    return Inject(f, what);
+  }
+  // A data write: after a power cut it lands in the page cache DropUnsyncedData() discards.
+  rocksdb::IOStatus CheckWrite() {
+    return powered_off_ ? rocksdb::IOStatus::OK() : Inject(write_fault, "write");
+  }
+  rocksdb::IOStatus Inject(Fault f, const char* what) {
     if (f == Fault::kNone) return rocksdb::IOStatus::OK();
     ++injected;
     if (f == Fault::kENOSPC)
@@ -89,10 +101,14 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
     std::lock_guard<std::mutex> lk(mu_);
     files_[path].size = std::max(files_[path].size, size);
   }
-  void Synced(const std::string& path) {
+  std::uint64_t WrittenSize(const std::string& path) {
+    std::lock_guard<std::mutex> lk(mu_);
+    return files_[path].size;
+  }
+  void Synced(const std::string& path, std::uint64_t size) {
     std::lock_guard<std::mutex> lk(mu_);
     auto& f = files_[path];
-    f.synced = f.size;
+    f.synced = std::max(f.synced, size);
   }
 
   // An injected full disk is full for everyone who asks, as a real one is: RocksDB's
@@ -191,7 +207,7 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
         : FSWritableFileOwnerWrapper(std::move(f)), fs_(fs), path_(std::move(path)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                              rocksdb::IODebugContext* dbg) override {
-      if (auto s = fs_->Check(fs_->write_fault, "write"); !s.ok()) return s;
+      if (auto s = fs_->CheckWrite(); !s.ok()) return s;
       auto s = target()->Append(data, o, dbg);
       if (s.ok()) fs_->Written(path_, target()->GetFileSize(o, dbg));
       return s;
@@ -199,7 +215,7 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                              const rocksdb::DataVerificationInfo& v,
                              rocksdb::IODebugContext* dbg) override {
-      if (auto s = fs_->Check(fs_->write_fault, "write"); !s.ok()) return s;
+      if (auto s = fs_->CheckWrite(); !s.ok()) return s;
       auto s = target()->Append(data, o, v, dbg);
       if (s.ok()) fs_->Written(path_, target()->GetFileSize(o, dbg));
       return s;
@@ -207,23 +223,27 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
     rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
                                        const rocksdb::IOOptions& o,
                                        rocksdb::IODebugContext* dbg) override {
-      if (auto s = fs_->Check(fs_->write_fault, "write"); !s.ok()) return s;
+      if (auto s = fs_->CheckWrite(); !s.ok()) return s;
       auto s = target()->PositionedAppend(data, offset, o, dbg);
       if (s.ok()) fs_->Written(path_, offset + data.size());
       return s;
     }
+    // A sync makes durable what was written before it began: bytes appended while it runs
+    // (the next group's, in cairn's pipelined commit) are not counted as synced by it.
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       fs_->WaitWhileHeld(path_);
       if (auto s = fs_->Check(fs_->sync_fault, "sync"); !s.ok()) return s;
+      const std::uint64_t written = fs_->WrittenSize(path_);
       auto s = target()->Sync(o, dbg);
-      if (s.ok()) fs_->Synced(path_);
+      if (s.ok()) fs_->Synced(path_, written);
       return s;
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
       fs_->WaitWhileHeld(path_);
       if (auto s = fs_->Check(fs_->sync_fault, "fsync"); !s.ok()) return s;
+      const std::uint64_t written = fs_->WrittenSize(path_);
       auto s = target()->Fsync(o, dbg);
-      if (s.ok()) fs_->Synced(path_);
+      if (s.ok()) fs_->Synced(path_, written);
       return s;
     }
     rocksdb::IOStatus RangeSync(uint64_t, uint64_t, const rocksdb::IOOptions&,
