@@ -7,7 +7,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -103,11 +102,9 @@ bool BodyLeftUnread(const httplib::Request& req) {
   if (!HttplibReadsBodyOf(req)) return true;
   // A chunked body is read whole, or refused with a 400 or 413 that closes anyway.
   if (req.has_header("Transfer-Encoding")) return false;
-  const std::string length = req.get_header_value("Content-Length");
-  std::uint64_t declared = 0;
-  const auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), declared);
-  return error != std::errc() || end != length.data() + length.size() ||
-         req.body.size() != declared;
+  const std::optional<std::uint64_t> declared =
+      ParseWholeNumber(req.get_header_value("Content-Length"));
+  return !declared || req.body.size() != *declared;
 }
 
 // A connection whose answer said "Connection: close". httplib serves each connection on one

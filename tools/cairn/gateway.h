@@ -32,7 +32,8 @@ struct GatewayOptions {
   // no authentication (fine on loopback or a Unix-permission-guarded host). /healthz and
   // /readyz never need a token.
   std::string tokens_file;
-  // A request body over this is refused with 413 before it is read. Default: 8 MiB.
+  // A request body over this is refused with 413; its bytes are discarded, never parsed or
+  // stored. Default: 8 MiB.
   std::size_t max_body_bytes = 8 << 20;
   // Worker threads, so connections served at once; more wait in the listen backlog. An open
   // live feed holds one. 1 to 4096. Default: 128.

@@ -4,7 +4,6 @@
 // live feed. Each validates the whole request before it touches the store, so a refused
 // request stores nothing; an accepted one is one atomic append.
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <optional>
 #include <set>
@@ -65,12 +64,11 @@ Result<std::uint64_t> NumberParam(const httplib::Request& req, const char* name,
                                   std::uint64_t fallback, std::uint64_t min, std::uint64_t max) {
   if (!req.has_param(name)) return fallback;
   const std::string text = req.get_param_value(name);
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max)
+  const std::optional<std::uint64_t> v = ParseWholeNumber(text);
+  if (!v || *v < min || *v > max)
     return Status::InvalidArgument(fmt::format(
         "query parameter '{}={}': expected a number from {} to {}", name, text, min, max));
-  return v;
+  return *v;
 }
 
 Result<Direction> DirectionParam(const httplib::Request& req) {
@@ -362,13 +360,12 @@ void Gateway::Impl::Feed(const httplib::Request& req, httplib::Response& res) {
   std::uint64_t next = 1;
   if (req.has_header("Last-Event-ID")) {
     const std::string last = req.get_header_value("Last-Event-ID");
-    std::uint64_t v = 0;
-    const auto [end, ec] = std::from_chars(last.data(), last.data() + last.size(), v);
-    if (ec != std::errc() || end != last.data() + last.size())
+    const std::optional<std::uint64_t> v = ParseWholeNumber(last);
+    if (!v || *v == UINT64_MAX)
       return ReplyError(res, 400, "invalid_argument",
                         fmt::format("Last-Event-ID '{}': expected a position", last),
                         options_.retry_after);
-    next = v + 1;
+    next = *v + 1;
   } else if (req.get_param_value("from") == "end") {
     next = store_.last_position() + 1;
   } else {

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <optional>
@@ -60,6 +61,13 @@ std::string Base64Encode(std::string_view bytes) {
                                 static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
   return out;
+}
+
+std::optional<std::uint64_t> ParseWholeNumber(std::string_view text, int base) {
+  std::uint64_t v = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), v, base);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return v;
 }
 
 Result<std::string> Base64Decode(std::string_view text) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -35,6 +36,10 @@ int Fail(const Status& s);
 // "2026-11-27T10:12:04.123456Z".
 std::string FormatTimestamp(std::int64_t micros);
 bool IsJsonContentType(std::string_view content_type);
+
+// The whole of `text` as an unsigned number in `base` (no sign, no spaces, nothing after it);
+// nullopt if it is not one or does not fit.
+std::optional<std::uint64_t> ParseWholeNumber(std::string_view text, int base = 10);
 
 std::string Base64Encode(std::string_view bytes);
 Result<std::string> Base64Decode(std::string_view text);

@@ -5,7 +5,6 @@
 // shipper, checkpoints and closes the store.
 #include <unistd.h>
 
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -68,13 +67,11 @@ Result<GatewayOptions> ServeGatewayOptions(const ServeArgs& args, const StoreOpt
   g.host = listen->first;
   g.port = listen->second;
   g.unix_path = args.unix_path;
-  unsigned mode = 0;
-  const auto [end, error] = std::from_chars(args.unix_mode.data(),
-                                            args.unix_mode.data() + args.unix_mode.size(), mode, 8);
-  if (error != std::errc() || end != args.unix_mode.data() + args.unix_mode.size() || mode > 0777)
+  const std::optional<std::uint64_t> mode = ParseWholeNumber(args.unix_mode, 8);
+  if (!mode || *mode > 0777)
     return Status::InvalidArgument(fmt::format(
         "--unix-mode '{}': expected octal permissions, such as 0660 or 0600", args.unix_mode));
-  g.unix_mode = mode;
+  g.unix_mode = static_cast<unsigned>(*mode);
   g.tokens_file = args.tokens_file;
   g.tls_cert_file = args.tls_cert;
   g.tls_key_file = args.tls_key;
