@@ -24,19 +24,13 @@ KILLS=${CRASH_LOOP_KILLS:-20}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 
-source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
+source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, use_kafka
 
 # The mock keeps only ~5 MiB per partition and drops the oldest records past it: 24
 # partitions hold a 20-kill run whole; long runs want more partitions and streams to spread
 # over them (docs/guarantees.md) — or accept truncated partitions, which kafka_verify.py checks.
-if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  bootstrap=$KAFKA_BOOTSTRAP_SERVERS
-  prefix="cairn-crash-$RANDOM$RANDOM-"
-else
-  prefix=""
-  start_kafka_mock --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 \
-      --topic cairn-checkpoints:1
-fi
+use_kafka crash --topic "order-events:${CRASH_LOOP_PARTITIONS:-24}" --topic events:3 \
+    --topic cairn-checkpoints:1
 
 check_store() {  # after a kill: verify, acknowledged appends present, no half append
   # Prints the round's acknowledged appends on stdout; what went wrong on stderr.

@@ -1,7 +1,7 @@
 # Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #
 # Sourced by the Kafka shell tests: makes the scratch directory $work, removed on exit with
-# the mock (if started). start_kafka_mock [--topic NAME:PARTITIONS]...: starts `cairn
+# the mock (if started). use_kafka (below) picks a real cluster or the mock. start_kafka_mock [--topic NAME:PARTITIONS]...: starts `cairn
 # kafka-mock` (3 brokers) in the background and sets $bootstrap and $mock_pid; fd 3 then
 # takes its fault-injection commands (docs/cli.md). Needs $CAIRN.
 work=$(mktemp -d)
@@ -20,6 +20,22 @@ start_kafka_mock() {
   exec 3>"$work/control"
   for _ in $(seq 100); do [[ -s "$work/bootstrap" ]] && break; sleep 0.05; done
   bootstrap=$(cat "$work/bootstrap")
+}
+
+# use_kafka NAME [--topic NAME:PARTITIONS]...: the cluster a test ships to, in $bootstrap. A
+# real one when KAFKA_BOOTSTRAP_SERVERS names it: topic names then start with $prefix, unique
+# to the run ("cairn-NAME-<random>-"), so runs never share topics. Otherwise the mock, started
+# with the given topics, and no prefix.
+use_kafka() {
+  local name=$1
+  shift
+  if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
+    bootstrap=$KAFKA_BOOTSTRAP_SERVERS
+    prefix="cairn-$name-$RANDOM$RANDOM-"
+  else
+    prefix=""
+    start_kafka_mock "$@"
+  fi
 }
 
 # verify_kafka TOPIC...: reads the topics back and checks them against $work/expected.jsonl

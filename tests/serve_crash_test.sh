@@ -21,14 +21,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/serve_lib.sh"  # free_port, wait_ready
 PY=/usr/bin/python3
 
-source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
-if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  bootstrap=$KAFKA_BOOTSTRAP_SERVERS
-  prefix="cairn-serve-$RANDOM$RANDOM-"
-else
-  prefix=""
-  start_kafka_mock --topic order-events:12 --topic events:3 --topic cairn-checkpoints:1
-fi
+source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, use_kafka
+use_kafka serve --topic order-events:12 --topic events:3 --topic cairn-checkpoints:1
 printf 'category order %sorder-events\ndefault %sevents\n' "$prefix" "$prefix" >"$work/routes"
 port=$(free_port)
 serve_pid=""

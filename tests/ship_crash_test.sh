@@ -14,14 +14,10 @@ KILLS=${SHIP_CRASH_KILLS:-6}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3   # Debian's python3-kafka lives here, not in a pyenv python
 
-source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, start_kafka_mock
+source "$HERE/kafka_mock.sh"  # $work, cleanup on exit, use_kafka
 
-if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
-  bootstrap=$KAFKA_BOOTSTRAP_SERVERS
-  prefix="cairn-test-$RANDOM$RANDOM-"
-else
-  prefix=""
-  start_kafka_mock --topic order-events:6 --topic events:3 --topic cairn-checkpoints:1
+use_kafka ship --topic order-events:6 --topic events:3 --topic cairn-checkpoints:1
+if [[ -n "$mock_pid" ]]; then
   # 20 ms per broker round trip: catching up takes long enough for the kills to land mid-way.
   for b in 1 2 3; do echo "rtt $b 20" >&3; done
 fi

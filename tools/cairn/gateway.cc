@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -459,8 +460,8 @@ void Gateway::Impl::Healthz(const httplib::Request&, httplib::Response& res) {
   ReplyJson(res, 200, {{"status", "ok"}});
 }
 
-nlohmann::ordered_json Gateway::Impl::Readiness() const {
-  const StoreInfo info = store_.GetInfo();
+nlohmann::ordered_json Gateway::Impl::Readiness(const StoreInfo& info,
+                                                const ShipperStatus* shipper) const {
   // "ready" first in the answer; its value is known only once the shipper is asked.
   nlohmann::ordered_json j = {{"ready", false}};
   bool ready = !stopping_ && !info.read_only && info.write_error.empty();
@@ -468,8 +469,8 @@ nlohmann::ordered_json Gateway::Impl::Readiness() const {
                 {"head", info.last_position},
                 {"writable", !info.read_only},
                 {"write_error", info.write_error}};
-  if (shipper_ != nullptr) {
-    const ShipperStatus s = shipper_->GetStatus();
+  if (shipper != nullptr) {
+    const ShipperStatus& s = *shipper;
     // A broker that is down does not make the gateway unready: taking events while Kafka is
     // away is its job. A failed shipper (fenced, misconfigured) does.
     ready = ready && s.state != ShipperState::kFailed;
@@ -486,7 +487,9 @@ nlohmann::ordered_json Gateway::Impl::Readiness() const {
 }
 
 void Gateway::Impl::Readyz(const httplib::Request&, httplib::Response& res) {
-  const auto j = Readiness();
+  std::optional<ShipperStatus> shipper;
+  if (shipper_ != nullptr) shipper = shipper_->GetStatus();
+  const auto j = Readiness(store_.GetInfo(), shipper ? &*shipper : nullptr);
   if (!j["ready"].get<bool>())
     res.set_header("Retry-After", std::to_string(options_.retry_after.count()));
   ReplyJson(res, j["ready"].get<bool>() ? 200 : 503, j);
@@ -504,12 +507,14 @@ void Gateway::Impl::Metrics(const httplib::Request&, httplib::Response& res) {
 }
 
 void Gateway::Impl::StatusJson(const httplib::Request&, httplib::Response& res) {
-  nlohmann::ordered_json j = Readiness();
   const StoreInfo info = store_.GetInfo();
+  std::optional<ShipperStatus> shipper;
+  if (shipper_ != nullptr) shipper = shipper_->GetStatus();
+  nlohmann::ordered_json j = Readiness(info, shipper ? &*shipper : nullptr);
   j["store"]["store_id"] = info.store_id;
   j["store"]["format_version"] = info.format_version;
   j["store"]["first_position"] = info.first_position;
-  if (shipper_ != nullptr) j["shipper"] = ShipperStatusJson(shipper_->GetStatus());
+  if (shipper) j["shipper"] = ShipperStatusJson(*shipper);
   const BacklogStatus b = store_.GetBacklog();
   j["backlog"] = {{"events", b.events},
                   {"bytes", b.bytes},

@@ -57,7 +57,9 @@ class Gateway::Impl {
   void Metrics(const httplib::Request& req, httplib::Response& res);
   void StatusJson(const httplib::Request& req, httplib::Response& res);
   void StatusPage(const httplib::Request& req, httplib::Response& res);
-  nlohmann::ordered_json Readiness() const;
+  // /readyz's answer from one reading of the store and of the shipper (null: none runs), so
+  // /status, which adds to it, reads each once.
+  nlohmann::ordered_json Readiness(const StoreInfo& info, const ShipperStatus* shipper) const;
 
   Store& store_;
   Shipper* const shipper_;
