@@ -15,6 +15,8 @@
 // lost file name is a kernel-level case this does not model).
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
@@ -22,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
@@ -46,6 +49,15 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
     {
       std::lock_guard<std::mutex> lk(hold_mu_);
       hold_log_syncs_ = hold;
+    }
+    hold_cv_.notify_all();
+  }
+  // While held, every sync of a write-ahead log that one of RocksDB's own background threads
+  // makes waits (a flush syncing the logs it closed), and no other: the store's syncs go on.
+  void HoldBackgroundLogSyncs(bool hold) {
+    {
+      std::lock_guard<std::mutex> lk(hold_mu_);
+      hold_background_log_syncs_ = hold;
     }
     hold_cv_.notify_all();
   }
@@ -309,9 +321,12 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   void WaitWhileHeld(const std::string& path) {
     if (path.size() < 4 || path.compare(path.size() - 4, 4, ".log") != 0) return;
     std::unique_lock<std::mutex> lk(hold_mu_);
-    if (!hold_log_syncs_) return;
+    const auto held = [&] {
+      return hold_log_syncs_ || (hold_background_log_syncs_ && OnRocksDbThread());
+    };
+    if (!held()) return;
     ++syncs_held_;
-    hold_cv_.wait(lk, [&] { return !hold_log_syncs_; });
+    hold_cv_.wait(lk, [&] { return !held(); });
     --syncs_held_;
   }
 
@@ -320,6 +335,13 @@ class FaultFileSystem : public rocksdb::FileSystemWrapper {
   std::mutex hold_mu_;
   std::condition_variable hold_cv_;
   bool hold_log_syncs_ = false;
+  bool hold_background_log_syncs_ = false;
+  // RocksDB names its thread pools' threads "rocksdb:low", "rocksdb:high" and so on.
+  static bool OnRocksDbThread() {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    return std::string_view(name).starts_with("rocksdb:");
+  }
   int syncs_held_ = 0;
 };
 

@@ -221,6 +221,58 @@ TEST_F(FaultTest, PowerLossKeepsEveryAcknowledgedAppendOfSixtyFourAppenders) {
   RecordProperty("acknowledged", std::to_string(acked.size()));
 }
 
+// RocksDB 7.8 aborts (an assertion in WritableFileWriter) when SyncWAL reaches a log whose
+// writer has already failed a write. So no write may fail while a sync of the store is
+// starting. Here the store's sync has to wait inside RocksDB, at its start, for a flush that
+// is syncing the log it closed (held), and a write that fails with EIO is tried meanwhile.
+// That write has to wait until the sync is under way, then fails as an error: the process
+// lives, every acknowledged append is stored, and the failed one is not half there.
+TEST_F(FaultTest, AWriteFailingWhileASyncStartsIsAnErrorNotAnAbort) {
+  const std::string path = dir_.Sub("s");
+  const auto wait_for = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(10ms);
+    return done();
+  };
+  std::uint64_t acknowledged = 0;
+  {
+    auto opened = Store::Open(path, Options(Durability::kSync));
+    ASSERT_THAT(opened, IsOk());
+    Store& store = **opened;
+    fs_->HoldBackgroundLogSyncs(true);
+    // 1 MiB appends fill the 64 MiB memtable: RocksDB switches to a new log, and its flush
+    // syncs the closed one on its own thread, which waits; the next sync waits for it.
+    std::atomic<bool> appending{true};
+    std::thread appender([&] {
+      for (int i = 0; i < 300 && appending; ++i) {
+        if (!store.Append("big", ExpectedVersion::Any(), Event("E", std::string(1 << 20, 'x')))
+                 .ok())
+          return;
+        ++acknowledged;
+      }
+    });
+    ASSERT_TRUE(wait_for([&] { return fs_->syncs_held() == 1; })) << "no flush synced a log";
+    std::this_thread::sleep_for(300ms);  // the appender's next sync is waiting by now
+    appending = false;
+    fs_->write_fault = Fault::kEIO;
+    Result<AppendResult> failed = Status::Internal("not run");
+    std::thread failing(
+        [&] { failed = store.Append("f", ExpectedVersion::Any(), Event("E", "failed")); });
+    std::this_thread::sleep_for(300ms);
+    fs_->HoldBackgroundLogSyncs(false);
+    failing.join();
+    appender.join();
+    fs_->write_fault = Fault::kNone;
+    EXPECT_FALSE(failed.ok());
+    EXPECT_EQ(failed.status().code(), StatusCode::kIOError) << failed.status().ToString();
+  }
+  auto store = Reopen(path);
+  ASSERT_NE(store, nullptr);
+  ASSERT_GT(acknowledged, 0u);
+  auto big = store->ReadStream("big", {Direction::kForward, acknowledged, 1});
+  ASSERT_THAT(big, IsOk());
+  EXPECT_TRUE(big->Valid()) << "acknowledged append " << acknowledged << " is gone";
+}
+
 TEST_F(FaultTest, PowerLossInBufferedModeLosesOnlyASuffix) {
   const std::string path = dir_.Sub("s");
   std::vector<Ack> acks;

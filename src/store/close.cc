@@ -158,7 +158,7 @@ Status Store::Impl::Close() {
   // aborts the process (an assertion in Debian's build): found by FaultTest's power cut.
   if (!options_.read_only && options_.durability == Durability::kBuffered && !write_failed) {
     // A clean close makes buffered appends durable too.
-    result = FromRocks(db_->FlushWAL(/*sync=*/true), "syncing the write-ahead log");
+    result = FromRocks(wal_sync_gate_->Sync(db_.get()), "syncing the write-ahead log");
   }
   for (auto* h : handles_) {
     Status s = FromRocks(db_->DestroyColumnFamilyHandle(h), "closing a column family");

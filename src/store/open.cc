@@ -178,7 +178,12 @@ Status Store::Impl::DescribeOpenFailure(const rocksdb::Status& s) {
 rocksdb::Options Store::Impl::DatabaseOptions(bool fresh,
                                               const std::shared_ptr<rocksdb::Logger>& bridge) {
   rocksdb::Options db_options;
-  if (options_.storage_env) db_options.env = options_.storage_env->env();
+  if (!gated_env_) {
+    rocksdb::Env* base =
+        options_.storage_env ? options_.storage_env->env() : rocksdb::Env::Default();
+    gated_env_ = rocksdb::NewCompositeEnv(wal_sync_gate_->Wrap(base->GetFileSystem()));
+  }
+  db_options.env = gated_env_.get();
   db_options.create_if_missing = fresh;
   db_options.create_missing_column_families = fresh;
   db_options.max_background_jobs = 2;
@@ -360,6 +365,7 @@ void Store::Impl::StartWriters() {
   setup.store_id = store_id_;
   const bool sync = options_.durability == Durability::kSync;
   setup.sync = sync;
+  setup.wal_sync_gate = wal_sync_gate_.get();
   setup.max_group_appends = std::max<std::size_t>(1, options_.max_group_appends);
   setup.stream_cache_entries = options_.stream_cache_entries;
   setup.write_buffer_bytes = cf_options_.write_buffer_size;

@@ -40,7 +40,7 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
       } else {
         lk.Unlock();
         const auto began = std::chrono::steady_clock::now();
-        synced = s_.db->SyncWAL();
+        synced = s_.wal_sync_gate->Sync(s_.db);
         const auto took = std::chrono::steady_clock::now() - began;
         s_.metrics->syncs.fetch_add(1, std::memory_order_relaxed);
         if (!synced.ok()) s_.metrics->sync_failures.fetch_add(1, std::memory_order_relaxed);

@@ -53,6 +53,7 @@
 #include "store/backlog.h"
 #include "store/head.h"
 #include "store/store_metrics.h"
+#include "store/wal_sync_gate.h"
 #include "util/mutex.h"
 #include "util/string_hash.h"
 
@@ -94,6 +95,7 @@ class Sequencer {
     std::function<std::int64_t()> now_us;  // the store's one clock
     // The stored event at a position, not upcast (an idempotent retry compares against it).
     std::function<Result<OwnedEvent>(std::uint64_t position)> read_event;
+    WalSyncGate* wal_sync_gate = nullptr;  // every SyncWAL goes through it
     PublishedHead* head = nullptr;
     Backlog* backlog = nullptr;
     WriteMetrics* metrics = nullptr;  // groups and syncs are counted here

@@ -18,6 +18,7 @@
 #include "store/sequencer.h"
 #include "store/side_records.h"
 #include "store/upcast.h"
+#include "store/wal_sync_gate.h"
 #include "util/clock.h"
 #include "util/mutex.h"
 
@@ -179,6 +180,10 @@ class Store::Impl {
   std::atomic<int> calls_in_progress_{0};
   std::atomic<bool> closing_{false};
 
+  // The file system RocksDB runs on: the store's (StoreOptions::storage_env, else the
+  // default) behind the WAL sync gate (wal_sync_gate.h). Before db_, so it outlives it.
+  std::shared_ptr<store::WalSyncGate> wal_sync_gate_ = std::make_shared<store::WalSyncGate>();
+  std::unique_ptr<rocksdb::Env> gated_env_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
