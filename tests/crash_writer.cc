@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
         const std::size_t eq = kv.find('=');
         if (eq != std::string::npos)
           o.kafka_config.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+        // librdkafka's debug contexts log at debug level: let them through to stderr.
+        if (kv.substr(0, eq) == "debug") o.log_level = cairn::LogLevel::kDebug;
         at = end + 1;
       }
     }

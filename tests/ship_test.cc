@@ -314,6 +314,68 @@ TEST_F(ShipTest, AppendsGoOnWhileEveryBrokerIsDownAndShippingResumes) {
   ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), true);
 }
 
+// An outage is not a stall: with every broker down nothing answers, so the stall watchdog
+// (stall_timeout) must leave the producer alone however long its events wait.
+TEST_F(ShipTest, AnOutageLongerThanTheStallTimeoutRewindsNothing) {
+  CAIRN_REQUIRE_MOCK();
+  ShipperOptions o = BaseOptions(kafka_);
+  o.stall_timeout = 1s;
+  auto shipper = Shipper::Start(*store_, o);
+  ASSERT_THAT(shipper, IsOk());
+  std::uint64_t n = AppendInterleaved(*store_, 6, 10);
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 30s)), IsOk());
+  ASSERT_THAT(S(kafka_.mock()->SetAllBrokersDown()), IsOk());
+  n += AppendInterleaved(*store_, 6, 10, 11);
+  std::this_thread::sleep_for(5s);
+  EXPECT_LT((*shipper)->shipped_through(), n);
+  EXPECT_EQ((*shipper)->GetStatus().rewinds, 0u) << (*shipper)->GetStatus().last_error;
+  ASSERT_THAT(S(kafka_.mock()->SetAllBrokersUp()), IsOk());
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
+  ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), true);
+}
+
+// The brokers answer, yet the producer never gets a producer id: every InitProducerId is
+// refused with COORDINATOR_LOAD_IN_PROGRESS, which librdkafka retries every 500 ms without
+// end, as CI once saw a real cluster do after all its brokers restarted (faults_test.sh
+// outage). The watchdog must replace the producer; with it off, nothing moves.
+TEST_F(ShipTest, AProducerStalledWhileTheBrokersAnswerIsReplaced) {
+  CAIRN_REQUIRE_MOCK();
+  constexpr int kInitProducerId = 22, kCoordinatorLoadInProgress = 14;
+  const std::uint64_t n = AppendInterleaved(*store_, 6, 10);
+  {
+    ShipperOptions off = BaseOptions(kafka_);
+    off.stall_timeout = 0ms;
+    off.drain_timeout = 500ms;  // its events can never be delivered
+    ASSERT_THAT(S(kafka_.mock()->PushRequestErrors(kInitProducerId, 100000,
+                                                   kCoordinatorLoadInProgress)),
+                IsOk());
+    auto shipper = Shipper::Start(*store_, off);
+    ASSERT_THAT(shipper, IsOk());
+    std::this_thread::sleep_for(4s);
+    EXPECT_EQ((*shipper)->shipped_through(), 0u);
+    EXPECT_EQ((*shipper)->GetStatus().rewinds, 0u);
+    ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  }
+  ShipperOptions o = BaseOptions(kafka_);
+  o.stall_timeout = 2s;
+  auto shipper = Shipper::Start(*store_, o);
+  ASSERT_THAT(shipper, IsOk());
+  ShipperStatus status;
+  for (int i = 0; i < 150 && status.rewinds == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    status = (*shipper)->GetStatus();
+  }
+  EXPECT_GE(status.rewinds, 1u) << "the stalled producer was never replaced";
+  EXPECT_THAT(status.last_error, ::testing::HasSubstr("stalled"));
+  EXPECT_EQ(status.shipped_through, 0u);
+  // The brokers hand out producer ids again: every event ships, once, in order.
+  ASSERT_THAT(S(kafka_.mock()->ClearRequestErrors(kInitProducerId)), IsOk());
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 30s)), IsOk());
+  ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  ExpectComplete(Collect(kafka_, EventTopics()), ExpectedVersions(*store_), false);
+}
+
 TEST_F(ShipTest, TheBacklogQuotaHoldsAppendsDuringAnOutageAndReleasesThemAfter) {
   CAIRN_REQUIRE_MOCK();
   store_.reset();

@@ -44,6 +44,8 @@ class EmbeddedKafka {
   // The next `count` requests of the given Kafka API (e.g. 0 = Produce) fail with the given
   // Kafka protocol error code (e.g. 6 = NOT_LEADER_FOR_PARTITION, 7 = REQUEST_TIMED_OUT).
   Status PushRequestErrors(int api_key, int count, int kafka_error_code);
+  // Drops the errors still waiting for requests of that API.
+  Status ClearRequestErrors(int api_key);
   // Adds round-trip latency to a broker's responses.
   Status SetBrokerRoundTrip(int broker_id, int milliseconds);
 

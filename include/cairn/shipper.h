@@ -111,7 +111,8 @@ struct ShipperOptions {
   // librdkafka settings passed through unchanged, in order, after cairn's defaults (so they
   // win): security.protocol, sasl.*, ssl.*, linger.ms, compression.type, ... cairn's defaults:
   // acks=all, enable.idempotence=true, partitioner=murmur2_random (the Java client's),
-  // reconnect.backoff.ms=100, reconnect.backoff.max.ms=1000, linger.ms=5. Default: empty.
+  // reconnect.backoff.ms=100, reconnect.backoff.max.ms=1000, linger.ms=5,
+  // enable.sparse.connections=false (a connection to every broker). Default: empty.
   std::vector<std::pair<std::string, std::string>> kafka_config;
 
   // --- What is sent where ---
@@ -158,6 +159,14 @@ struct ShipperOptions {
   // How long Stop() waits for in-flight events before giving up on them (they ship again
   // from the checkpoint next time). Default: 10 s.
   std::chrono::milliseconds drain_timeout{10000};
+  // A producer that makes no progress this long while the brokers answer is replaced, and
+  // shipping rewinds to the checkpoint (status: rewinds, last_error). Progress is an
+  // acknowledgement or a failed delivery; time the brokers were unreachable does not count,
+  // so an outage never triggers it. It exists because librdkafka's idempotent producer can
+  // wait indefinitely on one broker for a producer id after the cluster restarts
+  // (docs/shipping.md, "Stalls"). At-least-once may then re-send the events in flight; in
+  // exactly-once mode their transaction is aborted. Zero disables it. Default: 30 s.
+  std::chrono::milliseconds stall_timeout{30000};
 
   // --- Logging ---
   // Default (empty): standard error, prefixed "cairn".

@@ -78,6 +78,12 @@ class EmbeddedKafka::Impl {
     return Status::Ok();
   }
 
+  Status ClearErrors(int api_key) {
+    std::lock_guard<std::mutex> lk(mu_);
+    rd_kafka_mock_clear_request_errors(cluster_, static_cast<int16_t>(api_key));
+    return Status::Ok();
+  }
+
   Status SetRtt(int id, int ms) {
     if (Status s = CheckBroker(id); !s.ok()) return s;
     std::lock_guard<std::mutex> lk(mu_);
@@ -129,6 +135,7 @@ Status EmbeddedKafka::SetPartitionLeader(std::string_view topic, int partition, 
 Status EmbeddedKafka::PushRequestErrors(int api_key, int count, int kafka_error_code) {
   return impl_->PushErrors(api_key, count, kafka_error_code);
 }
+Status EmbeddedKafka::ClearRequestErrors(int api_key) { return impl_->ClearErrors(api_key); }
 Status EmbeddedKafka::SetBrokerRoundTrip(int broker_id, int milliseconds) {
   return impl_->SetRtt(broker_id, milliseconds);
 }

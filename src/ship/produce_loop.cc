@@ -44,6 +44,7 @@ Shipper::Impl::Step Shipper::Impl::ConnectOrWait(std::chrono::milliseconds* back
     return Step::kAgain;
   }
   *backoff = std::chrono::milliseconds(100);
+  last_progress_ = Clock::now();
   internal::MutexLock lk(status_mu_);
   status_.state = ShipperState::kShipping;
   status_.shipped_through = shipped_through_;
@@ -84,6 +85,7 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
     return Step::kDrain;
   }
   AdvanceShippedThrough();
+  WatchForStall();
 
   if (exactly_once) {
     if (in_transaction_ && (TransactionDue() || stop_requested_))
@@ -252,6 +254,7 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
     if (m->err) logger_->warn("{}: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     return;
   }
+  last_progress_ = Clock::now();
   if (in_flight_.empty() || position < in_flight_.front().position ||
       position - in_flight_.front().position >= in_flight_.size())
     return;  // from before a rewind
@@ -304,10 +307,44 @@ void Shipper::Impl::ProbeBrokersWhenIdle() {
   const auto now = Clock::now();
   if (now - last_broker_probe_ < std::chrono::seconds(1)) return;
   last_broker_probe_ = now;
+  ProbeBrokers();
+}
+
+bool Shipper::Impl::ProbeBrokers() {
   const rd_kafka_metadata_t* md = nullptr;
   const rd_kafka_resp_err_t err = rd_kafka_metadata(producer_.get(), 0, nullptr, &md, 500);
   if (md) rd_kafka_metadata_destroy(md);
   broker_reachable_ = err == RD_KAFKA_RESP_ERR_NO_ERROR;
+  return broker_reachable_;
+}
+
+// librdkafka 2.0.2's idempotent producer asks a single broker for its producer id and retries
+// there; after every broker restarted it was once seen waiting more than two minutes with the
+// cluster taking writes again (CI, faults_test.sh outage), and its messages would only have
+// failed at message.timeout.ms (5 minutes). A new producer starts over with a broker of its
+// own choosing. Without a broker answering, nothing is stalled: the clock restarts, so only
+// stall_timeout of silence with the brokers there triggers the replacement.
+void Shipper::Impl::WatchForStall() {
+  const auto now = Clock::now();
+  if (in_flight_.empty() || opt_.stall_timeout.count() <= 0) {
+    last_progress_ = now;
+    return;
+  }
+  if (now - last_progress_ < opt_.stall_timeout) return;
+  if (now - last_stall_probe_ < std::chrono::seconds(1)) return;
+  last_stall_probe_ = now;
+  if (!ProbeBrokers()) {
+    last_progress_ = Clock::now();
+    return;
+  }
+  const auto silent_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count();
+  // Rewind() logs this and puts it in the status.
+  rewind_needed_ = true;
+  rewind_reason_ = fmt::format(
+      "producer stalled: no delivery report for {} s with {} events in flight while the "
+      "brokers answer (stall timeout {} ms); replacing it",
+      silent_s, in_flight_.size(), opt_.stall_timeout.count());
 }
 
 void Shipper::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {

@@ -24,6 +24,11 @@ ship::KafkaSettings ProducerSettings(const ShipperOptions& o, const std::string&
       {"partitioner", "murmur2_random"},  // the Java client's: same key, same partition
       {"reconnect.backoff.ms", "100"},
       {"reconnect.backoff.max.ms", "1000"},
+      // A connection to every broker, not just one: librdkafka asks whichever broker it is
+      // connected to for the idempotent producer id and retries there, so with one
+      // connection a broker that cannot hand out ids holds the producer up (librdkafka
+      // #3848). A producer needs the partition leaders' connections anyway.
+      {"enable.sparse.connections", "false"},
       {"linger.ms", "5"},
       {"queue.buffering.max.messages",
        std::to_string(std::max<std::size_t>(o.max_in_flight_events * 2, 1000))},

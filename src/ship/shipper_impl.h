@@ -149,6 +149,10 @@ class Shipper::Impl {
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   // While idle: is any broker there? (shipping thread)
   void ProbeBrokersWhenIdle();
+  // Does any broker answer a metadata request? Sets broker_reachable_.
+  bool ProbeBrokers();
+  // Replaces a producer that made no progress for stall_timeout while the brokers answer.
+  void WatchForStall();
   void HandleDelivery(const rd_kafka_message_t* m);
 
   Store& store_;
@@ -218,6 +222,10 @@ class Shipper::Impl {
   std::uint64_t in_flight_bytes_ = 0;
   std::atomic<bool> broker_reachable_{false};
   Clock::time_point last_broker_probe_{};  // shipping thread only
+  // The last sign of life of the producer: a delivery report, a new producer, nothing in
+  // flight, or a probe finding no broker (an outage is not a stall). Shipping thread only.
+  Clock::time_point last_progress_{};
+  Clock::time_point last_stall_probe_{};
   std::string last_transport_error_ CAIRN_GUARDED_BY(status_mu_);
 };
 

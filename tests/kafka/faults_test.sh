@@ -50,7 +50,12 @@ say() { echo "faults[$MODE/$SCENARIO]: $*"; }
 
 # request.timeout.ms 5 s: the pause outlives it. The default message.timeout.ms (300 s) is
 # longer than every outage here, so nothing should even need a rewind.
-export CAIRN_WRITER_KAFKA_CONFIG="request.timeout.ms=5000"
+# librdkafka's debug contexts FAULTS_KAFKA_DEBUG (default eos: the idempotent producer's states
+# and producer ids, a few dozen lines a run) go to writer.err, which a failure prints: CI once
+# saw the shipper stop after a single "Failed to acquire idempotence PID" and nothing said why.
+# FAULTS_KAFKA_DEBUG= (empty) turns them off.
+kafka_debug=${FAULTS_KAFKA_DEBUG-eos}
+export CAIRN_WRITER_KAFKA_CONFIG="request.timeout.ms=5000${kafka_debug:+,debug=$kafka_debug}"
 export CAIRN_WRITER_PAUSE_US=${FAULTS_PAUSE_US:-2000}
 export CAIRN_CRASH_STREAMS=10
 start_writer() {  # a new writer, a new progress file: `shipped` speaks of this one only
@@ -70,7 +75,7 @@ wait_shipping() {  # until the writer's shipper has shipped something past $1
   # Up to 120 s: after the 60 s outage, three brokers restarting on a loaded 2-core machine
   # (coordinator load, librdkafka's reconnect backoff) once took more than 60 s to take writes.
   for _ in $(seq 1200); do (($(shipped) > $1)) && return; sleep 0.1; done
-  say "shipping never got past $1"; cat "$work/writer.err"; exit 1
+  say "shipping never got past $1"; tail -n 400 "$work/writer.err"; exit 1
 }
 open_transactions() {  # "OFFSETS PARTITIONS" of $topic in transactions still open
   "$PYTHON" "$HERE/open_transactions.py" "$bootstrap" "$topic"
@@ -80,7 +85,7 @@ drain_writer() {  # (not in a subshell: the writer is this shell's child)
   local code=0
   wait "$writer_pid" || code=$?
   writer_pid=""
-  if ((code != 0)); then say "the writer did not drain (exit $code):"; cat "$work/writer.err"; exit 1; fi
+  if ((code != 0)); then say "the writer did not drain (exit $code):"; tail -n 400 "$work/writer.err"; exit 1; fi
 }
 
 start_writer
@@ -152,7 +157,7 @@ case $SCENARIO in
         ((open > 0)) && break
         sleep 0.1
       done
-      ((open > 0)) || { say "round $round: the writer's shipper never held a transaction open"; cat "$work/writer.err"; exit 1; }
+      ((open > 0)) || { say "round $round: the writer's shipper never held a transaction open"; tail -n 400 "$work/writer.err"; exit 1; }
       sleep "$(/usr/bin/python3 -c 'import random; print(random.uniform(0, 0.08))')"
       before=$(shipped)
       kill -9 "$writer_pid"; wait "$writer_pid" 2>/dev/null || true

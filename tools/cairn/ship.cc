@@ -246,6 +246,8 @@ Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& 
   o.checkpoint_topic = args.checkpoint_topic;
   o.drain_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(args.drain_timeout_s * 1000));
+  o.stall_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(args.stall_timeout_s * 1000));
   return o;
 }
 
@@ -518,6 +520,12 @@ void AddShipperOptions(CLI::App* cmd, ShipArgs& a) {
       ->capture_default_str();
   cmd->add_option("--drain-timeout", a.drain_timeout_s,
                   "Seconds to wait for in-flight events when stopping")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--stall-timeout", a.stall_timeout_s,
+                  "Seconds without a delivery report, the brokers answering, before the "
+                  "producer is replaced (0: never)")
+      ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   cmd->add_flag("--embedded-kafka", a.embedded_kafka,
                 "Ship to a throwaway Kafka inside this process (for trying cairn out; "
