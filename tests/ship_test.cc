@@ -347,9 +347,9 @@ TEST_F(ShipTest, AProducerStalledWhileTheBrokersAnswerIsReplaced) {
     ShipperOptions off = BaseOptions(kafka_);
     off.stall_timeout = 0ms;
     off.drain_timeout = 500ms;  // its events can never be delivered
-    ASSERT_THAT(S(kafka_.mock()->PushRequestErrors(kInitProducerId, 100000,
-                                                   kCoordinatorLoadInProgress)),
-                IsOk());
+    ASSERT_THAT(
+        S(kafka_.mock()->PushRequestErrors(kInitProducerId, 100000, kCoordinatorLoadInProgress)),
+        IsOk());
     auto shipper = Shipper::Start(*store_, off);
     ASSERT_THAT(shipper, IsOk());
     std::this_thread::sleep_for(4s);
