@@ -93,8 +93,10 @@ class GatedLogFile : public rocksdb::FSWritableFileOwnerWrapper {
 // manual_wal_flush).
 class GatedFileSystem : public rocksdb::FileSystemWrapper {
  public:
-  GatedFileSystem(std::shared_ptr<rocksdb::FileSystem> base, std::shared_ptr<WalSyncGate> gate)
-      : FileSystemWrapper(std::move(base)), gate_(std::move(gate)) {}
+  // FileSystemWrapper takes the base by const reference.
+  GatedFileSystem(const std::shared_ptr<rocksdb::FileSystem>& base,
+                  std::shared_ptr<WalSyncGate> gate)
+      : FileSystemWrapper(base), gate_(std::move(gate)) {}
   const char* Name() const override { return "CairnWalSyncGate"; }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
@@ -124,8 +126,9 @@ class GatedFileSystem : public rocksdb::FileSystemWrapper {
 
 }  // namespace
 
-std::shared_ptr<rocksdb::FileSystem> WalSyncGate::Wrap(std::shared_ptr<rocksdb::FileSystem> base) {
-  return std::make_shared<GatedFileSystem>(std::move(base), shared_from_this());
+std::shared_ptr<rocksdb::FileSystem> WalSyncGate::Wrap(
+    const std::shared_ptr<rocksdb::FileSystem>& base) {
+  return std::make_shared<GatedFileSystem>(base, shared_from_this());
 }
 
 rocksdb::Status WalSyncGate::Sync(rocksdb::DB* db) {

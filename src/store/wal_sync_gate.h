@@ -40,7 +40,7 @@ class WalSyncGate : public std::enable_shared_from_this<WalSyncGate> {
  public:
   // `base` as the store opens RocksDB with it: its write-ahead log files report their writes
   // and syncs to this gate, which the file system keeps alive.
-  std::shared_ptr<rocksdb::FileSystem> Wrap(std::shared_ptr<rocksdb::FileSystem> base);
+  std::shared_ptr<rocksdb::FileSystem> Wrap(const std::shared_ptr<rocksdb::FileSystem>& base);
 
   // db->SyncWAL() through the gate.
   rocksdb::Status Sync(rocksdb::DB* db) CAIRN_EXCLUDES(mu_);
