@@ -107,6 +107,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--seed", type=int, default=int(time.time()))
     args = ap.parse_args()
+    # The commands run in a scratch directory (cwd=work): a relative path to the binary, as
+    # .ci/reliability gives, must not depend on where that is.
+    args.cairn = os.path.abspath(args.cairn)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="cairn-fuzz-")
     try:
