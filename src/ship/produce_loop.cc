@@ -331,8 +331,10 @@ void Shipper::Impl::WatchForStall() {
     return;
   }
   if (now - last_progress_ < opt_.stall_timeout) return;
-  if (now - last_stall_probe_ < std::chrono::seconds(1)) return;
-  last_stall_probe_ = now;
+  // One probe a second, as when idle (the two never run together: this one needs events in
+  // flight, the idle one none).
+  if (now - last_broker_probe_ < std::chrono::seconds(1)) return;
+  last_broker_probe_ = now;
   if (!ProbeBrokers()) {
     last_progress_ = Clock::now();
     return;

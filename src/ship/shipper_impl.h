@@ -221,11 +221,11 @@ class Shipper::Impl {
   std::uint64_t bytes_shipped_ = 0;
   std::uint64_t in_flight_bytes_ = 0;
   std::atomic<bool> broker_reachable_{false};
-  Clock::time_point last_broker_probe_{};  // shipping thread only
+  // The last metadata probe, idle or of a stalled producer. Shipping thread only.
+  Clock::time_point last_broker_probe_{};
   // The last sign of life of the producer: a delivery report, a new producer, nothing in
   // flight, or a probe finding no broker (an outage is not a stall). Shipping thread only.
   Clock::time_point last_progress_{};
-  Clock::time_point last_stall_probe_{};
   std::string last_transport_error_ CAIRN_GUARDED_BY(status_mu_);
 };
 
