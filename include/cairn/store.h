@@ -369,10 +369,21 @@ class Store {
 
   // Named checkpoints: a position a consumer of the log has finished with (the shipper's
   // shipped-through position, a subscription's). Saving is a synchronous write unless `sync`
-  // is false. Loading a checkpoint never saved gives 0.
+  // is false; a position past the committed head is kInvalidArgument (retention trusts a
+  // checkpoint: one past the head would let it remove events nobody consumed). Loading a
+  // checkpoint never saved gives 0. Deleting one that was never saved is kNotFound, one that
+  // is claimed kBusy.
   Status SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync = true);
   Result<std::uint64_t> LoadCheckpoint(std::string_view name);
   Result<std::vector<std::pair<std::string, std::uint64_t>>> ListCheckpoints();
+  Status DeleteCheckpoint(std::string_view name);
+
+  // One consumer per checkpoint: ClaimCheckpoint is kBusy while another claim of `name` is
+  // held in this process, until ReleaseCheckpoint(name) or Close. Shipper::Start and a
+  // durable Subscription claim theirs, so that a second shipper of the same checkpoint is
+  // refused instead of sending every event to Kafka again. Claims are not stored.
+  Status ClaimCheckpoint(std::string_view name);
+  void ReleaseCheckpoint(std::string_view name);
 
   // Dead letters (see DeadLetter). Putting a record for a position that has one replaces it.
   Status PutDeadLetters(std::span<const DeadLetter> records);

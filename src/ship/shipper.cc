@@ -87,6 +87,9 @@ Status Shipper::Impl::Init() {
   if (store_.GetInfo().read_only)
     return Status::FailedPrecondition(
         "the shipper saves its checkpoint in the store: open the store writable");
+  // One shipper per checkpoint: a second would ship every event again (Stop releases it).
+  if (Status s = store_.ClaimCheckpoint(opt_.checkpoint_name); !s.ok()) return s;
+  claimed_checkpoint_ = true;
   // The checkpoint is where shipping starts; a store that cannot give it (closed, damaged)
   // is an error now rather than a thread that fails later.
   if (auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name); !checkpoint.ok())

@@ -168,6 +168,9 @@ class Shipper::Impl {
   std::atomic<bool> stop_requested_{false};
   internal::Mutex stop_mu_;
   bool stopped_ CAIRN_GUARDED_BY(stop_mu_) = false;
+  // Init claimed opt_.checkpoint_name (Store::ClaimCheckpoint); Stop releases it. Set before
+  // the thread starts, cleared once under stop_mu_.
+  bool claimed_checkpoint_ = false;
   // Why the shipper failed: set by the shipping thread (SetError), read by Stop() and
   // WaitUntilShipped. Lock order: stop_mu_, then status_mu_.
   Status final_status_ CAIRN_GUARDED_BY(status_mu_);

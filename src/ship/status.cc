@@ -101,6 +101,8 @@ Status Shipper::Impl::Stop() {
   stopped_ = true;
   stop_requested_ = true;
   if (thread_.joinable()) thread_.join();
+  if (claimed_checkpoint_) store_.ReleaseCheckpoint(opt_.checkpoint_name);
+  claimed_checkpoint_ = false;
   internal::MutexLock slk(status_mu_);
   if (status_.state == ShipperState::kFailed) return final_status_;
   return Status::Ok();

@@ -4,6 +4,7 @@
 // snapshots and aggregate loading, and the backlog quota. Retention is in retention.cc.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -49,7 +50,8 @@ Result<StreamMetadata> DecodeStreamMetadata(std::string_view stream, std::string
     if (!it->is_number_unsigned()) return bad(fmt::format("'{}' is not a count", it.key()));
     const auto n = it->get<std::uint64_t>();
     if (it.key() == "max_age_s")
-      m.max_age = std::chrono::seconds(static_cast<std::int64_t>(n));
+      m.max_age = std::chrono::seconds(static_cast<std::int64_t>(
+          std::min<std::uint64_t>(n, std::numeric_limits<std::int64_t>::max())));
     else if (it.key() == "max_count")
       m.max_count = n;
     else if (it.key() == "truncate_before")

@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <unordered_set>
 
@@ -154,7 +155,14 @@ Status Store::Impl::CheckLiveFiles() {
 }
 
 Status Store::Impl::DescribeOpenFailure(const rocksdb::Status& s) {
-  if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos)
+  if (s.IsIOError() && s.ToString().find("Read-only file system") != std::string::npos)
+    return Status::IOError(
+        fmt::format("store {} is on a read-only file system: a writer cannot open it (readers can: "
+                    "cairn's audit commands, StoreOptions::read_only)",
+                    path_));
+  if (s.IsIOError() && s.ToString().find("LOCK") != std::string::npos &&
+      (s.ToString().find("Resource temporarily unavailable") != std::string::npos ||
+       s.ToString().find("lock hold") != std::string::npos))
     return Status::Busy(
         fmt::format("store {} is already open by another writer (its lock file {}/LOCK is held)",
                     path_, path_));
@@ -294,6 +302,14 @@ Status Store::Impl::OpenRocks(const rocksdb::Options& db_options, const std::str
 }
 
 Status Store::Impl::OpenDatabase() {
+  // A writer that may create the store takes the creation lock first, so that two creators
+  // do not build it under each other; the second then finds the first one's store.
+  std::optional<store::CreationLock> creating;
+  if (options_.create_if_missing && !options_.read_only && !store::HasDatabase(path_)) {
+    auto lock = store::CreationLock::Take(path_);
+    if (!lock.ok()) return lock.status();
+    creating.emplace(std::move(lock).value());
+  }
   auto dir = store::PrepareStoreDirectory(path_, options_);
   if (!dir.ok()) return dir.status();
   auto bridge = std::make_shared<RocksLogBridge>(logger_);

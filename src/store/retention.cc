@@ -29,9 +29,17 @@
 #include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
 #include "store/stream_metadata.h"
+#include "util/saturating.h"
 #include "util/string_hash.h"
 
 namespace cairn {
+namespace {
+// Whether `n` falls outside the newest `keep` numbers ending at `newest` (n + keep <= newest,
+// without the sum: a max_events or max_count of 2^64-1 means "keep all", not a wrap to few).
+bool OutsideNewest(std::uint64_t n, std::uint64_t keep, std::uint64_t newest) {
+  return newest >= n && newest - n >= keep;
+}
+}  // namespace
 
 class Store::Impl::Retention {
  public:
@@ -90,8 +98,7 @@ class Store::Impl::Retention {
   };
 
   bool OlderThan(std::int64_t timestamp_us, std::chrono::seconds age) const {
-    return timestamp_us <
-           now_us_ - std::chrono::duration_cast<std::chrono::microseconds>(age).count();
+    return timestamp_us < internal::CutoffBefore(now_us_, age);
   }
 
   // What shipping allows (every listed checkpoint must have passed), the dead letters' events
@@ -122,7 +129,7 @@ class Store::Impl::Retention {
   // Whether a rule allows `e` to go: the policy's, or its stream's metadata.
   Result<bool> Allowed(const RecordedEvent& e, StreamState& st) {
     if ((policy_.max_age && OlderThan(e.timestamp_us, *policy_.max_age)) ||
-        (policy_.max_events && e.position + *policy_.max_events <= head_))
+        (policy_.max_events && OutsideNewest(e.position, *policy_.max_events, head_)))
       return true;
     auto m = metadata_.find(e.stream);
     if (m == metadata_.end()) return false;
@@ -135,7 +142,7 @@ class Store::Impl::Retention {
       if (!v.ok()) return v.status();
       st.last_version = *v;
     }
-    return e.version + *md.max_count <= st.last_version;
+    return OutsideNewest(e.version, *md.max_count, st.last_version);
   }
 
   Result<Verdict> Decide(const RecordedEvent& e, StreamState& st) {
@@ -489,6 +496,10 @@ Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& polic
         "store {} is open read-only: retention needs the writer (or a dry run)", path_));
   if (policy.max_events && *policy.max_events == 0)
     return Status::InvalidArgument("retention: max_events must be at least 1");
+  if (policy.max_age && policy.max_age->count() < 0)
+    return Status::InvalidArgument("retention: max_age must not be negative");
+  if (policy.min_audit_age.count() < 0)
+    return Status::InvalidArgument("retention: min_audit_age must not be negative");
   internal::MutexLock one_at_a_time(retention_mu_);
   return Retention(this, policy).Run();
 }

@@ -121,6 +121,43 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> SideRecords::ListChec
   return out;
 }
 
+Status SideRecords::DeleteCheckpoint(std::string_view name) {
+  if (s_.read_only)
+    return Status::FailedPrecondition(fmt::format("store {} is open read-only", s_.path));
+  if (Status s = ValidateCheckpointName(name); !s.ok()) return s;
+  {
+    internal::MutexLock lk(claims_mu_);
+    if (claimed_.contains(name))
+      return Status::Busy(fmt::format(
+          "checkpoint '{}' is in use by a running shipper or subscription of this store", name));
+  }
+  const std::string key = std::string(kMetaCheckpointPrefix) + std::string(name);
+  std::string value;
+  rocksdb::Status got = s_.db->Get(rocksdb::ReadOptions(), s_.meta, key, &value);
+  if (got.IsNotFound())
+    return Status::NotFound(fmt::format("no checkpoint named '{}' in store {}", name, s_.path));
+  if (!got.ok()) return FromRocks(got, fmt::format("loading checkpoint '{}'", name));
+  rocksdb::WriteOptions wo;
+  wo.sync = s_.sync;
+  return FromRocks(s_.db->Delete(wo, s_.meta, key), fmt::format("deleting checkpoint '{}'", name));
+}
+
+Status SideRecords::ClaimCheckpoint(std::string_view name) {
+  if (Status s = ValidateCheckpointName(name); !s.ok()) return s;
+  internal::MutexLock lk(claims_mu_);
+  if (!claimed_.emplace(name).second)
+    return Status::Busy(fmt::format(
+        "checkpoint '{}' already has a consumer in this process (a shipper or subscription "
+        "of the same checkpoint): two would each deliver every event",
+        name));
+  return Status::Ok();
+}
+
+void SideRecords::ReleaseCheckpoint(std::string_view name) {
+  internal::MutexLock lk(claims_mu_);
+  if (auto it = claimed_.find(name); it != claimed_.end()) claimed_.erase(it);
+}
+
 Status SideRecords::PutDeadLetters(std::span<const DeadLetter> records) {
   if (s_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", s_.path));

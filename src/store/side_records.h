@@ -10,10 +10,13 @@
 // which counts unshipped events against it.
 //
 // Thread-safety: every method may be called from any thread (RocksDB orders the writes; the
-// last writer of a checkpoint wins, as a checkpoint is a position the caller owns).
+// last writer of a checkpoint wins, as a checkpoint is a position the caller owns; claims
+// are under their own mutex).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -24,6 +27,7 @@
 
 #include "cairn/store.h"
 #include "store/backlog.h"
+#include "util/mutex.h"
 
 namespace cairn::store {
 
@@ -45,6 +49,15 @@ class SideRecords {
   Status SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync);
   Result<std::uint64_t> LoadCheckpoint(std::string_view name);  // 0 when never saved
   Result<std::vector<std::pair<std::string, std::uint64_t>>> ListCheckpoints();
+  // Removes a saved checkpoint: kNotFound when there is none, kBusy while it is claimed.
+  Status DeleteCheckpoint(std::string_view name);
+
+  // Claims: one consumer of the log (a shipper, a subscription) per checkpoint name at a time
+  // in this process, so that a second shipper of one checkpoint is refused (kBusy) instead of
+  // shipping every event again. Claims live in memory only; RocksDB's lock already keeps a
+  // second process out.
+  Status ClaimCheckpoint(std::string_view name);
+  void ReleaseCheckpoint(std::string_view name);
 
   // Dead letters, keyed by the event's position.
   Status PutDeadLetters(std::span<const DeadLetter> records);
@@ -53,6 +66,8 @@ class SideRecords {
 
  private:
   const Setup s_;
+  internal::Mutex claims_mu_;
+  std::set<std::string, std::less<>> claimed_ CAIRN_GUARDED_BY(claims_mu_);
 };
 
 }  // namespace cairn::store

@@ -151,13 +151,23 @@ Result<std::uint64_t> Store::Impl::Refresh() {
 
 // --- Store: the public face ------------------------------------------------------------------
 
+// A refused call is never counted: Close() waits for the calls in progress to reach zero,
+// and threads that keep calling a closing store would otherwise keep the count above zero
+// for ever (16 threads in a loop did). Only a call that was already past the first check
+// when closing began is counted, briefly, then refused; its next call is not counted at all.
 Store::Impl::CallGuard::CallGuard(Impl* impl) : impl_(impl) {
-  impl_->calls_in_progress_.fetch_add(1);
-  if (impl_->closing_.load())
-    status_ = Status::FailedPrecondition(fmt::format("store {} is closed", impl_->path_));
+  if (!impl_->closing_.load()) {
+    impl_->calls_in_progress_.fetch_add(1);
+    if (!impl_->closing_.load()) return;
+    impl_->calls_in_progress_.fetch_sub(1);
+  }
+  impl_ = nullptr;
+  status_ = Status::FailedPrecondition(fmt::format("store {} is closed", impl->path_));
 }
 
-Store::Impl::CallGuard::~CallGuard() { impl_->calls_in_progress_.fetch_sub(1); }
+Store::Impl::CallGuard::~CallGuard() {
+  if (impl_ != nullptr) impl_->calls_in_progress_.fetch_sub(1);
+}
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
@@ -306,7 +316,27 @@ std::uint64_t Store::WaitForPosition(std::uint64_t after_position,
 Status Store::SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (const std::uint64_t head = impl_->last_position(); position > head)
+    return Status::InvalidArgument(fmt::format(
+        "checkpoint '{}': position {} is past the store's last position {}", name, position, head));
   return impl_->side_records().SaveCheckpoint(name, position, sync);
+}
+
+Status Store::DeleteCheckpoint(std::string_view name) {
+  Impl::CallGuard guard(impl_.get());
+  if (!guard.status().ok()) return guard.status();
+  return impl_->side_records().DeleteCheckpoint(name);
+}
+
+Status Store::ClaimCheckpoint(std::string_view name) {
+  Impl::CallGuard guard(impl_.get());
+  if (!guard.status().ok()) return guard.status();
+  return impl_->side_records().ClaimCheckpoint(name);
+}
+
+void Store::ReleaseCheckpoint(std::string_view name) {
+  Impl::CallGuard guard(impl_.get());
+  if (guard.status().ok()) impl_->side_records().ReleaseCheckpoint(name);
 }
 
 Result<std::uint64_t> Store::LoadCheckpoint(std::string_view name) {

@@ -1,9 +1,12 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "store/store_directory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -26,9 +29,17 @@ bool LooksLikeRocksFile(const fs::path& p) {
 // lock). Writers need to create files in the directory; readers need to list and read it.
 Status CheckAccess(const std::string& path, bool writer) {
   const int mode = writer ? (R_OK | W_OK | X_OK) : (R_OK | X_OK);
-  if (::access(path.c_str(), mode) != 0 && errno == EACCES)
-    return Status::IOError(fmt::format("permission denied: cannot {} store directory {}",
-                                       writer ? "write to" : "read", path));
+  if (::access(path.c_str(), mode) != 0) {
+    if (errno == EACCES)
+      return Status::IOError(fmt::format("permission denied: cannot {} store directory {}",
+                                         writer ? "write to" : "read", path));
+    // RocksDB would fail on its LOCK file, which reads like another writer holding it.
+    if (errno == EROFS)
+      return Status::IOError(fmt::format(
+          "store directory {} is on a read-only file system: a writer cannot open it (readers "
+          "can: cairn's audit commands, StoreOptions::read_only)",
+          path));
+  }
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(path, ec)) {
     if (!entry.is_regular_file(ec) || entry.path().filename() == "LOCK") continue;
@@ -105,6 +116,37 @@ Result<StoreDirectory> PrepareStoreDirectory(const std::string& path, const Stor
     return Status::IOError(
         fmt::format("cannot create store directory {}: {}", dir.db_path, ec.message()));
   return dir;
+}
+
+Result<CreationLock> CreationLock::Take(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec && !fs::is_directory(path))
+    return Status::IOError(fmt::format("cannot create store directory {}: {}", path, ec.message()));
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return Status::IOError(
+        fmt::format("cannot open store directory {}: {}", path, std::strerror(errno)));
+  int r;
+  do {
+    r = ::flock(fd, LOCK_EX);
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Status::IOError(
+        fmt::format("cannot lock store directory {} to create it: {}", path, std::strerror(err)));
+  }
+  return CreationLock(fd);
+}
+
+CreationLock::~CreationLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+bool HasDatabase(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(fs::path(path) / "CURRENT", ec);
 }
 
 Status CheckManifest(const std::string& path) {

@@ -25,6 +25,28 @@ struct StoreDirectory {
 // (clearing what an interrupted creation left). Errors name the path and what is wrong.
 Result<StoreDirectory> PrepareStoreDirectory(const std::string& path, const StoreOptions& options);
 
+// Held by a writer while it creates a store: an exclusive flock on the store directory
+// (made first if missing). Two processes creating one store at once (five `cairn append`s
+// to a new path did) would otherwise clear and build the same kCreatingDir under each other;
+// with the lock the second waits, then finds the first one's store and opens it. Released
+// when destroyed (and by the kernel when the process dies, so a crash never leaves it held).
+class CreationLock {
+ public:
+  static Result<CreationLock> Take(const std::string& path);
+  CreationLock(CreationLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  CreationLock& operator=(CreationLock&&) = delete;
+  CreationLock(const CreationLock&) = delete;
+  ~CreationLock();
+
+ private:
+  explicit CreationLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// Whether `path` holds a database (its CURRENT file): only then may a writer skip the
+// creation lock.
+bool HasDatabase(const std::string& path);
+
 // CURRENT must name a MANIFEST that is there and not empty: RocksDB reads an empty one as a
 // database with only the "default" family, which would pass for a foreign database.
 Status CheckManifest(const std::string& path);

@@ -26,6 +26,10 @@ class Subscription::Impl {
     std::uint64_t start = 0;
     bool resumed = false;
     if (!opt_.name.empty()) {
+      // Two subscriptions of one name would each run the handler on every event and race
+      // on one checkpoint (Stop releases the claim).
+      if (Status s = store_.ClaimCheckpoint(CheckpointName()); !s.ok()) return s;
+      claimed_ = true;
       auto saved = store_.LoadCheckpoint(CheckpointName());
       if (!saved.ok()) return saved.status();
       resumed = *saved > 0;
@@ -71,6 +75,8 @@ class Subscription::Impl {
     }
     stop_ = true;
     if (thread_.joinable()) thread_.join();
+    if (claimed_) store_.ReleaseCheckpoint(CheckpointName());
+    claimed_ = false;
     return status();
   }
 
@@ -183,6 +189,7 @@ class Subscription::Impl {
   std::atomic<bool> stop_{false};
   internal::Mutex stop_mu_;
   bool stopped_ CAIRN_GUARDED_BY(stop_mu_) = false;
+  bool claimed_ = false;  // Init claimed the checkpoint; Stop, once, releases it
 
   mutable internal::Mutex mu_;
   std::condition_variable cv_;

@@ -241,6 +241,8 @@ int RunRetention(const CommonOptions& common, const RetentionArgs& args);
 struct CheckpointsArgs {
   std::string store, format = "text";
   std::vector<std::string> set;
+  bool create = false;              // --set may make a checkpoint that does not exist yet
+  std::vector<std::string> remove;  // --delete NAME
 };
 int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args);
 

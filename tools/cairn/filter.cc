@@ -1,14 +1,17 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "filter.h"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "output.h"
+#include "util/saturating.h"
 
 namespace cairn::tool {
 namespace {
@@ -31,17 +34,28 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_vi
     return Status::InvalidArgument(
         fmt::format("{} '{}': expected a duration like 90s, 30m, 2h or 7d", option, text));
   };
-  if (text.size() < 2 || text.size() > 12) return bad();
+  if (text.size() < 2) return bad();
   const char unit = text.back();
   const std::string_view digits = text.substr(0, text.size() - 1);
-  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return bad();
   const std::int64_t unit_s = unit == 's'   ? 1
                               : unit == 'm' ? 60
                               : unit == 'h' ? 3600
                               : unit == 'd' ? 86400
                                             : 0;
-  if (unit_s == 0) return bad();
-  return std::chrono::seconds(std::stoll(std::string(digits)) * unit_s);
+  if (unit_s == 0 || digits.find_first_not_of("0123456789") != std::string_view::npos) return bad();
+  // Every duration is used in microseconds somewhere (a cut-off, a deadline): the longest
+  // one taken is what an int64 of microseconds holds, ~292,000 years. Past it is refused,
+  // never wrapped (a wrapped audit window once let retention remove what it should keep).
+  constexpr std::int64_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1000000;
+  std::int64_t count = 0;
+  std::int64_t seconds = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  if (error != std::errc() || end != digits.data() + digits.size() ||
+      __builtin_mul_overflow(count, unit_s, &seconds) || seconds > kMaxSeconds)
+    return Status::InvalidArgument(
+        fmt::format("{} '{}': longer than the longest duration cairn takes, {}d ({}s)", option,
+                    text, kMaxSeconds / 86400, kMaxSeconds));
+  return std::chrono::seconds(seconds);
 }
 
 // RFC 3339 ("2026-11-27T10:00:00Z", "2026-11-27T10:00:00.5+01:00", "2026-11-27") or a
@@ -53,7 +67,8 @@ Result<std::int64_t> ParseTime(const std::string& text, std::string_view option)
         text));
   };
   if (text.empty()) return bad();
-  if (auto ago = ParseDuration(text, option); ago.ok()) return NowMicros() - ago->count() * 1000000;
+  if (auto ago = ParseDuration(text, option); ago.ok())
+    return internal::CutoffBefore(NowMicros(), *ago);
   std::tm tm{};
   int y, mo, d, h = 0, mi = 0, sec = 0;
   int consumed = 0;

@@ -43,6 +43,9 @@ Result<Json> ParseJson(const std::string& body) {
     });
   } catch (const Json::parse_error& e) {
     return Status::InvalidArgument(fmt::format("the body is not JSON: {}", e.what()));
+  } catch (const Json::exception& e) {
+    // out_of_range 406: a number past a double's range (1e400). The client's mistake.
+    return Status::InvalidArgument(fmt::format("the body's JSON cannot be taken: {}", e.what()));
   } catch (const TooDeep&) {
     return Status::InvalidArgument(
         fmt::format("the body nests JSON deeper than {} levels", kMaxJsonDepth));

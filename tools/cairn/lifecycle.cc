@@ -2,7 +2,9 @@
 //
 // Operator commands for a store's lifecycle: stream metadata, soft delete, retention and
 // consumer checkpoints (docs/cli.md, docs/lifecycle.md).
+#include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -159,25 +161,52 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
   std::vector<std::pair<std::string, std::uint64_t>> updates;
   for (const std::string& kv : args.set) {
     const auto eq = kv.rfind('=');
-    std::uint64_t position = 0;
-    if (eq == std::string::npos || eq == 0 ||
-        kv.find_first_not_of("0123456789", eq + 1) != std::string::npos || eq + 1 == kv.size())
-      return Fail(Status::InvalidArgument(
-          fmt::format("--set '{}': expected NAME=POSITION, e.g. subscription.billing=0", kv)));
-    position = std::stoull(kv.substr(eq + 1));
-    updates.emplace_back(kv.substr(0, eq), position);
+    const std::optional<std::uint64_t> position =
+        eq == std::string::npos ? std::nullopt
+                                : ParseWholeNumber(std::string_view(kv).substr(eq + 1));
+    if (eq == 0 || !position)
+      return Fail(Status::InvalidArgument(fmt::format(
+          "--set '{}': expected NAME=POSITION with POSITION a whole number below 2^64, e.g. "
+          "subscription.billing=0",
+          kv)));
+    updates.emplace_back(kv.substr(0, eq), *position);
   }
-  auto store =
-      updates.empty() ? OpenForAudit(common, args.store) : OpenStore(common, args.store, true);
+  if (args.create && updates.empty())
+    return Fail(Status::InvalidArgument("--create goes with --set NAME=POSITION"));
+  const bool writing = !updates.empty() || !args.remove.empty();
+  auto store = writing ? OpenStore(common, args.store, true) : OpenForAudit(common, args.store);
   if (!store.ok()) return Fail(store.status());
   const std::uint64_t head = (*store)->GetInfo().last_position;
+  auto existing = (*store)->ListCheckpoints();
+  if (!existing.ok()) return Fail(existing.status());
+  auto exists = [&](std::string_view name) {
+    return std::any_of(existing->begin(), existing->end(),
+                       [&](const auto& c) { return c.first == name; });
+  };
+  // Every change is checked before the first is made: a typo in the third --set leaves the
+  // first two unmoved rather than half the request done.
   for (const auto& [name, position] : updates) {
+    // A checkpoint that does not exist is most often a typo ("shiper"), which would otherwise
+    // become a new checkpoint shown for ever; making one is asked for with --create.
+    if (!args.create && !exists(name)) {
+      std::string names;
+      for (const auto& c : *existing) names += (names.empty() ? "" : ", ") + c.first;
+      return Fail(Status::NotFound(fmt::format(
+          "no checkpoint named '{}' in this store (it has: {}); --create makes a new one", name,
+          names.empty() ? "none" : names)));
+    }
     if (position > head)
       return Fail(Status::InvalidArgument(
           fmt::format("checkpoint '{}' cannot move to {}: the store's last position is {}", name,
                       position, head)));
-    if (Status s = (*store)->SaveCheckpoint(name, position); !s.ok()) return Fail(s);
   }
+  for (const std::string& name : args.remove)
+    if (!exists(name))
+      return Fail(Status::NotFound(fmt::format("--delete: no checkpoint named '{}'", name)));
+  for (const auto& [name, position] : updates)
+    if (Status s = (*store)->SaveCheckpoint(name, position); !s.ok()) return Fail(s);
+  for (const std::string& name : args.remove)
+    if (Status s = (*store)->DeleteCheckpoint(name); !s.ok()) return Fail(s);
   auto all = (*store)->ListCheckpoints();
   if (!all.ok()) return Fail(all.status());
   nlohmann::json out = nlohmann::json::array();
@@ -277,11 +306,17 @@ class CheckpointsCommand final : public CommandWith<CheckpointsArgs, RunCheckpoi
         "List consumer checkpoints (shipper, subscriptions) with their lag, or move one");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
     cmd_->add_option("--set", args_.set,
-                     "NAME=POSITION: move a checkpoint (repeatable; needs the writer)");
+                     "NAME=POSITION: move an existing checkpoint (repeatable; needs the writer)");
+    cmd_->add_flag("--create", args_.create,
+                   "Let --set make checkpoints that do not exist yet (without it a name not in "
+                   "the store is refused: most often a typo)");
+    cmd_->add_option("--delete", args_.remove,
+                     "NAME: remove a checkpoint no consumer uses any more (repeatable)");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
     cmd_->footer(
-        "Example (replay a projection from the start):\n"
-        "  cairn checkpoints ./store --set subscription.billing=0");
+        "Examples (replay a projection from the start; drop a retired one's checkpoint):\n"
+        "  cairn checkpoints ./store --set subscription.billing=0\n"
+        "  cairn checkpoints ./store --delete subscription.old-report");
     return cmd_;
   }
 };
