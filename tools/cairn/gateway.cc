@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "gateway_impl.h"
+#include "http_connection.h"
 #include "output.h"
 
 namespace cairn::tool {
@@ -310,16 +311,19 @@ Status Gateway::Impl::Listen() {
     for (const auto* f : {&options_.tls_cert_file, &options_.tls_key_file})
       if (!CertificateReadable(*f))
         return Status::InvalidArgument(fmt::format("TLS file '{}': cannot read it", *f));
-    auto tls = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
-                                                    options_.tls_key_file.c_str());
+    auto tls = std::make_unique<HttpsServer>(options_.tls_cert_file.c_str(),
+                                             options_.tls_key_file.c_str());
     if (!tls->is_valid())
       return Status::InvalidArgument(
           fmt::format("--tls-cert '{}' / --tls-key '{}': not a PEM certificate chain and its "
                       "private key",
                       options_.tls_cert_file, options_.tls_key_file));
+    tls->on_refused = [this](int status) { metrics_.RecordRefused(status); };
     server_ = std::move(tls);
   } else {
-    server_ = std::make_unique<httplib::Server>();
+    auto plain = std::make_unique<HttpServer>();
+    plain->on_refused = [this](int status) { metrics_.RecordRefused(status); };
+    server_ = std::move(plain);
   }
   const std::size_t workers = options_.max_connections;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
@@ -366,6 +370,9 @@ void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response
     res.status = 405;
     res.set_header("Allow", "GET, POST");
   }
+  // A request not received whole within --request-timeout: the client gets a 408 (written by
+  // http_connection.cc, which then closes), and the metrics count it as one.
+  if (RequestTimedOut()) res.status = 408;
   metrics_.RecordRefused(res.status);
   std::string message;
   switch (res.status) {
@@ -380,9 +387,7 @@ void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response
           fmt::format("the request body is over {} bytes (--max-body)", options_.max_body_bytes);
       break;
     case 400:
-      message =
-          "not a valid HTTP/1.1 request, a header line over 8 KiB, or one not sent within "
-          "--request-timeout";
+      message = "not a valid HTTP/1.1 request, or a header line over 8 KiB";
       break;
     default:
       message = fmt::format("the server refused the request ({})", res.status);

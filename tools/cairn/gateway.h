@@ -40,8 +40,9 @@ struct GatewayOptions {
   std::size_t max_connections = 128;
   // Live feeds (server-sent events) open at once; more get 503. Default: 32.
   std::size_t max_feeds = 32;
-  // Reading a request (headers and body) and writing a response each must finish in this.
-  // Default: 30 s.
+  // A request (its line, headers and body) must arrive whole within this from its first byte,
+  // or it is answered 408 and its connection closed; each write of an answer must progress
+  // within it too. Default: 30 s.
   std::chrono::seconds request_timeout{30};
   // An idle keep-alive connection is closed after this. Default: 5 s.
   std::chrono::seconds keep_alive_timeout{5};

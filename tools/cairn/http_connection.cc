@@ -1,0 +1,490 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+#include "http_connection.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <nlohmann/json.hpp>
+
+namespace cairn::tool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+thread_local bool request_timed_out = false;
+
+constexpr std::size_t kReadChunk = 16384;
+constexpr auto kStopCheck = std::chrono::milliseconds(200);
+
+int MillisUntil(Clock::time_point t) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now());
+  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1 << 30));
+}
+
+// One connection's byte stream, plain or TLS, with its read-ahead kept across requests.
+class ConnectionStream final : public httplib::Stream {
+ public:
+  ConnectionStream(int fd, SSL* ssl, std::chrono::seconds write_timeout)
+      : fd_(fd), ssl_(ssl), write_timeout_(write_timeout) {}
+
+  bool is_readable() const override { return Buffered() > 0 || PollFor(POLLIN, 0); }
+
+  // Writable, and the peer has not gone: a live feed stops writing to a client that left.
+  bool is_writable() const override {
+    if (!PollFor(POLLOUT, MillisUntil(Clock::now() + write_timeout_))) return false;
+    if (!PollFor(POLLIN, 0)) return true;
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (Buffered() == 0 && !Fill()) return -1;
+    const std::size_t n = std::min(size, Buffered());
+    std::copy_n(buffer_.data() + offset_, n, ptr);
+    offset_ += n;
+    request_bytes_read_ += n;
+    return static_cast<ssize_t>(n);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (timed_out_) {
+      // The request missed its deadline: whatever httplib answers, the client gets the 408
+      // (written once, by the connection loop) and nothing else.
+      return static_cast<ssize_t>(size);
+    }
+    std::size_t done = 0;
+    while (done < size) {
+      if (!PollFor(POLLOUT, MillisUntil(Clock::now() + write_timeout_))) return -1;
+      ssize_t n;
+      if (ssl_ != nullptr) {
+        n = SSL_write(ssl_, ptr + done,
+                      static_cast<int>(std::min<std::size_t>(size - done, 1 << 30)));
+        if (n <= 0) return -1;
+      } else {
+        n = ::send(fd_, ptr + done, size - done, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) return -1;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    request_bytes_written_ += size;
+    return static_cast<ssize_t>(size);
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(true, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(false, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+  // Waits, up to `idle`, for the first byte of the next request; false when the client went,
+  // the wait ran out or `stopping()` says the server stops.
+  bool WaitForRequest(std::chrono::seconds idle, const std::function<bool()>& stopping) {
+    if (Buffered() > 0 || (ssl_ != nullptr && SSL_pending(ssl_) > 0)) return true;
+    const Clock::time_point until = Clock::now() + idle;
+    while (!stopping()) {
+      const Clock::time_point slice = std::min(until, Clock::now() + kStopCheck);
+      if (PollFor(POLLIN, MillisUntil(slice))) return true;
+      if (Clock::now() >= until) return false;
+    }
+    return false;
+  }
+
+  // Reads until the request's head (through its empty line) is buffered, under the request's
+  // deadline: its size, 0 when the client went or the deadline passed, SIZE_MAX when it is
+  // over kMaxHeadBytes.
+  std::size_t ReadHead(std::size_t max_bytes) {
+    for (;;) {
+      const std::string_view buffered(buffer_.data() + offset_, Buffered());
+      const std::size_t crlf = buffered.find("\n\r\n");
+      const std::size_t lf = buffered.find("\n\n");
+      const std::size_t end = std::min(crlf == std::string_view::npos ? crlf : crlf + 3,
+                                       lf == std::string_view::npos ? lf : lf + 2);
+      if (end != std::string_view::npos) return end <= max_bytes ? end : SIZE_MAX;
+      if (Buffered() > max_bytes) return SIZE_MAX;
+      if (!Fill()) return 0;
+    }
+  }
+  std::string_view Buffer() const { return {buffer_.data() + offset_, Buffered()}; }
+  void ReplaceBuffered(std::size_t at, std::size_t size, const std::string& with) {
+    buffer_.replace(offset_ + at, size, with);
+  }
+
+  // An answer of the connection layer's own (the request never reaches httplib), after which
+  // the connection closes.
+  void WriteRefusal(int status, std::string_view message) {
+    const nlohmann::ordered_json body = {
+        {"error_code", status}, {"error", ReasonCode(status)}, {"message", message}};
+    const std::string text =
+        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const std::string answer = fmt::format(
+        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        status, ReasonPhrase(status), text.size(), text);
+    (void)write(answer.data(), answer.size());
+  }
+
+  // Every read of the request from here shares `deadline`.
+  void BeginRequest(Clock::time_point deadline) {
+    deadline_ = deadline;
+    timed_out_ = false;
+    request_bytes_read_ = 0;
+    request_bytes_written_ = 0;
+  }
+  bool timed_out() const { return timed_out_; }
+
+  // The answer to a request that missed its deadline (RFC 9110 §15.5.9).
+  void WriteTimeoutAnswer() {
+    static constexpr char kBody[] =
+        "{\"error_code\":408,\"error\":\"request_timeout\",\"message\":\"the request was not "
+        "received whole within --request-timeout\"}\n";
+    const std::string answer =
+        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: "
+        "application/json\r\nContent-Length: " +
+        std::to_string(sizeof(kBody) - 1) + "\r\n\r\n" + kBody;
+    timed_out_ = false;
+    (void)write(answer.data(), answer.size());
+    timed_out_ = true;
+  }
+
+ private:
+  std::size_t Buffered() const { return buffer_.size() - offset_; }
+
+  bool PollFor(short events, int timeout_ms) const {
+    pollfd p{fd_, events, 0};
+    int r;
+    do {
+      r = ::poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    return r > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
+  }
+
+  static std::string_view ReasonPhrase(int status) {
+    switch (status) {
+      case 400:
+        return "Bad Request";
+      case 408:
+        return "Request Timeout";
+      case 411:
+        return "Length Required";
+      case 413:
+        return "Content Too Large";
+      case 431:
+        return "Request Header Fields Too Large";
+      case 501:
+        return "Not Implemented";
+      case 505:
+        return "HTTP Version Not Supported";
+      default:
+        return "Error";
+    }
+  }
+  static std::string_view ReasonCode(int status) {
+    switch (status) {
+      case 411:
+        return "length_required";
+      case 413:
+        return "payload_too_large";
+      case 431:
+        return "request_header_fields_too_large";
+      case 501:
+        return "not_implemented";
+      case 505:
+        return "http_version_not_supported";
+      default:
+        return "bad_request";
+    }
+  }
+
+  // Reads what the socket has (up to kReadChunk) after what is buffered, waiting no later
+  // than the request's deadline.
+  bool Fill() {
+    buffer_.erase(0, offset_);
+    offset_ = 0;
+    const bool pending = ssl_ != nullptr && SSL_pending(ssl_) > 0;
+    if (!pending && !PollFor(POLLIN, MillisUntil(deadline_))) {
+      if (Clock::now() >= deadline_) {
+        timed_out_ = true;
+        request_timed_out = true;
+      }
+      return false;
+    }
+    char chunk[kReadChunk];
+    ssize_t n;
+    do {
+      n = ssl_ != nullptr ? SSL_read(ssl_, chunk, sizeof(chunk))
+                          : ::recv(fd_, chunk, sizeof(chunk), 0);
+    } while (n < 0 && ssl_ == nullptr && errno == EINTR);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  void Address(bool peer, std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    auto* any = reinterpret_cast<sockaddr*>(&addr);
+    if ((peer ? ::getpeername(fd_, any, &len) : ::getsockname(fd_, any, &len)) != 0) return;
+    if (addr.ss_family == AF_INET)
+      port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    else if (addr.ss_family == AF_INET6)
+      port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    else
+      return;  // a Unix socket's peer has no address or port
+    char host[NI_MAXHOST];
+    if (::getnameinfo(any, len, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) ip = host;
+  }
+
+  const int fd_;
+  SSL* const ssl_;
+  const std::chrono::seconds write_timeout_;
+  std::string buffer_;
+  std::size_t offset_ = 0;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timed_out_ = false;
+  std::size_t request_bytes_read_ = 0;
+  std::size_t request_bytes_written_ = 0;
+};
+
+constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::string_view TrimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// RFC 9110 §5.6.2's tchar.
+bool IsTokenChar(unsigned char c) {
+  return std::isalnum(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+FramingVerdict Refuse(int status, std::string message) {
+  FramingVerdict v;
+  v.status = status;
+  v.message = std::move(message);
+  return v;
+}
+
+}  // namespace
+
+FramingVerdict CheckRequestHead(std::string_view head) {
+  // Lines end in CRLF (a bare LF is refused rather than guessed at, §2.2).
+  std::vector<std::string_view> lines;
+  for (std::size_t at = 0; at < head.size();) {
+    const std::size_t lf = head.find('\n', at);
+    if (lf == std::string_view::npos) break;
+    if (lf == at || head[lf - 1] != '\r')
+      return Refuse(400, "a line of the request head does not end in CRLF");
+    lines.push_back(head.substr(at, lf - 1 - at));
+    at = lf + 1;
+  }
+  if (lines.size() < 2 || !lines.back().empty())
+    return Refuse(400, "the request head does not end with an empty line");
+  lines.pop_back();
+  // request-line = method SP request-target SP HTTP-version (§3)
+  const std::string_view line = lines.front();
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 ||
+      sp2 == sp1 + 1 || line.find(' ', sp2 + 1) != std::string_view::npos)
+    return Refuse(400, "the request line is not 'METHOD TARGET HTTP/1.1'");
+  const std::string_view method = line.substr(0, sp1);
+  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  for (unsigned char c : method)
+    if (!IsTokenChar(c)) return Refuse(400, "the request method is not a token");
+  if (version.size() != 8 || !version.starts_with("HTTP/") || !std::isdigit(version[5]) ||
+      version[6] != '.' || !std::isdigit(version[7]))
+    return Refuse(400, "the request line's version is not HTTP/x.y");
+  if (version != "HTTP/1.1" && version != "HTTP/1.0")
+    return Refuse(505, fmt::format("{} is not served here: HTTP/1.1 and HTTP/1.0 are", version));
+  std::vector<std::string_view> lengths;
+  std::string codings;
+  int hosts = 0;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    const std::string_view field = lines[i];
+    if (field.front() == ' ' || field.front() == '\t')
+      return Refuse(400, "a header field is folded over lines (obs-fold, RFC 9112 §5.2)");
+    const std::size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0)
+      return Refuse(400, "a header line is not 'Name: value'");
+    for (unsigned char c : field.substr(0, colon))
+      if (!IsTokenChar(c))
+        return Refuse(400,
+                      "a header field name holds a character a name may not (whitespace "
+                      "before the colon, RFC 9112 §5.1)");
+    const std::string name = Lower(field.substr(0, colon));
+    const std::string_view value = TrimOws(field.substr(colon + 1));
+    if (name == "content-length") lengths.push_back(value);
+    if (name == "transfer-encoding") codings += (codings.empty() ? "" : ",") + Lower(value);
+    if (name == "host") ++hosts;
+  }
+  if (!codings.empty() && !lengths.empty())
+    return Refuse(400,
+                  "Transfer-Encoding and Content-Length together: where the body ends "
+                  "would be ambiguous (RFC 9112 §6.3)");
+  if (!codings.empty()) {
+    std::string only;
+    for (char c : codings)
+      if (c != ' ' && c != '\t') only += c;
+    if (only != "chunked")
+      return Refuse(501,
+                    fmt::format("Transfer-Encoding '{}': only chunked is understood", codings));
+  }
+  if (lengths.size() > 1) return Refuse(400, "more than one Content-Length (RFC 9112 §6.3)");
+  if (lengths.size() == 1) {
+    const std::string_view v = lengths.front();
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos)
+      return Refuse(400, fmt::format("Content-Length '{}' is not a number of bytes", v));
+    std::uint64_t n = 0;
+    const auto [end, error] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (error != std::errc() || end != v.data() + v.size())
+      return Refuse(413, fmt::format("Content-Length {} is past any body this server takes", v));
+  }
+  if (version == "HTTP/1.1" && hosts != 1)
+    return Refuse(400, hosts == 0 ? "an HTTP/1.1 request without Host (RFC 9112 §3.2)"
+                                  : "more than one Host header field");
+  if (lengths.empty() && codings.empty() && (method == "POST" || method == "PUT"))
+    return Refuse(411,
+                  fmt::format("a {} needs Content-Length or chunked Transfer-Encoding", method));
+  FramingVerdict ok;
+  // absolute-form (§3.2.2): a server must accept it; httplib routes only the origin form.
+  const std::string scheme = Lower(target.substr(0, std::min<std::size_t>(target.size(), 8)));
+  if (scheme.starts_with("http://") || scheme.starts_with("https://")) {
+    const std::size_t authority = target.find("://") + 3;
+    const std::size_t path = target.find_first_of("/?", authority);
+    ok.origin_form = path == std::string_view::npos ? "/" : std::string(target.substr(path));
+    if (ok.origin_form.front() == '?') ok.origin_form.insert(0, "/");
+    ok.target_offset = sp1 + 1;
+    ok.target_size = target.size();
+  }
+  return ok;
+}
+
+namespace {
+
+struct ConnectionLimits {
+  std::size_t max_requests;
+  std::chrono::seconds keep_alive;
+  std::chrono::seconds request_timeout;
+  std::chrono::seconds write_timeout;
+};
+
+using ProcessRequest = std::function<bool(httplib::Stream&, bool last, bool& closed)>;
+using RefusalObserver = std::function<void(int status)>;
+
+// The keep-alive loop: the next request may already be in the stream's buffer (pipelined).
+bool ServeConnection(int fd, SSL* ssl, const ConnectionLimits& limits,
+                     const std::atomic<socket_t>& listening, const ProcessRequest& process,
+                     const RefusalObserver& refused) {
+  ConnectionStream stream(fd, ssl, limits.write_timeout);
+  const auto stopping = [&] { return listening.load() == INVALID_SOCKET; };
+  bool ok = true;
+  for (std::size_t left = limits.max_requests; left > 0; --left) {
+    if (!stream.WaitForRequest(limits.keep_alive, stopping)) break;
+    stream.BeginRequest(Clock::now() + limits.request_timeout);
+    request_timed_out = false;
+    // The head's framing first: a request that fails it never reaches httplib.
+    const std::size_t head = stream.ReadHead(kMaxHeadBytes);
+    FramingVerdict verdict;
+    if (head == SIZE_MAX)
+      verdict = Refuse(431, fmt::format("the request head is over {} bytes", kMaxHeadBytes));
+    else if (head != 0)
+      verdict = CheckRequestHead(stream.Buffer().substr(0, head));
+    else if (!stream.timed_out())
+      break;  // the client went
+    if (verdict.status != 0 || stream.timed_out()) {
+      const int status = stream.timed_out() ? 408 : verdict.status;
+      if (refused) refused(status);
+      if (status == 408)
+        stream.WriteTimeoutAnswer();
+      else
+        stream.WriteRefusal(status, verdict.message);
+      break;
+    }
+    if (!verdict.origin_form.empty())
+      stream.ReplaceBuffered(verdict.target_offset, verdict.target_size, verdict.origin_form);
+    bool closed = false;
+    ok = process(stream, left == 1, closed);
+    const bool timed_out = stream.timed_out();
+    request_timed_out = false;
+    if (timed_out) {
+      if (refused) refused(408);
+      stream.WriteTimeoutAnswer();
+      break;
+    }
+    if (!ok || closed) break;
+  }
+  return ok;
+}
+
+}  // namespace
+
+bool RequestTimedOut() { return request_timed_out; }
+
+bool HttpServer::process_and_close_socket(socket_t sock) {
+  const ConnectionLimits limits{
+      keep_alive_max_count_, std::chrono::seconds(keep_alive_timeout_sec_),
+      std::chrono::seconds(read_timeout_sec_), std::chrono::seconds(write_timeout_sec_)};
+  const bool ok = ServeConnection(
+      sock, nullptr, limits, svr_sock_,
+      [this](httplib::Stream& s, bool last, bool& closed) {
+        return process_request(s, last, closed, nullptr);
+      },
+      on_refused);
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
+
+bool HttpsServer::process_and_close_socket(socket_t sock) {
+  const ConnectionLimits limits{
+      keep_alive_max_count_, std::chrono::seconds(keep_alive_timeout_sec_),
+      std::chrono::seconds(read_timeout_sec_), std::chrono::seconds(write_timeout_sec_)};
+  // The handshake is bounded like a request: socket timeouts, as SSL_accept blocks.
+  timeval tv{static_cast<time_t>(limits.request_timeout.count()), 0};
+  ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  bool ok = false;
+  SSL* ssl = SSL_new(ssl_context());
+  if (ssl != nullptr && SSL_set_fd(ssl, sock) == 1 && SSL_accept(ssl) == 1) {
+    ok = ServeConnection(
+        sock, ssl, limits, svr_sock_,
+        [this, ssl](httplib::Stream& s, bool last, bool& closed) {
+          return process_request(s, last, closed, [ssl](httplib::Request& req) { req.ssl = ssl; });
+        },
+        on_refused);
+    if (ok) SSL_shutdown(ssl);
+  }
+  if (ssl != nullptr) SSL_free(ssl);
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
+  return ok;
+}
+
+}  // namespace cairn::tool

@@ -1,0 +1,68 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The gateway's HTTP/1.1 connections, under httplib's request parser and router (issue #24).
+// Debian 12's httplib 0.11.4 reads each request through a new stream whose read-ahead buffer
+// dies with it, so a second request sent in the same write as the first (HTTP/1.1
+// pipelining, RFC 9112 §9.3) was read into that buffer and dropped: never answered, never
+// stored. Its read timeout is per recv(), so a client trickling one header byte every half
+// second held a worker for as long as it liked. Here one stream lives as long as its
+// connection and keeps what it has read ahead for the next request, and every read of a
+// request (its line, headers and body) shares one deadline: a request not received whole
+// within --request-timeout is answered 408 and its connection closed.
+//
+// Owns: the accepted socket (and its TLS session) from accept to close. httplib still parses
+// and routes each request (Server::process_request) and writes each answer through this
+// stream. Thread-safety: each connection is served by one httplib worker thread; nothing here
+// is shared between connections.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <httplib.h>
+
+namespace cairn::tool {
+
+// RFC 9112 message framing, checked on a request's head (request line and header fields,
+// through the empty line) before httplib reads it. httplib 0.11.4 takes "Content-Length: +5",
+// lists, two different lengths, Transfer-Encoding beside Content-Length and obs-folded lines,
+// each a way for two parsers to disagree on where a request ends (request smuggling); it
+// routes an absolute-form target ("POST http://host/v1/...") to a 404 though a server must
+// accept it, and waits out the timeout on a POST with no length at all.
+struct FramingVerdict {
+  int status = 0;       // 0: the head is well framed; else the HTTP status to refuse it with
+  std::string message;  // what was wrong, for the answer
+  // An absolute-form target's origin form ("/v1/log?x=1"): the request line is rewritten to
+  // it. Empty when the target was already in origin form.
+  std::string origin_form;
+  std::size_t target_offset = 0, target_size = 0;  // where the target is in the head
+};
+FramingVerdict CheckRequestHead(std::string_view head);
+
+// httplib::Server and SSLServer with the connection handling above.
+// on_refused, when set, is told the status of each request the connection layer answers
+// itself (framing refusals, 408s), for the gateway's metrics.
+class HttpServer final : public httplib::Server {
+ public:
+  std::function<void(int status)> on_refused;
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+};
+
+class HttpsServer final : public httplib::SSLServer {
+ public:
+  HttpsServer(const char* cert_file, const char* key_file) : SSLServer(cert_file, key_file) {}
+  std::function<void(int status)> on_refused;
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+};
+
+// True while the current worker thread answers a request that missed its deadline (the
+// refusal handler makes it a 408 instead of httplib's 400).
+bool RequestTimedOut();
+
+}  // namespace cairn::tool
