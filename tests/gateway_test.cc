@@ -17,6 +17,8 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -25,6 +27,7 @@
 
 #include "gateway.h"
 #include "gateway_auth.h"
+#include "http_connection.h"
 #include "test_util.h"
 
 namespace cairn::tool {
@@ -539,6 +542,184 @@ TEST_F(GatewayTest, ABodyTheServerDoesNotReadClosesTheConnectionAndIsNeverRunAsA
   // A client that honours the close, on a fresh connection, is served as usual.
   EXPECT_EQ(Post("s-1", R"({"type":"t","data":null})")->status, 201);
   EXPECT_EQ(client_->Get("/healthz", {{"Content-Length", "0"}})->status, 200);
+}
+
+// HTTP/1.1 pipelining (RFC 9112 §9.3): requests sent in one write are each answered, in
+// order, and each append stored. httplib 0.11.4 read the second into a buffer it then dropped.
+TEST_F(GatewayTest, PipelinedRequestsAreEachAnsweredInOrderAndStored) {
+  Start();
+  auto post = [](const std::string& stream, const std::string& body) {
+    return fmt::format(
+        "POST /v1/streams/{}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        stream, body.size(), body);
+  };
+  const std::string chunked_body = R"({"type":"t","data":3})";
+  const std::string chunked = fmt::format(
+      "POST /v1/streams/p-3/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+      chunked_body.size(), chunked_body);
+  RawConnection raw(gateway_->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.Send(
+      post("p-1", R"({"type":"t","data":1})") + post("p-2", R"({"type":"t","data":2})") + chunked +
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + post("p-1", R"({"type":"t","data":4})")));
+  for (const char* want : {"201", "201", "201", "200", "201"}) {
+    const std::string answer = raw.ReadAnswer();
+    EXPECT_EQ(answer.substr(0, 12), fmt::format("HTTP/1.1 {}", want)) << answer;
+  }
+  ASSERT_EQ(Head(), 4u);
+  for (std::uint64_t p = 1; p <= 4; ++p) {
+    auto e = store_->ReadEvent(p);
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->payload, std::to_string(p)) << "stored out of order at " << p;
+  }
+}
+
+// A client trickling its request one byte at a time holds a worker only until
+// --request-timeout from its first byte (it was per read: 100 s were not enough to cut it
+// off); the server, its liveness probe included, answers others meanwhile and after.
+TEST_F(GatewayTest, ARequestTrickledByteByByteIsCutOffAtTheRequestTimeout) {
+  GatewayOptions go;
+  go.request_timeout = std::chrono::seconds(1);
+  go.max_connections = 2;
+  Start(cairn::testing::QuietOptions(), go);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(40, 'a');
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (std::size_t i = 0; i < go.max_connections; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(gateway_->port()));
+    ASSERT_TRUE(slow.back()->connected());
+  }
+  const auto began = std::chrono::steady_clock::now();
+  std::atomic<bool> cut{false};
+  std::thread trickler([&] {
+    for (std::size_t i = 0; i < request.size() && !cut; ++i) {
+      for (auto& c : slow)
+        if (!c->Send(request.substr(i, 1))) cut = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  for (auto& c : slow) {
+    const std::string answer = c->ReadAnswer();
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 408") << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  }
+  const auto took = std::chrono::steady_clock::now() - began;
+  cut = true;
+  trickler.join();
+  EXPECT_LT(took, std::chrono::milliseconds(2500)) << "the deadline is per request, not per read";
+  // Every worker is free again: the liveness probe answers.
+  auto health = client_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("cairn_http_requests_total{route=\"none\",code=\"4xx\"} 2"),
+            std::string::npos)
+      << "the 408s are counted\n"
+      << metrics->body;
+}
+
+// RFC 9112 framing, checked before httplib reads a request: every way for two parsers to
+// disagree on where a request ends is refused, with the connection closed and nothing stored.
+TEST(HttpFraming, EveryAmbiguousOrMalformedHeadIsRefusedWithItsStatus) {
+  const std::string line = "POST /v1/streams/s/events HTTP/1.1\r\nHost: x\r\n";
+  const std::vector<std::pair<std::string, int>> cases = {
+      {line + "Content-Length: 5\r\n\r\n", 0},
+      {line + "Transfer-Encoding: chunked\r\n\r\n", 0},
+      {line + "Transfer-Encoding: Chunked\r\n\r\n", 0},
+      {"GET /healthz HTTP/1.0\r\n\r\n", 0},
+      {"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+      {line + "Content-Length: 5, 5\r\n\r\n", 400},
+      {line + "Content-Length: +5\r\n\r\n", 400},
+      {line + "Content-Length: -1\r\n\r\n", 400},
+      {line + "Content-Length: 0x10\r\n\r\n", 400},
+      {line + "Content-Length: \r\n\r\n", 400},
+      {line + "Content-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
+      {line + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", 400},
+      {line + "Content-Length: 18446744073709551615\r\n\r\n", 0},    // max: the body limit says 413
+      {line + "Content-Length: 18446744073709551616\r\n\r\n", 413},  // max + 1
+      {line + "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400},
+      {line + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {line + "Transfer-Encoding: identity\r\n\r\n", 501},
+      {line + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+      {line + "X-A: a\r\n folded\r\nContent-Length: 5\r\n\r\n", 400},
+      {line + "Content-Length : 5\r\n\r\n", 400},
+      {line + "Content Length: 5\r\n\r\n", 400},
+      {line + "NoColon\r\n\r\n", 400},
+      {"POST /v1/streams/s/events HTTP/1.1\nHost: x\nContent-Length: 5\n\n", 400},
+      {"POST /v1/streams/s/events HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 400},
+      {"POST /v1/streams/s/events HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 5\r\n\r\n",
+       400},
+      {line + "\r\n", 411},
+      {"POST /v1/streams/s/events HTTP/2.0\r\nHost: x\r\nContent-Length: 5\r\n\r\n", 505},
+      {"POST /v1/streams/s/events HTTP/1\r\nHost: x\r\n\r\n", 400},
+      {"POST  /v1/streams/s/events HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+      {"GET /healthz\r\n\r\n", 400},
+      {"G(T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+  };
+  for (const auto& [head, status] : cases) {
+    EXPECT_EQ(CheckRequestHead(head).status, status) << head;
+    if (status != 0) EXPECT_FALSE(CheckRequestHead(head).message.empty()) << head;
+  }
+  // absolute-form (RFC 9112 §3.2.2) is accepted, as its origin form.
+  for (const auto& [target, origin] : std::vector<std::pair<std::string, std::string>>{
+           {"http://x/v1/log?limit=1", "/v1/log?limit=1"},
+           {"HTTPS://x:8443/healthz", "/healthz"},
+           {"http://x", "/"},
+           {"http://x?a=1", "/?a=1"},
+           {"/v1/log", ""}}) {
+    const FramingVerdict v = CheckRequestHead("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(v.status, 0) << target;
+    EXPECT_EQ(v.origin_form, origin) << target;
+  }
+}
+
+TEST_F(GatewayTest, FramingRefusalsCloseTheConnectionAndStoreNothing) {
+  Start();
+  const std::string body = R"({"type":"t","data":1})";
+  const std::string start =
+      "POST /v1/streams/s-1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const std::vector<std::pair<std::string, std::string>> requests = {
+      {start + fmt::format("Content-Length: {}, {}\r\n\r\n", body.size(), body.size()) + body,
+       "400"},
+      {start +
+           fmt::format(
+               "Transfer-Encoding: chunked\r\nContent-Length: {}\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+               body.size(), body.size(), body),
+       "400"},
+      {start + fmt::format("X-A: a\r\n b\r\nContent-Length: {}\r\n\r\n", body.size()) + body,
+       "400"},
+      {start + "\r\n" + body, "411"},
+      {start + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "501"},
+      {start + "Content-Length: 99999999999999999999999\r\n\r\n" + body, "413"},
+      {start + "X-Big: " + std::string(70000, 'a') + "\r\n\r\n", "431"},
+  };
+  for (const auto& [request, status] : requests) {
+    SCOPED_TRACE(request.substr(0, 120));
+    RawConnection raw(gateway_->port());
+    ASSERT_TRUE(raw.connected());
+    ASSERT_TRUE(raw.Send(request));
+    const std::string answer = raw.ReadAnswer();
+    EXPECT_EQ(answer.substr(0, 12), fmt::format("HTTP/1.1 {}", status)) << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+    EXPECT_NE(answer.find("\"error_code\":" + status), std::string::npos) << answer;
+    EXPECT_TRUE(raw.ReadAnswer().empty()) << "the connection stays open after a refusal";
+  }
+  EXPECT_EQ(Head(), 0u);
+  // An absolute-form target is served as its origin form.
+  RawConnection raw(gateway_->port());
+  ASSERT_TRUE(raw.Send(
+      fmt::format("POST http://x/v1/streams/s-1/events HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  "application/json\r\nContent-Length: {}\r\n\r\n{}",
+                  body.size(), body)));
+  EXPECT_EQ(raw.ReadAnswer().substr(0, 12), "HTTP/1.1 201");
+  EXPECT_EQ(Head(), 1u);
+  // A number past a double's range is the client's mistake (400), not a server error.
+  auto huge = Post("s-2", R"({"type":"t","data":1e400})");
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 400) << huge->body;
+  EXPECT_EQ(Head(), 1u);
 }
 
 // --unix: file permissions say who may connect; a stale socket file is replaced, a live one or

@@ -30,8 +30,10 @@ thread_local bool request_timed_out = false;
 constexpr std::size_t kReadChunk = 16384;
 constexpr auto kStopCheck = std::chrono::milliseconds(200);
 
+// Rounded up: a poll that ends before `t` would read as no deadline reached yet.
 int MillisUntil(Clock::time_point t) {
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now());
+  if (t == Clock::time_point::max()) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now());
   return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1 << 30));
 }
 
@@ -447,6 +449,28 @@ bool ServeConnection(int fd, SSL* ssl, const ConnectionLimits& limits,
 
 bool RequestTimedOut() { return request_timed_out; }
 
+namespace {
+// Closes a connection so that its last answer arrives: closing a socket that still has unread
+// bytes (a trickling client's next byte, a refused request's body) makes the kernel send a
+// reset, and a reset can discard the answer before the client reads it. So: no more writes,
+// then what the client still sends is read and dropped for a moment, then close (Apache's
+// lingering close, bounded here by time and bytes).
+void LingeringClose(int fd, SSL* ssl) {
+  if (ssl != nullptr) SSL_shutdown(ssl);
+  ::shutdown(fd, SHUT_WR);
+  const Clock::time_point until = Clock::now() + std::chrono::milliseconds(500);
+  char sink[4096];
+  for (std::size_t drained = 0; drained < (1u << 20);) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, MillisUntil(until)) <= 0) break;
+    const ssize_t n = ::recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+    if (n <= 0) break;
+    drained += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
+}  // namespace
+
 bool HttpServer::process_and_close_socket(socket_t sock) {
   const ConnectionLimits limits{
       keep_alive_max_count_, std::chrono::seconds(keep_alive_timeout_sec_),
@@ -457,8 +481,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
         return process_request(s, last, closed, nullptr);
       },
       on_refused);
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
+  LingeringClose(sock, nullptr);
   return ok;
 }
 
@@ -479,11 +502,9 @@ bool HttpsServer::process_and_close_socket(socket_t sock) {
           return process_request(s, last, closed, [ssl](httplib::Request& req) { req.ssl = ssl; });
         },
         on_refused);
-    if (ok) SSL_shutdown(ssl);
   }
+  LingeringClose(sock, ok ? ssl : nullptr);
   if (ssl != nullptr) SSL_free(ssl);
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
   return ok;
 }
 
