@@ -16,6 +16,8 @@ using namespace std::chrono_literals;
 TEST(StoreSideRecordsTest, CheckpointsAndDeadLetters) {
   TempDir dir;
   auto store = OpenOrDie(dir.Sub("s"));
+  for (int i = 0; i < 42; ++i)  // a checkpoint is a position of the log
+    ASSERT_THAT(store->Append("a-1", ExpectedVersion::Any(), Event("E")), IsOk());
   EXPECT_EQ(*store->LoadCheckpoint("shipper"), 0u);
   ASSERT_THAT(S(store->SaveCheckpoint("shipper", 42)), IsOk());
   ASSERT_THAT(S(store->SaveCheckpoint("sub.billing", 7)), IsOk());

@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "util/saturating.h"
+
 #if defined(__clang__)
 #define CAIRN_THREAD_ANNOTATION(x) __attribute__((x))
 #else
@@ -55,11 +57,13 @@ class CAIRN_SCOPED_CAPABILITY MutexLock {
   void Wait(std::condition_variable& cv, Predicate ready) {
     cv.wait(lock_, ready);
   }
-  // False when `timeout` passed with the predicate still false.
+  // False when `timeout` passed with the predicate still false. A timeout too long for the
+  // clock (milliseconds::max()) waits for ever: wait_for would add it to now() and overflow
+  // into the past, returning at once.
   template <typename Rep, typename Period, typename Predicate>
   bool WaitFor(std::condition_variable& cv, std::chrono::duration<Rep, Period> timeout,
                Predicate ready) {
-    return cv.wait_for(lock_, timeout, ready);
+    return cv.wait_until(lock_, DeadlineAfter(timeout), ready);
   }
 
  private:
