@@ -342,5 +342,85 @@ if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
   chmod 700 "$WORK"
 fi
 
+
+# --- Numbers at their limits (issue #24): refused or saturated, never wrapped -------------
+E=$WORK/edges
+for i in $(seq 1 30); do echo "{\"n\":$i}"; done | sed 's/.*/{"type":"T","data":&}/' |
+  "$CAIRN" append "$E" e-1 --jsonl >/dev/null || fail "edges: jsonl import"
+"$CAIRN" checkpoints "$E" --set shipper=30 >/dev/null || fail "edges: the shipper's checkpoint needs no --create"
+sleep 1
+# A "keep for ever" audit window: the band that wrapped (1e8 .. 1e10 days) is refused by name,
+# the largest taken keeps everything.
+for days in 106751992d 9999999999d 99999999999999999999d 153722867280912931m; do
+  expect_exit 2 -- "$CAIRN" retention "$E" --max-age 0s --min-audit-age "$days"
+  expect_has "$ERR" "longer than the longest duration cairn takes, 106751991d" "duration $days refused"
+done
+expect_exit 0 -- "$CAIRN" retention "$E" --max-age 0s --min-audit-age 106751991d --format json
+expect_has "$OUT" '"removed_events": 0' "the longest audit window keeps everything"
+expect_exit 0 -- "$CAIRN" retention "$E" --max-events 18446744073709551615 --min-audit-age 0s --format json
+expect_has "$OUT" '"removed_events": 0' "max-events 2^64-1 keeps everything"
+# max + 1: CLI11 saturates it to the max, which keeps everything too (never a wrap to 0).
+expect_exit 0 -- "$CAIRN" retention "$E" --max-events 18446744073709551616 --min-audit-age 0s --format json
+expect_has "$OUT" '"removed_events": 0' "max-events 2^64 keeps everything"
+expect_exit 2 -- "$CAIRN" retention "$E" --max-events -1 --min-audit-age 0s
+expect_exit 0 -- "$CAIRN" stream-meta "$E" e-1 --max-age 106751991d --max-count 18446744073709551615
+expect_exit 2 -- "$CAIRN" stream-meta "$E" e-1 --max-age 9999999999d
+expect_exit 0 -- "$CAIRN" retention "$E" --min-audit-age 0s --format json
+expect_has "$OUT" '"removed_events": 0' "stream metadata at its maxima keeps everything"
+expect_exit 2 -- "$CAIRN" query "$E" --since 9999999999d
+expect_eq "$("$CAIRN" info "$E" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_position"])')" "30" "nothing removed by the boundary runs"
+# Checkpoints: a typo is refused (it became a checkpoint for ever), a position past the head
+# or past 2^64 too; --delete removes one.
+expect_exit 4 -- "$CAIRN" checkpoints "$E" --set shiper=0
+expect_has "$ERR" "no checkpoint named 'shiper' in this store (it has: shipper)" "checkpoint typo"
+expect_exit 2 -- "$CAIRN" checkpoints "$E" --set shipper=31
+expect_exit 2 -- "$CAIRN" checkpoints "$E" --set shipper=18446744073709551616
+expect_exit 2 -- "$CAIRN" checkpoints "$E" --set shipper=-1
+expect_exit 0 -- "$CAIRN" checkpoints "$E" --set subscription.report=3 --create
+expect_exit 0 -- "$CAIRN" checkpoints "$E" --delete subscription.report --format json
+expect_eq "$(echo "$OUT" | python3 -c 'import json,sys; print([c["checkpoint"] for c in json.load(sys.stdin)])')" "['shipper']" "--delete removed it"
+expect_exit 4 -- "$CAIRN" checkpoints "$E" --delete subscription.report
+# Unbounded input is read against its limit as it arrives.
+expect_exit 2 -- bash -c "head -c 2G /dev/zero | '$CAIRN' append '$E' e-2 --type T"
+expect_has "$ERR" "over the limit of 1048576" "2 GiB on stdin refused early"
+expect_exit 2 -- bash -c "head -c 2G /dev/zero | '$CAIRN' append '$E' e-2 --jsonl"
+expect_has "$ERR" "stdin line 1 is over" "a huge JSONL line refused early"
+expect_exit 2 -- "$CAIRN" ship "$E" -b 127.0.0.1:1 --kafka-config /dev/zero
+expect_has "$ERR" "over the limit" "--kafka-config /dev/zero"
+expect_exit 2 -- "$CAIRN" ship "$E" -b 127.0.0.1:1 --routes /dev/zero
+expect_has "$ERR" "over the limit" "--routes /dev/zero"
+expect_exit 2 -- "$CAIRN" serve "$E" --no-ship --tokens /dev/zero
+expect_has "$ERR" "over the limit" "--tokens /dev/zero"
+
+# --- Two actors on one store ----------------------------------------------------------------
+# Five processes creating one new store at once: one store, each append stored or refused as
+# "another writer" (exit 6) — never RocksDB's internals from two creations interleaved.
+for round in 1 2 3; do
+  R=$WORK/race-$round
+  for i in 1 2 3 4 5; do
+    ( echo '{}' | "$CAIRN" append "$R" "r-$i" --type T >/dev/null 2>"$WORK/race.$i.err"; echo $? >"$WORK/race.$i.rc" ) &
+  done
+  wait
+  stored=0
+  for i in 1 2 3 4 5; do
+    rc=$(cat "$WORK/race.$i.rc")
+    case $rc in
+      0) stored=$((stored + 1)) ;;
+      6) expect_has "$(cat "$WORK/race.$i.err")" "already open by another writer" "race $round: refusal named" ;;
+      *) fail "race $round: append $i exit $rc: $(cat "$WORK/race.$i.err")" ;;
+    esac
+  done
+  expect_eq "$("$CAIRN" info "$R" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_position"])')" "$stored" "race $round: every exit-0 append is stored"
+done
+# A store on a read-only file system is named as such, not as "another writer".
+if [ "$(id -u)" = 0 ] && mkdir -p "$WORK/ro" && mount -t tmpfs tmpfs "$WORK/ro" 2>/dev/null; then
+  "$CAIRN" append "$WORK/ro/s" a-1 --type T --data '{}' >/dev/null || fail "ro: first append"
+  mount -o remount,ro "$WORK/ro"
+  expect_exit 1 -- "$CAIRN" append "$WORK/ro/s" a-1 --type T --data '{}'
+  expect_has "$ERR" "read-only file system" "a read-only file system named"
+  expect_exit 0 -- "$CAIRN" read "$WORK/ro/s" a-1
+  umount "$WORK/ro"
+fi
+
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -152,9 +152,15 @@ Status ReadJsonlAppends(const AppendArgs& args, const ExpectedVersion& expected,
   if (!args.type.empty() || args.data || !args.id.empty())
     return Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id");
   std::string line;
-  std::size_t line_no = 0;
-  while (std::getline(std::cin, line)) {
-    ++line_no;
+  // A line holds one event as JSON: its payload escaped or in base64 and its metadata, so up
+  // to a few times the store's limits; longer is refused as it arrives, not after.
+  const StoreOptions limits;
+  LineReader lines_in(std::cin, 4 * (limits.max_payload_bytes + limits.max_metadata_bytes) + 4096);
+  for (;;) {
+    auto more = lines_in.Next(&line);
+    if (!more.ok()) return Status::InvalidArgument("stdin " + more.status().message());
+    if (!*more) break;
+    const std::size_t line_no = lines_in.line_number();
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     // Ordered: a "data" object is stored with its keys in the order given.
     auto j = nlohmann::ordered_json::parse(line, nullptr, false);
@@ -204,7 +210,9 @@ Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const ExpectedVers
   } else {
     if (isatty(STDIN_FILENO))
       return Status::InvalidArgument("no payload: pass --data or pipe it on stdin");
-    e.payload.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    auto payload = ReadAtMost(std::cin, StoreOptions{}.max_payload_bytes, "the payload on stdin");
+    if (!payload.ok()) return payload.status();
+    e.payload = std::move(payload).value();
   }
   return StreamAppend{args.stream, expected, {std::move(e)}};
 }

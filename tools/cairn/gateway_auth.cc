@@ -4,10 +4,9 @@
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
+
+#include "output.h"
 
 namespace cairn::tool {
 namespace {
@@ -36,11 +35,9 @@ bool PrintableAscii(std::string_view s) {
 }  // namespace
 
 Result<TokenSet> TokenSet::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument(fmt::format("--tokens '{}': cannot read it", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return Parse(text.str(), path);
+  auto text = ReadFileAtMost(path, kMaxConfigFileBytes, "--tokens file");
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
 }
 
 Result<TokenSet> TokenSet::Parse(std::string_view text, std::string_view origin) {

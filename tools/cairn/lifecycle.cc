@@ -188,7 +188,7 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args) {
   for (const auto& [name, position] : updates) {
     // A checkpoint that does not exist is most often a typo ("shiper"), which would otherwise
     // become a new checkpoint shown for ever; making one is asked for with --create.
-    if (!args.create && !exists(name)) {
+    if (!args.create && !exists(name) && name != kShipperCheckpoint) {
       std::string names;
       for (const auto& c : *existing) names += (names.empty() ? "" : ", ") + c.first;
       return Fail(Status::NotFound(fmt::format(
@@ -309,7 +309,7 @@ class CheckpointsCommand final : public CommandWith<CheckpointsArgs, RunCheckpoi
                      "NAME=POSITION: move an existing checkpoint (repeatable; needs the writer)");
     cmd_->add_flag("--create", args_.create,
                    "Let --set make checkpoints that do not exist yet (without it a name not in "
-                   "the store is refused: most often a typo)");
+                   "the store, other than 'shipper', is refused: most often a typo)");
     cmd_->add_option("--delete", args_.remove,
                      "NAME: remove a checkpoint no consumer uses any more (repeatable)");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();

@@ -7,7 +7,11 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <istream>
 #include <optional>
 
 #include <fmt/format.h>
@@ -280,5 +284,64 @@ Result<Format> ParseFormat(std::string_view name, bool allow_table) {
 }
 
 bool StdoutIsTty() { return isatty(STDOUT_FILENO) == 1; }
+
+}  // namespace cairn::tool
+
+namespace cairn::tool {
+
+Result<std::string> ReadAtMost(std::istream& in, std::size_t limit, std::string_view what) {
+  std::string out;
+  char chunk[65536];
+  while (in) {
+    in.read(chunk, sizeof(chunk));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    if (out.size() + got > limit)
+      return Status::InvalidArgument(fmt::format(
+          "{} is over the limit of {} bytes (refused before reading the rest)", what, limit));
+    out.append(chunk, got);
+  }
+  if (in.bad()) return Status::IOError(fmt::format("reading {} failed", what));
+  return out;
+}
+
+Result<std::string> ReadFileAtMost(const std::string& path, std::size_t limit,
+                                   std::string_view what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return Status::InvalidArgument(fmt::format("{} {} is a directory, not a file", what, path));
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return Status::InvalidArgument(
+        fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
+  return ReadAtMost(in, limit, fmt::format("{} {}", what, path));
+}
+
+Result<bool> LineReader::Next(std::string* line) {
+  for (;;) {
+    const std::size_t nl = buffer_.find('\n', offset_);
+    if (nl != std::string::npos || (eof_ && offset_ < buffer_.size())) {
+      const std::size_t end = nl == std::string::npos ? buffer_.size() : nl;
+      ++line_number_;
+      if (end - offset_ > max_line_)
+        return Status::InvalidArgument(
+            fmt::format("line {} is over {} bytes", line_number_, max_line_));
+      line->assign(buffer_, offset_, end - offset_);
+      offset_ = nl == std::string::npos ? buffer_.size() : nl + 1;
+      return true;
+    }
+    if (eof_) return false;
+    if (buffer_.size() - offset_ > max_line_)
+      return Status::InvalidArgument(
+          fmt::format("line {} is over {} bytes", line_number_ + 1, max_line_));
+    buffer_.erase(0, offset_);
+    offset_ = 0;
+    char chunk[65536];
+    in_.read(chunk, sizeof(chunk));
+    const auto got = static_cast<std::size_t>(in_.gcount());
+    buffer_.append(chunk, got);
+    if (got == 0 || !in_) eof_ = true;
+    if (in_.bad()) return Status::IOError("reading stdin failed");
+  }
+}
 
 }  // namespace cairn::tool

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <istream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -85,6 +86,34 @@ class EventPrinter {
   std::uint64_t count_ = 0;
 };
 Result<Format> ParseFormat(std::string_view name, bool allow_table);
+
+// Input read against its limit as it arrives (issue #24): `head -c 2G /dev/zero | cairn
+// append` read all 2 GiB (4.2 GB of memory) before refusing it, and a config file given as
+// /dev/zero grew without end. Over `limit` bytes is kInvalidArgument naming `what`, after
+// reading limit + 1 bytes at most.
+Result<std::string> ReadAtMost(std::istream& in, std::size_t limit, std::string_view what);
+Result<std::string> ReadFileAtMost(const std::string& path, std::size_t limit,
+                                   std::string_view what);
+// The most a configuration file (client properties, routes, tokens) may hold: 1 MiB.
+inline constexpr std::size_t kMaxConfigFileBytes = 1 << 20;
+
+// Lines of a stream, each at most `max_line` bytes (without its newline), read in blocks.
+class LineReader {
+ public:
+  LineReader(std::istream& in, std::size_t max_line) : in_(in), max_line_(max_line) {}
+  // The next line into *line: true, false at the end, or kInvalidArgument for a line over
+  // max_line (named by its number).
+  Result<bool> Next(std::string* line);
+  std::size_t line_number() const { return line_number_; }
+
+ private:
+  std::istream& in_;
+  const std::size_t max_line_;
+  std::string buffer_;
+  std::size_t offset_ = 0;
+  std::size_t line_number_ = 0;
+  bool eof_ = false;
+};
 // "90s", "30m", "2h", "7d". kInvalidArgument naming `option` otherwise.
 Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view option);
 bool StdoutIsTty();

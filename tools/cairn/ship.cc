@@ -49,17 +49,7 @@ int PendingSignal() { return g_signal.load(); }
 namespace {
 
 Result<std::string> ReadFile(const std::string& path, std::string_view what) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    return Status::InvalidArgument(fmt::format("{} {} is a directory, not a file", what, path));
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return Status::InvalidArgument(
-        fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::InvalidArgument(fmt::format("reading {} {} failed", what, path));
-  return ss.str();
+  return ReadFileAtMost(path, kMaxConfigFileBytes, what);
 }
 
 // "host:port" with a port in 1..65535, optionally after "PROTOCOL://"; IPv6 in brackets.
