@@ -120,6 +120,8 @@ Result<StoreDirectory> PrepareStoreDirectory(const std::string& path, const Stor
 
 Result<CreationLock> CreationLock::Take(const std::string& path) {
   std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec))
+    return Status::FailedPrecondition(fmt::format("{} is not a directory", path));
   fs::create_directories(path, ec);
   if (ec && !fs::is_directory(path))
     return Status::IOError(fmt::format("cannot create store directory {}: {}", path, ec.message()));
