@@ -2,7 +2,9 @@
 # Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 """A fuzz pass over the cairn tool (issue #12): every subcommand driven with random and hostile
 arguments and stdin — bytes that are not UTF-8, empty and huge values, negative and huge
-numbers, mistyped and odd paths — for a while. No run may end on a signal (exit >= 128: an
+numbers (max, max+1, units multiplied in), mistyped and odd paths — for a while, with three
+processes creating one store at once now and then, and retention runs with huge audit windows
+on a store that must lose nothing. No run may end on a signal (exit >= 128: an
 abort, a crash) or hang past its timeout, and afterwards `cairn verify` must pass on every store
 the runs touched.
 
@@ -12,6 +14,7 @@ Commands that run until stopped by design (ship, tail, demo, kafka-mock) are dri
 arguments that end them (a bad option, --max-events, --help).
 """
 import argparse
+import json
 import os
 import random
 import shutil
@@ -25,7 +28,15 @@ HOSTILE = [
     "1e308", "nan", "x" * 100000, "\xff", "order-\udcff", "a\u0000b", "../../etc/passwd",
     "/dev/null", "/dev/full", "/", "%s%s%s", "{}", "[]", '{"a":', "null", "é" * 300,
     "category", "2026-13-45", "7y", "1:zz", "1:" + "a" * 64, "=", "a=b", "--help",
+    # Numbers at their limits (issue #24): max, max+1, the unit multiplied in.
+    "9223372036854775807", "9223372036854775808", "-9223372036854775808", "18446744073709551615",
+    "106751991d", "106751992d", "9999999999d", "153722867280912930m", "9223372036854s", "0s",
+    "1e400", "shipper=18446744073709551616", "shipper=0", "shiper=0",
 ]
+# Audit windows from "a day" to past what int64 microseconds hold: a retention run given any of
+# them must remove nothing from a store whose events are seconds old.
+HUGE_AGES = ["1d", "365d", "106751991d", "106751992d", "9999999999d", "99999999999999999999d",
+             "2562047788015h", "153722867280912930m", "9223372036854775807s"]
 
 
 def arg(rng, store_paths):
@@ -56,7 +67,7 @@ COMMANDS = {
     "delete-stream": ["-e"],
     "retention": ["--max-age", "--max-events", "--min-audit-age", "--dry-run!", "--not-shipped!",
                   "--format"],
-    "checkpoints": ["--set", "--format"],
+    "checkpoints": ["--set", "--create!", "--delete", "--format"],
     # Long-running by design: only arguments that end them.
     "tail": ["--max-events"],
     "ship": ["--mode", "-X", "--kafka-config"],
@@ -125,9 +136,57 @@ def main():
         with open(os.path.join(work, "plain-file"), "w") as f:
             f.write("not a store\n")
         paths = stores + [os.path.join(work, "plain-file"), os.path.join(work, "typo"), work]
+        # A store no run may lose events from: only retention runs with a huge audit window
+        # touch it (checked after each), so any removal is a wrapped number.
+        forever = os.path.join(work, "forever")
+        lines = "".join('{"stream":"f-%d","type":"T","data":{"i":%d}}\n' % (i % 3, i)
+                        for i in range(30))
+        subprocess.run([args.cairn, "append", forever, "--jsonl"], input=lines.encode(),
+                       stdout=subprocess.DEVNULL, check=True)
         deadline = time.monotonic() + args.seconds
         runs = failures = 0
+
+        def head_of(store):
+            out = subprocess.run([args.cairn, "info", store, "--format", "json"],
+                                 capture_output=True)
+
+            return json.loads(out.stdout)["last_position"] if out.returncode == 0 else 0
+
+        def count_events(store):
+            out = subprocess.run([args.cairn, "read", store, "--format", "json"],
+                                 capture_output=True)
+            return len(json.loads(out.stdout)) if out.returncode == 0 else None
+
         while time.monotonic() < deadline:
+            pick = rng.random()
+            if pick < 0.05:
+                # Two actors: three processes creating one new store at once. Each stores its
+                # event (exit 0) or is refused as another writer (exit 6); the store holds
+                # exactly the ones that said 0.
+                target = os.path.join(work, "race-%d" % runs)
+                procs = [subprocess.Popen([args.cairn, "append", target, "r-%d" % i, "-t", "T",
+                                           "--data", "{}"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE) for i in range(3)]
+                codes = [p.wait(timeout=20) for p in procs]
+                runs += 1
+                if any(c not in (0, 6) for c in codes) or codes.count(0) != head_of(target):
+                    failures += 1
+                    print("CREATORS:", codes, [p.stderr.read()[-300:] for p in procs],
+                          file=sys.stderr)
+                shutil.rmtree(target, ignore_errors=True)
+                continue
+            if pick < 0.15:
+                argv = [args.cairn, "retention", forever, "--max-age", rng.choice(["0s", "1s"]),
+                        "--min-audit-age", rng.choice(HUGE_AGES)]
+                if rng.random() < 0.5:
+                    argv.append("--not-shipped")
+                runs += 1
+                p = subprocess.run(argv, capture_output=True, timeout=20, cwd=work)
+                if p.returncode >= 128 or p.returncode < 0 or count_events(forever) != 30:
+                    failures += 1
+                    print(f"RETENTION LOST EVENTS (exit {p.returncode}):", argv[2:],
+                          p.stderr.decode(errors="replace")[-300:], file=sys.stderr)
+                continue
             cmd = rng.choice(list(COMMANDS))
             argv = [args.cairn] + build(rng, cmd, paths)
             argv = [a.encode("utf-8", "surrogateescape").replace(b"\0", b"") for a in argv]
