@@ -13,12 +13,15 @@
 #include <charconv>
 #include <chrono>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
+
 #include <nlohmann/json.hpp>
+#include "cairn/status.h"
 
 namespace cairn::tool {
 namespace {
@@ -292,44 +295,57 @@ FramingVerdict Refuse(int status, std::string message) {
   return v;
 }
 
-}  // namespace
-
-FramingVerdict CheckRequestHead(std::string_view head) {
-  // Lines end in CRLF (a bare LF is refused rather than guessed at, §2.2).
+// The head's lines without their CRLFs and without the final empty line. Lines end in CRLF
+// (a bare LF is refused rather than guessed at, §2.2).
+Result<std::vector<std::string_view>> SplitHead(std::string_view head) {
   std::vector<std::string_view> lines;
   for (std::size_t at = 0; at < head.size();) {
     const std::size_t lf = head.find('\n', at);
     if (lf == std::string_view::npos) break;
     if (lf == at || head[lf - 1] != '\r')
-      return Refuse(400, "a line of the request head does not end in CRLF");
+      return Status::InvalidArgument("a line of the request head does not end in CRLF");
     lines.push_back(head.substr(at, lf - 1 - at));
     at = lf + 1;
   }
   if (lines.size() < 2 || !lines.back().empty())
-    return Refuse(400, "the request head does not end with an empty line");
+    return Status::InvalidArgument("the request head does not end with an empty line");
   lines.pop_back();
-  // request-line = method SP request-target SP HTTP-version (§3)
-  const std::string_view line = lines.front();
+  return lines;
+}
+
+struct RequestLine {
+  std::string_view method, target, version;
+  std::size_t target_offset = 0;
+};
+
+// request-line = method SP request-target SP HTTP-version (§3)
+FramingVerdict ParseRequestLine(std::string_view line, RequestLine* out) {
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 ||
       sp2 == sp1 + 1 || line.find(' ', sp2 + 1) != std::string_view::npos)
     return Refuse(400, "the request line is not 'METHOD TARGET HTTP/1.1'");
-  const std::string_view method = line.substr(0, sp1);
-  const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  for (unsigned char c : method)
+  *out = {line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1), line.substr(sp2 + 1), sp1 + 1};
+  for (unsigned char c : out->method)
     if (!IsTokenChar(c)) return Refuse(400, "the request method is not a token");
-  if (version.size() != 8 || !version.starts_with("HTTP/") || !std::isdigit(version[5]) ||
-      version[6] != '.' || !std::isdigit(version[7]))
+  const std::string_view v = out->version;
+  if (v.size() != 8 || !v.starts_with("HTTP/") || !std::isdigit(v[5]) || v[6] != '.' ||
+      !std::isdigit(v[7]))
     return Refuse(400, "the request line's version is not HTTP/x.y");
-  if (version != "HTTP/1.1" && version != "HTTP/1.0")
-    return Refuse(505, fmt::format("{} is not served here: HTTP/1.1 and HTTP/1.0 are", version));
-  std::vector<std::string_view> lengths;
-  std::string codings;
+  if (v != "HTTP/1.1" && v != "HTTP/1.0")
+    return Refuse(505, fmt::format("{} is not served here: HTTP/1.1 and HTTP/1.0 are", v));
+  return {};
+}
+
+// What the header fields say about where the body ends.
+struct Framing {
+  std::vector<std::string_view> lengths;  // every Content-Length value
+  std::string codings;                    // every Transfer-Encoding, lower case, comma-joined
   int hosts = 0;
-  for (std::size_t i = 1; i < lines.size(); ++i) {
-    const std::string_view field = lines[i];
+};
+
+FramingVerdict ReadFields(std::span<const std::string_view> fields, Framing* out) {
+  for (const std::string_view field : fields) {
     if (field.front() == ' ' || field.front() == '\t')
       return Refuse(400, "a header field is folded over lines (obs-fold, RFC 9112 §5.2)");
     const std::size_t colon = field.find(':');
@@ -342,25 +358,31 @@ FramingVerdict CheckRequestHead(std::string_view head) {
                       "before the colon, RFC 9112 §5.1)");
     const std::string name = Lower(field.substr(0, colon));
     const std::string_view value = TrimOws(field.substr(colon + 1));
-    if (name == "content-length") lengths.push_back(value);
-    if (name == "transfer-encoding") codings += (codings.empty() ? "" : ",") + Lower(value);
-    if (name == "host") ++hosts;
+    if (name == "content-length") out->lengths.push_back(value);
+    if (name == "transfer-encoding")
+      out->codings += (out->codings.empty() ? "" : ",") + Lower(value);
+    if (name == "host") ++out->hosts;
   }
-  if (!codings.empty() && !lengths.empty())
+  return {};
+}
+
+// §6.3: one way for the body to end, and a well-formed one.
+FramingVerdict CheckBodyFraming(const Framing& f) {
+  if (!f.codings.empty() && !f.lengths.empty())
     return Refuse(400,
                   "Transfer-Encoding and Content-Length together: where the body ends "
                   "would be ambiguous (RFC 9112 §6.3)");
-  if (!codings.empty()) {
+  if (!f.codings.empty()) {
     std::string only;
-    for (char c : codings)
+    for (char c : f.codings)
       if (c != ' ' && c != '\t') only += c;
     if (only != "chunked")
       return Refuse(501,
-                    fmt::format("Transfer-Encoding '{}': only chunked is understood", codings));
+                    fmt::format("Transfer-Encoding '{}': only chunked is understood", f.codings));
   }
-  if (lengths.size() > 1) return Refuse(400, "more than one Content-Length (RFC 9112 §6.3)");
-  if (lengths.size() == 1) {
-    const std::string_view v = lengths.front();
+  if (f.lengths.size() > 1) return Refuse(400, "more than one Content-Length (RFC 9112 §6.3)");
+  if (f.lengths.size() == 1) {
+    const std::string_view v = f.lengths.front();
     if (v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos)
       return Refuse(400, fmt::format("Content-Length '{}' is not a number of bytes", v));
     std::uint64_t n = 0;
@@ -368,21 +390,37 @@ FramingVerdict CheckRequestHead(std::string_view head) {
     if (error != std::errc() || end != v.data() + v.size())
       return Refuse(413, fmt::format("Content-Length {} is past any body this server takes", v));
   }
-  if (version == "HTTP/1.1" && hosts != 1)
-    return Refuse(400, hosts == 0 ? "an HTTP/1.1 request without Host (RFC 9112 §3.2)"
-                                  : "more than one Host header field");
-  if (lengths.empty() && codings.empty() && (method == "POST" || method == "PUT"))
-    return Refuse(411,
-                  fmt::format("a {} needs Content-Length or chunked Transfer-Encoding", method));
+  return {};
+}
+
+}  // namespace
+
+FramingVerdict CheckRequestHead(std::string_view head) {
+  auto lines = SplitHead(head);
+  if (!lines.ok()) return Refuse(400, lines.status().message());
+  RequestLine request;
+  if (FramingVerdict v = ParseRequestLine(lines->front(), &request); v.status != 0) return v;
+  Framing framing;
+  if (FramingVerdict v = ReadFields(std::span(*lines).subspan(1), &framing); v.status != 0)
+    return v;
+  if (FramingVerdict v = CheckBodyFraming(framing); v.status != 0) return v;
+  if (request.version == "HTTP/1.1" && framing.hosts != 1)
+    return Refuse(400, framing.hosts == 0 ? "an HTTP/1.1 request without Host (RFC 9112 §3.2)"
+                                          : "more than one Host header field");
+  if (framing.lengths.empty() && framing.codings.empty() &&
+      (request.method == "POST" || request.method == "PUT"))
+    return Refuse(
+        411, fmt::format("a {} needs Content-Length or chunked Transfer-Encoding", request.method));
   FramingVerdict ok;
   // absolute-form (§3.2.2): a server must accept it; httplib routes only the origin form.
+  const std::string_view target = request.target;
   const std::string scheme = Lower(target.substr(0, std::min<std::size_t>(target.size(), 8)));
   if (scheme.starts_with("http://") || scheme.starts_with("https://")) {
     const std::size_t authority = target.find("://") + 3;
     const std::size_t path = target.find_first_of("/?", authority);
     ok.origin_form = path == std::string_view::npos ? "/" : std::string(target.substr(path));
     if (ok.origin_form.front() == '?') ok.origin_form.insert(0, "/");
-    ok.target_offset = sp1 + 1;
+    ok.target_offset = request.target_offset;
     ok.target_size = target.size();
   }
   return ok;
