@@ -7,6 +7,7 @@
 #include "ship/shipper_impl.h"
 
 #include "util/clock.h"
+#include "util/saturating.h"
 
 namespace cairn {
 
@@ -89,8 +90,8 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
 
   if (exactly_once) {
     if (in_transaction_ && (TransactionDue() || stop_requested_))
-      (void)CommitTransaction(Clock::now() +
-                              (stop_requested_ ? opt_.drain_timeout : std::chrono::seconds(30)));
+      (void)CommitTransaction(internal::DeadlineAfter(
+          stop_requested_ ? opt_.drain_timeout : std::chrono::milliseconds(30000)));
   } else if (shipped_through_ != saved_checkpoint_ &&
              Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval) {
     if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
@@ -114,7 +115,7 @@ void Shipper::Impl::WaitForWork() {
 
 // Stopping: lets in-flight events land, then saves where the shipper got to.
 void Shipper::Impl::Drain() {
-  const auto deadline = Clock::now() + opt_.drain_timeout;
+  const auto deadline = internal::DeadlineAfter(opt_.drain_timeout);
   if (producer_) {
     if (opt_.mode == DeliveryMode::kExactlyOnce) {
       if (in_transaction_ && !fatal_ && !rewind_needed_) (void)CommitTransaction(deadline);

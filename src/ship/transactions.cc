@@ -5,6 +5,9 @@
 // transaction is acknowledged, commit and abort. A fenced producer stops the shipper.
 #include "ship/shipper_impl.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "util/clock.h"
 
 namespace cairn {
@@ -81,8 +84,10 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    // librdkafka takes an int of milliseconds: a longer wait is clamped, never cast into a
+    // negative (a drain_timeout of milliseconds::max() did).
     rd_kafka_error_t* e = rd_kafka_commit_transaction(
-        producer_.get(), static_cast<int>(std::max<std::int64_t>(1000, left.count())));
+        producer_.get(), static_cast<int>(std::clamp<std::int64_t>(left.count(), 1000, INT32_MAX)));
     if (!e) break;
     const std::string what = rd_kafka_error_string(e);
     const bool retriable = rd_kafka_error_is_retriable(e);

@@ -447,6 +447,7 @@ class DemoCommand final : public CommandWith<DemoArgs, RunDemo> {
     cmd_->add_flag("--no-kafka", args_.no_kafka, "Only the store: no shipping");
     cmd_->add_option("--outage", args_.outage_s,
                      "Seconds every embedded broker is down mid-run (0: none)")
+        ->check(CLI::Range(0.0, 3600.0))  // a sleep of 1e300 s overflowed the clock
         ->capture_default_str();
     return cmd_;
   }
