@@ -165,11 +165,25 @@ TEST(SubscriptionTest, AStuckSubscriberDoesNotHoldAppendsBack) {
     return Status::Ok();
   });
   ASSERT_THAT(sub, IsOk());
-  for (int i = 0; i < 2000; ++i)
-    ASSERT_THAT(store->Append("a-" + std::to_string(i % 10), ExpectedVersion::Any(), Event("E")),
-                IsOk());
-  EXPECT_LE(handled.load(), 0u);
+  // The appends run on a thread of their own and must finish while the subscriber is still
+  // stuck; if they waited for it, the deadline passes, the subscriber is released (so the test
+  // ends instead of hanging) and the check below fails.
+  std::atomic<bool> appended{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i)
+      EXPECT_THAT(store->Append("a-" + std::to_string(i % 10), ExpectedVersion::Any(), Event("E")),
+                  IsOk());
+    appended = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!appended && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  const bool appended_while_stuck = appended.load();
+  const std::uint64_t handled_while_stuck = handled.load();
   release.set_value();
+  writer.join();
+  EXPECT_TRUE(appended_while_stuck) << "2,000 appends waited for a stuck subscriber";
+  EXPECT_EQ(handled_while_stuck, 0u) << "the subscriber was not stuck: the test proved nothing";
   ASSERT_THAT(S((*sub)->WaitUntil(2000, 30s)), IsOk());
   EXPECT_EQ(handled.load(), 2000u);
 }

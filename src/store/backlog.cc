@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "util/saturating.h"
+
 namespace cairn::store {
 
 Backlog::Backlog(const BacklogQuota& quota, bool read_only)
@@ -24,7 +26,7 @@ void Backlog::NoteCommitted(std::uint64_t last_position, std::uint64_t bytes) {
   internal::MutexLock lk(mu_);
   head_ = last_position;
   if (quota_.max_bytes == 0) return;
-  bytes_ += bytes;
+  bytes_ = internal::SaturatingAdd(bytes_, bytes);
   commits_.emplace_back(last_position, bytes);
 }
 
@@ -48,8 +50,11 @@ Status Backlog::AwaitRoom(std::uint64_t events, std::uint64_t bytes) {
   auto room = [&]() CAIRN_REQUIRES(mu_) {
     const std::uint64_t e = Events();
     if (e == 0) return true;
-    if (quota_.max_events > 0 && e + events > quota_.max_events) return false;
-    if (quota_.max_bytes > 0 && bytes_ + bytes > quota_.max_bytes) return false;
+    // Saturating: a sum past 2^64 must read as "over", not wrap into room.
+    if (quota_.max_events > 0 && internal::SaturatingAdd(e, events) > quota_.max_events)
+      return false;
+    if (quota_.max_bytes > 0 && internal::SaturatingAdd(bytes_, bytes) > quota_.max_bytes)
+      return false;
     return true;
   };
   if (room()) return Status::Ok();
