@@ -1,0 +1,102 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The wire format v1 (docs/shipping.md) as src/ship/wire.cc builds it, without a broker:
+// every header in its documented order, name and text form, at boundary values (position and
+// version 2^64-1, a negative or zero timestamp, empty content type, schema version 1 omitted),
+// and both value formats, the envelope decoding back to the same event.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codec/envelope.h"
+#include "ship/wire.h"
+
+namespace cairn::ship {
+namespace {
+
+std::vector<std::pair<std::string, std::string>> All(rd_kafka_headers_t* h) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const char* name;
+  const void* value;
+  size_t size;
+  for (size_t i = 0;
+       rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
+    out.emplace_back(name, std::string(static_cast<const char*>(value), size));
+  rd_kafka_headers_destroy(h);
+  return out;
+}
+
+RecordedEvent Sample() {
+  RecordedEvent e;
+  e.id = *EventId::Parse("0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e");
+  e.stream = "order-42";
+  e.version = UINT64_MAX;
+  e.position = UINT64_MAX;
+  e.type = "OrderPlaced";
+  e.timestamp_us = -1;  // before the epoch: still decimal text, sign and all
+  e.content_type = "application/json";
+  e.payload = R"({"total":9.5})";
+  for (std::size_t i = 0; i < e.chain_hash.size(); ++i)
+    e.chain_hash[i] = static_cast<std::uint8_t>(i * 7);
+  return e;
+}
+
+TEST(WireTest, HeadersAreTheDocumentedOnesInOrderAtBoundaryValues) {
+  const RecordedEvent e = Sample();
+  const std::string hash = HexHash(e.chain_hash);
+  using H = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(All(EventHeaders(e, "__TypeId__", "store-1", "")),
+            (H{{"cairn.event_id", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"},
+               {"__TypeId__", "OrderPlaced"},
+               {"cairn.stream", "order-42"},
+               {"cairn.version", "18446744073709551615"},
+               {"cairn.position", "18446744073709551615"},
+               {"cairn.timestamp_us", "-1"},
+               {"content-type", "application/json"},
+               {"cairn.store_id", "store-1"},
+               {"cairn.chain_hash", hash}}));
+  // No content type: no header; a schema version other than 1: named; exactly-once: the tag.
+  RecordedEvent bare = e;
+  bare.content_type = {};
+  bare.schema_version = 4294967295u;
+  bare.timestamp_us = 0;
+  const H with_txn = All(EventHeaders(bare, headers::kType, "s", "run-7"));
+  ASSERT_EQ(with_txn.size(), 10u);
+  EXPECT_EQ(with_txn[1], (std::pair<std::string, std::string>{"cairn.type", "OrderPlaced"}));
+  EXPECT_EQ(with_txn[5].second, "0");
+  EXPECT_EQ(with_txn[6],
+            (std::pair<std::string, std::string>{"cairn.schema_version", "4294967295"}));
+  EXPECT_EQ(with_txn.back(), (std::pair<std::string, std::string>{"cairn.txn", "run-7"}));
+  EXPECT_EQ(hash.size(), 64u);
+}
+
+TEST(WireTest, ValuesAreThePayloadOrTheEnvelopeThatDecodesToTheSameEvent) {
+  const RecordedEvent e = Sample();
+  flatbuffers::FlatBufferBuilder fbb;
+  std::string scratch;
+  EXPECT_EQ(EventValue(e, ValueFormat::kPayload, &fbb, &scratch), e.payload);
+  const std::string envelope(EventValue(e, ValueFormat::kEnvelope, &fbb, &scratch));
+  RecordedEvent back;
+  std::string decode_scratch;
+  ASSERT_TRUE(codec::DecodeEvent(envelope, &decode_scratch, &back).ok());
+  EXPECT_EQ(back.id, e.id);
+  EXPECT_EQ(back.stream, e.stream);
+  EXPECT_EQ(back.version, e.version);
+  EXPECT_EQ(back.position, e.position);
+  EXPECT_EQ(back.type, e.type);
+  EXPECT_EQ(back.timestamp_us, e.timestamp_us);
+  EXPECT_EQ(back.payload, e.payload);
+  EXPECT_EQ(back.chain_hash, e.chain_hash);
+  // An empty payload is an empty value, not a missing one.
+  RecordedEvent empty = e;
+  empty.payload = {};
+  EXPECT_TRUE(EventValue(empty, ValueFormat::kPayload, &fbb, &scratch).empty());
+}
+
+}  // namespace
+}  // namespace cairn::ship
