@@ -9,31 +9,24 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/serve_lib.sh"  # free_port, wait_ready
+source "$HERE/serve_lib.sh"  # serve_start, serve_stop
 EXAMPLES=$HERE/../docs/examples/http
 work=$(mktemp -d)
-serve_pid=""
-trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap serve_cleanup EXIT
 for tool in curl node; do command -v "$tool" >/dev/null || { echo "$tool missing" >&2; exit 1; }; done
 
 export CAIRN_TOKEN=$(openssl rand -hex 24)
 printf 'append %s\nread %s\n' "$CAIRN_TOKEN" "$(openssl rand -hex 24)" >"$work/tokens"
 chmod 600 "$work/tokens"
-port=$(free_port)
-export CAIRN_URL="http://127.0.0.1:$port"
-"$CAIRN" serve "$work/store" --embedded-kafka --tokens "$work/tokens" --listen "127.0.0.1:$port" \
-    --log-level error 2>"$work/serve.err" &
-serve_pid=$!
-wait_ready "$CAIRN_URL" "$serve_pid" "$work/serve.err"
+serve_start "$work/store" --embedded-kafka --tokens "$work/tokens"
+export CAIRN_URL=$base
 
 echo "== curl";            "$EXAMPLES/curl.sh"
 echo "== Python requests"; /usr/bin/python3 "$EXAMPLES/python_requests.py"
 echo "== Node fetch";      node "$EXAMPLES/node_fetch.mjs"
 echo "== REST Proxy";      /usr/bin/python3 "$EXAMPLES/rest_proxy_client.py"
 
-kill -TERM "$serve_pid"
-wait "$serve_pid" || { echo "serve did not stop cleanly:" >&2; cat "$work/serve.err" >&2; exit 1; }
-serve_pid=""
+serve_stop
 "$CAIRN" verify "$work/store" >/dev/null
 # curl 1, Python 2, Node 2, REST Proxy 3.
 events=$("$CAIRN" read "$work/store" --format jsonl | wc -l)

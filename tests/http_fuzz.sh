@@ -15,15 +15,9 @@ set -euo pipefail
 CAIRN=$(realpath "$1")
 EXAMPLES=${2:-40}
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/serve_lib.sh"  # free_port, wait_ready
+source "$HERE/serve_lib.sh"  # serve_start, serve_stop
 work=$(mktemp -d)
-serve_pid=""
-trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
-port=$(free_port)
-"$CAIRN" serve "$work/store" --no-ship --listen "127.0.0.1:$port" --log-level error \
-    2>"$work/serve.err" &
-serve_pid=$!
-wait_ready "http://127.0.0.1:$port" "$serve_pid" "$work/serve.err"
+serve_start "$work/store" --no-ship
 cd "$work"  # schemathesis writes its example database and reports into the working directory
 "$HERE/schemathesis" run "$HERE/../docs/openapi.yaml" -u "http://127.0.0.1:$port" \
     -n "$EXAMPLES" --checks all --exclude-checks positive_data_acceptance \
@@ -33,9 +27,7 @@ kill -0 "$serve_pid" || { echo "cairn serve died:" >&2; cat "$work/serve.err" >&
 # (tests/http_wire_fuzz.py), /healthz answering throughout.
 /usr/bin/python3 "$HERE/http_wire_fuzz.py" "$port" "$work/ids" --seconds "${CAIRN_HTTP_WIRE_SECONDS:-15}"
 kill -0 "$serve_pid" || { echo "cairn serve died:" >&2; cat "$work/serve.err" >&2; exit 1; }
-kill -TERM "$serve_pid"
-wait "$serve_pid" || { echo "cairn serve did not stop cleanly:" >&2; cat "$work/serve.err" >&2; exit 1; }
-serve_pid=""
+serve_stop
 "$CAIRN" verify "$work/store"
 # Every pipelined append answered 201 is in the store.
 "$CAIRN" read "$work/store" --format json | /usr/bin/python3 -c '

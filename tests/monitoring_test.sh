@@ -10,22 +10,16 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/serve_lib.sh"  # free_port, wait_ready
+source "$HERE/serve_lib.sh"  # serve_start, serve_stop
 DOCS=$HERE/../docs/monitoring
 command -v promtool >/dev/null || { echo "promtool missing (Debian's prometheus; .ci/install-deps)" >&2; exit 1; }
 work=$(mktemp -d)
-serve_pid=""
-trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap serve_cleanup EXIT
 
 promtool check rules "$DOCS/alerts.yml"
 (cd "$DOCS" && promtool test rules alerts_test.yml)
 
-port=$(free_port)
-"$CAIRN" serve "$work/store" --embedded-kafka --backlog-max-events 100000 \
-    --listen "127.0.0.1:$port" --log-level error 2>"$work/serve.err" &
-serve_pid=$!
-base="http://127.0.0.1:$port"
-wait_ready "$base" "$serve_pid" "$work/serve.err"
+serve_start "$work/store" --embedded-kafka --backlog-max-events 100000
 curl -sf "$base/v1/streams/order-1/events" -H 'Content-Type: application/json' \
     -d '{"type":"OrderPlaced","data":{"total":1}}' >/dev/null
 for _ in $(seq 100); do

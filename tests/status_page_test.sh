@@ -7,19 +7,13 @@
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
-source "$HERE/serve_lib.sh"  # free_port, wait_ready
+source "$HERE/serve_lib.sh"  # serve_start, serve_stop
 [[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || { echo "chromium missing (.ci/install-deps)" >&2; exit 1; }
 work=$(mktemp -d)
-serve_pid=""
-trap '[[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null; rm -rf "$work"' EXIT
+trap serve_cleanup EXIT
 token=$(openssl rand -hex 24)
 printf 'append %s\n' "$token" >"$work/tokens"
-port=$(free_port)
-base="http://127.0.0.1:$port"
-"$CAIRN" serve "$work/store" --embedded-kafka --tokens "$work/tokens" --backlog-max-events 1000 \
-    --listen "127.0.0.1:$port" --log-level error 2>"$work/serve.err" &
-serve_pid=$!
-wait_ready "$base" "$serve_pid" "$work/serve.err"
+serve_start "$work/store" --embedded-kafka --tokens "$work/tokens" --backlog-max-events 1000
 append() {  # TYPE
   curl -sf -o /dev/null "$base/v1/streams/order-$RANDOM/events" -H "Authorization: Bearer $token" \
       -H 'Content-Type: application/json' -d "{\"type\":\"$1\",\"data\":{}}"
