@@ -88,12 +88,10 @@ Status Shipper::Impl::Init() {
     return Status::FailedPrecondition(
         "the shipper saves its checkpoint in the store: open the store writable");
   // One shipper per checkpoint: a second would ship every event again (Stop releases it).
+  // (Closed or damaged store: the claim and the checkpoint's load below fail now, not the
+  // thread later.)
   if (Status s = store_.ClaimCheckpoint(opt_.checkpoint_name); !s.ok()) return s;
   claimed_checkpoint_ = true;
-  // The checkpoint is where shipping starts; a store that cannot give it (closed, damaged)
-  // is an error now rather than a thread that fails later.
-  if (auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name); !checkpoint.ok())
-    return checkpoint.status();
 
   transactional_id_ = opt_.transactional_id.empty() ? "cairn-" + store_id_ : opt_.transactional_id;
 
@@ -115,6 +113,7 @@ Status Shipper::Impl::Init() {
     dead_positions_.emplace(d.position, true);
   }
 
+  // The checkpoint is where shipping starts.
   auto checkpoint = store_.LoadCheckpoint(opt_.checkpoint_name);
   if (!checkpoint.ok()) return checkpoint.status();
   shipped_through_ = saved_checkpoint_ = *checkpoint;

@@ -121,7 +121,6 @@ class Shipper::Impl {
   void Drain();
   Status Connect();
   void Disconnect();
-  Status LoadStartPosition();
   bool FillInFlight(std::size_t max_new);
   // Produces one event; false when the producer's queue is full (try again after a poll).
   bool ProduceEvent(const RecordedEvent& e);

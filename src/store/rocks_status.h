@@ -11,7 +11,7 @@
 
 namespace cairn {
 
-// Converts a RocksDB status into cairn's, naming `what` was being done (store.cc).
+// Converts a RocksDB status into cairn's, naming `what` was being done.
 Status FromRocks(const rocksdb::Status& s, std::string_view what);
 
 }  // namespace cairn

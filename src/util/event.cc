@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The value types of include/cairn/event.h: EventId (parse, print, UUIDv7 generation),
+// ExpectedVersion, HexHash, and the event copies (OwnedEvent).
 #include <chrono>
 #include <cstring>
 #include <random>
