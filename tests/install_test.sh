@@ -12,7 +12,8 @@ cmake --build "$WORK/consumer" >/dev/null
 "$WORK/consumer/consumer" "$WORK/store-cmake"
 export PKG_CONFIG_PATH="$(dirname "$(find "$WORK/prefix" -name cairn.pc)")"
 # No -std here either: cairn.pc's Cflags carry it.
-c++ "$SRC/install/main.cc" -o "$WORK/pc-consumer" $(pkg-config --cflags --libs --static cairn)
+c++ "$SRC/install/main.cc" -o "$WORK/pc-consumer" \
+    $(pkg-config --cflags --libs --static cairn-embedded-kafka cairn)
 "$WORK/pc-consumer" "$WORK/store-pc"
 "$WORK/prefix/bin/cairn" info "$WORK/store-pc" --format json >/dev/null
 echo "install ok"

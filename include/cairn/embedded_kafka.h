@@ -5,6 +5,8 @@
 // with fault injection. Not a production broker: it keeps about 5 MiB per partition (older
 // messages are dropped), writes no transaction markers (read_committed consumers also see
 // aborted messages) and forgets everything when destroyed. docs/shipping.md lists its limits.
+// It lives in its own library, not libcairn: CMake's cairn::embedded_kafka, pkg-config's
+// cairn-embedded-kafka.
 #pragma once
 
 #include <cstdint>
