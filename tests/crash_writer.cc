@@ -8,6 +8,9 @@
 // exactly-once; order-* streams to order-events, the rest to events, checkpoints in
 // cairn-checkpoints, each name after TOPIC_PREFIX), as a service would.
 //
+// CAIRN_CRASH_ASYNC=1: the same appends through Store::AppendAsync, acknowledged by their
+// completions.
+//
 // For the real-cluster fault tests (tests/kafka/faults_test.sh):
 // - SIGTERM stops the appends, waits until the shipper has shipped everything (up to
 //   CAIRN_WRITER_DRAIN_S seconds, default 180), stops it and prints "drained HEAD SHIPPED
@@ -98,8 +101,48 @@ int main(int argc, char** argv) {
   const std::uint64_t streams = streams_env ? std::max(1, std::atoi(streams_env)) : 5;
   const char* pause_env = std::getenv("CAIRN_WRITER_PAUSE_US");
   const int pause_us = pause_env ? std::atoi(pause_env) : 0;
+  // CAIRN_CRASH_ASYNC=1: each thread hands its appends over with Store::AppendAsync and goes
+  // on (its own streams' expected versions counted ahead), and the acknowledgement is printed
+  // by the completion: the asynchronous path under the same kill -9 loop.
+  const bool async = std::getenv("CAIRN_CRASH_ASYNC") != nullptr;
+  auto ack = [](const std::string& stream, const cairn::Result<cairn::AppendResult>& r) {
+    if (!r.ok()) {
+      std::fprintf(stderr, "append: %s\n", r.status().ToString().c_str());
+      std::_Exit(1);
+    }
+    const std::string line = "ack " + stream + " " + std::to_string(r->last_version) + " " +
+                             std::to_string(r->last_position) + "\n";
+    if (write(STDOUT_FILENO, line.data(), line.size()) < 0) std::_Exit(1);
+  };
   std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
+  for (int t = 0; t < threads && async; ++t) {
+    workers.emplace_back([&, t] {
+      std::vector<std::uint64_t> next(streams, UINT64_MAX);  // per stream: the version to expect
+      for (std::uint64_t i = 0; !stop_requested.load(); ++i) {
+        const std::string stream = "order-" + std::to_string(t) + "-" + std::to_string(i % streams);
+        std::uint64_t& v = next[i % streams];
+        if (v == UINT64_MAX) {
+          auto info = (*store)->GetStreamInfo(stream);
+          v = info.ok() ? info->last_version : 0;
+        }
+        std::vector<cairn::EventData> pair(2);
+        for (int k = 0; k < 2; ++k) {
+          pair[k].type = k == 0 ? "OrderPlaced" : "OrderConfirmed";
+          pair[k].payload = stream + ":" + std::to_string(v + 1 + k);
+        }
+        const cairn::Status s = (*store)->AppendAsync(
+            stream, cairn::ExpectedVersion::Exact(v), std::move(pair),
+            [stream, &ack](cairn::Result<cairn::AppendResult> r) { ack(stream, r); });
+        if (!s.ok()) {
+          std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
+          std::_Exit(1);
+        }
+        v += 2;
+        if (pause_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+      }
+    });
+  }
+  for (int t = 0; t < threads && !async; ++t) {
     workers.emplace_back([&, t] {
       for (std::uint64_t i = 0; !stop_requested.load(); ++i) {
         const std::string stream = "order-" + std::to_string(t) + "-" + std::to_string(i % streams);

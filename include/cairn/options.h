@@ -134,6 +134,15 @@ struct StoreOptions {
   // RocksDB block cache. Default: 64 MiB.
   std::size_t block_cache_bytes = 64 << 20;
 
+  // --- Asynchronous appends (Store::AppendAsync) ---
+  // Most asynchronous appends accepted and not yet completed (their callback not yet run);
+  // they hold their events in memory until then. Default: 65,536.
+  std::size_t max_async_appends = 65536;
+  // When that many are in flight: AppendAsync waits until one completes (true) or refuses
+  // with kResourceExhausted (false). A completion callback that appends is never made to
+  // wait (it runs on the thread that makes room): it is refused instead. Default: true.
+  bool async_appends_block = true;
+
   // --- Logging ---
   // Where cairn's log lines go, RocksDB's warnings and errors included (prefixed "rocksdb:";
   // cairn writes no LOG file into the store). Default (empty): standard error, prefixed

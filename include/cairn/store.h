@@ -318,6 +318,29 @@ class Store {
   // is stored. A stream may appear only once. Results are in the order of `appends`.
   Result<std::vector<AppendResult>> AppendMulti(std::span<const StreamAppend> appends);
 
+  // Asynchronous appends: the same checks, atomicity, expected versions, idempotent ids and
+  // durability as Append/AppendMulti, without a thread waiting for each. The call validates
+  // the append (kInvalidArgument and the rest come back at once, and `done` is then never
+  // called), waits for or refuses room under the backlog quota as Append does, takes the
+  // events over, and returns; `done` runs once the append committed — in kSync after the
+  // fsync that makes it durable; nothing is visible to readers before — or failed.
+  //   - Order: appends submitted by one thread commit in the order submitted (with
+  //     Append calls of that thread too); each `done` gets its own append's result.
+  //   - Bounded: at most StoreOptions::max_async_appends are in flight; past that the call
+  //     waits or is refused with kResourceExhausted (StoreOptions::async_appends_block).
+  //   - Callbacks run on one thread of cairn's own, in batches: one group's appends complete
+  //     together after their one write and sync. A callback should be quick: while it runs no
+  //     other completion is delivered and no async append is written. It may read the store
+  //     and call AppendAsync (refused, never blocked, when the limit is reached); it must not
+  //     call Close() or a synchronous Append (both wait for that thread).
+  //   - Close() completes every accepted append (their callbacks run before it returns); after
+  //     it begins, AppendAsync is refused with kFailedPrecondition.
+  using AppendCallback = std::function<void(Result<AppendResult>)>;
+  using AppendMultiCallback = std::function<void(Result<std::vector<AppendResult>>)>;
+  Status AppendAsync(std::string stream, ExpectedVersion expected, std::vector<EventData> events,
+                     AppendCallback done);
+  Status AppendMultiAsync(std::vector<StreamAppend> appends, AppendMultiCallback done);
+
   // What AppendMulti(appends) would refuse regardless of the streams' versions, checked
   // without storing anything: ids and types (UTF-8, no control characters, limits), sizes,
   // counts, event ids repeated in `appends`, and event ids already stored with different

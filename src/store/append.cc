@@ -5,6 +5,8 @@
 // for room under the backlog quota, then hands them to the sequencer (sequencer.h), which
 // alone decides and writes. CheckAppend is the same validation as a dry run, with no queue.
 // Touches no database state of its own.
+#include <chrono>
+#include <functional>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -87,11 +89,16 @@ Result<std::vector<AppendResult>> Store::Impl::Append(std::span<const StreamAppe
 Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<store::AppendView> views) {
   const auto began = std::chrono::steady_clock::now();
   auto r = SubmitUnmeasured(std::move(views));
-  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+  RecordAppend(r, std::chrono::steady_clock::now() - began);
+  return r;
+}
+
+void Store::Impl::RecordAppend(const Result<std::vector<AppendResult>>& r,
+                               std::chrono::duration<double> took) {
   store::WriteMetrics& m = write_metrics_;
   if (!r.ok()) {
     m.append_failures.fetch_add(1, std::memory_order_relaxed);
-    return r;
+    return;
   }
   m.appends.fetch_add(1, std::memory_order_relaxed);
   m.append_seconds.Observe(took.count());
@@ -103,11 +110,9 @@ Result<std::vector<AppendResult>> Store::Impl::Submit(std::vector<store::AppendV
   }
   m.events.fetch_add(events, std::memory_order_relaxed);
   if (deduplicated) m.deduplicated.fetch_add(1, std::memory_order_relaxed);
-  return r;
 }
 
-Result<std::vector<AppendResult>> Store::Impl::SubmitUnmeasured(
-    std::vector<store::AppendView> views) {
+Status Store::Impl::Admit(const std::vector<store::AppendView>& views) {
   if (options_.read_only)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = Validate(views); !s.ok()) return s;
@@ -121,7 +126,41 @@ Result<std::vector<AppendResult>> Store::Impl::SubmitUnmeasured(
     }
     if (Status s = backlog_.AwaitRoom(events, bytes); !s.ok()) return s;
   }
+  return Status::Ok();
+}
+
+Result<std::vector<AppendResult>> Store::Impl::SubmitUnmeasured(
+    std::vector<store::AppendView> views) {
+  // The thread that writes asynchronous appends cannot also wait behind them.
+  if (sequencer_ && sequencer_->OnDriverThread())
+    return Status::FailedPrecondition(
+        "a synchronous append from an append's completion callback would wait for the thread "
+        "running that callback: use AppendAsync there");
+  if (Status s = Admit(views); !s.ok()) return s;
   return sequencer_->Submit(std::move(views));
+}
+
+Status Store::Impl::AppendAsync(std::vector<StreamAppend> appends,
+                                std::function<void(Result<std::vector<AppendResult>>)> done) {
+  if (!done) return Status::InvalidArgument("an asynchronous append needs a completion callback");
+  std::vector<store::AppendView> views;
+  views.reserve(appends.size());
+  for (const auto& a : appends) views.push_back(store::AppendView{a.stream, a.expected, a.events});
+  if (Status s = Admit(views); !s.ok()) {
+    write_metrics_.append_failures.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+  const auto began = std::chrono::steady_clock::now();
+  return sequencer_->SubmitAsync(
+      std::move(appends),
+      [this, began, done = std::move(done)](Status status, std::vector<AppendResult> results) {
+        Result<std::vector<AppendResult>> r =
+            status.ok() ? Result<std::vector<AppendResult>>(std::move(results))
+                        : Result<std::vector<AppendResult>>(std::move(status));
+        RecordAppend(r, std::chrono::steady_clock::now() - began);
+        done(std::move(r));
+      },
+      options_.async_appends_block);
 }
 
 Status Store::Impl::CheckAppend(std::span<const StreamAppend> appends) {

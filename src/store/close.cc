@@ -131,6 +131,10 @@ void Store::Impl::MergeSmallFiles() {
 }
 
 Status Store::Impl::Close() {
+  if (sequencer_ && sequencer_->OnDriverThread())
+    return Status::FailedPrecondition(
+        "Close() from an append's completion callback: it waits for every completion, that one "
+        "included");
   const bool closed_before = sequencer_ && sequencer_->closed();
   if (const int readers = open_readers_.load(); readers > 0 && !closed_before)
     return Status::FailedPrecondition(fmt::format(

@@ -383,6 +383,7 @@ void Store::Impl::StartWriters() {
   setup.sync = sync;
   setup.wal_sync_gate = wal_sync_gate_.get();
   setup.max_group_appends = std::max<std::size_t>(1, options_.max_group_appends);
+  setup.max_async_in_flight = std::max<std::size_t>(1, options_.max_async_appends);
   setup.stream_cache_entries = options_.stream_cache_entries;
   setup.write_buffer_bytes = cf_options_.write_buffer_size;
   setup.now_us = [this] { return NowUs(); };

@@ -26,46 +26,139 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
   queue_.push_back(&w);
   ++in_submit_;
   for (;;) {
-    lk.Wait(w.cv, [&]() CAIRN_REQUIRES(mu_) {
+    lk.Wait(*w.cv, [&]() CAIRN_REQUIRES(mu_) {
       return w.done || (!queue_.empty() && queue_.front() == &w) || SyncTurn(&w);
     });
     if (w.done) break;
-    if (SyncTurn(&w)) {
-      // w's group is written: w syncs it and whatever was written after it.
-      const std::size_t covered = BeginSync(lk, &w);
-      rocksdb::Status synced;
-      if (!wal_broken_.ok()) {
-        synced = rocksdb::Status::IOError("a later write to the same write-ahead log failed",
-                                          wal_broken_.message());
-      } else {
-        lk.Unlock();
-        const auto began = std::chrono::steady_clock::now();
-        synced = s_.wal_sync_gate->Sync(s_.db);
-        const auto took = std::chrono::steady_clock::now() - began;
-        s_.metrics->syncs.fetch_add(1, std::memory_order_relaxed);
-        if (!synced.ok()) s_.metrics->sync_failures.fetch_add(1, std::memory_order_relaxed);
-        s_.metrics->sync_seconds.Observe(std::chrono::duration<double>(took).count());
-        lk.Lock();
-        linger_ = std::min<std::chrono::steady_clock::duration>(took / 2, kMaxLinger);
-      }
-      EndSync(covered, synced, &w);
-    } else {
-      // w is at the queue's front: it commits everyone queued so far as one group.
-      std::vector<Writer*> group = BeginLead(lk, &w);
-      s_.metrics->groups.fetch_add(1, std::memory_order_relaxed);
-      s_.metrics->group_appends.Observe(static_cast<double>(group.size()));
-      writing_ = true;
-      lk.Unlock();
-      std::optional<UnsyncedGroup> written = CommitGroup(group);
-      lk.Lock();
-      writing_ = false;
-      EndLead(group, std::move(written), &w);
-    }
+    if (SyncTurn(&w))
+      RunSync(lk, &w);  // w's group is written: w syncs it and whatever was written after it
+    else
+      RunLead(lk, &w);  // w is at the queue's front: it commits everyone queued so far
   }
   lk.Unlock();
   if (!w.status.ok()) return w.status;
   return std::move(w.results);
 }
+
+void Sequencer::RunSync(internal::MutexLock& lk, Writer* w) {
+  const std::size_t covered = BeginSync(lk, w);
+  rocksdb::Status synced;
+  if (!wal_broken_.ok()) {
+    synced = rocksdb::Status::IOError("a later write to the same write-ahead log failed",
+                                      wal_broken_.message());
+  } else {
+    lk.Unlock();
+    const auto began = std::chrono::steady_clock::now();
+    synced = s_.wal_sync_gate->Sync(s_.db);
+    const auto took = std::chrono::steady_clock::now() - began;
+    s_.metrics->syncs.fetch_add(1, std::memory_order_relaxed);
+    if (!synced.ok()) s_.metrics->sync_failures.fetch_add(1, std::memory_order_relaxed);
+    s_.metrics->sync_seconds.Observe(std::chrono::duration<double>(took).count());
+    lk.Lock();
+    linger_ = std::min<std::chrono::steady_clock::duration>(took / 2, kMaxLinger);
+  }
+  EndSync(covered, synced, w);
+}
+
+void Sequencer::RunLead(internal::MutexLock& lk, Writer* w) {
+  std::vector<Writer*> group = BeginLead(lk, w);
+  s_.metrics->groups.fetch_add(1, std::memory_order_relaxed);
+  s_.metrics->group_appends.Observe(static_cast<double>(group.size()));
+  writing_ = true;
+  lk.Unlock();
+  std::optional<UnsyncedGroup> written = CommitGroup(group);
+  lk.Lock();
+  writing_ = false;
+  EndLead(group, std::move(written), w);
+}
+
+Status Sequencer::SubmitAsync(std::vector<StreamAppend> appends, AsyncCompletion done, bool block) {
+  auto w = std::make_unique<Writer>();
+  w->async = true;
+  w->cv = &async_cv_;
+  w->owned = std::move(appends);
+  w->completion = std::move(done);
+  for (const StreamAppend& a : w->owned) w->views.push_back({a.stream, a.expected, a.events});
+  internal::MutexLock lk(mu_);
+  const bool on_driver = OnDriverThread();
+  for (;;) {
+    if (closed_) return Status::FailedPrecondition(fmt::format("store {} is closed", s_.path));
+    if (async_in_flight_ < s_.max_async_in_flight) break;
+    if (!block || on_driver)
+      return Status::ResourceExhausted(fmt::format(
+          "{} asynchronous appends are in flight, the most StoreOptions::max_async_appends "
+          "allows; nothing was stored{}",
+          async_in_flight_, on_driver ? " (a completion callback is never made to wait)" : ""));
+    lk.Wait(async_room_cv_, [&]() CAIRN_REQUIRES(mu_) {
+      return closed_ || async_in_flight_ < s_.max_async_in_flight;
+    });
+  }
+  if (!driver_.joinable()) driver_ = std::thread([this] { DriveAsync(); });
+  ++async_in_flight_;
+  ++in_submit_;
+  queue_.push_back(w.release());
+  if (queue_.size() == 1) async_cv_.notify_one();  // its turn to lead at once
+  return Status::Ok();
+}
+
+namespace {
+// The sequencer whose driver thread this is (DriveAsync), for calls that must not wait on it.
+thread_local const Sequencer* driving = nullptr;
+}  // namespace
+
+bool Sequencer::OnDriverThread() const { return driving == this; }
+
+void Sequencer::DriveAsync() {
+  driving = this;
+  internal::MutexLock lk(mu_);
+  for (;;) {
+    lk.Wait(async_cv_, [&]() CAIRN_REQUIRES(mu_) {
+      return AsyncSyncTurn() != nullptr || AsyncLeadTurn() != nullptr || !async_done_.empty() ||
+             (async_stop_ && async_in_flight_ == 0);
+    });
+    if (!async_done_.empty()) {
+      // Completions in a batch, outside mu_, in the order the appends finished.
+      std::deque<Writer*> done;
+      done.swap(async_done_);
+      lk.Unlock();
+      for (Writer* w : done) {
+        try {
+          w->completion(std::move(w->status), std::move(w->results));
+        } catch (const std::exception& e) {
+          s_.logger->error("an append's completion callback threw (ignored): {}", e.what());
+        } catch (...) {
+          s_.logger->error("an append's completion callback threw (ignored)");
+        }
+        delete w;
+      }
+      lk.Lock();
+      async_in_flight_ -= done.size();
+      async_room_cv_.notify_all();
+      continue;
+    }
+    if (Writer* w = AsyncSyncTurn()) {
+      RunSync(lk, w);
+    } else if (Writer* w = AsyncLeadTurn()) {
+      RunLead(lk, w);
+    } else if (async_stop_ && async_in_flight_ == 0) {
+      return;
+    }
+  }
+}
+
+void Sequencer::StopDriver() {
+  std::thread driver;
+  {
+    internal::MutexLock lk(mu_);
+    async_stop_ = true;
+    async_cv_.notify_one();
+    async_room_cv_.notify_all();
+    driver = std::move(driver_);
+  }
+  if (driver.joinable()) driver.join();
+}
+
+Sequencer::~Sequencer() { StopDriver(); }
 
 namespace {
 std::uint64_t LastPosition(const std::vector<AppendResult>& results) {
@@ -84,7 +177,7 @@ std::vector<Sequencer::Writer*> Sequencer::BeginLead(internal::MutexLock& lk, Wr
       reload_head_ = true;
     }
     if (!reload_head_) break;
-    lk.Wait(self->cv, [&]() CAIRN_REQUIRES(mu_) { return unsynced_.empty() && !syncing_; });
+    lk.Wait(*self->cv, [&]() CAIRN_REQUIRES(mu_) { return unsynced_.empty() && !syncing_; });
     if (sync_failure_.ok()) break;  // else a sync failed while draining: take it over too
   }
   const std::size_t n = std::min(queue_.size(), s_.max_group_appends);
@@ -94,9 +187,10 @@ std::vector<Sequencer::Writer*> Sequencer::BeginLead(internal::MutexLock& lk, Wr
 void Sequencer::EndLead(const std::vector<Writer*>& group, std::optional<UnsyncedGroup> written,
                         Writer* self) {
   wal_broken_ = reload_head_ ? s_.head->write_status() : Status::Ok();
+  recovery_due_ = reload_head_;
   WakeSyncer();  // a sync due may have waited for this write's outcome
   queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(group.size()));
-  if (!queue_.empty()) queue_.front()->cv.notify_one();  // the next leader starts at once
+  if (!queue_.empty()) queue_.front()->cv->notify_one();  // the next leader starts at once
 
   // In kSync an append whose results reach past the published (durable) head waits for the
   // sync that covers them: a written one for its own group's, an idempotent retry of an
@@ -139,7 +233,10 @@ std::size_t Sequencer::BeginSync(internal::MutexLock& lk, Writer* self) {
   // instead of the next one. Without it, appenders fall into two alternating halves, each
   // waiting for its own sync. A lone appender finds the queue empty and syncs at once.
   const auto linger_until = std::chrono::steady_clock::now() + linger_;
+  // The driver syncing does not wait for async appends queued behind it: it is the thread
+  // that would write them.
   const auto everyone_written = [&]() CAIRN_REQUIRES(mu_) {
+    if (self->async && !queue_.empty() && queue_.front()->async) return true;
     std::size_t written = 0;
     for (const UnsyncedGroup& g : unsynced_) written += g.writers.size();
     return !writing_ && queue_.empty() && written >= in_submit_;
@@ -147,9 +244,9 @@ std::size_t Sequencer::BeginSync(internal::MutexLock& lk, Writer* self) {
   while (!everyone_written()) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= linger_until) break;
-    lk.WaitFor(self->cv, linger_until - now, everyone_written);
+    lk.WaitFor(*self->cv, linger_until - now, everyone_written);
   }
-  lk.Wait(self->cv, [&]() CAIRN_REQUIRES(mu_) { return !writing_; });  // see SyncTurn
+  lk.Wait(*self->cv, [&]() CAIRN_REQUIRES(mu_) { return !writing_; });  // see SyncTurn
   syncing_ = true;
   return unsynced_.size();  // what was written before the sync began
 }
@@ -192,7 +289,7 @@ void Sequencer::EndSync(std::size_t covered, const rocksdb::Status& rs, Writer* 
     s_.head->Publish(last.last_position, last.last_hash, last.timestamp_us);
   }
   WakeSyncer();  // the groups written during this sync
-  if (unsynced_.empty() && !queue_.empty()) queue_.front()->cv.notify_one();  // may await this
+  if (unsynced_.empty() && !queue_.empty()) queue_.front()->cv->notify_one();  // may await this
 }
 
 bool Sequencer::closed() const {
@@ -201,15 +298,19 @@ bool Sequencer::closed() const {
 }
 
 bool Sequencer::Close() {
-  internal::MutexLock lk(mu_);
-  if (closed_) return false;
-  closed_ = true;
-  // Appends already queued or syncing finish first; new ones see closed_.
-  while (!queue_.empty() || !unsynced_.empty() || syncing_) {
-    lk.Unlock();
-    std::this_thread::yield();
-    lk.Lock();
+  {
+    internal::MutexLock lk(mu_);
+    if (closed_) return false;
+    closed_ = true;
+    async_room_cv_.notify_all();  // callers waiting for room: refused now
+    // Appends already queued or syncing finish first; new ones see closed_.
+    while (!queue_.empty() || !unsynced_.empty() || syncing_) {
+      lk.Unlock();
+      std::this_thread::yield();
+      lk.Lock();
+    }
   }
+  StopDriver();  // after the completions of every async append
   return true;
 }
 

@@ -21,7 +21,12 @@
 // (retention.cc) writes removed-event markers outside its queue, and docs/architecture.md says
 // why that is safe.
 //
-// Thread-safety: Submit, Close and the "any thread" lookups may be called from any thread.
+// Asynchronous appends (SubmitAsync) join the same queue; one driver thread, started by the
+// first of them, plays the leader's and the syncer's part for them and runs their completions
+// in batches: a caller hands an append over and goes on, and no thread waits per append.
+//
+// Thread-safety: Submit, SubmitAsync, Close and the "any thread" lookups may be called from
+// any thread.
 // The leader's state (the batch, the hasher, the version cache, the next position and hash)
 // is touched by the writer at the front of the queue alone, without mu_; leadership passes
 // under mu_. The sync stage's state (unsynced_, syncing_, sync_failure_) is under mu_, and the
@@ -40,6 +45,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -100,9 +106,11 @@ class Sequencer {
     Backlog* backlog = nullptr;
     WriteMetrics* metrics = nullptr;  // groups and syncs are counted here
     std::shared_ptr<spdlog::logger> logger;
+    std::size_t max_async_in_flight = 65536;  // StoreOptions::max_async_appends
   };
 
   explicit Sequencer(Setup setup) : s_(std::move(setup)) {}
+  ~Sequencer();  // stops the driver thread, if one ran (Close first: see Close)
   Sequencer(const Sequencer&) = delete;
   Sequencer& operator=(const Sequencer&) = delete;
 
@@ -110,7 +118,22 @@ class Sequencer {
   // results, or the append's error. kFailedPrecondition once Close() has begun.
   Result<std::vector<AppendResult>> Submit(std::vector<AppendView> views) CAIRN_EXCLUDES(mu_);
 
-  // Refuses new appends, waits for the queued ones. False when an earlier call closed it.
+  // What an asynchronous append's completion is told: its status, and its results when OK.
+  using AsyncCompletion = std::function<void(Status, std::vector<AppendResult>)>;
+  // Queues a validated append that the sequencer owns and returns at once; `done` runs on
+  // the driver thread (below) once the append's group is written and, in kSync, synced — or
+  // refused. It joins the same queue as Submit's appends: whoever calls in order commits in
+  // that order. At most Setup::max_async_in_flight are accepted and not yet completed: past
+  // that the caller waits (`block`) or gets kResourceExhausted, and a completion that appends
+  // never waits (it runs on the thread that would make room). kFailedPrecondition once
+  // Close() has begun.
+  Status SubmitAsync(std::vector<StreamAppend> appends, AsyncCompletion done, bool block)
+      CAIRN_EXCLUDES(mu_);
+  // Whether the caller is this sequencer's driver thread (a completion running). Lock-free.
+  bool OnDriverThread() const;
+
+  // Refuses new appends, waits for the queued ones (asynchronous ones too, whose completions
+  // all run before it returns). False when an earlier call closed it. Not from a completion.
   bool Close() CAIRN_EXCLUDES(mu_);
   bool closed() const CAIRN_EXCLUDES(mu_);
 
@@ -129,14 +152,20 @@ class Sequencer {
   Result<std::uint64_t> StoredPositionOf(const EventId& id) const;
 
  private:
-  // An append waiting in the queue, then (Durability::kSync) for its group's sync. Lives on the
-  // appending thread's stack.
+  // An append waiting in the queue, then (Durability::kSync) for its group's sync. A
+  // synchronous one lives on the appending thread's stack and waits on its own condition
+  // variable; an asynchronous one (SubmitAsync) is owned by the sequencer from SubmitAsync to
+  // its completion, holds its appends, and is woken through the driver's.
   struct Writer {
     std::vector<AppendView> views;
     Status status;
     std::vector<AppendResult> results;
     bool done = false;  // under mu_: status and results are final
-    std::condition_variable cv;
+    std::condition_variable own_cv;
+    std::condition_variable* cv = &own_cv;  // what its turn to lead or sync notifies
+    bool async = false;
+    std::vector<StreamAppend> owned;  // async: what `views` point into
+    AsyncCompletion completion;       // async
   };
   // A group written to the WAL and not yet synced: who waits for it, and the head it makes.
   struct UnsyncedGroup {
@@ -176,13 +205,39 @@ class Sequencer {
   }
   void WakeSyncer() CAIRN_REQUIRES(mu_) {
     if (!syncing_ && !writing_ && !unsynced_.empty())
-      unsynced_.front().writers.front()->cv.notify_one();
+      unsynced_.front().writers.front()->cv->notify_one();
   }
   void Finish(Writer* w, const Writer* self) CAIRN_REQUIRES(mu_) {
     w->done = true;
     --in_submit_;
-    if (w != self) w->cv.notify_one();
+    if (w->async) {
+      async_done_.push_back(w);  // the driver runs its completion
+      async_cv_.notify_one();
+      return;
+    }
+    if (w != self) w->cv->notify_one();
   }
+  // The two roles a queued writer's thread plays (Submit; the driver for async writers):
+  // leading its group (w at the queue's front), and syncing (SyncTurn(w)).
+  void RunLead(internal::MutexLock& lk, Writer* w) CAIRN_REQUIRES(mu_);
+  void RunSync(internal::MutexLock& lk, Writer* w) CAIRN_REQUIRES(mu_);
+  // The driver thread: plays both roles for asynchronous writers and runs their completions,
+  // in batches, outside mu_.
+  void DriveAsync() CAIRN_EXCLUDES(mu_);
+  // An async writer whose turn it is to sync or to lead, or null. The driver leads only where
+  // BeginLead would not wait for other threads' syncs (after a failure: once none is left).
+  Writer* AsyncSyncTurn() const CAIRN_REQUIRES(mu_) {
+    if (syncing_ || writing_ || unsynced_.empty()) return nullptr;
+    Writer* w = unsynced_.front().writers.front();
+    return w->async ? w : nullptr;
+  }
+  Writer* AsyncLeadTurn() const CAIRN_REQUIRES(mu_) {
+    if (queue_.empty() || !queue_.front()->async) return nullptr;
+    const bool recovering = recovery_due_ || !sync_failure_.ok();
+    if (recovering && (!unsynced_.empty() || syncing_)) return nullptr;
+    return queue_.front();
+  }
+  void StopDriver() CAIRN_EXCLUDES(mu_);
 
   // The leader's part: validates, sequences and writes `group` in one batch. In kSync, the
   // group written and waiting for its sync (writers still to be filled in).
@@ -224,6 +279,15 @@ class Sequencer {
   Status wal_broken_ CAIRN_GUARDED_BY(mu_);
   // A sync failed; the next leader takes it over (failed_sync_) and recovers first.
   Status sync_failure_ CAIRN_GUARDED_BY(mu_);
+  // reload_head_ as the last leader left it (EndLead), readable by the driver under mu_.
+  bool recovery_due_ CAIRN_GUARDED_BY(mu_) = false;
+  // --- asynchronous appends (SubmitAsync) ---
+  std::condition_variable async_cv_;       // every async writer's: the driver waits on it
+  std::condition_variable async_room_cv_;  // SubmitAsync callers waiting for in-flight room
+  std::deque<Writer*> async_done_ CAIRN_GUARDED_BY(mu_);   // finished, completion not yet run
+  std::size_t async_in_flight_ CAIRN_GUARDED_BY(mu_) = 0;  // accepted, completion not yet run
+  bool async_stop_ CAIRN_GUARDED_BY(mu_) = false;
+  std::thread driver_ CAIRN_GUARDED_BY(mu_);  // started by the first SubmitAsync
 
   // --- leader only ---
   audit::ChainHasher hasher_;

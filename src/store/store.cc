@@ -179,6 +179,26 @@ Result<AppendResult> Store::Append(std::string_view stream, ExpectedVersion expe
   return impl_->AppendOne(stream, expected, std::span<const EventData>(&event, 1));
 }
 
+Status Store::AppendAsync(std::string stream, ExpectedVersion expected,
+                          std::vector<EventData> events, AppendCallback done) {
+  if (!done) return Status::InvalidArgument("an asynchronous append needs a completion callback");
+  std::vector<StreamAppend> one;
+  one.push_back(StreamAppend{std::move(stream), expected, std::move(events)});
+  return AppendMultiAsync(std::move(one),
+                          [done = std::move(done)](Result<std::vector<AppendResult>> r) {
+                            if (!r.ok())
+                              done(r.status());
+                            else
+                              done(std::move(r).value().front());
+                          });
+}
+
+Status Store::AppendMultiAsync(std::vector<StreamAppend> appends, AppendMultiCallback done) {
+  Impl::CallGuard guard(impl_.get());
+  if (!guard.status().ok()) return guard.status();
+  return impl_->AppendAsync(std::move(appends), std::move(done));
+}
+
 Result<std::vector<AppendResult>> Store::AppendMulti(std::span<const StreamAppend> appends) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();

@@ -54,6 +54,8 @@ class Store::Impl {
 
   Result<std::vector<AppendResult>> Append(std::span<const StreamAppend> appends);
   Status CheckAppend(std::span<const StreamAppend> appends);
+  Status AppendAsync(std::vector<StreamAppend> appends,
+                     std::function<void(Result<std::vector<AppendResult>>)> done);
   Result<AppendResult> AppendOne(std::string_view stream, ExpectedVersion expected,
                                  std::span<const EventData> events);
 
@@ -169,6 +171,10 @@ class Store::Impl {
   // Submit counts and times each append (write_metrics_) around SubmitUnmeasured.
   Result<std::vector<AppendResult>> Submit(std::vector<store::AppendView> views);
   Result<std::vector<AppendResult>> SubmitUnmeasured(std::vector<store::AppendView> views);
+  // The checks before the sequencer shared by both paths: writable, valid, room in the quota.
+  Status Admit(const std::vector<store::AppendView>& views);
+  // An append's outcome into write_metrics_, `took` from its call to its completion.
+  void RecordAppend(const Result<std::vector<AppendResult>>& r, std::chrono::duration<double> took);
 
   const std::string path_;
   const StoreOptions options_;
