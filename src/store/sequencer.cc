@@ -30,46 +30,65 @@ Result<std::vector<AppendResult>> Sequencer::Submit(std::vector<AppendView> view
       return w.done || (!queue_.empty() && queue_.front() == &w) || SyncTurn(&w);
     });
     if (w.done) break;
-    if (SyncTurn(&w))
-      RunSync(lk, &w);  // w's group is written: w syncs it and whatever was written after it
-    else
-      RunLead(lk, &w);  // w is at the queue's front: it commits everyone queued so far
+    if (SyncTurn(&w)) {
+      // w's group is written: w syncs it and whatever was written after it.
+      SyncJob job = StartSync(lk, &w);
+      if (job.run) {
+        lk.Unlock();
+        RunSync(&job);
+        lk.Lock();
+      }
+      CompleteSync(job, &w);
+    } else {
+      // w is at the queue's front: it commits everyone queued so far as one group.
+      LeadJob job = StartLead(lk, &w);
+      lk.Unlock();
+      job.written = CommitGroup(job.group);
+      lk.Lock();
+      CompleteLead(std::move(job), &w);
+    }
   }
   lk.Unlock();
   if (!w.status.ok()) return w.status;
   return std::move(w.results);
 }
 
-void Sequencer::RunSync(internal::MutexLock& lk, Writer* w) {
-  const std::size_t covered = BeginSync(lk, w);
-  rocksdb::Status synced;
-  if (!wal_broken_.ok()) {
-    synced = rocksdb::Status::IOError("a later write to the same write-ahead log failed",
-                                      wal_broken_.message());
-  } else {
-    lk.Unlock();
-    const auto began = std::chrono::steady_clock::now();
-    synced = s_.wal_sync_gate->Sync(s_.db);
-    const auto took = std::chrono::steady_clock::now() - began;
-    s_.metrics->syncs.fetch_add(1, std::memory_order_relaxed);
-    if (!synced.ok()) s_.metrics->sync_failures.fetch_add(1, std::memory_order_relaxed);
-    s_.metrics->sync_seconds.Observe(std::chrono::duration<double>(took).count());
-    lk.Lock();
-    linger_ = std::min<std::chrono::steady_clock::duration>(took / 2, kMaxLinger);
-  }
-  EndSync(covered, synced, w);
+Sequencer::SyncJob Sequencer::StartSync(internal::MutexLock& lk, Writer* w) {
+  SyncJob job;
+  job.covered = BeginSync(lk, w);
+  job.run = wal_broken_.ok();
+  if (!job.run)
+    job.synced = rocksdb::Status::IOError("a later write to the same write-ahead log failed",
+                                          wal_broken_.message());
+  return job;
 }
 
-void Sequencer::RunLead(internal::MutexLock& lk, Writer* w) {
-  std::vector<Writer*> group = BeginLead(lk, w);
+void Sequencer::RunSync(SyncJob* job) {
+  const auto began = std::chrono::steady_clock::now();
+  job->synced = s_.wal_sync_gate->Sync(s_.db);
+  job->took = std::chrono::steady_clock::now() - began;
+  s_.metrics->syncs.fetch_add(1, std::memory_order_relaxed);
+  if (!job->synced.ok()) s_.metrics->sync_failures.fetch_add(1, std::memory_order_relaxed);
+  s_.metrics->sync_seconds.Observe(std::chrono::duration<double>(job->took).count());
+}
+
+void Sequencer::CompleteSync(const SyncJob& job, Writer* w) {
+  if (job.run) linger_ = std::min<std::chrono::steady_clock::duration>(job.took / 2, kMaxLinger);
+  EndSync(job.covered, job.synced, w);
+}
+
+Sequencer::LeadJob Sequencer::StartLead(internal::MutexLock& lk, Writer* w) {
+  LeadJob job;
+  job.group = BeginLead(lk, w);
   s_.metrics->groups.fetch_add(1, std::memory_order_relaxed);
-  s_.metrics->group_appends.Observe(static_cast<double>(group.size()));
+  s_.metrics->group_appends.Observe(static_cast<double>(job.group.size()));
   writing_ = true;
-  lk.Unlock();
-  std::optional<UnsyncedGroup> written = CommitGroup(group);
-  lk.Lock();
+  return job;
+}
+
+void Sequencer::CompleteLead(LeadJob job, Writer* w) {
   writing_ = false;
-  EndLead(group, std::move(written), w);
+  EndLead(job.group, std::move(job.written), w);
 }
 
 Status Sequencer::SubmitAsync(std::vector<StreamAppend> appends, AsyncCompletion done, bool block) {
@@ -137,9 +156,19 @@ void Sequencer::DriveAsync() {
       continue;
     }
     if (Writer* w = AsyncSyncTurn()) {
-      RunSync(lk, w);
+      SyncJob job = StartSync(lk, w);
+      if (job.run) {
+        lk.Unlock();
+        RunSync(&job);
+        lk.Lock();
+      }
+      CompleteSync(job, w);
     } else if (Writer* w = AsyncLeadTurn()) {
-      RunLead(lk, w);
+      LeadJob job = StartLead(lk, w);
+      lk.Unlock();
+      job.written = CommitGroup(job.group);
+      lk.Lock();
+      CompleteLead(std::move(job), w);
     } else if (async_stop_ && async_in_flight_ == 0) {
       return;
     }

@@ -217,10 +217,26 @@ class Sequencer {
     }
     if (w != self) w->cv->notify_one();
   }
-  // The two roles a queued writer's thread plays (Submit; the driver for async writers):
-  // leading its group (w at the queue's front), and syncing (SyncTurn(w)).
-  void RunLead(internal::MutexLock& lk, Writer* w) CAIRN_REQUIRES(mu_);
-  void RunSync(internal::MutexLock& lk, Writer* w) CAIRN_REQUIRES(mu_);
+  // The two roles a queued writer's thread plays (Submit; the driver for async writers),
+  // each in three steps so that the caller's lock is released and taken again where the
+  // analysis sees it: syncing (SyncTurn(w): StartSync, RunSync without mu_ when job.run,
+  // CompleteSync) and leading its group (w at the queue's front: StartLead, CommitGroup
+  // without mu_, CompleteLead).
+  struct SyncJob {
+    std::size_t covered = 0;  // unsynced groups the sync covers
+    bool run = false;         // false: the WAL is broken, the sync fails without running
+    rocksdb::Status synced;
+    std::chrono::steady_clock::duration took{};
+  };
+  struct LeadJob {
+    std::vector<Writer*> group;
+    std::optional<UnsyncedGroup> written;
+  };
+  SyncJob StartSync(internal::MutexLock& lk, Writer* w) CAIRN_REQUIRES(mu_);
+  void RunSync(SyncJob* job) CAIRN_EXCLUDES(mu_);
+  void CompleteSync(const SyncJob& job, Writer* w) CAIRN_REQUIRES(mu_);
+  LeadJob StartLead(internal::MutexLock& lk, Writer* w) CAIRN_REQUIRES(mu_);
+  void CompleteLead(LeadJob job, Writer* w) CAIRN_REQUIRES(mu_);
   // The driver thread: plays both roles for asynchronous writers and runs their completions,
   // in batches, outside mu_.
   void DriveAsync() CAIRN_EXCLUDES(mu_);
