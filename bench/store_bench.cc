@@ -2,8 +2,11 @@
 //
 // Store throughput and latency. bench/run_store_bench.sh runs these beside db_bench (the
 // RocksDB ceiling) in the same run and reports ratios; docs/performance.md has the figures.
+#include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 
@@ -88,6 +91,46 @@ BENCHMARK(BM_Append)
     ->Threads(4)
     ->Threads(16)
     ->Threads(64)
+    ->Setup(SetupSync)
+    ->Teardown(Close)
+    ->UseRealTime();
+
+// Single-event appends handed over with Store::AppendAsync by one thread that never waits
+// (the store's in-flight bound, 65,536, pushes back), sync durability: what one caller gets
+// without a thread per append. The run ends when every completion ran.
+void BM_AppendAsync(benchmark::State& state) {
+  std::vector<cairn::EventData> events(1);
+  events[0].type = "OrderPlaced";
+  events[0].payload = Payload();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t pending = 0;
+  std::atomic<bool> failed{false};
+  std::uint64_t i = 0;
+  for (auto _ : state) {
+    {
+      std::lock_guard lk(mu);
+      ++pending;
+    }
+    const cairn::Status s =
+        g.store->AppendAsync("order-" + std::to_string(i++ % 64), cairn::ExpectedVersion::Any(),
+                             events, [&](cairn::Result<cairn::AppendResult> r) {
+                               if (!r.ok()) failed = true;
+                               std::lock_guard lk(mu);
+                               if (--pending == 0) cv.notify_all();
+                             });
+    if (!s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      break;
+    }
+  }
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return pending == 0; });
+  if (failed) state.SkipWithError("an asynchronous append failed");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_AppendAsync)
+    ->Name("append_async/sync")
     ->Setup(SetupSync)
     ->Teardown(Close)
     ->UseRealTime();
