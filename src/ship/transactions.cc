@@ -84,8 +84,7 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    // librdkafka takes an int of milliseconds: a longer wait is clamped, never cast into a
-    // negative (a drain_timeout of milliseconds::max() did).
+    // An int of milliseconds: clamped, never cast negative (drain_timeout of ms::max() was).
     rd_kafka_error_t* e = rd_kafka_commit_transaction(
         producer_.get(), static_cast<int>(std::clamp<std::int64_t>(left.count(), 1000, INT32_MAX)));
     if (!e) break;

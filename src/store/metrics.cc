@@ -54,7 +54,8 @@ void WriteMetricsTo(Exposition& x, const store::WriteMetrics& m) {
   auto load = [](const std::atomic<std::uint64_t>& a) {
     return static_cast<double>(a.load(std::memory_order_relaxed));
   };
-  x.Value("appends_total", "counter", "Appends that committed (since open): Append, AppendMulti and asynchronous ones.",
+  x.Value("appends_total", "counter",
+          "Appends that committed (since open): Append, AppendMulti and asynchronous ones.",
           load(m.appends));
   x.Value("append_failures_total", "counter", "Append calls that returned an error.",
           load(m.append_failures));
