@@ -46,6 +46,19 @@ class FaultTest : public ::testing::Test {
     if (report.ok()) EXPECT_TRUE(report->ok()) << report->problems.front().what;
     return store;
   }
+  // After a power cut: reopened whole, every acknowledged (stream, version) holds its payload.
+  void ExpectAcknowledgedSurvived(
+      const std::string& path,
+      const std::map<std::pair<std::string, std::uint64_t>, std::string>& acked) {
+    auto store = Reopen(path);
+    ASSERT_NE(store, nullptr);
+    for (const auto& [key, payload] : acked) {
+      auto r = store->ReadStream(key.first, {Direction::kForward, key.second, 1});
+      ASSERT_THAT(r, IsOk());
+      ASSERT_TRUE(r->Valid()) << key.first << " v" << key.second << " acknowledged, then lost";
+      EXPECT_EQ(r->event().payload, payload);
+    }
+  }
 
   TempDir dir_;
   std::shared_ptr<FaultFileSystem> fs_;
@@ -208,14 +221,7 @@ TEST_F(FaultTest, PowerLossKeepsEveryAcknowledgedAppendOfSixtyFourAppenders) {
       for (auto& th : threads) th.join();
     }
     fs_->DropUnsyncedData();
-    auto store = Reopen(path);
-    ASSERT_NE(store, nullptr);
-    for (const auto& [key, payload] : acked) {
-      auto r = store->ReadStream(key.first, {Direction::kForward, key.second, 1});
-      ASSERT_THAT(r, IsOk());
-      ASSERT_TRUE(r->Valid()) << key.first << " v" << key.second << " acknowledged, then lost";
-      EXPECT_EQ(r->event().payload, payload);
-    }
+    ExpectAcknowledgedSurvived(path, acked);
   }
   EXPECT_GT(acked.size(), 200u);
   RecordProperty("acknowledged", std::to_string(acked.size()));
@@ -262,15 +268,8 @@ TEST_F(FaultTest, PowerLossKeepsEveryAcknowledgedAsyncAppend) {
       (void)store.Close();  // completes every accepted append, the unlucky ones as failures
     }
     fs_->DropUnsyncedData();
-    auto store = Reopen(path);
-    ASSERT_NE(store, nullptr);
     std::lock_guard<std::mutex> lk(mu);
-    for (const auto& [key, payload] : acked) {
-      auto r = store->ReadStream(key.first, {Direction::kForward, key.second, 1});
-      ASSERT_THAT(r, IsOk());
-      ASSERT_TRUE(r->Valid()) << key.first << " v" << key.second << " acknowledged, then lost";
-      EXPECT_EQ(r->event().payload, payload);
-    }
+    ExpectAcknowledgedSurvived(path, acked);
   }
   EXPECT_GT(acked.size(), 200u);
   RecordProperty("acknowledged", std::to_string(acked.size()));
