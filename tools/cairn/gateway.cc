@@ -56,33 +56,6 @@ int HttpStatusFor(const Status& s) {
   }
 }
 
-std::string_view ReasonName(int http_status) {
-  switch (http_status) {
-    case 400:
-      return "bad_request";
-    case 401:
-      return "unauthorized";
-    case 403:
-      return "forbidden";
-    case 404:
-      return "not_found";
-    case 405:
-      return "method_not_allowed";
-    case 408:
-      return "request_timeout";
-    case 413:
-      return "payload_too_large";
-    case 414:
-      return "uri_too_long";
-    case 415:
-      return "unsupported_media_type";
-    case 431:
-      return "request_header_fields_too_large";
-    default:
-      return http_status >= 500 ? "server_error" : "client_error";
-  }
-}
-
 // httplib reads a request's body only for POST, PUT, PATCH and DELETE, and refuses an
 // oversized one (413) without reading it. Whatever it leaves on the connection is parsed as
 // the next request: a GET whose body followed its headers a moment later came back as a 405
@@ -392,7 +365,7 @@ void Gateway::Impl::AnswerRefused(const httplib::Request& req, httplib::Response
     default:
       message = fmt::format("the server refused the request ({})", res.status);
   }
-  ReplyError(res, res.status, ReasonName(res.status), message, options_.retry_after);
+  ReplyError(res, res.status, HttpErrorName(res.status), message, options_.retry_after);
 }
 
 bool Gateway::Impl::Authorized(const httplib::Request& req, httplib::Response& res,

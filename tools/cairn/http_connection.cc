@@ -61,7 +61,6 @@ class ConnectionStream final : public httplib::Stream {
     const std::size_t n = std::min(size, Buffered());
     std::copy_n(buffer_.data() + offset_, n, ptr);
     offset_ += n;
-    request_bytes_read_ += n;
     return static_cast<ssize_t>(n);
   }
 
@@ -86,7 +85,6 @@ class ConnectionStream final : public httplib::Stream {
       }
       done += static_cast<std::size_t>(n);
     }
-    request_bytes_written_ += size;
     return static_cast<ssize_t>(size);
   }
 
@@ -135,7 +133,7 @@ class ConnectionStream final : public httplib::Stream {
   // the connection closes.
   void WriteRefusal(int status, std::string_view message) {
     const nlohmann::ordered_json body = {
-        {"error_code", status}, {"error", ReasonCode(status)}, {"message", message}};
+        {"error_code", status}, {"error", HttpErrorName(status)}, {"message", message}};
     const std::string text =
         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     const std::string answer = fmt::format(
@@ -149,22 +147,14 @@ class ConnectionStream final : public httplib::Stream {
   void BeginRequest(Clock::time_point deadline) {
     deadline_ = deadline;
     timed_out_ = false;
-    request_bytes_read_ = 0;
-    request_bytes_written_ = 0;
   }
   bool timed_out() const { return timed_out_; }
 
-  // The answer to a request that missed its deadline (RFC 9110 §15.5.9).
+  // The answer to a request that missed its deadline (RFC 9110 §15.5.9): written past the
+  // silence the timeout put on everything else httplib would write for it.
   void WriteTimeoutAnswer() {
-    static constexpr char kBody[] =
-        "{\"error_code\":408,\"error\":\"request_timeout\",\"message\":\"the request was not "
-        "received whole within --request-timeout\"}\n";
-    const std::string answer =
-        "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: "
-        "application/json\r\nContent-Length: " +
-        std::to_string(sizeof(kBody) - 1) + "\r\n\r\n" + kBody;
     timed_out_ = false;
-    (void)write(answer.data(), answer.size());
+    WriteRefusal(408, "the request was not received whole within --request-timeout");
     timed_out_ = true;
   }
 
@@ -198,22 +188,6 @@ class ConnectionStream final : public httplib::Stream {
         return "HTTP Version Not Supported";
       default:
         return "Error";
-    }
-  }
-  static std::string_view ReasonCode(int status) {
-    switch (status) {
-      case 411:
-        return "length_required";
-      case 413:
-        return "payload_too_large";
-      case 431:
-        return "request_header_fields_too_large";
-      case 501:
-        return "not_implemented";
-      case 505:
-        return "http_version_not_supported";
-      default:
-        return "bad_request";
     }
   }
 
@@ -263,8 +237,6 @@ class ConnectionStream final : public httplib::Stream {
   std::size_t offset_ = 0;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
-  std::size_t request_bytes_read_ = 0;
-  std::size_t request_bytes_written_ = 0;
 };
 
 constexpr std::size_t kMaxHeadBytes = 64 * 1024;
@@ -486,6 +458,39 @@ bool ServeConnection(int fd, SSL* ssl, const ConnectionLimits& limits,
 }  // namespace
 
 bool RequestTimedOut() { return request_timed_out; }
+
+std::string_view HttpErrorName(int http_status) {
+  switch (http_status) {
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 411:
+      return "length_required";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 415:
+      return "unsupported_media_type";
+    case 431:
+      return "request_header_fields_too_large";
+    case 501:
+      return "not_implemented";
+    case 505:
+      return "http_version_not_supported";
+    default:
+      return http_status >= 500 ? "server_error" : "client_error";
+  }
+}
 
 namespace {
 // Closes a connection so that its last answer arrives: closing a socket that still has unread

@@ -65,4 +65,8 @@ class HttpsServer final : public httplib::SSLServer {
 // refusal handler makes it a 408 instead of httplib's 400).
 bool RequestTimedOut();
 
+// The "error" name of an error answer's JSON body for an HTTP status ("bad_request",
+// "request_timeout", ...): one table for the gateway's answers and the connection layer's.
+std::string_view HttpErrorName(int http_status);
+
 }  // namespace cairn::tool
