@@ -225,6 +225,37 @@ struct RepairReport {
   std::string backup_dir;           // the copy made first (empty in a dry run)
 };
 
+// Store::Backup (docs/guarantees.md, "Backups").
+struct BackupOptions {
+  // Check the copy's hash chain, every event, before the backup is published (Store::Verify
+  // on the copy). Default on: a backup is only as good as the proof that it reads back.
+  bool verify = true;
+  // Called during verification with (events checked, events to check).
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+struct BackupReport {
+  std::string dir;  // where the backup is: a store directory that opens as it is
+  // The head acknowledged when the backup began: every event up to it is in the copy.
+  std::uint64_t acknowledged_position = 0;
+  // The copy's head (>= acknowledged_position: appends in flight may be in it too) and the
+  // chain hash there, hex: an anchor for `cairn verify --expect`.
+  std::uint64_t last_position = 0;
+  std::string chain_head;
+  std::string store_id;
+  std::uint64_t files = 0;         // files in the backup
+  std::uint64_t bytes = 0;         // their total size
+  std::uint64_t linked_files = 0;  // table files shared with the store (hard links, no copy)
+  bool verified = false;           // BackupOptions::verify ran and found the chain whole
+};
+
+// Store::Restore.
+struct RestoreOptions {
+  bool verify = true;  // check the backup's chain before copying it into place
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+  LogLevel log_level = LogLevel::kWarn;
+};
+
 // The newest on-disk format this build reads and writes (docs/format.md).
 inline constexpr std::uint32_t kFormatVersion = 3;
 
@@ -304,6 +335,25 @@ class Store {
   // store; kCorruption when the damage is not in the log (a table file or MANIFEST: restore
   // from a backup). A store that opens as it is gets needed = false and is left untouched.
   static Result<RepairReport> Repair(const std::string& path, const RepairOptions& options = {});
+
+  // Takes a consistent copy of this open store into directory `dir`, which must not exist,
+  // while appends go on: every event acknowledged before the call is in it, with its chain.
+  // Table files are hard-linked when `dir` is on the store's file system (a second backup
+  // there shares them: each costs only what changed), copied otherwise. The copy is built
+  // beside `dir` ("<dir>.cairn-partial") and renamed into place only once whole and verified,
+  // so a backup killed midway never leaves a `dir`. kInvalidArgument when `dir` exists, is
+  // inside the store or is empty; kBusy while another backup of this store runs;
+  // kFailedPrecondition on a read-only store (only the writer can take one); kIOError naming
+  // the directory when it cannot be written (a full disk, no permission).
+  Result<BackupReport> Backup(const std::string& dir, const BackupOptions& options = {});
+
+  // Makes `path` (which must not exist) a working store again from a backup taken by Backup:
+  // checks it is one (its CAIRN-BACKUP note), verifies its chain, copies it beside `path`
+  // and renames it into place. The report describes the backup restored. The restored store
+  // ends where the backup does: events appended after the backup are not in it
+  // (docs/guarantees.md, "Backups", on shipping after a restore).
+  static Result<BackupReport> Restore(const std::string& backup_dir, const std::string& path,
+                                      const RestoreOptions& options = {});
 
   // Appends `events` to `stream` atomically if its version matches `expected`. A conflict is
   // kWrongExpectedVersion carrying the expected and actual versions. With caller-chosen event

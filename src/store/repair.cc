@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "store/keys.h"
+#include "store/store_directory.h"
 #include "store/store_impl.h"
 #include "store/wal_scan.h"
 
@@ -32,18 +33,7 @@ Status CopyStore(const std::string& from, const std::string& to) {
   std::error_code ec;
   if (fs::exists(to, ec))
     return Status::InvalidArgument(fmt::format("repair backup directory {} already exists", to));
-  fs::create_directories(to, ec);
-  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", to, ec.message()));
-  for (const auto& entry : fs::directory_iterator(from, ec)) {
-    if (entry.path().filename() == "LOCK") continue;
-    fs::copy(entry.path(), fs::path(to) / entry.path().filename(),
-             fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
-    if (ec)
-      return Status::IOError(
-          fmt::format("copying {} to {}: {}", entry.path().string(), to, ec.message()));
-  }
-  if (ec) return Status::IOError(fmt::format("listing {}: {}", from, ec.message()));
-  return Status::Ok();
+  return store::CopyStoreFiles(from, to);
 }
 
 }  // namespace

@@ -168,4 +168,48 @@ Status CheckManifest(const std::string& path) {
                                           : "missing"));
 }
 
+void SyncDirectory(const std::string& dir) {
+  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+namespace {
+
+Status SyncFile(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return Status::IOError(fmt::format("syncing {}: {}", file.string(), std::strerror(err)));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status CopyStoreFiles(const std::string& from, const std::string& to) {
+  std::error_code ec;
+  if (fs::exists(to, ec))
+    return Status::InvalidArgument(fmt::format("{} already exists: nothing is copied over it", to));
+  fs::create_directories(to, ec);
+  if (ec) return Status::IOError(fmt::format("cannot create {}: {}", to, ec.message()));
+  for (const auto& entry : fs::directory_iterator(from, ec)) {
+    if (entry.path().filename() == "LOCK") continue;
+    const fs::path target = fs::path(to) / entry.path().filename();
+    fs::copy(entry.path(), target, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
+             ec);
+    if (ec)
+      return Status::IOError(
+          fmt::format("copying {} to {}: {}", entry.path().string(), to, ec.message()));
+    if (entry.is_regular_file(ec))
+      if (Status s = SyncFile(target); !s.ok()) return s;
+  }
+  if (ec) return Status::IOError(fmt::format("listing {}: {}", from, ec.message()));
+  SyncDirectory(to);
+  return Status::Ok();
+}
+
 }  // namespace cairn::store

@@ -51,4 +51,13 @@ bool HasDatabase(const std::string& path);
 // database with only the "default" family, which would pass for a foreign database.
 Status CheckManifest(const std::string& path);
 
+// fsync of a directory, so that the names made or renamed in it survive a power cut.
+// Best effort: a directory that cannot be opened is left alone.
+void SyncDirectory(const std::string& dir);
+
+// Copies the files of a closed store (or of a backup) from `from` into `to`, which must not
+// exist, fsyncing each, never its LOCK. For Store::Repair's copy and Store::Restore. Errors
+// name the file and the directory.
+Status CopyStoreFiles(const std::string& from, const std::string& to);
+
 }  // namespace cairn::store

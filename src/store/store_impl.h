@@ -97,6 +97,8 @@ class Store::Impl {
   // The chain hash stored at `position`, event or marker.
   Result<audit::Hash> ChainHashAt(std::uint64_t position);
   std::uint64_t log_start() const { return head_.log_start(); }
+  // Store::Backup (backup.cc): one at a time per store.
+  Result<BackupReport> Backup(const std::string& dir, const BackupOptions& options);
   // Store::Repair (repair.cc): notes in the store what a repair kept and dropped.
   Status RecordRepair(const std::string& description);
   // Store::Repair: what the damage is (repair.cc), or kCorruption when repair cannot mend it.
@@ -205,6 +207,7 @@ class Store::Impl {
   EventId store_id_;
   std::uint32_t format_version_ = 0;
   std::string secondary_dir_;  // follow_writer: the secondary instance's own directory
+  std::atomic<bool> backup_running_{false};  // Backup: one at a time
   std::uint64_t repairs_ = 0;  // recorded repairs (set at open and by RecordRepair)
   std::string last_repair_;
 

@@ -38,6 +38,7 @@ struct AppendArgs {
   std::string metadata;
   std::optional<std::string> data;
   bool jsonl = false;
+  bool each = false;  // --jsonl: a result per append instead of the summary
   std::string durability = "sync";
   std::string format = "text";
 };
