@@ -7,7 +7,7 @@ source "$(dirname "$0")/cli_lib.sh"  # $CAIRN, $WORK, fail, expect_exit/eq/has
 S=$WORK/store
 expect_exit 0 -- "$CAIRN" --help
 expect_has "$OUT" "Exit codes" "--help lists exit codes"
-for cmd in info append read demo ship kafka-mock query export tail verify streams status dead-letters reconcile stream-meta delete-stream retention checkpoints; do
+for cmd in info append read demo ship kafka-mock query export tail verify streams status dead-letters reconcile stream-meta delete-stream retention checkpoints backup restore; do
   expect_exit 0 -- "$CAIRN" $cmd --help
   expect_has "$OUT" "Usage" "$cmd --help"
 done
@@ -421,6 +421,75 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$WORK/ro" && mount -t tmpfs tmpfs "$WORK/ro" 
   expect_exit 0 -- "$CAIRN" read "$WORK/ro/s" a-1
   umount "$WORK/ro"
 fi
+
+# append --jsonl: one summary line; --each for a line per append; a re-run with ids appends
+# nothing twice (what a crash midway asks of the operator).
+J=$WORK/jsonl
+for i in $(seq 3000); do echo "{\"stream\":\"j-$((i % 9))\",\"type\":\"T\",\"data\":{\"i\":$i}}"; done >"$WORK/j.jsonl"
+expect_exit 0 -- bash -c "'$CAIRN' append '$J' --jsonl <'$WORK/j.jsonl'"
+expect_eq "$OUT" "appended 3000 events in 3000 appends to 9 streams: positions 1..3000" "jsonl summary"
+expect_exit 0 -- bash -c "head -3 '$WORK/j.jsonl' | '$CAIRN' append '$J' --jsonl --each"
+expect_eq "$(echo "$OUT" | wc -l)" "3" "--each: a line per append"
+"$CAIRN" export "$J" -o "$WORK/j.export" || fail "export for the re-run"
+expect_exit 0 -- bash -c "'$CAIRN' append '$J.again' --jsonl <'$WORK/j.export'"
+head -1000 "$WORK/j.export" | "$CAIRN" append "$J.half" --jsonl >/dev/null || fail "first half"
+expect_exit 0 -- bash -c "'$CAIRN' append '$J.half' --jsonl --format json <'$WORK/j.export'"
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==3003 and d["already_stored"]==1000 and d["last_position"]==3003, d' <<<"$OUT" || fail "re-run with ids: $OUT"
+
+# Backups: a verified copy that is a store; restore; refusals; kill -9 midway.
+B=$WORK/bsrc
+"$CAIRN" append "$B" --jsonl <"$WORK/j.jsonl" >/dev/null || fail "backup source"
+expect_exit 0 -- "$CAIRN" backup "$B" "$WORK/b1" --format json
+read -r BPOS BHEAD BVER <<<"$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["last_position"], d["chain_head"], d["verified"])' <<<"$OUT")"
+expect_eq "$BPOS $BVER" "3000 True" "backup json"
+expect_exit 0 -- "$CAIRN" verify "$WORK/b1" --expect "3000:$BHEAD"
+expect_exit 0 -- "$CAIRN" backup "$B" "$WORK/b2"
+expect_has "$OUT" "anchor     cairn verify $WORK/b2 --expect 3000:$BHEAD" "backup text names its anchor"
+expect_exit 2 -- "$CAIRN" backup "$B" "$WORK/b1"
+expect_has "$ERR" "already exists" "backup over a backup"
+expect_exit 2 -- "$CAIRN" backup "$B" "$B/in"
+expect_has "$ERR" "inside the store" "backup inside the store"
+expect_exit 2 -- "$CAIRN" backup "$B" "$WORK/j.jsonl"
+expect_has "$ERR" "is a file" "backup onto a file"
+expect_exit 4 -- "$CAIRN" backup "$B" "$WORK/nope/b"
+expect_exit 4 -- "$CAIRN" backup "$WORK/nostore" "$WORK/b3"
+expect_exit 2 -- "$CAIRN" backup "$B" "$WORK/b3" --format csv
+expect_exit 0 -- "$CAIRN" restore "$WORK/b1" "$WORK/restored"
+expect_exit 0 -- "$CAIRN" append "$WORK/restored" j-1 --type T --data '{}'
+expect_has "$OUT" "positions 3001..3001" "the restored store goes on"
+expect_exit 2 -- "$CAIRN" restore "$WORK/b1" "$WORK/restored"
+expect_exit 2 -- "$CAIRN" restore "$B" "$WORK/r2"
+expect_has "$ERR" "not a cairn backup" "a store is not a backup"
+cp -r "$WORK/b1" "$WORK/b1.bad" && SSTB=$(ls -S "$WORK/b1.bad"/*.sst | head -1)
+rm "$SSTB" && cp "$(dirname "$SSTB")/../b1/$(basename "$SSTB")" "$SSTB"  # unlink the shared inode first
+/usr/bin/python3 -c 'import os,sys; f=sys.argv[1]; fd=os.open(f, os.O_WRONLY); os.pwrite(fd, b"X"*64, os.path.getsize(f)//2); os.close(fd)' "$SSTB"
+expect_exit 5 -- "$CAIRN" restore "$WORK/b1.bad" "$WORK/r3"
+[ -e "$WORK/r3" ] && fail "a damaged backup was restored"
+expect_exit 0 -- "$CAIRN" verify "$WORK/b1" --expect "3000:$BHEAD"  # the damage was to a copy
+# kill -9 midway: never a DIR that is not a whole backup; the next backup to it works.
+/usr/bin/python3 -c 'for i in range(30000): print("{\"stream\":\"k-%d\",\"type\":\"T\",\"data\":{\"i\":%d,\"pad\":\"%s\"}}" % (i % 50, i, "0" * 100))' \
+  | "$CAIRN" append "$WORK/bigstore" --jsonl >/dev/null || fail "big store"
+for delay in 0.02 0.05 0.1 0.2 0.4; do
+  "$CAIRN" backup "$WORK/bigstore" "$WORK/kb" >/dev/null 2>&1 &
+  pid=$!; sleep $delay; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+  if [ -e "$WORK/kb" ]; then
+    expect_exit 0 -- "$CAIRN" verify "$WORK/kb"
+    [ -e "$WORK/kb/CAIRN-BACKUP" ] || fail "kill after $delay s: $WORK/kb is there without its note"
+    rm -rf "$WORK/kb"
+  fi
+  expect_exit 0 -- "$CAIRN" info "$WORK/bigstore"
+done
+expect_exit 0 -- "$CAIRN" backup "$WORK/bigstore" "$WORK/kb"
+expect_has "$OUT" "positions  1..30000" "a backup after the killed ones"
+[ -e "$WORK/kb.cairn-partial" ] && fail "the killed backups' leftovers stayed"
+# A full disk: refused naming the directory; nothing left there; the store is intact.
+if [ "$(id -u)" = 0 ] && mkdir -p "$WORK/tiny" && mount -t tmpfs -o size=256k tmpfs "$WORK/tiny" 2>/dev/null; then
+  expect_exit 1 -- "$CAIRN" backup "$WORK/bigstore" "$WORK/tiny/b"
+  expect_has "$ERR" "$WORK/tiny/b" "a full disk names the backup"
+  expect_eq "$(ls -A "$WORK/tiny")" "" "a failed backup leaves nothing"
+  umount "$WORK/tiny"
+fi
+expect_exit 0 -- "$CAIRN" verify "$WORK/bigstore"
 
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all CLI checks passed"
