@@ -44,6 +44,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// StoreOptions has no knob for it: the bound is what keeps restart time flat, and the store
+// bench shows no cost to appends at this size (docs/performance.md, "Restart time").
+constexpr std::uint64_t kMaxTotalWalBytes = 64u << 20;
+
 // RocksDB's diagnostic log, routed to cairn's logger instead of a LOG file in the store: a
 // host sees RocksDB's warnings where it sees cairn's, and a full disk cannot break the
 // logger (RocksDB's file logger asserts once a write to LOG failed — found by
@@ -222,6 +226,12 @@ rocksdb::Options Store::Impl::DatabaseOptions(bool fresh,
                                      ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
                                      : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.max_manifest_file_size = 64 << 20;
+  // What an open after a crash replays is bounded by the write-ahead log it finds. RocksDB
+  // keeps a log until every family with data in it has flushed; its default bound (4x the
+  // families' write buffers, ~3 GB here) let a writer killed under load leave 1.3 GB of log
+  // and a 4.7 s open. Past this size the families holding the oldest log are flushed
+  // (docs/performance.md, "Restart time").
+  db_options.max_total_wal_size = kMaxTotalWalBytes;
   // No memtable insert hint on the log family (it took ~10% off buffered appends): retention
   // writes positions below the hint, and RocksDB's partial splice repair walks from a node
   // past such a key (an assertion in Debian's build, a misordered memtable without it).
