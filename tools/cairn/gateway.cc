@@ -18,6 +18,7 @@
 
 #include "gateway_impl.h"
 #include "http_connection.h"
+#include "http_event_loop.h"
 #include "output.h"
 
 namespace cairn::tool {
@@ -296,9 +297,13 @@ Status Gateway::Impl::Listen() {
   } else {
     auto plain = std::make_unique<HttpServer>();
     plain->on_refused = [this](int status) { metrics_.RecordRefused(status); };
+    plain->loop = std::make_unique<ConnectionLoop>(LoopSetup(*plain));
+    loop_ = plain->loop.get();
     server_ = std::move(plain);
   }
-  const std::size_t workers = options_.max_connections;
+  // With the event loop httplib's threads only hand each accepted socket over; the loop's own
+  // workers serve what it does not answer itself. Over TLS they serve whole connections.
+  const std::size_t workers = loop_ != nullptr ? 2 : options_.max_connections;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   // Answers are small and written in pieces: without TCP_NODELAY, Nagle holds the second
   // piece until the client acknowledges the first, which a delayed ACK makes 40 ms.
@@ -313,14 +318,39 @@ Status Gateway::Impl::Listen() {
   InstallRefusalHandlers();
   AddRoutes();
   if (Status bound = Bind(); !bound.ok()) return bound;
+  if (loop_ != nullptr)
+    if (Status s = loop_->Start(); !s.ok()) return s;
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return Status::Ok();
+}
+
+ConnectionLoop::Setup Gateway::Impl::LoopSetup(HttpServer& server) {
+  ConnectionLoop::Setup ls;
+  ls.limits = {kKeepAliveRequests, options_.keep_alive_timeout, options_.request_timeout,
+               options_.request_timeout};
+  ls.max_body_bytes = options_.max_body_bytes;
+  ls.workers = options_.max_connections;
+  // The append route (POST /v1/streams/{stream}/events, as AddRoutes matches it): the one
+  // request that waits on an fsync, so the one the loop answers without a thread.
+  ls.runs_on_loop = [](std::string_view method, std::string_view target) {
+    constexpr std::string_view kPrefix = "/v1/streams/", kSuffix = "/events";
+    const std::string_view path = target.substr(0, target.find('?'));
+    return method == "POST" && path.size() > kPrefix.size() + kSuffix.size() &&
+           path.starts_with(kPrefix) && path.ends_with(kSuffix);
+  };
+  ls.process = [&server](httplib::Stream& stream, bool last, bool& closed) {
+    return server.ProcessRequest(stream, last, closed);
+  };
+  ls.refused = [this](int status) { metrics_.RecordRefused(status); };
+  return ls;
 }
 
 void Gateway::Impl::Stop() {
   stopping_ = true;
   if (server_) server_->stop();
   if (thread_.joinable()) thread_.join();
+  // After httplib's accept loop: nothing more is handed to the event loop.
+  if (loop_ != nullptr) loop_->Stop();
   Unlink();
 }
 
@@ -391,8 +421,13 @@ void Gateway::Impl::Serve(const char* method, const char* pattern, Route route, 
                           Handler handler) {
   auto wrapped = [this, route, scope, handler](const httplib::Request& req,
                                                httplib::Response& res) {
-    const auto start = std::chrono::steady_clock::now();
+    // On the event loop a request may run twice (http_event_loop.h): it is counted once, when
+    // answered, timed from its first run.
+    const RequestContinuation* continuation = RequestContinuation::Current();
+    const auto start =
+        continuation ? continuation->started() : std::chrono::steady_clock::now();
     if (Authorized(req, res, scope)) (this->*handler)(req, res);
+    if (continuation != nullptr && continuation->deferred()) return;
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics_.Record(route, res.status, took.count());
   };

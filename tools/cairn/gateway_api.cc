@@ -145,12 +145,20 @@ Result<std::vector<EventData>> EventsFromBody(const Json& body, const std::strin
   return events;
 }
 
+std::vector<std::optional<EventId>> IdsOf(const std::vector<EventData>& events) {
+  std::vector<std::optional<EventId>> ids;
+  ids.reserve(events.size());
+  for (const EventData& e : events) ids.push_back(e.id);
+  return ids;
+}
+
+// The answer to an append: where each event went (and its id, when the caller gave one).
 Json AppendJson(std::string_view stream, const AppendResult& r,
-                const std::vector<EventData>& events) {
+                const std::vector<std::optional<EventId>>& ids) {
   Json list = Json::array();
-  for (std::size_t i = 0; i < events.size(); ++i) {
+  for (std::size_t i = 0; i < ids.size(); ++i) {
     Json e = {{"version", r.first_version + i}, {"position", r.first_position + i}};
-    if (events[i].id) e["id"] = events[i].id->ToString();
+    if (ids[i]) e["id"] = ids[i]->ToString();
     list.push_back(std::move(e));
   }
   return {{"stream", stream},
@@ -231,9 +239,33 @@ void Gateway::Impl::Append(const httplib::Request& req, httplib::Response& res) 
     return too_large ? ReplyError(res, too_large, "payload_too_large", events.status().message(),
                                   options_.retry_after)
                      : ReplyStatus(res, events.status(), options_.retry_after);
-  auto r = store_.Append(stream, expected, *events);
-  if (!r.ok()) return ReplyStatus(res, r.status(), options_.retry_after);
-  ReplyJson(res, 201, AppendJson(stream, *r, *events));
+  RequestContinuation* continuation = RequestContinuation::Current();
+  if (continuation == nullptr) {  // a worker thread: wait for the append
+    auto r = store_.Append(stream, expected, *events);
+    if (!r.ok()) return ReplyStatus(res, r.status(), options_.retry_after);
+    return ReplyJson(res, 201, AppendJson(stream, *r, IdsOf(*events)));
+  }
+  // The event loop: this request runs twice. The first run hands the append over and returns;
+  // the store's completion posts how to answer, and the second run (resuming) writes it.
+  if (continuation->resuming()) return continuation->WriteAnswer(res);
+  std::vector<std::optional<EventId>> ids = IdsOf(*events);
+  auto resume = continuation->Defer();
+  const std::chrono::seconds retry_after = options_.retry_after;
+  Status submitted = store_.AppendAsync(
+      stream, expected, std::move(*events),
+      [resume, stream, ids = std::move(ids), retry_after](Result<AppendResult> r) mutable {
+        resume([r = std::move(r), stream = std::move(stream), ids = std::move(ids),
+                retry_after](httplib::Response& answer) {
+          if (!r.ok()) return ReplyStatus(answer, r.status(), retry_after);
+          ReplyJson(answer, 201, AppendJson(stream, *r, ids));
+        });
+      });
+  if (!submitted.ok()) {
+    // Refused before it was taken (the quota, a closed store): answered at once instead.
+    resume([submitted, retry_after](httplib::Response& answer) {
+      ReplyStatus(answer, submitted, retry_after);
+    });
+  }
 }
 
 // Confluent REST Proxy v2: {"records":[{"key":K,"value":V}, ...]}. The key becomes the

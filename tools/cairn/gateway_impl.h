@@ -15,6 +15,8 @@
 #include "gateway.h"
 #include "gateway_auth.h"
 #include "gateway_metrics.h"
+#include "http_connection.h"
+#include "http_event_loop.h"
 
 namespace cairn::tool {
 
@@ -23,6 +25,8 @@ class Gateway::Impl {
   Impl(Store& store, Shipper* shipper, GatewayOptions options, TokenSet tokens);
 
   Status Listen();
+  // The event loop's settings for plain HTTP (http_event_loop.h).
+  ConnectionLoop::Setup LoopSetup(HttpServer& server);
   Status Bind();
   void Unlink();  // removes the Unix socket file this gateway made
   void Stop();
@@ -66,6 +70,7 @@ class Gateway::Impl {
   const GatewayOptions options_;
   const TokenSet tokens_;
   std::unique_ptr<httplib::Server> server_;
+  ConnectionLoop* loop_ = nullptr;  // plain HTTP's event loop (owned by server_)
   std::thread thread_;
   int port_ = 0;
   bool unix_socket_bound_ = false;  // ours to remove at Stop

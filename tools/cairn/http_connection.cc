@@ -1,5 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "http_connection.h"
+#include "http_event_loop.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -39,6 +40,28 @@ int MillisUntil(Clock::time_point t) {
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now());
   return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 1 << 30));
 }
+
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
+  }
+}
+
 
 // One connection's byte stream, plain or TLS, with its read-ahead kept across requests.
 class ConnectionStream final : public httplib::Stream {
@@ -132,15 +155,21 @@ class ConnectionStream final : public httplib::Stream {
   // An answer of the connection layer's own (the request never reaches httplib), after which
   // the connection closes.
   void WriteRefusal(int status, std::string_view message) {
-    const nlohmann::ordered_json body = {
-        {"error_code", status}, {"error", HttpErrorName(status)}, {"message", message}};
-    const std::string text =
-        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    const std::string answer = fmt::format(
-        "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        "Content-Length: {}\r\n\r\n{}",
-        status, ReasonPhrase(status), text.size(), text);
+    const std::string answer = RefusalAnswer(status, message);
     (void)write(answer.data(), answer.size());
+  }
+
+  // Bytes read ahead by someone else (the event loop), served first.
+  void Prime(std::string bytes) {
+    buffer_ = std::move(bytes);
+    offset_ = 0;
+  }
+  // What is read ahead and not yet served: the start of the next request, if any.
+  std::string TakeBuffered() {
+    std::string rest = buffer_.substr(offset_);
+    buffer_.clear();
+    offset_ = 0;
+    return rest;
   }
 
   // Every read of the request from here shares `deadline`.
@@ -168,27 +197,6 @@ class ConnectionStream final : public httplib::Stream {
       r = ::poll(&p, 1, timeout_ms);
     } while (r < 0 && errno == EINTR);
     return r > 0 && (p.revents & (events | POLLHUP | POLLERR)) != 0;
-  }
-
-  static std::string_view ReasonPhrase(int status) {
-    switch (status) {
-      case 400:
-        return "Bad Request";
-      case 408:
-        return "Request Timeout";
-      case 411:
-        return "Length Required";
-      case 413:
-        return "Content Too Large";
-      case 431:
-        return "Request Header Fields Too Large";
-      case 501:
-        return "Not Implemented";
-      case 505:
-        return "HTTP Version Not Supported";
-      default:
-        return "Error";
-    }
   }
 
   // Reads what the socket has (up to kReadChunk) after what is buffered, waiting no later
@@ -400,15 +408,43 @@ FramingVerdict CheckRequestHead(std::string_view head) {
 
 namespace {
 
-struct ConnectionLimits {
-  std::size_t max_requests;
-  std::chrono::seconds keep_alive;
-  std::chrono::seconds request_timeout;
-  std::chrono::seconds write_timeout;
-};
-
-using ProcessRequest = std::function<bool(httplib::Stream&, bool last, bool& closed)>;
-using RefusalObserver = std::function<void(int status)>;
+// One request from `stream` (its first byte already there or on the way): the head's framing
+// checked, then httplib's parser and router. False when the connection must close.
+bool ServeNext(ConnectionStream& stream, bool last, const ConnectionLimits& limits,
+               const ProcessRequest& process, const RefusalObserver& refused, bool* ok) {
+  stream.BeginRequest(Clock::now() + limits.request_timeout);
+  request_timed_out = false;
+  // The head's framing first: a request that fails it never reaches httplib.
+  const std::size_t head = stream.ReadHead(kMaxHeadBytes);
+  FramingVerdict verdict;
+  if (head == SIZE_MAX)
+    verdict = Refuse(431, fmt::format("the request head is over {} bytes", kMaxHeadBytes));
+  else if (head != 0)
+    verdict = CheckRequestHead(stream.Buffer().substr(0, head));
+  else if (!stream.timed_out())
+    return false;  // the client went
+  if (verdict.status != 0 || stream.timed_out()) {
+    const int status = stream.timed_out() ? 408 : verdict.status;
+    if (refused) refused(status);
+    if (status == 408)
+      stream.WriteTimeoutAnswer();
+    else
+      stream.WriteRefusal(status, verdict.message);
+    return false;
+  }
+  if (!verdict.origin_form.empty())
+    stream.ReplaceBuffered(verdict.target_offset, verdict.target_size, verdict.origin_form);
+  bool closed = false;
+  *ok = process(stream, last, closed);
+  const bool timed_out = stream.timed_out();
+  request_timed_out = false;
+  if (timed_out) {
+    if (refused) refused(408);
+    stream.WriteTimeoutAnswer();
+    return false;
+  }
+  return *ok && !closed;
+}
 
 // The keep-alive loop: the next request may already be in the stream's buffer (pipelined).
 bool ServeConnection(int fd, SSL* ssl, const ConnectionLimits& limits,
@@ -419,43 +455,34 @@ bool ServeConnection(int fd, SSL* ssl, const ConnectionLimits& limits,
   bool ok = true;
   for (std::size_t left = limits.max_requests; left > 0; --left) {
     if (!stream.WaitForRequest(limits.keep_alive, stopping)) break;
-    stream.BeginRequest(Clock::now() + limits.request_timeout);
-    request_timed_out = false;
-    // The head's framing first: a request that fails it never reaches httplib.
-    const std::size_t head = stream.ReadHead(kMaxHeadBytes);
-    FramingVerdict verdict;
-    if (head == SIZE_MAX)
-      verdict = Refuse(431, fmt::format("the request head is over {} bytes", kMaxHeadBytes));
-    else if (head != 0)
-      verdict = CheckRequestHead(stream.Buffer().substr(0, head));
-    else if (!stream.timed_out())
-      break;  // the client went
-    if (verdict.status != 0 || stream.timed_out()) {
-      const int status = stream.timed_out() ? 408 : verdict.status;
-      if (refused) refused(status);
-      if (status == 408)
-        stream.WriteTimeoutAnswer();
-      else
-        stream.WriteRefusal(status, verdict.message);
-      break;
-    }
-    if (!verdict.origin_form.empty())
-      stream.ReplaceBuffered(verdict.target_offset, verdict.target_size, verdict.origin_form);
-    bool closed = false;
-    ok = process(stream, left == 1, closed);
-    const bool timed_out = stream.timed_out();
-    request_timed_out = false;
-    if (timed_out) {
-      if (refused) refused(408);
-      stream.WriteTimeoutAnswer();
-      break;
-    }
-    if (!ok || closed) break;
+    if (!ServeNext(stream, left == 1, limits, process, refused, &ok)) break;
   }
   return ok;
 }
 
 }  // namespace
+
+std::string RefusalAnswer(int status, std::string_view message) {
+  const nlohmann::ordered_json body = {
+      {"error_code", status}, {"error", HttpErrorName(status)}, {"message", message}};
+  const std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return fmt::format(
+      "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      status, ReasonPhrase(status), text.size(), text);
+}
+
+HandedOffRequest ServeOneRequest(int fd, std::string read_ahead, bool last,
+                                 const ConnectionLimits& limits, const ProcessRequest& process,
+                                 const RefusalObserver& refused) {
+  ConnectionStream stream(fd, nullptr, limits.write_timeout);
+  stream.Prime(std::move(read_ahead));
+  bool ok = true;
+  HandedOffRequest outcome;
+  outcome.keep = ServeNext(stream, last, limits, process, refused, &ok);
+  outcome.read_ahead = stream.TakeBuffered();
+  return outcome;
+}
 
 bool RequestTimedOut() { return request_timed_out; }
 
@@ -492,7 +519,6 @@ std::string_view HttpErrorName(int http_status) {
   }
 }
 
-namespace {
 // Closes a connection so that its last answer arrives: closing a socket that still has unread
 // bytes (a trickling client's next byte, a refused request's body) makes the kernel send a
 // reset, and a reset can discard the answer before the client reads it. So: no more writes,
@@ -512,9 +538,15 @@ void LingeringClose(int fd, SSL* ssl) {
   }
   ::close(fd);
 }
-}  // namespace
+
+HttpServer::HttpServer() = default;
+HttpServer::~HttpServer() = default;
 
 bool HttpServer::process_and_close_socket(socket_t sock) {
+  if (loop) {
+    loop->Adopt(sock);
+    return true;
+  }
   const ConnectionLimits limits{
       keep_alive_max_count_, std::chrono::seconds(keep_alive_timeout_sec_),
       std::chrono::seconds(read_timeout_sec_), std::chrono::seconds(write_timeout_sec_)};

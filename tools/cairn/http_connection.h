@@ -16,8 +16,10 @@
 // is shared between connections.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -44,9 +46,20 @@ FramingVerdict CheckRequestHead(std::string_view head);
 // httplib::Server and SSLServer with the connection handling above.
 // on_refused, when set, is told the status of each request the connection layer answers
 // itself (framing refusals, 408s), for the gateway's metrics.
+class ConnectionLoop;  // http_event_loop.h
+
+// With `loop` set, every accepted connection is handed to it (plain HTTP, http_event_loop.h);
+// without, each is served on one of httplib's worker threads from accept to close.
 class HttpServer final : public httplib::Server {
  public:
+  HttpServer();
+  ~HttpServer() override;
   std::function<void(int status)> on_refused;
+  std::unique_ptr<ConnectionLoop> loop;
+  // httplib's parser and router for one request on `stream` (for the loop).
+  bool ProcessRequest(httplib::Stream& stream, bool last, bool& closed) {
+    return process_request(stream, last, closed, nullptr);
+  }
 
  private:
   bool process_and_close_socket(socket_t sock) override;
@@ -60,6 +73,36 @@ class HttpsServer final : public httplib::SSLServer {
  private:
   bool process_and_close_socket(socket_t sock) override;
 };
+
+// How long and how much a connection may take (httplib's settings, read by the servers).
+struct ConnectionLimits {
+  std::size_t max_requests;
+  std::chrono::seconds keep_alive;
+  std::chrono::seconds request_timeout;
+  std::chrono::seconds write_timeout;
+};
+// httplib's Server::process_request for one request on `stream`.
+using ProcessRequest = std::function<bool(httplib::Stream&, bool last, bool& closed)>;
+using RefusalObserver = std::function<void(int status)>;
+
+// The whole answer (status line, headers, JSON body, "Connection: close") the connection layer
+// writes for a request it refuses itself.
+std::string RefusalAnswer(int status, std::string_view message);
+
+// One request served on this (worker) thread from plain socket `fd`, starting with the bytes
+// `read_ahead` someone already read (the event loop hands over requests it does not answer
+// itself). `keep`: the connection may go on; `read_ahead`: what was read past the request.
+struct HandedOffRequest {
+  bool keep = false;
+  std::string read_ahead;
+};
+HandedOffRequest ServeOneRequest(int fd, std::string read_ahead, bool last,
+                                 const ConnectionLimits& limits, const ProcessRequest& process,
+                                 const RefusalObserver& refused);
+
+// Closes `fd` so that its last answer arrives (no more writes, then a moment of reading and
+// dropping what the client still sends, then close).
+void LingeringClose(int fd, SSL* ssl);
 
 // True while the current worker thread answers a request that missed its deadline (the
 // refusal handler makes it a 408 instead of httplib's 400).
