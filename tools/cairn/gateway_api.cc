@@ -217,6 +217,10 @@ FeedFilter FeedFilterOf(const httplib::Request& req) {
 }  // namespace
 
 void Gateway::Impl::Append(const httplib::Request& req, httplib::Response& res) {
+  // The event loop runs this request twice: the first run hands the append over and returns;
+  // the store's completion posts how to answer, and the second run (resuming) writes it.
+  RequestContinuation* continuation = RequestContinuation::Current();
+  if (continuation != nullptr && continuation->resuming()) return continuation->WriteAnswer(res);
   const std::string stream = req.matches[1];
   if (!MediaTypeIs(req, "application/json"))
     return ReplyError(res, 415, "unsupported_media_type",
@@ -239,15 +243,11 @@ void Gateway::Impl::Append(const httplib::Request& req, httplib::Response& res) 
     return too_large ? ReplyError(res, too_large, "payload_too_large", events.status().message(),
                                   options_.retry_after)
                      : ReplyStatus(res, events.status(), options_.retry_after);
-  RequestContinuation* continuation = RequestContinuation::Current();
   if (continuation == nullptr) {  // a worker thread: wait for the append
     auto r = store_.Append(stream, expected, *events);
     if (!r.ok()) return ReplyStatus(res, r.status(), options_.retry_after);
     return ReplyJson(res, 201, AppendJson(stream, *r, IdsOf(*events)));
   }
-  // The event loop: this request runs twice. The first run hands the append over and returns;
-  // the store's completion posts how to answer, and the second run (resuming) writes it.
-  if (continuation->resuming()) return continuation->WriteAnswer(res);
   std::vector<std::optional<EventId>> ids = IdsOf(*events);
   auto resume = continuation->Defer();
   const std::chrono::seconds retry_after = options_.retry_after;
