@@ -90,6 +90,12 @@ class RawConnection {
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
   bool connected() const { return connected_; }
+  // Small kernel buffers, so that a client that stops reading is felt by the server soon.
+  void ShrinkBuffers() const {
+    const int bytes = 64 * 1024;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+  }
   bool Send(const std::string& bytes) const {
     return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
@@ -573,6 +579,86 @@ TEST_F(GatewayTest, PipelinedRequestsAreEachAnsweredInOrderAndStored) {
     auto e = store_->ReadEvent(p);
     ASSERT_TRUE(e.ok());
     EXPECT_EQ(e->payload, std::to_string(p)) << "stored out of order at " << p;
+  }
+}
+
+std::string AppendRequest(const std::string& stream, const std::string& body) {
+  return fmt::format(
+      "POST /v1/streams/{}/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      stream, body.size(), body);
+}
+
+// Issue #25: appends are answered by the event loop, not a thread each. With one worker and
+// a 30 s keep-alive, sixteen clients that each append and keep their connection open were
+// served one at a time, each holding the worker through its keep-alive wait: the second
+// client waited 30 s. Now every one is answered at once, and the worker stays free.
+TEST_F(GatewayTest, KeptAliveAppendingConnectionsHoldNoWorker) {
+  GatewayOptions go;
+  go.max_connections = 1;
+  go.keep_alive_timeout = std::chrono::seconds(30);
+  Start(cairn::testing::QuietOptions(), go);
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  for (int i = 0; i < 16; ++i) {
+    clients.push_back(std::make_unique<RawConnection>(gateway_->port()));
+    ASSERT_TRUE(clients.back()->connected());
+    ASSERT_TRUE(clients.back()->Send(AppendRequest("k-" + std::to_string(i), R"({"type":"t"})")));
+  }
+  const auto began = std::chrono::steady_clock::now();
+  for (auto& c : clients) {
+    const std::string answer = c->ReadAnswer();  // gives up after 5 s
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 201") << answer;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(3));
+  EXPECT_EQ(Head(), 16u);
+  // The one worker serves a read while all sixteen stay connected.
+  auto health = client_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  // And each connection goes on: a second append on the first.
+  ASSERT_TRUE(clients[0]->Send(AppendRequest("k-0", R"({"type":"t"})")));
+  EXPECT_EQ(clients[0]->ReadAnswer().substr(0, 12), "HTTP/1.1 201");
+}
+
+// A client that pipelines 40,000 appends and reads no answer: the loop stops reading it once
+// its unsent answers pass 1 MiB (TCP then holds the client back), others are served meanwhile,
+// and once it reads, every request is answered in order and stored once.
+TEST_F(GatewayTest, APipeliningClientThatDoesNotReadIsHeldBackNotBuffered) {
+  Start();
+  RawConnection greedy(gateway_->port());
+  ASSERT_TRUE(greedy.connected());
+  greedy.ShrinkBuffers();
+  constexpr int kRequests = 40000;
+  std::string requests;
+  for (int i = 0; i < kRequests; ++i)
+    requests += AppendRequest("g-" + std::to_string(i % 8), fmt::format(R"({{"type":"t","data":{}}})", i));
+  std::atomic<std::size_t> sent{0};
+  std::thread sender([&] {
+    for (std::size_t at = 0; at < requests.size(); at += 16384) {
+      const std::string piece = requests.substr(at, 16384);
+      if (!greedy.Send(piece)) return;
+      sent += piece.size();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_LT(sent.load(), requests.size()) << "the server read on without limit";
+  const std::uint64_t held_at = Head();
+  EXPECT_LT(held_at, static_cast<std::uint64_t>(kRequests));
+  auto health = client_->Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  int answered = 0;
+  for (; answered < kRequests; ++answered) {
+    const std::string answer = greedy.ReadAnswer();
+    if (answer.substr(0, 12) != "HTTP/1.1 201") break;
+  }
+  sender.join();
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(Head(), static_cast<std::uint64_t>(kRequests));
+  for (std::uint64_t p : {1ull, 20000ull, 40000ull}) {
+    auto e = store_->ReadEvent(p);
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->payload, std::to_string(p - 1)) << "stored out of order at " << p;
   }
 }
 

@@ -38,6 +38,8 @@ constexpr std::size_t kMaxHeadBytes = 64 * 1024;
 constexpr std::size_t kMaxUnsentBytes = 1 << 20;
 // Read ahead past the request being served (pipelined requests).
 constexpr std::size_t kReadAheadBytes = 64 * 1024;
+// Requests of one connection run and not yet answered (pipelined appends in the store).
+constexpr std::size_t kMaxPipelined = 1024;
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
 constexpr auto kLinger = std::chrono::milliseconds(500);
 constexpr std::uint64_t kWakeId = 0;
@@ -162,7 +164,8 @@ struct Adoption {
   std::size_t served;
 };
 struct Completion {
-  std::uint64_t id;
+  std::uint64_t id;   // the connection
+  std::uint64_t seq;  // the request on it
   RequestContinuation::Answer answer;
 };
 
@@ -178,11 +181,11 @@ struct Mailbox {
     const std::uint64_t one = 1;
     (void)::write(wake, &one, sizeof one);
   }
-  void Post(std::uint64_t id, RequestContinuation::Answer answer) {
+  void Post(std::uint64_t id, std::uint64_t seq, RequestContinuation::Answer answer) {
     std::lock_guard lk(mu);
     if (exited) return;
     const bool first = completed.empty();
-    completed.push_back({id, std::move(answer)});
+    completed.push_back({id, seq, std::move(answer)});
     if (first) Wake();  // one wake-up for a batch of completions
   }
   const int wake;
@@ -239,7 +242,18 @@ class ConnectionLoop::Impl {
   }
 
  private:
-  enum class State { kIdle, kReading, kAwaiting, kLingering };
+  enum class State { kIdle, kReading, kLingering };
+  // A request read and run once, in the order of the connection's requests: answered already
+  // (`answer` holds its bytes) or waiting for its deferred work.
+  struct Pending {
+    std::uint64_t seq = 0;
+    bool ready = false;
+    std::string answer;
+    std::string request;  // while waiting: for the second run
+    bool last = false;
+    Clock::time_point started;
+    RequestContinuation::Answer resume;
+  };
   struct Connection {
     int fd = -1;
     std::uint64_t id = 0;
@@ -250,9 +264,10 @@ class ConnectionLoop::Impl {
     std::size_t need = 0;         // bytes the request being read needs in `in`
     Clock::time_point deadline;   // kIdle: keep-alive; kReading: 408; kLingering: close
     Clock::time_point write_deadline = Clock::time_point::max();
-    std::string pending;          // kAwaiting: the request whose work is under way
-    bool pending_last = false;
-    Clock::time_point pending_started;
+    // Requests run, oldest first, whose answers are not yet in `out`: pipelined appends are
+    // handed to the store together and answered in order.
+    std::deque<Pending> pending;
+    std::uint64_t next_seq = 0;
     bool peer_closed = false;
     bool close_after_send = false;
     std::uint32_t interest = 0;
@@ -405,7 +420,7 @@ class ConnectionLoop::Impl {
     c.out.clear();
     c.sent = 0;
     c.write_deadline = Clock::time_point::max();
-    if (c.close_after_send && c.state != State::kAwaiting) {
+    if (c.close_after_send && c.pending.empty()) {
       // Lingering close: no more writes, read and drop what still comes, then close.
       ::shutdown(c.fd, SHUT_WR);
       c.state = State::kLingering;
@@ -429,10 +444,10 @@ class ConnectionLoop::Impl {
   void Advance(Connection& c) {
     while ((c.state == State::kIdle || c.state == State::kReading) && !c.close_after_send) {
       if (stopping_ && c.state == State::kIdle) return;
+      if (c.pending.size() >= kMaxPipelined) return;  // a completion comes back here
       if (c.in.empty()) {
-        if (c.peer_closed && c.sent == c.out.size()) return Close(c);
-        if (c.state == State::kReading) return;
-        c.need = 0;
+        if (c.peer_closed && c.pending.empty() && c.sent == c.out.size()) return Close(c);
+        if (c.state == State::kIdle) c.need = 0;
         return;  // idle: Sweep closes it after the keep-alive wait
       }
       if (c.state == State::kIdle) {
@@ -444,7 +459,7 @@ class ConnectionLoop::Impl {
         if (c.in.size() > kMaxHeadBytes || head != std::string::npos)
           return Refuse(c, 431, fmt::format("the request head is over {} bytes", kMaxHeadBytes));
         c.need = kMaxHeadBytes + 1;
-        if (c.peer_closed) return Close(c);
+        if (c.peer_closed && c.pending.empty()) return Close(c);
         return;
       }
       FramingVerdict verdict = CheckRequestHead(std::string_view(c.in).substr(0, head));
@@ -457,10 +472,13 @@ class ConnectionLoop::Impl {
       const bool on_loop = facts.content_length && !facts.other_framing &&
                            *facts.content_length <= s_.max_body_bytes &&
                            s_.runs_on_loop(facts.method, facts.target);
-      if (!on_loop) return HandOff(c);
+      if (!on_loop) {
+        if (!c.pending.empty()) return;  // the answers before it first
+        return HandOff(c);
+      }
       c.need = head + static_cast<std::size_t>(*facts.content_length);
       if (c.in.size() < c.need) {
-        if (c.peer_closed) return Close(c);
+        if (c.peer_closed && c.pending.empty()) return Close(c);
         return;
       }
       std::string request = c.in.substr(0, c.need);
@@ -470,31 +488,58 @@ class ConnectionLoop::Impl {
     }
   }
 
-  // False when the connection was closed (`c` is then gone).
+  // Runs a request once: answered at once, or its work handed over (Pending until it
+  // completes). False when the connection was closed (`c` is then gone).
   bool RunFirstPass(Connection& c, std::string request) {
-    const bool last = ++c.served >= s_.limits.max_requests;
-    const std::uint64_t id = c.id;
+    Pending p;
+    p.last = ++c.served >= s_.limits.max_requests;
+    p.seq = ++c.next_seq;
     RequestContinuation continuation(
-        Clock::now(), [mail = mail_, id](RequestContinuation::Answer a) {
-          mail->Post(id, std::move(a));
+        Clock::now(), [mail = mail_, id = c.id, seq = p.seq](RequestContinuation::Answer a) {
+          mail->Post(id, seq, std::move(a));
         });
     BufferStream stream(request, c.fd, c.peer_ip, c.peer_port);
     bool closed = false;
     current_continuation = &continuation;
-    const bool ok = s_.process(stream, last, closed);
+    const bool ok = s_.process(stream, p.last, closed);
     current_continuation = nullptr;
-    if (continuation.deferred()) {
-      ++awaiting_;
-      c.state = State::kAwaiting;
-      c.pending = std::move(request);
-      c.pending_last = last;
-      c.pending_started = continuation.started();
-      return true;
-    }
-    c.out += stream.answer();
+    // Known on the first run (the request's Connection header, the last request allowed):
+    // nothing after this request is read.
+    if (!ok || closed) c.close_after_send = true;
     c.state = State::kIdle;
     c.deadline = Clock::now() + s_.limits.keep_alive;
-    if (!ok || closed) c.close_after_send = true;
+    if (continuation.deferred()) {
+      ++awaiting_;
+      p.request = std::move(request);
+      p.started = continuation.started();
+    } else {
+      p.ready = true;
+      p.answer = std::move(stream.answer());
+    }
+    c.pending.push_back(std::move(p));
+    return WriteReady(c);
+  }
+
+  // Moves the answers that are ready, oldest first, to `out` (running the second pass of the
+  // deferred ones), and sends. False when the connection was closed.
+  bool WriteReady(Connection& c) {
+    while (!c.pending.empty() && c.pending.front().ready) {
+      Pending& p = c.pending.front();
+      if (p.resume) {
+        RequestContinuation continuation(p.started, nullptr);
+        continuation.answer_ = std::move(p.resume);
+        BufferStream stream(p.request, c.fd, c.peer_ip, c.peer_port);
+        bool closed = false;
+        current_continuation = &continuation;
+        const bool ok = s_.process(stream, p.last, closed);
+        current_continuation = nullptr;
+        c.out += stream.answer();
+        if (!ok || closed) c.close_after_send = true;
+      } else {
+        c.out += p.answer;
+      }
+      c.pending.pop_front();
+    }
     return Flush(c);
   }
 
@@ -507,22 +552,16 @@ class ConnectionLoop::Impl {
     for (Completion& d : done) {
       --awaiting_;
       auto it = connections_.find(d.id);
-      if (it == connections_.end() || it->second->state != State::kAwaiting) continue;
+      if (it == connections_.end()) continue;  // the client went
       Connection& c = *it->second;
-      RequestContinuation continuation(c.pending_started, nullptr);
-      continuation.answer_ = std::move(d.answer);
-      BufferStream stream(c.pending, c.fd, c.peer_ip, c.peer_port);
-      bool closed = false;
-      current_continuation = &continuation;
-      const bool ok = s_.process(stream, c.pending_last, closed);
-      current_continuation = nullptr;
-      c.pending.clear();
-      c.out += stream.answer();
-      c.state = State::kIdle;
-      c.deadline = Clock::now() + s_.limits.keep_alive;
-      if (!ok || closed) c.close_after_send = true;
-      if (!Flush(c)) continue;
-      Advance(c);  // a pipelined request may be waiting
+      for (Pending& p : c.pending)
+        if (p.seq == d.seq) {
+          p.ready = true;
+          p.resume = std::move(d.answer);
+          break;
+        }
+      if (!WriteReady(c)) continue;
+      Advance(c);  // pipelined requests may be waiting
       if (auto again = connections_.find(d.id); again != connections_.end())
         UpdateInterest(*again->second);
     }
@@ -559,7 +598,7 @@ class ConnectionLoop::Impl {
     std::vector<Connection*> due;
     for (auto& [id, c] : connections_) {
       const bool write_stuck = c->sent < c->out.size() && now >= c->write_deadline;
-      const bool late = c->state != State::kAwaiting && now >= c->deadline;
+      const bool late = c->pending.empty() && now >= c->deadline;
       if (write_stuck || late) due.push_back(c.get());
     }
     for (Connection* c : due) {
@@ -576,8 +615,9 @@ class ConnectionLoop::Impl {
   void CloseIdle() {
     std::vector<Connection*> idle;
     for (auto& [id, c] : connections_)
-      if ((c->state == State::kIdle && c->in.empty() && c->sent == c->out.size()) ||
-          c->state == State::kReading)
+      if (c->pending.empty() &&
+          ((c->state == State::kIdle && c->in.empty() && c->sent == c->out.size()) ||
+           c->state == State::kReading))
         idle.push_back(c.get());
     for (Connection* c : idle) Close(*c);
   }
