@@ -154,6 +154,13 @@ Status Shipper::Impl::Connect() {
     SetError("initializing transactions: " + what, false);
   }
   if (stop_requested_) return Status::Cancelled("stopped while connecting");
+  // librdkafka's mock cluster (the embedded Kafka of the demo and tests) shows uncommitted and
+  // aborted records to every reader: there a checkpoint record must wait for its events'
+  // acknowledgements (transactions.cc). A real cluster hides them from read_committed readers.
+  if (char* id = rd_kafka_clusterid(producer_.get(), 5000)) {
+    cluster_shows_uncommitted_ = std::string_view(id).starts_with("mockCluster");
+    rd_kafka_mem_free(producer_.get(), id);
+  }
 
   // What Kafka already holds: the last committed checkpoint record of this store.
   if (Status s = ship::CreateCompactedTopic(producer_.get(), opt_.checkpoint_topic, 10000); !s.ok())

@@ -206,6 +206,9 @@ class Shipper::Impl {
   Clock::time_point txn_started_;
   std::uint64_t txn_last_position_ = 0;
   bool txn_failed_ = false;
+  // Connect: the cluster shows uncommitted records (librdkafka's mock): a transaction's
+  // checkpoint record then waits for every acknowledgement of its events.
+  bool cluster_shows_uncommitted_ = true;
   std::uint64_t run_id_ = std::random_device()() * 0x100000000ull ^ std::random_device()();
   std::uint64_t txn_seq_ = 0;
   std::string txn_tag_;
