@@ -39,8 +39,7 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 std::uint64_t BytesEndingIn(const std::string& dir, const std::string& ext) {
   std::uint64_t total = 0;
   for (const auto& e : fs::directory_iterator(dir))
-    if (e.is_regular_file() && (ext.empty() || e.path().extension() == ext))
-      total += e.file_size();
+    if (e.is_regular_file() && (ext.empty() || e.path().extension() == ext)) total += e.file_size();
   return total;
 }
 

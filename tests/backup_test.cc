@@ -46,7 +46,8 @@ TEST(BackupTest, ABackupTakenUnderLoadHoldsEveryAcknowledgedEventAndVerifies) {
                                {Event("W", std::to_string(i))});
         ASSERT_THAT(r, IsOk());
         std::uint64_t seen = acknowledged.load();
-        while (seen < r->last_position && !acknowledged.compare_exchange_weak(seen, r->last_position)) {
+        while (seen < r->last_position &&
+               !acknowledged.compare_exchange_weak(seen, r->last_position)) {
         }
       }
     });

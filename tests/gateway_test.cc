@@ -631,7 +631,8 @@ TEST_F(GatewayTest, APipeliningClientThatDoesNotReadIsHeldBackNotBuffered) {
   constexpr int kRequests = 40000;
   std::string requests;
   for (int i = 0; i < kRequests; ++i)
-    requests += AppendRequest("g-" + std::to_string(i % 8), fmt::format(R"({{"type":"t","data":{}}})", i));
+    requests +=
+        AppendRequest("g-" + std::to_string(i % 8), fmt::format(R"({{"type":"t","data":{}}})", i));
   std::atomic<std::size_t> sent{0};
   std::thread sender([&] {
     for (std::size_t at = 0; at < requests.size(); at += 16384) {

@@ -140,6 +140,8 @@ class Shipper::Impl {
   // Exactly-once.
   Status BeginTransaction();
   // Waits for the transaction's acknowledgements until `deadline`, then commits it.
+  // CommitTransaction's record of what the transaction holds (transactions.cc).
+  Status ProduceCheckpointRecord(std::uint64_t through);
   Status CommitTransaction(Clock::time_point deadline);
   void AbortTransaction(std::string_view why);
   bool TransactionDue() const;

@@ -42,6 +42,28 @@ bool Shipper::Impl::TransactionDue() const {
          Clock::now() - txn_started_ >= opt_.transaction_max_interval;
 }
 
+// The transaction's checkpoint record (docs/shipping.md): partition 0 of the checkpoint topic,
+// keyed by the transactional id.
+Status Shipper::Impl::ProduceCheckpointRecord(std::uint64_t through) {
+  const nlohmann::json record = {{"v", 1},
+                                 {"store_id", store_id_},
+                                 {"position", through},
+                                 {"txn", txn_tag_},
+                                 {"time_us", internal::WallClockMicros()}};
+  const std::string value = record.dump();
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      producer_.get(), RD_KAFKA_V_RKT(Topic(opt_.checkpoint_topic)), RD_KAFKA_V_PARTITION(0),
+      RD_KAFKA_V_KEY(transactional_id_.data(), transactional_id_.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rewind_needed_ = true;
+    rewind_reason_ = fmt::format("checkpoint record: {}", rd_kafka_err2str(err));
+    return Status::Unavailable(rewind_reason_);
+  }
+  return Status::Ok();
+}
+
 Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   // On a real cluster the checkpoint record goes out right behind the events and the commit
   // waits for all of them: read_committed readers see the events and the record together or
@@ -50,9 +72,8 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   // made each transaction's cycle one round trip longer). The mock shows uncommitted records:
   // there every event must be acknowledged before the record is written, so that a visible
   // checkpoint always means its events are there too (docs/shipping.md).
-  while (cluster_shows_uncommitted_ &&
-         std::any_of(in_flight_.begin(), in_flight_.end(),
-                     [](const InFlight& f) { return !f.done; })) {
+  while (cluster_shows_uncommitted_ && std::any_of(in_flight_.begin(), in_flight_.end(),
+                                                   [](const InFlight& f) { return !f.done; })) {
     if (txn_failed_ || rewind_needed_ || fatal_) break;
     if (Clock::now() > deadline) {
       rewind_needed_ = true;
@@ -70,22 +91,7 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   if (Status s = FlushDeadLetters(); !s.ok()) return s;
   const std::uint64_t through = txn_last_position_;
 
-  const nlohmann::json record = {{"v", 1},
-                                 {"store_id", store_id_},
-                                 {"position", through},
-                                 {"txn", txn_tag_},
-                                 {"time_us", internal::WallClockMicros()}};
-  const std::string value = record.dump();
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer_.get(), RD_KAFKA_V_RKT(Topic(opt_.checkpoint_topic)), RD_KAFKA_V_PARTITION(0),
-      RD_KAFKA_V_KEY(transactional_id_.data(), transactional_id_.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rewind_needed_ = true;
-    rewind_reason_ = fmt::format("checkpoint record: {}", rd_kafka_err2str(err));
-    return Status::Unavailable(rewind_reason_);
-  }
+  if (Status s = ProduceCheckpointRecord(through); !s.ok()) return s;
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

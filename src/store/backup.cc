@@ -102,17 +102,17 @@ Status CheckCopy(const std::string& dir, std::uint64_t acknowledged, bool verify
   r->last_position = info.last_position;
   r->chain_head = HexHash(info.last_chain_hash);
   if (info.last_position < acknowledged)
-    return Status::Corruption(fmt::format(
-        "the copy at {} ends at position {}, before the {} acknowledged when it began", dir,
-        info.last_position, acknowledged));
+    return Status::Corruption(
+        fmt::format("the copy at {} ends at position {}, before the {} acknowledged when it began",
+                    dir, info.last_position, acknowledged));
   if (verify) {
     VerifyOptions vo;
     vo.progress = progress;
     auto report = (*copy)->Verify(vo);
     if (!report.ok()) return report.status();
     if (!report->ok())
-      return Status::Corruption(fmt::format("the copy at {} does not verify: position {}: {}",
-                                            dir, report->problems.front().position,
+      return Status::Corruption(fmt::format("the copy at {} does not verify: position {}: {}", dir,
+                                            report->problems.front().position,
                                             report->problems.front().what));
     r->verified = true;
   }
@@ -144,8 +144,8 @@ Status CheckBackupTarget(const std::string& store_path, const std::string& dir) 
         fmt::format("backup directory {} is inside the store {}", dir, store_path));
   const fs::path parent = fs::absolute(target, ec).parent_path();
   if (!fs::is_directory(parent, ec))
-    return Status::NotFound(fmt::format("no directory {} to put the backup {} in",
-                                        parent.string(), target.filename().string()));
+    return Status::NotFound(fmt::format("no directory {} to put the backup {} in", parent.string(),
+                                        target.filename().string()));
   // What a killed backup left: ours by name, never published, never a backup.
   RemoveQuietly(dir + kPartialBackupSuffix);
   RemoveQuietly(dir + kPartialBackupSuffix + ".tmp");
@@ -177,8 +177,7 @@ Result<BackupReport> PublishBackup(const std::string& partial, const std::string
   std::error_code ec;
   if (s.ok()) {
     fs::rename(partial, dir, ec);
-    if (ec)
-      s = Status::IOError(fmt::format("renaming {} to {}: {}", partial, dir, ec.message()));
+    if (ec) s = Status::IOError(fmt::format("renaming {} to {}: {}", partial, dir, ec.message()));
   }
   if (!s.ok()) {
     RemoveQuietly(partial);
@@ -192,17 +191,17 @@ Result<BackupReport> PublishBackup(const std::string& partial, const std::string
 Result<BackupReport> ReadBackupNote(const std::string& dir) {
   std::ifstream in(fs::path(dir) / kBackupNoteFile);
   if (!in)
-    return Status::InvalidArgument(fmt::format(
-        "{} is not a cairn backup (no {} note; a backup killed midway is left as "
-        "'<dir>{}' and is never one)",
-        dir, kBackupNoteFile, kPartialBackupSuffix));
+    return Status::InvalidArgument(
+        fmt::format("{} is not a cairn backup (no {} note; a backup killed midway is left as "
+                    "'<dir>{}' and is never one)",
+                    dir, kBackupNoteFile, kPartialBackupSuffix));
   BackupReport r;
   r.dir = dir;
   std::string line;
   if (!std::getline(in, line) || line != fmt::format("cairn-backup {}", kBackupNoteVersion))
-    return Status::FailedPrecondition(fmt::format(
-        "{}/{} starts '{}': not a backup note this version reads (cairn-backup {})", dir,
-        kBackupNoteFile, line.substr(0, 40), kBackupNoteVersion));
+    return Status::FailedPrecondition(
+        fmt::format("{}/{} starts '{}': not a backup note this version reads (cairn-backup {})",
+                    dir, kBackupNoteFile, line.substr(0, 40), kBackupNoteVersion));
   while (std::getline(in, line)) {
     const auto space = line.find(' ');
     const std::string key = line.substr(0, space);
@@ -267,8 +266,8 @@ Result<BackupReport> Store::Restore(const std::string& backup_dir, const std::st
         fmt::format("{} already exists: a restore makes a new store, never writes over one", path));
   if (options.verify) {
     BackupReport checked;
-    if (Status s = store::CheckCopy(backup_dir, note->last_position, true, options.progress,
-                                    &checked);
+    if (Status s =
+            store::CheckCopy(backup_dir, note->last_position, true, options.progress, &checked);
         !s.ok())
       return s;
     if (checked.last_position != note->last_position || checked.chain_head != note->chain_head)

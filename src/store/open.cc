@@ -429,7 +429,8 @@ Status Store::Impl::PublishNewStore(const std::string& built_at) {
   std::stable_partition(files.begin(), files.end(),
                         [](const fs::path& f) { return f.filename() != "CURRENT"; });
   for (const fs::path& f : files) {
-    if (f.filename() == "CURRENT") store::SyncDirectory(path_);  // everything else is in place first
+    if (f.filename() == "CURRENT")
+      store::SyncDirectory(path_);  // everything else is in place first
     fs::rename(f, fs::path(path_) / f.filename(), ec);
     if (ec)
       return Status::IOError(fmt::format("moving the new store into {}: {}", path_, ec.message()));

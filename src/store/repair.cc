@@ -65,8 +65,7 @@ Status Store::Impl::RecordRepair(const std::string& description) {
   // Every family flushed, so that the MANIFEST no longer needs the damaged log. Without it a
   // repair that recovered nothing from that log (its first record spanned the damage) left
   // the log live: the next open replayed it and stopped at the same damage again.
-  return FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_),
-                   "flushing the repaired store");
+  return FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flushing the repaired store");
 }
 
 namespace {

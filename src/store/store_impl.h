@@ -208,7 +208,7 @@ class Store::Impl {
   std::uint32_t format_version_ = 0;
   std::string secondary_dir_;  // follow_writer: the secondary instance's own directory
   std::atomic<bool> backup_running_{false};  // Backup: one at a time
-  std::uint64_t repairs_ = 0;  // recorded repairs (set at open and by RecordRepair)
+  std::uint64_t repairs_ = 0;                // recorded repairs (set at open and by RecordRepair)
   std::string last_repair_;
 
   // The only writer of events (sequencer.h); made by LoadState once the families are open.

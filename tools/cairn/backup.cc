@@ -43,15 +43,14 @@ int PrintReport(const BackupReport& r, Format format, std::string_view verb) {
   } else {
     fmt::print("{:<10} {}\n", verb, r.dir);
     fmt::print("positions  1..{}{}\n", r.last_position,
-               r.acknowledged_position > 0
-                   ? fmt::format(" ({} acknowledged when the backup began)", r.acknowledged_position)
-                   : "");
+               r.acknowledged_position > 0 ? fmt::format(" ({} acknowledged when the backup began)",
+                                                         r.acknowledged_position)
+                                           : "");
     fmt::print("chain head {}\n", r.chain_head);
     fmt::print("verified   {}\n", r.verified ? "yes (every event's chain)" : "no (--no-verify)");
-    fmt::print("files      {} ({} bytes; {} table files shared with the store)\n", r.files,
-               r.bytes, r.linked_files);
-    fmt::print("anchor     cairn verify {} --expect {}:{}\n", r.dir, r.last_position,
-               r.chain_head);
+    fmt::print("files      {} ({} bytes; {} table files shared with the store)\n", r.files, r.bytes,
+               r.linked_files);
+    fmt::print("anchor     cairn verify {} --expect {}:{}\n", r.dir, r.last_position, r.chain_head);
   }
   std::cout.flush();
   std::fflush(stdout);

@@ -288,12 +288,12 @@ void PrintAppendSummary(Format format, const std::vector<StreamAppend>& appends,
     fmt::print("appended {} event{} in {} append{} to {} stream{}: positions {}..{}{}\n", events,
                events == 1 ? "" : "s", done.size(), done.size() == 1 ? "" : "s", streams.size(),
                streams.size() == 1 ? "" : "s", first, last,
-               deduplicated ? fmt::format(" ({} already stored: same ids, not appended again)",
-                                          deduplicated)
-                            : "");
+               deduplicated
+                   ? fmt::format(" ({} already stored: same ids, not appended again)", deduplicated)
+                   : "");
     return;
   }
-  nlohmann::json j = {{"events", events},         {"appends", done.size()},
+  nlohmann::json j = {{"events", events},          {"appends", done.size()},
                       {"streams", streams.size()}, {"first_position", first},
                       {"last_position", last},     {"already_stored", deduplicated}};
   std::cout << (format == Format::kJsonl ? DumpJson(j) : DumpJson(j, 2)) << "\n";

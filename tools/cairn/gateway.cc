@@ -424,8 +424,7 @@ void Gateway::Impl::Serve(const char* method, const char* pattern, Route route, 
     // On the event loop a request may run twice (http_event_loop.h): it is counted once, when
     // answered, timed from its first run.
     const RequestContinuation* continuation = RequestContinuation::Current();
-    const auto start =
-        continuation ? continuation->started() : std::chrono::steady_clock::now();
+    const auto start = continuation ? continuation->started() : std::chrono::steady_clock::now();
     if (Authorized(req, res, scope)) (this->*handler)(req, res);
     if (continuation != nullptr && continuation->deferred()) return;
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;

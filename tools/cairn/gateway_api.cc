@@ -251,15 +251,16 @@ void Gateway::Impl::Append(const httplib::Request& req, httplib::Response& res) 
   std::vector<std::optional<EventId>> ids = IdsOf(*events);
   auto resume = continuation->Defer();
   const std::chrono::seconds retry_after = options_.retry_after;
-  Status submitted = store_.AppendAsync(
-      stream, expected, std::move(*events),
-      [resume, stream, ids = std::move(ids), retry_after](Result<AppendResult> r) mutable {
-        resume([r = std::move(r), stream = std::move(stream), ids = std::move(ids),
-                retry_after](httplib::Response& answer) {
-          if (!r.ok()) return ReplyStatus(answer, r.status(), retry_after);
-          ReplyJson(answer, 201, AppendJson(stream, *r, ids));
-        });
-      });
+  Status submitted =
+      store_.AppendAsync(stream, expected, std::move(*events),
+                         [resume, stream = std::string(stream), ids = std::move(ids),
+                          retry_after](Result<AppendResult> r) mutable {
+                           resume([r = std::move(r), stream = std::move(stream),
+                                   ids = std::move(ids), retry_after](httplib::Response& answer) {
+                             if (!r.ok()) return ReplyStatus(answer, r.status(), retry_after);
+                             ReplyJson(answer, 201, AppendJson(stream, *r, ids));
+                           });
+                         });
   if (!submitted.ok()) {
     // Refused before it was taken (the quota, a closed store): answered at once instead.
     resume([submitted, retry_after](httplib::Response& answer) {

@@ -62,7 +62,6 @@ std::string_view ReasonPhrase(int status) {
   }
 }
 
-
 // One connection's byte stream, plain or TLS, with its read-ahead kept across requests.
 class ConnectionStream final : public httplib::Stream {
  public:
@@ -465,7 +464,8 @@ bool ServeConnection(int fd, SSL* ssl, const ConnectionLimits& limits,
 std::string RefusalAnswer(int status, std::string_view message) {
   const nlohmann::ordered_json body = {
       {"error_code", status}, {"error", HttpErrorName(status)}, {"message", message}};
-  const std::string text = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string text =
+      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return fmt::format(
       "HTTP/1.1 {} {}\r\nConnection: close\r\nContent-Type: application/json\r\n"
       "Content-Length: {}\r\n\r\n{}",

@@ -117,7 +117,8 @@ HeadFacts ReadFacts(std::string_view head) {
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return std::tolower(c); });
     std::string_view value = field.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     if (name == "content-length") f.content_length = ParseWholeNumber(value);
     if (name == "transfer-encoding" || name == "expect") f.other_framing = true;
@@ -259,10 +260,10 @@ class ConnectionLoop::Impl {
     std::uint64_t id = 0;
     State state = State::kIdle;
     std::string in, out;
-    std::size_t sent = 0;         // of out
-    std::size_t served = 0;       // requests on this connection
-    std::size_t need = 0;         // bytes the request being read needs in `in`
-    Clock::time_point deadline;   // kIdle: keep-alive; kReading: 408; kLingering: close
+    std::size_t sent = 0;        // of out
+    std::size_t served = 0;      // requests on this connection
+    std::size_t need = 0;        // bytes the request being read needs in `in`
+    Clock::time_point deadline;  // kIdle: keep-alive; kReading: 408; kLingering: close
     Clock::time_point write_deadline = Clock::time_point::max();
     // Requests run, oldest first, whose answers are not yet in `out`: pipelined appends are
     // handed to the store together and answered in order.
@@ -455,7 +456,7 @@ class ConnectionLoop::Impl {
         c.deadline = Clock::now() + s_.limits.request_timeout;
       }
       std::size_t head = HeadEnd(c.in);
-      if (head == std::string::npos || head > kMaxHeadBytes) {
+      if (head > kMaxHeadBytes) {  // npos too: no end of head yet
         if (c.in.size() > kMaxHeadBytes || head != std::string::npos)
           return Refuse(c, 431, fmt::format("the request head is over {} bytes", kMaxHeadBytes));
         c.need = kMaxHeadBytes + 1;

@@ -67,8 +67,8 @@ class ConnectionLoop {
     std::size_t workers = 1;  // threads for the requests handed off
     // Whether the loop may answer a request itself: given its method and target.
     std::function<bool(std::string_view method, std::string_view target)> runs_on_loop;
-    ProcessRequest process;    // httplib's process_request
-    RefusalObserver refused;   // the status of each request the loop refuses itself
+    ProcessRequest process;   // httplib's process_request
+    RefusalObserver refused;  // the status of each request the loop refuses itself
   };
   explicit ConnectionLoop(Setup setup);
   ~ConnectionLoop();
