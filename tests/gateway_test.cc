@@ -620,6 +620,24 @@ TEST_F(GatewayTest, KeptAliveAppendingConnectionsHoldNoWorker) {
   EXPECT_EQ(clients[0]->ReadAnswer().substr(0, 12), "HTTP/1.1 201");
 }
 
+// A request the connection layer refuses answers after the pipelined appends before it:
+// their answers are owed first, and they are stored (found when the loop wrote the 400 at
+// once, ahead of the 201 still waiting for its fsync).
+TEST_F(GatewayTest, ARefusalAfterPipelinedAppendsAnswersInOrder) {
+  Start();
+  RawConnection raw(gateway_->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.Send(AppendRequest("o-1", R"({"type":"t"})") +
+                       AppendRequest("o-2", R"({"type":"t"})") +
+                       "POST /v1/streams/o-3/events HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Length: +5\r\n\r\n{}{}{"));
+  for (const char* want : {"201", "201", "400"}) {
+    const std::string answer = raw.ReadAnswer();
+    EXPECT_EQ(answer.substr(0, 12), fmt::format("HTTP/1.1 {}", want)) << answer;
+  }
+  EXPECT_EQ(Head(), 2u);
+}
+
 // A client that pipelines 40,000 appends and reads no answer: the loop stops reading it once
 // its unsent answers pass 1 MiB (TCP then holds the client back), others are served meanwhile,
 // and once it reads, every request is answered in order and stored once.

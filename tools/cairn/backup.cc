@@ -21,13 +21,6 @@ struct BackupArgs {
   bool no_verify = false;
 };
 
-Result<Format> TextOrJson(const std::string& name) {
-  auto format = ParseFormat(name, false);
-  if (!format.ok() || *format == Format::kJsonl || *format == Format::kCsv)
-    return Status::InvalidArgument(fmt::format("unknown format '{}' (text or json)", name));
-  return format;
-}
-
 int PrintReport(const BackupReport& r, Format format, std::string_view verb) {
   if (format == Format::kJson) {
     nlohmann::ordered_json j = {{"dir", r.dir},
@@ -59,7 +52,7 @@ int PrintReport(const BackupReport& r, Format format, std::string_view verb) {
 }
 
 int RunBackup(const CommonOptions& common, const BackupArgs& args) {
-  auto format = TextOrJson(args.format);
+  auto format = ParseTextOrJson(args.format);
   if (!format.ok()) return Fail(format.status());
   auto store = OpenStore(common, args.store, /*writable=*/true);
   if (!store.ok()) {
@@ -81,7 +74,7 @@ int RunBackup(const CommonOptions& common, const BackupArgs& args) {
 }
 
 int RunRestore(const CommonOptions& common, const BackupArgs& args) {
-  auto format = TextOrJson(args.format);
+  auto format = ParseTextOrJson(args.format);
   if (!format.ok()) return Fail(format.status());
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return Fail(level.status());

@@ -111,10 +111,10 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    Address(true, ip, port);
+    SocketAddress(fd_, true, ip, port);
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    Address(false, ip, port);
+    SocketAddress(fd_, false, ip, port);
   }
   socket_t socket() const override { return fd_; }
 
@@ -136,11 +136,7 @@ class ConnectionStream final : public httplib::Stream {
   // over kMaxHeadBytes.
   std::size_t ReadHead(std::size_t max_bytes) {
     for (;;) {
-      const std::string_view buffered(buffer_.data() + offset_, Buffered());
-      const std::size_t crlf = buffered.find("\n\r\n");
-      const std::size_t lf = buffered.find("\n\n");
-      const std::size_t end = std::min(crlf == std::string_view::npos ? crlf : crlf + 3,
-                                       lf == std::string_view::npos ? lf : lf + 2);
+      const std::size_t end = HeadEnd(std::string_view(buffer_.data() + offset_, Buffered()));
       if (end != std::string_view::npos) return end <= max_bytes ? end : SIZE_MAX;
       if (Buffered() > max_bytes) return SIZE_MAX;
       if (!Fill()) return 0;
@@ -222,21 +218,6 @@ class ConnectionStream final : public httplib::Stream {
     return true;
   }
 
-  void Address(bool peer, std::string& ip, int& port) const {
-    sockaddr_storage addr{};
-    socklen_t len = sizeof(addr);
-    auto* any = reinterpret_cast<sockaddr*>(&addr);
-    if ((peer ? ::getpeername(fd_, any, &len) : ::getsockname(fd_, any, &len)) != 0) return;
-    if (addr.ss_family == AF_INET)
-      port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    else if (addr.ss_family == AF_INET6)
-      port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-    else
-      return;  // a Unix socket's peer has no address or port
-    char host[NI_MAXHOST];
-    if (::getnameinfo(any, len, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) ip = host;
-  }
-
   const int fd_;
   SSL* const ssl_;
   const std::chrono::seconds write_timeout_;
@@ -245,8 +226,6 @@ class ConnectionStream final : public httplib::Stream {
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timed_out_ = false;
 };
-
-constexpr std::size_t kMaxHeadBytes = 64 * 1024;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -321,6 +300,7 @@ struct Framing {
   std::vector<std::string_view> lengths;  // every Content-Length value
   std::string codings;                    // every Transfer-Encoding, lower case, comma-joined
   int hosts = 0;
+  bool expect = false;
 };
 
 FramingVerdict ReadFields(std::span<const std::string_view> fields, Framing* out) {
@@ -341,6 +321,7 @@ FramingVerdict ReadFields(std::span<const std::string_view> fields, Framing* out
     if (name == "transfer-encoding")
       out->codings += (out->codings.empty() ? "" : ",") + Lower(value);
     if (name == "host") ++out->hosts;
+    if (name == "expect") out->expect = true;
   }
   return {};
 }
@@ -402,7 +383,39 @@ FramingVerdict CheckRequestHead(std::string_view head) {
     ok.target_offset = request.target_offset;
     ok.target_size = target.size();
   }
+  ok.method = std::string(request.method);
+  ok.target = ok.origin_form.empty() ? std::string(target) : ok.origin_form;
+  if (!framing.lengths.empty()) {  // CheckBodyFraming made sure it is a number that fits
+    std::uint64_t n = 0;
+    const std::string_view v = framing.lengths.front();
+    std::from_chars(v.data(), v.data() + v.size(), n);
+    ok.content_length = n;
+  }
+  ok.chunked = !framing.codings.empty();
+  ok.expect = framing.expect;
   return ok;
+}
+
+std::size_t HeadEnd(std::string_view buffered) {
+  const std::size_t crlf = buffered.find("\n\r\n");
+  const std::size_t lf = buffered.find("\n\n");
+  return std::min(crlf == std::string_view::npos ? crlf : crlf + 3,
+                  lf == std::string_view::npos ? lf : lf + 2);
+}
+
+void SocketAddress(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  auto* any = reinterpret_cast<sockaddr*>(&addr);
+  if ((peer ? ::getpeername(fd, any, &len) : ::getsockname(fd, any, &len)) != 0) return;
+  if (addr.ss_family == AF_INET)
+    port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  else if (addr.ss_family == AF_INET6)
+    port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  else
+    return;  // a Unix socket's peer has no address or port
+  char host[NI_MAXHOST];
+  if (::getnameinfo(any, len, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) ip = host;
 }
 
 namespace {

@@ -18,8 +18,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,8 +42,23 @@ struct FramingVerdict {
   // it. Empty when the target was already in origin form.
   std::string origin_form;
   std::size_t target_offset = 0, target_size = 0;  // where the target is in the head
+  // What a well-framed head says of its route and body (the event loop decides by them).
+  std::string method;
+  std::string target;  // in origin form
+  std::optional<std::uint64_t> content_length;
+  bool chunked = false;
+  bool expect = false;  // an Expect field (100-continue): httplib answers it
 };
 FramingVerdict CheckRequestHead(std::string_view head);
+
+// The most a request head (request line and fields) may be: 64 KiB, else 431.
+inline constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+// Where a request's head ends in `buffered` (past its empty line; a bare LF is seen too so
+// that CheckRequestHead can refuse it), or npos when it has not all arrived.
+std::size_t HeadEnd(std::string_view buffered);
+// The address and port of a connected socket's peer (`peer`) or its own end; left as they are
+// for a Unix socket, which has neither.
+void SocketAddress(int fd, bool peer, std::string& ip, int& port);
 
 // httplib::Server and SSLServer with the connection handling above.
 // on_refused, when set, is told the status of each request the connection layer answers

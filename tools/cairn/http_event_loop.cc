@@ -1,9 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 #include "http_event_loop.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -23,8 +21,6 @@
 
 #include <fmt/format.h>
 
-#include "output.h"
-
 namespace cairn::tool {
 namespace {
 
@@ -32,7 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 thread_local RequestContinuation* current_continuation = nullptr;
 
-constexpr std::size_t kMaxHeadBytes = 64 * 1024;
 // Answers not yet taken by a client: past this the loop stops reading its requests, so a
 // client that pipelines without reading is held back by TCP, not by the server's memory.
 constexpr std::size_t kMaxUnsentBytes = 1 << 20;
@@ -80,68 +75,6 @@ class BufferStream final : public httplib::Stream {
   int peer_port_;
   std::string answer_;
 };
-
-// Where a request's head ends (past its empty line), or npos.
-std::size_t HeadEnd(std::string_view buffered) {
-  const std::size_t crlf = buffered.find("\n\r\n");
-  const std::size_t lf = buffered.find("\n\n");
-  return std::min(crlf == std::string_view::npos ? crlf : crlf + 3,
-                  lf == std::string_view::npos ? lf : lf + 2);
-}
-
-// What the loop needs of a well-framed head (CheckRequestHead passed).
-struct HeadFacts {
-  std::string_view method, target;
-  std::optional<std::uint64_t> content_length;
-  bool other_framing = false;  // Transfer-Encoding or Expect: a worker's job
-};
-
-HeadFacts ReadFacts(std::string_view head) {
-  HeadFacts f;
-  const std::size_t line_end = head.find('\n');
-  const std::string_view line = head.substr(0, line_end);
-  const std::size_t sp1 = line.find(' ');
-  const std::size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp1 != std::string_view::npos && sp2 != std::string_view::npos) {
-    f.method = line.substr(0, sp1);
-    f.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  }
-  for (std::size_t at = line_end + 1; at < head.size();) {
-    const std::size_t end = std::min(head.find('\n', at), head.size());
-    std::string_view field = head.substr(at, end - at);
-    at = end + 1;
-    if (!field.empty() && field.back() == '\r') field.remove_suffix(1);
-    const std::size_t colon = field.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string name(field.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    std::string_view value = field.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (name == "content-length") f.content_length = ParseWholeNumber(value);
-    if (name == "transfer-encoding" || name == "expect") f.other_framing = true;
-  }
-  return f;
-}
-
-void PeerAddress(int fd, std::string* ip, int* port) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof(addr);
-  auto* any = reinterpret_cast<sockaddr*>(&addr);
-  if (::getpeername(fd, any, &len) != 0) return;
-  if (addr.ss_family == AF_INET)
-    *port = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  else if (addr.ss_family == AF_INET6)
-    *port = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
-  else
-    return;  // a Unix socket's peer has no address
-  char host[NI_MAXHOST];
-  if (::getnameinfo(any, len, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) *ip = host;
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
 
 void SetBlocking(int fd, bool blocking) {
   const int flags = ::fcntl(fd, F_GETFL, 0);
@@ -333,7 +266,10 @@ class ConnectionLoop::Impl {
       c->served = a.served;
       c->deadline = Clock::now() + s_.limits.keep_alive;
       SetBlocking(a.fd, false);
-      PeerAddress(a.fd, &c->peer_ip, &c->peer_port);
+      SocketAddress(a.fd, true, c->peer_ip, c->peer_port);
+      // Answers are small: without TCP_NODELAY Nagle holds one back for the client's ACK.
+      const int one = 1;
+      if (c->peer_port >= 0) ::setsockopt(a.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
       Connection& conn = *c;
       const std::uint64_t id = conn.id;
       connections_.emplace(id, std::move(c));
@@ -432,13 +368,19 @@ class ConnectionLoop::Impl {
     return true;
   }
 
+  // The connection layer's own answer (400, 408, 431, ...), then close. It queues behind the
+  // answers of the pipelined requests before it, which are still owed first.
   void Refuse(Connection& c, int status, std::string_view message) {
     if (s_.refused) s_.refused(status);
-    c.out += RefusalAnswer(status, message);
+    Pending refusal;
+    refusal.seq = ++c.next_seq;
+    refusal.ready = true;
+    refusal.answer = RefusalAnswer(status, message);
+    c.pending.push_back(std::move(refusal));
     c.in.clear();
     c.close_after_send = true;
     c.state = State::kIdle;
-    Flush(c);
+    WriteReady(c);
   }
 
   // Serves the requests buffered on `c` for as long as the loop may.
@@ -469,15 +411,14 @@ class ConnectionLoop::Impl {
         c.in.replace(verdict.target_offset, verdict.target_size, verdict.origin_form);
         head = head - verdict.target_size + verdict.origin_form.size();
       }
-      const HeadFacts facts = ReadFacts(std::string_view(c.in).substr(0, head));
-      const bool on_loop = facts.content_length && !facts.other_framing &&
-                           *facts.content_length <= s_.max_body_bytes &&
-                           s_.runs_on_loop(facts.method, facts.target);
+      const bool on_loop = verdict.content_length && !verdict.chunked && !verdict.expect &&
+                           *verdict.content_length <= s_.max_body_bytes &&
+                           s_.runs_on_loop(verdict.method, verdict.target);
       if (!on_loop) {
         if (!c.pending.empty()) return;  // the answers before it first
         return HandOff(c);
       }
-      c.need = head + static_cast<std::size_t>(*facts.content_length);
+      c.need = head + static_cast<std::size_t>(*verdict.content_length);
       if (c.in.size() < c.need) {
         if (c.peer_closed && c.pending.empty()) return Close(c);
         return;

@@ -274,6 +274,12 @@ void EventPrinter::End() {
   out_.flush();
 }
 
+Result<Format> ParseTextOrJson(std::string_view name) {
+  if (name == "text") return Format::kText;
+  if (name == "json") return Format::kJson;
+  return Status::InvalidArgument(fmt::format("unknown format '{}' (text or json)", name));
+}
+
 Result<Format> ParseFormat(std::string_view name, bool allow_table) {
   if (name == "table" && allow_table) return Format::kTable;
   if (name == "text" && !allow_table) return Format::kText;

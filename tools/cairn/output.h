@@ -86,6 +86,8 @@ class EventPrinter {
   std::uint64_t count_ = 0;
 };
 Result<Format> ParseFormat(std::string_view name, bool allow_table);
+// For commands that print one report: text or json, anything else kInvalidArgument.
+Result<Format> ParseTextOrJson(std::string_view name);
 
 // Input read against its limit as it arrives (issue #24): `head -c 2G /dev/zero | cairn
 // append` read all 2 GiB (4.2 GB of memory) before refusing it, and a config file given as

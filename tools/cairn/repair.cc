@@ -15,10 +15,8 @@
 namespace cairn::tool {
 
 int RunRepair(const CommonOptions& common, const RepairArgs& args) {
-  auto format = ParseFormat(args.format, false);
-  if (!format.ok() || *format == Format::kJsonl)
-    return Fail(
-        Status::InvalidArgument(fmt::format("unknown format '{}' (text or json)", args.format)));
+  auto format = ParseTextOrJson(args.format);
+  if (!format.ok()) return Fail(format.status());
   auto level = ParseLogLevel(common.log_level);
   if (!level.ok()) return Fail(level.status());
   RepairOptions o;
