@@ -1,8 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // docs/guarantees.md, "I/O errors and a full disk" and the power-loss half of "Durability":
-// the fault-injecting file system in fault_fs.h (one store's StoreOptions::storage_env), and a
-// real full disk (a small tmpfs this test mounts; needs root, as CI has).
+// the fault-injecting file system in fault_fs.h (one store's file layer, src/store/storage_env.h),
+// and a real full disk (a small tmpfs this test mounts; needs root, as CI has).
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -22,7 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Stores opened with Options() run on a FaultFileSystem (StoreOptions::storage_env).
+// Stores opened with OpenOnFaults() run on a FaultFileSystem (src/store/storage_env.h).
 class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -32,10 +32,13 @@ class FaultTest : public ::testing::Test {
 
   StoreOptions Options(Durability d) const {
     StoreOptions o = QuietOptions();
-    o.storage_env = env_;
     o.log_level = LogLevel::kOff;  // the failures below are the point
     o.durability = d;
     return o;
+  }
+  Result<std::unique_ptr<Store>> OpenOnFaults(const std::string& path,
+                                              const StoreOptions& options) const {
+    return OpenStoreOnStorage(path, options, env_);
   }
   // Reopens without faults (the disk after the machine came back) and checks it whole.
   std::unique_ptr<Store> Reopen(const std::string& path) {
@@ -107,7 +110,7 @@ TEST_F(FaultTest, PowerLossKeepsEverySynchronousAcknowledgedAppend) {
   std::map<std::pair<std::string, std::uint64_t>, std::string> acked;
   for (int round = 0; round < 4; ++round) {
     {
-      auto store = Store::Open(path, Options(Durability::kSync));
+      auto store = OpenOnFaults(path, Options(Durability::kSync));
       ASSERT_THAT(store, IsOk());
       for (const Ack& a : AppendUntilPowerCut(**store, *fs_, round, 150ms + round * 50ms))
         acked[{a.stream, a.version}] = a.payload;
@@ -133,7 +136,7 @@ TEST_F(FaultTest, PowerLossKeepsEverySynchronousAcknowledgedAppend) {
 // sync that covers it is done; while that sync waits, later appends are written to the WAL
 // (the next group) and wait for the next sync. Holding the WAL's syncs shows both.
 TEST_F(FaultTest, AnAppendIsAcknowledgedAndVisibleOnlyOnceItsSyncIsDone) {
-  auto opened = Store::Open(dir_.Sub("s"), Options(Durability::kSync));
+  auto opened = OpenOnFaults(dir_.Sub("s"), Options(Durability::kSync));
   ASSERT_THAT(opened, IsOk());
   Store& store = **opened;
   ASSERT_THAT(store.Append("base", ExpectedVersion::Any(), Event("E")), IsOk());
@@ -198,7 +201,7 @@ TEST_F(FaultTest, PowerLossKeepsEveryAcknowledgedAppendOfSixtyFourAppenders) {
   std::map<std::pair<std::string, std::uint64_t>, std::string> acked;
   for (int round = 0; round < 3; ++round) {
     {
-      auto opened = Store::Open(path, Options(Durability::kSync));
+      auto opened = OpenOnFaults(path, Options(Durability::kSync));
       ASSERT_THAT(opened, IsOk());
       Store& store = **opened;
       std::mutex mu;
@@ -238,7 +241,7 @@ TEST_F(FaultTest, PowerLossKeepsEveryAcknowledgedAsyncAppend) {
   std::atomic<std::uint64_t> failed{0};
   for (int round = 0; round < 3; ++round) {
     {
-      auto opened = Store::Open(path, Options(Durability::kSync));
+      auto opened = OpenOnFaults(path, Options(Durability::kSync));
       ASSERT_THAT(opened, IsOk());
       Store& store = **opened;
       std::atomic<bool> stop{false};
@@ -290,7 +293,7 @@ TEST_F(FaultTest, AWriteFailingWhileASyncStartsIsAnErrorNotAnAbort) {
   };
   std::uint64_t acknowledged = 0;
   {
-    auto opened = Store::Open(path, Options(Durability::kSync));
+    auto opened = OpenOnFaults(path, Options(Durability::kSync));
     ASSERT_THAT(opened, IsOk());
     Store& store = **opened;
     fs_->HoldBackgroundLogSyncs(true);
@@ -332,7 +335,7 @@ TEST_F(FaultTest, PowerLossInBufferedModeLosesOnlyASuffix) {
   const std::string path = dir_.Sub("s");
   std::vector<Ack> acks;
   {
-    auto store = Store::Open(path, Options(Durability::kBuffered));
+    auto store = OpenOnFaults(path, Options(Durability::kBuffered));
     ASSERT_THAT(store, IsOk());
     // A synced prefix: a clean close syncs a buffered store.
     for (int i = 0; i < 100; ++i)
@@ -341,7 +344,7 @@ TEST_F(FaultTest, PowerLossInBufferedModeLosesOnlyASuffix) {
     ASSERT_THAT(S((*store)->Close()), IsOk());
   }
   {
-    auto store = Store::Open(path, Options(Durability::kBuffered));
+    auto store = OpenOnFaults(path, Options(Durability::kBuffered));
     ASSERT_THAT(store, IsOk());
     acks = AppendUntilPowerCut(**store, *fs_, 0, 200ms);
   }
@@ -384,8 +387,9 @@ Result<AppendResult> AppendUntilStored(Store& store, const EventData& e,
 // a reopen for EIO (fatal to RocksDB) — and a retry with the same event id stores the event
 // once.
 void ExpectFailsThenRecovers(std::unique_ptr<Store>& store, const std::string& path,
-                             const StoreOptions& options, std::atomic<Fault>& fault, Fault kind,
-                             const char* expect_in_message) {
+                             const StoreOptions& options,
+                             const std::shared_ptr<StorageEnv>& storage, std::atomic<Fault>& fault,
+                             Fault kind, const char* expect_in_message) {
   const bool recovers_in_place = kind == Fault::kENOSPC;
   const std::uint64_t before = store->GetInfo().last_position;
   fault = kind;
@@ -413,7 +417,7 @@ void ExpectFailsThenRecovers(std::unique_ptr<Store>& store, const std::string& p
   EXPECT_THAT(again.status().message(), ::testing::HasSubstr(expect_in_message));
   EXPECT_THAT(again.status().message(), ::testing::HasSubstr("reopen"));
   store.reset();
-  auto reopened = Store::Open(path, options);
+  auto reopened = OpenStoreOnStorage(path, options, storage);
   ASSERT_THAT(reopened, IsOk());
   store = std::move(reopened).value();
   auto retried = store->Append("acct-1", ExpectedVersion::Any(), e);
@@ -428,15 +432,15 @@ TEST_F(FaultTest, WriteAndSyncErrorsFailAppendsCleanlyAndTheStoreRecovers) {
   const std::string path = dir_.Sub("s");
   const StoreOptions o = Options(Durability::kSync);
   {
-    auto opened = Store::Open(path, o);
+    auto opened = OpenOnFaults(path, o);
     ASSERT_THAT(opened, IsOk());
     std::unique_ptr<Store> store = std::move(opened).value();
     for (int i = 0; i < 20; ++i)
       ASSERT_THAT(store->Append("acct-0", ExpectedVersion::Any(), Event("E")), IsOk());
-    ExpectFailsThenRecovers(store, path, o, fs_->write_fault, Fault::kEIO, "EIO");
-    ExpectFailsThenRecovers(store, path, o, fs_->write_fault, Fault::kENOSPC, "ENOSPC");
-    ExpectFailsThenRecovers(store, path, o, fs_->sync_fault, Fault::kEIO, "EIO");
-    ExpectFailsThenRecovers(store, path, o, fs_->sync_fault, Fault::kENOSPC, "ENOSPC");
+    ExpectFailsThenRecovers(store, path, o, env_, fs_->write_fault, Fault::kEIO, "EIO");
+    ExpectFailsThenRecovers(store, path, o, env_, fs_->write_fault, Fault::kENOSPC, "ENOSPC");
+    ExpectFailsThenRecovers(store, path, o, env_, fs_->sync_fault, Fault::kEIO, "EIO");
+    ExpectFailsThenRecovers(store, path, o, env_, fs_->sync_fault, Fault::kENOSPC, "ENOSPC");
     EXPECT_GE(fs_->injected.load(), 4);
   }
   auto store = Reopen(path);
@@ -447,7 +451,7 @@ TEST_F(FaultTest, WriteAndSyncErrorsFailAppendsCleanlyAndTheStoreRecovers) {
 // The fault file system is one store's option, not the process's: a power cut under one store
 // leaves a second store in the same process, opened without it, writing to the real disk.
 TEST_F(FaultTest, AFaultReachesOnlyTheStoreItWasGivenTo) {
-  auto faulty = Store::Open(dir_.Sub("faulty"), Options(Durability::kSync));
+  auto faulty = OpenOnFaults(dir_.Sub("faulty"), Options(Durability::kSync));
   ASSERT_THAT(faulty, IsOk());
   StoreOptions plain = QuietOptions();
   plain.durability = Durability::kSync;
@@ -465,7 +469,7 @@ TEST_F(FaultTest, AFaultReachesOnlyTheStoreItWasGivenTo) {
 TEST_F(FaultTest, ReadErrorsAreReportedNotCrashedOn) {
   const std::string path = dir_.Sub("s");
   {
-    auto store = Store::Open(path, Options(Durability::kSync));
+    auto store = OpenOnFaults(path, Options(Durability::kSync));
     ASSERT_THAT(store, IsOk());
     for (int i = 0; i < 500; ++i)
       ASSERT_THAT((*store)->Append("acct-" + std::to_string(i % 7), ExpectedVersion::Any(),
@@ -474,7 +478,7 @@ TEST_F(FaultTest, ReadErrorsAreReportedNotCrashedOn) {
   }  // closed: everything is in SST files, read through the file system
   StoreOptions o = Options(Durability::kSync);
   o.block_cache_bytes = 0;
-  auto store = Store::Open(path, o);
+  auto store = OpenOnFaults(path, o);
   ASSERT_THAT(store, IsOk());
   fs_->read_fault = Fault::kEIO;
   {

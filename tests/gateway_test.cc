@@ -25,12 +25,12 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "gateway.h"
-#include "gateway_auth.h"
-#include "http_connection.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_auth.h"
+#include "gateway/http_connection.h"
 #include "test_util.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
 namespace {
 
 using cairn::testing::TempDir;
@@ -913,4 +913,4 @@ TEST_F(GatewayTest, MetricsAndStatusDescribeTheStoreAndTheRequests) {
 }
 
 }  // namespace
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -15,7 +15,7 @@
 #include <flatbuffers/flatbuffers.h>
 #include <rocksdb/db.h>
 
-#include "audit/chain.h"
+#include "codec/chain.h"
 #include "codec/crc32c.h"
 #include "codec/envelope.h"
 #include "store/keys.h"
@@ -168,14 +168,14 @@ TEST(IntegrityTest, ChainHashesRecompute) {
   testing::TempDir dir;
   const std::string store_id = Fill(dir.Sub("store"), 50);
   auto store = testing::OpenOrDie(dir.Sub("store"));
-  audit::ChainHasher hasher;
-  audit::Hash prev = hasher.Genesis(*EventId::Parse(store_id));
+  codec::ChainHasher hasher;
+  codec::Hash prev = hasher.Genesis(*EventId::Parse(store_id));
   auto reader = store->ReadLog();
   ASSERT_THAT(reader, IsOk());
   int n = 0;
   for (; reader->Valid(); reader->Next(), ++n) {
     const RecordedEvent& e = reader->event();
-    audit::Hash expect = hasher.Next(prev, e);
+    codec::Hash expect = hasher.Next(prev, e);
     ASSERT_EQ(HexHash(expect), HexHash(e.chain_hash)) << "position " << e.position;
     prev = expect;
   }
@@ -188,7 +188,7 @@ TEST(IntegrityTest, ChainHashesRecompute) {
                   e->type,    e->timestamp_us, e->content_type,  e->metadata,
                   e->payload, e->chain_hash,   e->id_from_caller};
   auto before = store->ReadEvent(9);
-  const audit::Hash good = hasher.Next(before->chain_hash, f);
+  const codec::Hash good = hasher.Next(before->chain_hash, f);
   EXPECT_EQ(good, e->chain_hash);
   std::string payload = e->payload + " ";
   f.payload = payload;

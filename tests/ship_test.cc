@@ -14,6 +14,8 @@
 
 #include "cairn/shipper.h"
 #include "kafka_test_util.h"
+#include "ship/client_config.h"
+#include "ship/routing.h"
 
 namespace cairn::testing {
 namespace {
@@ -748,7 +750,7 @@ TEST_F(ShipTest, BadOptionsAreRefusedWithClearErrors) {
 
 TEST(ShipParseTest, RoutesFile) {
   std::string def;
-  auto rules = ParseRoutes(
+  auto rules = ship::ParseRoutes(
       "# per bounded context\n"
       "category customer   customer-events\n"
       "type-prefix Payment payment-events  # trailing comment\n"
@@ -762,10 +764,11 @@ TEST(ShipParseTest, RoutesFile) {
   EXPECT_EQ((*rules)[1].match, RouteRule::Match::kTypePrefix);
   EXPECT_EQ((*rules)[1].topic, "payment-events");
   EXPECT_EQ(def, "domain-events");
-  EXPECT_THAT(ParseRoutes("stream x y\n", &def), StatusIs(StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseRoutes("category x\n", &def), StatusIs(StatusCode::kInvalidArgument));
-  EXPECT_THAT(ParseRoutes("category x bad/topic\n", &def), StatusIs(StatusCode::kInvalidArgument));
-  auto err = ParseRoutes("\n\ncategory x\n", &def);
+  EXPECT_THAT(ship::ParseRoutes("stream x y\n", &def), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ship::ParseRoutes("category x\n", &def), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(ship::ParseRoutes("category x bad/topic\n", &def),
+              StatusIs(StatusCode::kInvalidArgument));
+  auto err = ship::ParseRoutes("\n\ncategory x\n", &def);
   EXPECT_THAT(err.status().message(), ::testing::HasSubstr("line 3"));
 }
 

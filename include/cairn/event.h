@@ -162,4 +162,21 @@ inline std::string_view StreamCategory(std::string_view stream) {
   return stream.substr(0, stream.find('-'));
 }
 
+// Which events a reader wants by stream, category and type; every part that is set must hold.
+// The one rule behind subscription filters (SubscriptionOptions), the gateway's live feed
+// (`GET /v1/feed?stream=&category=&type=`) and the tool's --stream, --category and --type.
+// Thread-compatible: Matches may be called from any number of threads while nothing changes it.
+struct EventSelector {
+  // Exactly this stream. Default: empty (any stream).
+  std::string stream;
+  // Streams of this category (StreamCategory). Default: empty (any).
+  std::string category;
+  // Any of these types. Default: empty (any type).
+  std::vector<std::string> types;
+
+  bool Matches(const RecordedEvent& e) const;
+  // Whether nothing is set: every event matches.
+  bool empty() const { return stream.empty() && category.empty() && types.empty(); }
+};
+
 }  // namespace cairn

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// StoreOptions and what it is made of (durability, limits, the backlog quota, retention's
+// policy, logging, the clock): every option with its default and why it exists.
 #pragma once
 
 #include <chrono>
@@ -14,9 +17,6 @@
 #include "cairn/status.h"
 
 namespace cairn {
-
-// Opaque outside cairn's sources (see StoreOptions::storage_env).
-class StorageEnv;
 
 // The checkpoint a Shipper saves its shipped-through position under by default
 // (ShipperOptions::checkpoint_name), and so the one retention (RetentionPolicy) and the
@@ -158,13 +158,6 @@ struct StoreOptions {
   // non-decreasing in position order whatever it returns (a clock stepped back yields the last
   // timestamp again). Default (empty): std::chrono::system_clock. Tests inject one to step time.
   std::function<std::int64_t()> clock_us;
-
-  // --- Testing ---
-  // The file layer under this store's database, for fault injection: cairn's own tests build
-  // one (src/store/storage_env.h) over a file system that fails writes or drops unsynced bytes
-  // at a simulated power cut. It applies to this store only, so other stores in the process
-  // keep the real disk. Default (null): the operating system's file system.
-  std::shared_ptr<StorageEnv> storage_env;
 };
 
 }  // namespace cairn

@@ -78,28 +78,10 @@ struct RouteRule {
   std::string topic;
 };
 
-// Parses a routes file (docs/shipping.md, "Routes"):
-//   # comment
-//   category order         order-events
-//   type-prefix Payment    payment-events
-//   default                domain-events
-// Returns the rules and sets `*default_topic` when a `default` line is present.
-Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* default_topic);
-
 // Parses Kafka client properties as the Kafka tools read them (`key=value` or `key: value`,
 // `#`/`!` comments, backslash continuations and escapes).
 Result<std::vector<std::pair<std::string, std::string>>> ParseClientProperties(
     std::string_view text);
-
-// A client.properties written for Kafka's Java clients, made fit for librdkafka: settings
-// `librdkafka_knows` are kept as they are; `sasl.jaas.config` with a PLAIN or SCRAM login
-// becomes sasl.username and sasl.password; every other Java-only key (key.serializer,
-// ssl.truststore.location, ...) is dropped with one line in `warnings` each, so a file that
-// works for Kafka's own tools never fails here.
-std::vector<std::pair<std::string, std::string>> TranslateJavaClientProperties(
-    const std::vector<std::pair<std::string, std::string>>& properties,
-    const std::function<bool(const std::string& key)>& librdkafka_knows,
-    std::vector<std::string>* warnings);
 
 // Every field has a default that works for a local cluster; each comment gives it as
 // "Default: ...", as StoreOptions does.

@@ -521,9 +521,11 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
- private:
-  // The implementation lives in src/; nothing of it is reachable from this header.
+  // The implementation (src/store/store_impl.h). Named here only so that cairn's internal
+  // openers (src/store/storage_env.h) can make a Store; this header defines nothing of it.
   class Impl;
+
+ private:
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -31,7 +31,8 @@ struct SubscriptionOptions {
   std::optional<std::uint64_t> from_position;
   bool from_end = false;
   // Filters (all that are set must hold): one stream, one category (the stream id before its
-  // first '-'), any of these types. Defaults: empty (every event).
+  // first '-'), any of these types; matched as EventSelector (event.h) matches. Defaults:
+  // empty (every event).
   std::string stream;
   std::string category;
   std::vector<std::string> types;

@@ -9,24 +9,26 @@
 // and the digests must agree. Only when one disagrees does a targeted pass find the first
 // bad entry.
 //
-// The audit runs in named phases (Store::Impl::Verification below), in this order:
+// The audit runs in named phases (Verification below), in this order:
 // CollectAnchors, AnchorChain, ScanLog, CheckStreamIndex, CheckIdIndex, CheckTypeIndex,
 // CheckSideRecords, CheckPastHead. A phase that finds damage the later ones cannot read past
 // ends the audit; the others add a problem and go on. It only reads.
+#include "audit/verify.h"
+
 #include <cstring>
 #include <map>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
-#include "audit/chain.h"
+#include "codec/chain.h"
 #include "codec/envelope.h"
 #include "store/keys.h"
 #include "store/scoped_snapshot.h"
 #include "store/store_impl.h"
 #include "util/string_hash.h"
 
-namespace cairn {
+namespace cairn::audit {
 namespace {
 
 std::uint64_t Mix(std::uint64_t x) {  // splitmix64's finaliser
@@ -56,19 +58,17 @@ struct StreamTally {
   bool seen_in_index = false;  // CheckStreamIndex met this stream
 };
 
-}  // namespace
-
 // One run of Verify: the bounds it checks, what the log scan folded, and the report.
-class Store::Impl::Verification {
+class Verification {
  public:
-  Verification(Impl* store, const VerifyOptions& options)
-      : store_(*store),
+  Verification(const store::StoreView& store, const VerifyOptions& options)
+      : store_(store),
         options_(options),
-        head_(store->CommittedPosition()),
-        log_start_(store->head_.log_start()),
+        head_(store.committed_position()),
+        log_start_(store.log_start),
         from_(std::max<std::uint64_t>(log_start_, options.from_position)),
         full_(from_ == log_start_),
-        snapshot_(store->db_.get(), !store->options_.read_only) {
+        snapshot_(store.db, store.writer) {
     report_.first_position = from_;
     report_.last_position = head_;
     report_.indexes_checked = full_;
@@ -86,7 +86,7 @@ class Store::Impl::Verification {
     if (full_) {
       if (Status s = CheckStreamIndex(); !s.ok()) return s;
       if (Status s = CheckIdIndex(); !s.ok()) return s;
-      if (store_.types_)
+      if (store_.types)
         if (Status s = CheckTypeIndex(); !s.ok()) return s;
     }
     CheckSideRecords();
@@ -105,7 +105,7 @@ class Store::Impl::Verification {
     if (past_head_.size() < 16) past_head_.emplace_back(position, std::move(what));
   }
   std::unique_ptr<rocksdb::Iterator> Scan(rocksdb::ColumnFamilyHandle* family) {
-    return std::unique_ptr<rocksdb::Iterator>(store_.db_->NewIterator(read_, family));
+    return std::unique_ptr<rocksdb::Iterator>(store_.db->NewIterator(read_, family));
   }
 
   // Anchors from outside the store (VerifyOptions::expect): those at or after `from` are
@@ -124,7 +124,7 @@ class Store::Impl::Verification {
             a.position, log_start_));
       } else if (a.position >= from_) {
         anchors_.emplace(a.position, a.chain_hash);
-      } else if (auto stored = store_.ChainHashAt(a.position); !stored.ok()) {
+      } else if (auto stored = store_.chain_hash_at(a.position); !stored.ok()) {
         Problem(a.position, "cannot check the expected head: " + stored.status().message());
       } else if (*stored != a.chain_hash) {
         Problem(a.position, fmt::format("chain hash {} differs from the expected {}",
@@ -149,9 +149,9 @@ class Store::Impl::Verification {
   // The hash the first checked link must follow: the genesis, or at the start of a removed
   // range the hash retention recorded when it removed the positions before.
   bool AnchorChain() {
-    previous_ = hasher_.Genesis(store_.store_id_);
+    previous_ = hasher_.Genesis(store_.store_id);
     if (from_ <= 1) return true;
-    auto before = store_.ChainHashAt(from_ - 1);
+    auto before = store_.chain_hash_at(from_ - 1);
     if (!before.ok()) {
       Problem(from_ - 1, "cannot anchor the chain: " + before.status().message());
       return false;
@@ -173,7 +173,7 @@ class Store::Impl::Verification {
   // The one pass over the log from `from` to the head; false when damage ended the audit.
   bool ScanLog() {
     std::uint64_t expected = from_;
-    auto it = Scan(store_.log_);
+    auto it = Scan(store_.log);
     for (it->Seek(store::PositionKey(from_)); it->Valid() && expected <= head_; it->Next()) {
       std::uint64_t position = 0;
       if (!store::DecodePositionKey(it->key().ToStringView(), &position)) {
@@ -241,7 +241,7 @@ class Store::Impl::Verification {
                                     e.position));
       return false;
     }
-    const audit::Hash want = hasher_.Next(previous_, e);
+    const codec::Hash want = hasher_.Next(previous_, e);
     if (want != e.chain_hash) {
       Problem(position, fmt::format("chain hash mismatch: stored {}, recomputed {}",
                                     HexHash(e.chain_hash), HexHash(want)));
@@ -258,7 +258,7 @@ class Store::Impl::Verification {
     tally->second.last_version = e.version;
     tally->second.last_indexed = e.version;
     tally->second.digest.Add(e.stream, e.version, position);
-    if (position >= store_.type_index_from_) log_types_.Add(e.type, position, 0);
+    if (position >= store_.type_index_from) log_types_.Add(e.type, position, 0);
     if (e.id_from_caller)
       log_ids_.Add(std::string_view(reinterpret_cast<const char*>(e.id.bytes().data()), 16),
                    position, 0);
@@ -270,7 +270,7 @@ class Store::Impl::Verification {
 
   // The stream index, folded per stream the same way as the log scan folded it.
   Status CheckStreamIndex() {
-    auto it = Scan(store_.streams_);
+    auto it = Scan(store_.streams);
     std::string current;
     SetDigest digest;
     std::uint64_t last_version = 0;
@@ -325,7 +325,7 @@ class Store::Impl::Verification {
     std::uint64_t at = 0;
     std::uint64_t want_version = 0;
     bool after_marker = false;
-    auto it = Scan(store_.streams_);
+    auto it = Scan(store_.streams);
     for (it->Seek(store::StreamKey(stream, 0)); it->Valid(); it->Next()) {
       std::string_view s;
       std::uint64_t v0 = 0, p0 = 0, n = 0;
@@ -343,7 +343,7 @@ class Store::Impl::Verification {
         // After retention the sequence starts at whatever version it left.
         want_version =
             want_version == 0 ? (log_start_ == 1 && !after_marker ? 1 : v) : want_version + 1;
-        auto e = store_.ReadEvent(p, /*upcast=*/false);
+        auto e = store_.read_stored_event(p);
         if (v != want_version) {
           where = fmt::format("stream index of '{}' has version {} where {} was expected", stream,
                               v, want_version);
@@ -368,7 +368,7 @@ class Store::Impl::Verification {
   // The id index against the caller ids in the log.
   Status CheckIdIndex() {
     SetDigest index_ids;
-    auto it = Scan(store_.ids_);
+    auto it = Scan(store_.ids);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (it->key().size() != 16 || it->value().size() != 8) {
         Problem(0, "malformed id index entry");
@@ -389,7 +389,7 @@ class Store::Impl::Verification {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       const std::uint64_t p = store::GetBigEndian64(it->value().data());
       if (p > head_) continue;
-      auto e = store_.ReadEvent(p, /*upcast=*/false);
+      auto e = store_.read_stored_event(p);
       if (!e.ok() || std::memcmp(e->id.bytes().data(), it->key().data(), 16) != 0 ||
           !e->id_from_caller) {
         bad_position = p;
@@ -407,7 +407,7 @@ class Store::Impl::Verification {
 
   Status CheckTypeIndex() {
     SetDigest index_types;
-    auto it = Scan(store_.types_);
+    auto it = Scan(store_.types);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view type;
       std::uint64_t p = 0, n = 0;
@@ -427,23 +427,23 @@ class Store::Impl::Verification {
     if (!(index_types == log_types_))
       Problem(0, fmt::format("type index holds {} entries for positions {}..{}, the log {} "
                              "events: it disagrees with the log",
-                             index_types.count, store_.type_index_from_, head_, log_types_.count));
+                             index_types.count, store_.type_index_from, head_, log_types_.count));
     return Status();
   }
 
   // Checkpoints and dead letters.
   void CheckSideRecords() {
-    if (auto checkpoints = store_.side_records_->ListCheckpoints(); !checkpoints.ok()) {
+    if (auto checkpoints = store_.side_records->ListCheckpoints(); !checkpoints.ok()) {
       Problem(0, checkpoints.status().message());
     } else {
       for (const auto& [name, position] : *checkpoints) {
         ++report_.checkpoints;
-        if (const std::uint64_t now = store_.CommittedPosition(); position > now)
+        if (const std::uint64_t now = store_.committed_position(); position > now)
           Problem(0,
                   fmt::format("checkpoint '{}' is at {}, past the head {}", name, position, now));
       }
     }
-    if (auto dead = store_.side_records_->ListDeadLetters(0, SIZE_MAX); !dead.ok()) {
+    if (auto dead = store_.side_records->ListDeadLetters(0, SIZE_MAX); !dead.ok()) {
       Problem(0, dead.status().message());
     } else {
       report_.dead_letters = dead->size();
@@ -458,8 +458,8 @@ class Store::Impl::Verification {
   void CheckPastHead() {
     for (const auto& [position, what] : past_head_) {
       std::string value;
-      const rocksdb::Status got = store_.db_->Get(rocksdb::ReadOptions(), store_.log_,
-                                                  store::PositionKey(position), &value);
+      const rocksdb::Status got =
+          store_.db->Get(rocksdb::ReadOptions(), store_.log, store::PositionKey(position), &value);
       if (got.ok()) continue;
       Problem(position, fmt::format("{} points at position {}, past the head {}, and the log "
                                     "holds no such position: events were removed from the end "
@@ -469,7 +469,7 @@ class Store::Impl::Verification {
     }
   }
 
-  Impl& store_;
+  const store::StoreView& store_;
   const VerifyOptions& options_;
   const std::uint64_t head_;
   const std::uint64_t log_start_;
@@ -480,10 +480,10 @@ class Store::Impl::Verification {
   rocksdb::ReadOptions read_;
   VerifyReport report_;
 
-  std::map<std::uint64_t, audit::Hash> anchors_;  // expected heads the scan will pass
+  std::map<std::uint64_t, codec::Hash> anchors_;  // expected heads the scan will pass
   std::vector<std::pair<std::uint64_t, std::string>> past_head_;
-  audit::ChainHasher hasher_;
-  audit::Hash previous_{};  // the chain hash the next link must follow
+  codec::ChainHasher hasher_;
+  codec::Hash previous_{};  // the chain hash the next link must follow
   std::int64_t last_timestamp_us_ = 0;
   std::unordered_map<std::string, StreamTally, internal::StringHash, std::equal_to<>> streams_;
   SetDigest log_ids_;
@@ -491,8 +491,22 @@ class Store::Impl::Verification {
   std::string scratch_;
 };
 
-Result<VerifyReport> Store::Impl::Verify(const VerifyOptions& options) {
-  return Verification(this, options).Run();
+}  // namespace
+
+Result<VerifyReport> Verify(const store::StoreView& store, const VerifyOptions& options) {
+  return Verification(store, options).Run();
+}
+
+}  // namespace cairn::audit
+
+namespace cairn {
+
+// Store::Verify's body lives here, beside the audit it runs, so that src/store/ never
+// includes src/audit/ (docs/architecture.md).
+Result<VerifyReport> Store::Verify(const VerifyOptions& options) {
+  Impl::CallGuard guard(impl_.get());
+  if (!guard.status().ok()) return guard.status();
+  return audit::Verify(impl_->View(), options);
 }
 
 }  // namespace cairn

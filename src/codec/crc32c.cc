@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// CRC-32C (Castagnoli), table-driven: the stored value's checksum (crc32c.h).
 #include "codec/crc32c.h"
 
 #include <array>

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// CRC-32C (Castagnoli) of a byte range: the checksum in every stored value's header
+// (docs/format.md, "Value header").
 #pragma once
 
 #include <cstddef>

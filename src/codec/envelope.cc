@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Encoding and decoding of the stored value: header, FlatBuffers envelope, removed-event
+// markers, and the checks a value must pass before any field is trusted (envelope.h).
 #include "codec/envelope.h"
 
 #include <cstring>

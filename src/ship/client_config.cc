@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cairn/shipper.h"
+#include "ship/client_config.h"
 
 namespace cairn {
 namespace {
@@ -150,7 +151,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseClientProperties(
 
 }  // namespace cairn
 
-namespace cairn {
+namespace cairn::ship {
 namespace {
 
 // The value of `key="value"` (or key=value) inside a JAAS line, or empty.
@@ -226,4 +227,4 @@ std::vector<std::pair<std::string, std::string>> TranslateJavaClientProperties(
   return out;
 }
 
-}  // namespace cairn
+}  // namespace cairn::ship

@@ -33,7 +33,7 @@ void Shipper::Impl::DeadLetterEvent(const RecordedEvent& e, std::string_view top
       held_streams_.emplace(d.record.stream, e.position);
   }
   dead_positions_.emplace(e.position, true);
-  if (track) in_flight_.push_back(InFlight{e.position, true, 0, Clock::now()});
+  if (track) session_->in_flight.push_back(InFlight{e.position, true, 0, Clock::now()});
   if (!opt_.dead_letter_topic.empty()) {
     if (opt_.mode == DeliveryMode::kExactlyOnce)
       pending_dlt_.push_back(d);
@@ -63,7 +63,7 @@ void Shipper::Impl::ProduceToDeadLetterTopic(const PendingDeadLetter& d) {
   // A payload over the size limit cannot go to the DLT either: send the record without it.
   const bool too_large = d.error_code.find("SIZE_TOO_LARGE") != std::string::npos;
   rd_kafka_resp_err_t err =
-      rd_kafka_producev(producer_.get(), RD_KAFKA_V_RKT(Topic(opt_.dead_letter_topic)),
+      rd_kafka_producev(session_->producer.get(), RD_KAFKA_V_RKT(Topic(opt_.dead_letter_topic)),
                         RD_KAFKA_V_KEY(d.key.data(), d.key.size()),
                         RD_KAFKA_V_VALUE(too_large ? nullptr : const_cast<char*>(d.value.data()),
                                          too_large ? 0 : d.value.size()),
@@ -131,16 +131,17 @@ Result<rd_kafka_resp_err_t> SendAndWait(rd_kafka_t* producer, const RecordedEven
                                         const std::string& store_id,
                                         flatbuffers::FlatBufferBuilder* fbb) {
   std::string envelope;
-  const std::string_view value = ship::EventValue(e, o.value_format, fbb, &envelope);
+  const ship::WireRecord record =
+      ship::EventRecord(e, o.value_format, o.type_header, store_id, {}, fbb, &envelope);
   RetryDelivery delivery;
-  rd_kafka_headers_t* headers = ship::EventHeaders(e, o.type_header, store_id, {});
   rd_kafka_resp_err_t perr = rd_kafka_producev(
-      producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(e.stream.data(), e.stream.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_TIMESTAMP(e.timestamp_us / 1000), RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
+      producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+      RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(record.headers),
+      RD_KAFKA_V_TIMESTAMP(record.timestamp_ms), RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
   if (perr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rd_kafka_headers_destroy(headers);
+    rd_kafka_headers_destroy(record.headers);
     return perr;
   }
   const auto deadline = ship::Clock::now() + std::chrono::seconds(60);

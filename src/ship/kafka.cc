@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// librdkafka glue: configuration, the compacted checkpoint topic, and the one read_committed
+// consumer set-up (kafka.h).
 #include "ship/kafka.h"
 
 #include <chrono>

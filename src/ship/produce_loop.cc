@@ -20,7 +20,7 @@ void Shipper::Impl::Run() {
   }
   auto backoff = std::chrono::milliseconds(100);
   while (!stop_requested_) {
-    Step step = producer_ ? Step::kShip : ConnectOrWait(&backoff);
+    Step step = session_ ? Step::kShip : ConnectOrWait(&backoff);
     if (step == Step::kShip) step = ShipOnce();
     if (step == Step::kDrain) break;
     if (step == Step::kStop) return;
@@ -56,20 +56,20 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
   const bool exactly_once = opt_.mode == DeliveryMode::kExactlyOnce;
   if (fenced_ && exactly_once) {
     const std::string why = fmt::format("fenced: another shipper uses transactional.id '{}' ({})",
-                                        transactional_id_, fatal_reason_);
+                                        transactional_id_, fenced_reason_);
     logger_->error("shipper stopped: {}", why);
     Disconnect();
     SetError(why, true);
     return Step::kStop;
   }
-  if (fatal_ || rewind_needed_) {
-    Rewind(fatal_ ? fatal_reason_ : rewind_reason_);
+  if (session_->fatal || session_->rewind_needed) {
+    Rewind(session_->fatal ? session_->fatal_reason : session_->rewind_reason);
     return Step::kAgain;
   }
-  if (exactly_once && !in_transaction_) {
+  if (exactly_once && !session_->in_transaction) {
     if (next_position_ > store_.last_position()) {
       store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
-      rd_kafka_poll(producer_.get(), 0);
+      rd_kafka_poll(session_->producer.get(), 0);
       PublishStatus(false);
       return Step::kAgain;
     }
@@ -77,10 +77,11 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
   }
 
   std::size_t room =
-      opt_.max_in_flight_events - std::min(opt_.max_in_flight_events, in_flight_.size());
-  if (exactly_once) room = std::min<std::size_t>(room, opt_.transaction_max_events - txn_events_);
+      opt_.max_in_flight_events - std::min(opt_.max_in_flight_events, session_->in_flight.size());
+  if (exactly_once)
+    room = std::min<std::size_t>(room, opt_.transaction_max_events - session_->txn_events);
   const bool produced = room > 0 && FillInFlight(room);
-  rd_kafka_poll(producer_.get(), 0);
+  rd_kafka_poll(session_->producer.get(), 0);
   if (Status s = FlushDeadLetters(); !s.ok()) {
     SetError(s.message(), true);
     return Step::kDrain;
@@ -89,7 +90,7 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
   WatchForStall();
 
   if (exactly_once) {
-    if (in_transaction_ && (TransactionDue() || stop_requested_))
+    if (session_->in_transaction && (TransactionDue() || stop_requested_))
       (void)CommitTransaction(internal::DeadlineAfter(
           stop_requested_ ? opt_.drain_timeout : std::chrono::milliseconds(30000)));
   } else if (shipped_through_ != saved_checkpoint_ &&
@@ -103,26 +104,28 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
 
 // Nothing new to send: sleep until an append commits or an acknowledgement arrives.
 void Shipper::Impl::WaitForWork() {
-  if (in_flight_.empty() && !in_transaction_) {
+  if (session_->in_flight.empty() && !session_->in_transaction) {
     ProbeBrokersWhenIdle();
     store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
   } else if (next_position_ > store_.last_position()) {
-    rd_kafka_poll(producer_.get(), 1);
+    rd_kafka_poll(session_->producer.get(), 1);
   } else {
-    rd_kafka_poll(producer_.get(), in_flight_.size() >= opt_.max_in_flight_events ? 5 : 0);
+    rd_kafka_poll(session_->producer.get(),
+                  session_->in_flight.size() >= opt_.max_in_flight_events ? 5 : 0);
   }
 }
 
 // Stopping: lets in-flight events land, then saves where the shipper got to.
 void Shipper::Impl::Drain() {
   const auto deadline = internal::DeadlineAfter(opt_.drain_timeout);
-  if (producer_) {
+  if (session_) {
     if (opt_.mode == DeliveryMode::kExactlyOnce) {
-      if (in_transaction_ && !fatal_ && !rewind_needed_) (void)CommitTransaction(deadline);
-      if (in_transaction_) AbortTransaction("stopping");
+      if (session_->in_transaction && !session_->fatal && !session_->rewind_needed)
+        (void)CommitTransaction(deadline);
+      if (session_->in_transaction) AbortTransaction("stopping");
     } else {
-      while (!in_flight_.empty() && Clock::now() < deadline && !fatal_) {
-        rd_kafka_poll(producer_.get(), 10);
+      while (!session_->in_flight.empty() && Clock::now() < deadline && !session_->fatal) {
+        rd_kafka_poll(session_->producer.get(), 10);
         AdvanceShippedThrough();
       }
     }
@@ -141,8 +144,8 @@ void Shipper::Impl::Drain() {
 bool Shipper::Impl::FillInFlight(std::size_t max_new) {
   const std::uint64_t head = store_.last_position();
   if (next_position_ > head) return false;
-  if (!reader_ || !reader_->Valid()) {
-    reader_.reset();
+  if (!session_->reader || !session_->reader->Valid()) {
+    session_->reader.reset();
     LogReadOptions ro;
     ro.from_position = next_position_;
     ro.upcast = false;  // Kafka gets the bytes the chain hash covers
@@ -151,11 +154,11 @@ bool Shipper::Impl::FillInFlight(std::size_t max_new) {
       SetError(r.status().message(), false);
       return false;
     }
-    reader_.emplace(std::move(r).value());
+    session_->reader.emplace(std::move(r).value());
   }
   std::size_t n = 0;
-  for (; n < max_new && reader_->Valid(); reader_->Next()) {
-    const RecordedEvent& e = reader_->event();
+  for (; n < max_new && session_->reader->Valid(); session_->reader->Next()) {
+    const RecordedEvent& e = session_->reader->event();
     if (e.position != next_position_) {
       SetError(fmt::format("log read returned position {} where {} was expected", e.position,
                            next_position_),
@@ -164,14 +167,14 @@ bool Shipper::Impl::FillInFlight(std::size_t max_new) {
       return false;
     }
     if (!ProduceEvent(e)) break;  // queue full: poll, then carry on from this event
-    txn_last_position_ = e.position;
+    session_->txn_last_position = e.position;
     ++next_position_;
     ++n;
   }
-  if (!reader_->Valid() && !reader_->status().ok()) {
+  if (!session_->reader->Valid() && !session_->reader->status().ok()) {
     // A corrupt event: stop rather than skip it; the operator must look (cairn verify).
-    logger_->error("shipper stopped: {}", reader_->status().message());
-    SetError(reader_->status().message(), true);
+    logger_->error("shipper stopped: {}", session_->reader->status().message());
+    SetError(session_->reader->status().message(), true);
     stop_requested_ = true;
   }
   return n > 0;
@@ -180,7 +183,7 @@ bool Shipper::Impl::FillInFlight(std::size_t max_new) {
 bool Shipper::Impl::ProduceEvent(const RecordedEvent& e) {
   const std::string& topic = router_.TopicFor(e.stream, e.type);
   if (dead_positions_.count(e.position)) {
-    in_flight_.push_back(InFlight{e.position, true, 0, Clock::now()});
+    session_->in_flight.push_back(InFlight{e.position, true, 0, Clock::now()});
     return true;
   }
   if (auto held = held_streams_.find(e.stream); held != held_streams_.end()) {
@@ -191,55 +194,58 @@ bool Shipper::Impl::ProduceEvent(const RecordedEvent& e) {
     return true;
   }
 
-  const std::string_view value = ship::EventValue(e, opt_.value_format, &fbb_, &scratch_);
-  rd_kafka_headers_t* headers = ship::EventHeaders(
-      e, opt_.type_header, store_id_,
-      opt_.mode == DeliveryMode::kExactlyOnce ? std::string_view(txn_tag_) : std::string_view());
+  const ship::WireRecord record = ship::EventRecord(
+      e, opt_.value_format, opt_.type_header, store_id_,
+      opt_.mode == DeliveryMode::kExactlyOnce ? std::string_view(txn_tag_) : std::string_view(),
+      &fbb_, &scratch_);
 
   rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer_.get(), RD_KAFKA_V_RKT(Topic(topic)),
-      RD_KAFKA_V_KEY(e.stream.data(), e.stream.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_TIMESTAMP(e.timestamp_us / 1000),
+      session_->producer.get(), RD_KAFKA_V_RKT(Topic(topic)),
+      RD_KAFKA_V_KEY(record.key.data(), record.key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(record.value.data()), record.value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(record.headers),
+      RD_KAFKA_V_TIMESTAMP(record.timestamp_ms),
       // The position rides in the opaque (no allocation per message); the delivery callback
       // casts it back.
       RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(  // NOLINT(performance-no-int-to-ptr)
           static_cast<std::uintptr_t>(e.position))),
       RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const auto bytes = static_cast<std::uint32_t>(value.size() + e.stream.size());
-    in_flight_.push_back(InFlight{e.position, false, bytes, Clock::now()});
-    in_flight_bytes_ += bytes;
-    if (opt_.mode == DeliveryMode::kExactlyOnce) ++txn_events_;
+    const auto bytes = static_cast<std::uint32_t>(record.value.size() + record.key.size());
+    session_->in_flight.push_back(InFlight{e.position, false, bytes, Clock::now()});
+    session_->in_flight_bytes += bytes;
+    if (opt_.mode == DeliveryMode::kExactlyOnce) ++session_->txn_events;
     return true;
   }
-  rd_kafka_headers_destroy(headers);  // not taken over on failure
+  rd_kafka_headers_destroy(record.headers);  // not taken over on failure
   if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return false;
   if (ship::IsPermanentMessageError(err)) {
     DeadLetterEvent(e, topic, rd_kafka_err2str(err), rd_kafka_err2name(err), 0);
     return true;
   }
   if (err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__STATE) {
-    fatal_ = true;
-    fatal_reason_ = rd_kafka_err2str(err);
+    session_->fatal = true;
+    session_->fatal_reason = rd_kafka_err2str(err);
   } else {
-    rewind_needed_ = true;
-    rewind_reason_ = fmt::format("produce: {}", rd_kafka_err2str(err));
+    session_->rewind_needed = true;
+    session_->rewind_reason = fmt::format("produce: {}", rd_kafka_err2str(err));
   }
   return false;
 }
 
 void Shipper::Impl::AdvanceShippedThrough() {
   // Dead letters must be on disk before the checkpoint passes them.
-  if (!pending_dead_letters_.empty()) return;
+  if (!pending_dead_letters_.empty() || !session_) return;
   std::uint64_t through = shipped_through_;
-  while (!in_flight_.empty() && in_flight_.front().done) {
-    through = in_flight_.front().position;
-    in_flight_.pop_front();
+  while (!session_->in_flight.empty() && session_->in_flight.front().done) {
+    through = session_->in_flight.front().position;
+    session_->in_flight.pop_front();
   }
   if (opt_.mode == DeliveryMode::kExactlyOnce) return;  // commits move it (CommitTransaction)
-  if (through == shipped_through_) return;
+  if (through != shipped_through_) MoveShippedThrough(through);
+}
+
+void Shipper::Impl::MoveShippedThrough(std::uint64_t through) {
   shipped_through_ = through;
   dead_positions_.erase(dead_positions_.begin(), dead_positions_.upper_bound(through));
   {
@@ -255,17 +261,18 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
     if (m->err) logger_->warn("{}: {}", rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
     return;
   }
+  if (!session_) return;  // reported while its producer was being destroyed: it ships again
   last_progress_ = Clock::now();
-  if (in_flight_.empty() || position < in_flight_.front().position ||
-      position - in_flight_.front().position >= in_flight_.size())
+  if (session_->in_flight.empty() || position < session_->in_flight.front().position ||
+      position - session_->in_flight.front().position >= session_->in_flight.size())
     return;  // from before a rewind
-  InFlight& f = in_flight_[position - in_flight_.front().position];
+  InFlight& f = session_->in_flight[position - session_->in_flight.front().position];
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     f.done = true;
     broker_reachable_ = true;
     ++events_shipped_;
     bytes_shipped_ += f.bytes;
-    in_flight_bytes_ -= std::min<std::uint64_t>(in_flight_bytes_, f.bytes);
+    session_->in_flight_bytes -= std::min<std::uint64_t>(session_->in_flight_bytes, f.bytes);
     mean_event_bytes_ = mean_event_bytes_ ? (mean_event_bytes_ * 63 + f.bytes) / 64 : f.bytes;
     latencies_.Add(static_cast<std::uint32_t>(std::min<std::int64_t>(
         UINT32_MAX,
@@ -283,21 +290,22 @@ void Shipper::Impl::HandleDelivery(const rd_kafka_message_t* m) {
     auto event = store_.ReadEvent(position, /*upcast=*/false);
     if (event.ok()) {
       f.done = true;
-      in_flight_bytes_ -= std::min<std::uint64_t>(in_flight_bytes_, f.bytes);
+      session_->in_flight_bytes -= std::min<std::uint64_t>(session_->in_flight_bytes, f.bytes);
       DeadLetterEvent(event->view(), rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err),
                       rd_kafka_err2name(m->err), 0, /*track=*/false);
-      if (opt_.mode == DeliveryMode::kExactlyOnce) txn_failed_ = true;  // abort and redo
+      if (opt_.mode == DeliveryMode::kExactlyOnce) session_->txn_failed = true;  // abort and redo
       return;
     }
   }
   logger_->warn("delivery of position {} failed: {}; rewinding to the checkpoint", position,
                 rd_kafka_err2str(m->err));
-  rewind_needed_ = true;
-  rewind_reason_ = fmt::format("delivery failed: {}", rd_kafka_err2str(m->err));
+  session_->rewind_needed = true;
+  session_->rewind_reason = fmt::format("delivery failed: {}", rd_kafka_err2str(m->err));
   char reason[512];
-  if (rd_kafka_fatal_error(producer_.get(), reason, sizeof reason) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    fatal_ = true;
-    fatal_reason_ = reason;
+  if (rd_kafka_fatal_error(session_->producer.get(), reason, sizeof reason) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    session_->fatal = true;
+    session_->fatal_reason = reason;
   }
 }
 
@@ -313,7 +321,7 @@ void Shipper::Impl::ProbeBrokersWhenIdle() {
 
 bool Shipper::Impl::ProbeBrokers() {
   const rd_kafka_metadata_t* md = nullptr;
-  const rd_kafka_resp_err_t err = rd_kafka_metadata(producer_.get(), 0, nullptr, &md, 500);
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(session_->producer.get(), 0, nullptr, &md, 500);
   if (md) rd_kafka_metadata_destroy(md);
   broker_reachable_ = err == RD_KAFKA_RESP_ERR_NO_ERROR;
   return broker_reachable_;
@@ -327,7 +335,7 @@ bool Shipper::Impl::ProbeBrokers() {
 // stall_timeout of silence with the brokers there triggers the replacement.
 void Shipper::Impl::WatchForStall() {
   const auto now = Clock::now();
-  if (in_flight_.empty() || opt_.stall_timeout.count() <= 0) {
+  if (session_->in_flight.empty() || opt_.stall_timeout.count() <= 0) {
     last_progress_ = now;
     return;
   }
@@ -343,11 +351,11 @@ void Shipper::Impl::WatchForStall() {
   const auto silent_s =
       std::chrono::duration_cast<std::chrono::seconds>(now - last_progress_).count();
   // Rewind() logs this and puts it in the status.
-  rewind_needed_ = true;
-  rewind_reason_ = fmt::format(
+  session_->rewind_needed = true;
+  session_->rewind_reason = fmt::format(
       "producer stalled: no delivery report for {} s with {} events in flight while the "
       "brokers answer (stall timeout {} ms); replacing it",
-      silent_s, in_flight_.size(), opt_.stall_timeout.count());
+      silent_s, session_->in_flight.size(), opt_.stall_timeout.count());
 }
 
 void Shipper::Impl::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -361,13 +369,17 @@ void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char why[512];
     const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, why, sizeof why);
-    self->fatal_ = true;
-    self->fatal_reason_ = why;
+    if (self->session_) {  // else no producer of ours is left to replace
+      self->session_->fatal = true;
+      self->session_->fatal_reason = why;
+    }
     // Another shipper took over our transactional.id: fencing it back would make the two
     // take turns forever. Stop and say so.
     if (cause == RD_KAFKA_RESP_ERR__FENCED || cause == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-        cause == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+        cause == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
       self->fenced_ = true;
+      self->fenced_reason_ = why;
+    }
   }
   self->logger_->log(
       code == RD_KAFKA_RESP_ERR__TRANSPORT || code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
@@ -392,22 +404,17 @@ void Shipper::Impl::Rewind(std::string_view why) {
     status_.last_error = std::string(why);
     ++status_.rewinds;
   }
-  if (opt_.mode == DeliveryMode::kExactlyOnce && in_transaction_ && !fatal_) AbortTransaction(why);
-  // A new producer: fresh idempotence sequence numbers, no message of unknown fate behind us.
-  // Disconnect collects the last delivery reports, so the checkpoint keeps every success.
-  Disconnect();
+  if (opt_.mode == DeliveryMode::kExactlyOnce && session_->in_transaction && !session_->fatal)
+    AbortTransaction(why);
+  // The last delivery reports first, so that the checkpoint keeps every success; then a new
+  // session: fresh idempotence sequence numbers, no message of unknown fate behind us.
+  DrainProducer();
   (void)FlushDeadLetters();
   if (opt_.mode == DeliveryMode::kAtLeastOnce) AdvanceShippedThrough();
-  in_flight_.clear();
-  in_flight_bytes_ = 0;
   // Dead-letter-topic records of an aborted transaction go out again in the next one.
-  pending_dlt_.insert(pending_dlt_.end(), txn_dlt_.begin(), txn_dlt_.end());
-  txn_dlt_.clear();
+  pending_dlt_.insert(pending_dlt_.end(), session_->txn_dlt.begin(), session_->txn_dlt.end());
+  Disconnect();
   next_position_ = shipped_through_ + 1;
-  rewind_needed_ = false;
-  fatal_ = false;
-  txn_failed_ = false;
-  txn_events_ = 0;
 }
 
 }  // namespace cairn

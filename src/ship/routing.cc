@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Topic routing and the routes file's parser (routing.h).
 #include "ship/routing.h"
 
 #include <algorithm>
@@ -46,10 +48,6 @@ std::vector<std::string> Router::Topics() const {
   return topics;
 }
 
-}  // namespace cairn::ship
-
-namespace cairn {
-
 Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* default_topic) {
   std::vector<RouteRule> rules;
   int line_no = 0;
@@ -96,4 +94,4 @@ Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* d
   return rules;
 }
 
-}  // namespace cairn
+}  // namespace cairn::ship

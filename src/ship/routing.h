@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Which Kafka topic an event goes to (ShipperOptions::routes, docs/shipping.md "Routes"),
+// Kafka's topic-name rule, and the parser of the tool's routes file.
 #pragma once
 
 #include <string>
@@ -25,5 +28,13 @@ class Router {
   std::vector<RouteRule> rules_;
   std::string default_topic_;
 };
+
+// Parses a routes file (docs/shipping.md, "Routes"):
+//   # comment
+//   category order         order-events
+//   type-prefix Payment    payment-events
+//   default                domain-events
+// Returns the rules and sets `*default_topic` when a `default` line is present.
+Result<std::vector<RouteRule>> ParseRoutes(std::string_view text, std::string* default_topic);
 
 }  // namespace cairn::ship

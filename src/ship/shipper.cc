@@ -137,14 +137,15 @@ Status Shipper::Impl::Connect() {
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDelivery);
   rd_kafka_conf_set_error_cb(conf->get(), &Impl::OnError);
   char err[512];
-  producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof err));
-  if (!producer_) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
+  session_ = std::make_unique<ProducerSession>();
+  session_->producer.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof err));
+  if (!session_->producer) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
 
   if (opt_.mode != DeliveryMode::kExactlyOnce) return Status::Ok();
 
   // Fences any earlier producer with our transactional.id and aborts its open transaction.
   while (!stop_requested_) {
-    rd_kafka_error_t* e = rd_kafka_init_transactions(producer_.get(), 10000);
+    rd_kafka_error_t* e = rd_kafka_init_transactions(session_->producer.get(), 10000);
     if (!e) break;
     std::string what = rd_kafka_error_string(e);
     const bool retriable = rd_kafka_error_is_retriable(e);
@@ -157,13 +158,14 @@ Status Shipper::Impl::Connect() {
   // librdkafka's mock cluster (the embedded Kafka of the demo and tests) shows uncommitted and
   // aborted records to every reader: there a checkpoint record must wait for its events'
   // acknowledgements (transactions.cc). A real cluster hides them from read_committed readers.
-  if (char* id = rd_kafka_clusterid(producer_.get(), 5000)) {
-    cluster_shows_uncommitted_ = std::string_view(id).starts_with("mockCluster");
-    rd_kafka_mem_free(producer_.get(), id);
+  if (char* id = rd_kafka_clusterid(session_->producer.get(), 5000)) {
+    session_->cluster_shows_uncommitted = std::string_view(id).starts_with("mockCluster");
+    rd_kafka_mem_free(session_->producer.get(), id);
   }
 
   // What Kafka already holds: the last committed checkpoint record of this store.
-  if (Status s = ship::CreateCompactedTopic(producer_.get(), opt_.checkpoint_topic, 10000); !s.ok())
+  if (Status s = ship::CreateCompactedTopic(session_->producer.get(), opt_.checkpoint_topic, 10000);
+      !s.ok())
     logger_->info("checkpoint topic: {} (carrying on; the broker may create it)", s.message());
   while (!stop_requested_) {
     auto last =
@@ -202,25 +204,26 @@ Status Shipper::Impl::Connect() {
   return Status::Cancelled("stopped while connecting");
 }
 
-void Shipper::Impl::Disconnect() {
-  reader_.reset();
-  if (!producer_) return;
-  rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+void Shipper::Impl::DrainProducer() {
+  if (!session_ || !session_->producer) return;
+  session_->reader.reset();
+  rd_kafka_purge(session_->producer.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   // Purged messages still get their delivery reports; collect them so none arrives later.
   const auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (rd_kafka_outq_len(producer_.get()) > 0 && Clock::now() < deadline)
-    rd_kafka_poll(producer_.get(), 10);
-  for (auto& [name, rkt] : topics_) rd_kafka_topic_destroy(rkt);
-  topics_.clear();
-  producer_.reset();
-  in_transaction_ = false;
+  while (rd_kafka_outq_len(session_->producer.get()) > 0 && Clock::now() < deadline)
+    rd_kafka_poll(session_->producer.get(), 10);
+}
+
+void Shipper::Impl::Disconnect() {
+  DrainProducer();
+  session_.reset();
 }
 
 rd_kafka_topic_t* Shipper::Impl::Topic(const std::string& name) {
-  auto it = topics_.find(name);
-  if (it != topics_.end()) return it->second;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer_.get(), name.c_str(), nullptr);
-  topics_.emplace(name, rkt);
+  auto it = session_->topics.find(name);
+  if (it != session_->topics.end()) return it->second;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(session_->producer.get(), name.c_str(), nullptr);
+  session_->topics.emplace(name, rkt);
   return rkt;
 }
 

@@ -108,6 +108,40 @@ class Shipper::Impl {
     std::string value;
     std::string error_code;
   };
+  // One Kafka producer and everything that lives and dies with it: its topic handles, the
+  // store reader feeding it, the events it has in flight, the transaction it has open, and
+  // why it must be replaced. Connect makes it whole; EndSession destroys it whole, so a
+  // rewind starts from a new one (fresh idempotence sequence numbers, nothing of unknown fate
+  // behind it) with nothing to reset by hand. Shipping thread only.
+  struct ProducerSession {
+    ship::KafkaPtr producer;
+    std::map<std::string, rd_kafka_topic_t*, std::less<>> topics;  // destroyed with it
+    std::optional<EventReader> reader;
+    std::deque<InFlight> in_flight;
+    std::uint64_t in_flight_bytes = 0;
+    // Why the session must end: a rewind to the checkpoint, or a fatal producer error.
+    bool rewind_needed = false;
+    std::string rewind_reason;
+    bool fatal = false;
+    std::string fatal_reason;
+    // Exactly-once: the open transaction and the dead-letter-topic records sent in it.
+    bool in_transaction = false;
+    std::uint64_t txn_events = 0;
+    Clock::time_point txn_started;
+    std::uint64_t txn_last_position = 0;
+    bool txn_failed = false;
+    std::vector<PendingDeadLetter> txn_dlt;
+    // The cluster shows uncommitted records (librdkafka's mock): a transaction's checkpoint
+    // record then waits for every acknowledgement of its events.
+    bool cluster_shows_uncommitted = true;
+
+    ProducerSession() = default;
+    ~ProducerSession() {
+      for (auto& [name, rkt] : topics) rd_kafka_topic_destroy(rkt);
+    }
+    ProducerSession(const ProducerSession&) = delete;
+    ProducerSession& operator=(const ProducerSession&) = delete;
+  };
 
   void Run();
   // What the produce loop does after a step (produce_loop.cc): ship, go round again, drain
@@ -120,6 +154,10 @@ class Shipper::Impl {
   void WaitForWork();
   void Drain();
   Status Connect();
+  // Purges what the producer still holds and collects its last delivery reports (so the
+  // checkpoint keeps every success); the session stays for the caller to read, then EndSession.
+  void DrainProducer();
+  // DrainProducer, then the session is destroyed whole.
   void Disconnect();
   bool FillInFlight(std::size_t max_new);
   // Produces one event; false when the producer's queue is full (try again after a poll).
@@ -130,7 +168,10 @@ class Shipper::Impl {
                        std::string_view error_code, std::uint64_t held_behind, bool track = true);
   void ProduceToDeadLetterTopic(const PendingDeadLetter& d);
   Status FlushDeadLetters();
+  // Pops the acknowledged front of in_flight_ and, at least once, moves shipped-through past it.
   void AdvanceShippedThrough();
+  // The one place shipped-through moves forward (at-least-once acks, exactly-once commits).
+  void MoveShippedThrough(std::uint64_t through);
   void Rewind(std::string_view why);
   void PublishStatus(bool force);
   void SetError(std::string error, bool failed);
@@ -177,10 +218,10 @@ class Shipper::Impl {
   Status final_status_ CAIRN_GUARDED_BY(status_mu_);
 
   // --- shipping thread only ---
-  ship::KafkaPtr producer_;
-  std::map<std::string, rd_kafka_topic_t*, std::less<>> topics_;
-  std::optional<EventReader> reader_;
-  std::deque<InFlight> in_flight_;
+  std::unique_ptr<ProducerSession> session_;  // null while not connected
+  // Another producer took over our transactional.id (OnError): exactly-once stops.
+  bool fenced_ = false;
+  std::string fenced_reason_;
   std::uint64_t next_position_ = 1;  // the next position to read and produce
   std::uint64_t shipped_through_ = 0;
   std::uint64_t saved_checkpoint_ = 0;
@@ -193,24 +234,10 @@ class Shipper::Impl {
   std::map<std::uint64_t, bool> dead_positions_;
   std::vector<PendingDeadLetter> pending_dead_letters_;  // not yet in the store
   std::vector<PendingDeadLetter> pending_dlt_;           // exactly-once: to the DLT next txn
-  std::vector<PendingDeadLetter> txn_dlt_;               // exactly-once: sent in this txn
-  bool rewind_needed_ = false;
-  std::string rewind_reason_;
-  bool fatal_ = false;
-  bool fenced_ = false;
-  std::string fatal_reason_;
   std::uint64_t mean_event_bytes_ = 0;
   ship::LatencyWindow latencies_;
   flatbuffers::FlatBufferBuilder fbb_{1024};
   std::string scratch_;
-  bool in_transaction_ = false;
-  std::uint64_t txn_events_ = 0;
-  Clock::time_point txn_started_;
-  std::uint64_t txn_last_position_ = 0;
-  bool txn_failed_ = false;
-  // Connect: the cluster shows uncommitted records (librdkafka's mock): a transaction's
-  // checkpoint record then waits for every acknowledgement of its events.
-  bool cluster_shows_uncommitted_ = true;
   std::uint64_t run_id_ = std::random_device()() * 0x100000000ull ^ std::random_device()();
   std::uint64_t txn_seq_ = 0;
   std::string txn_tag_;
@@ -226,7 +253,6 @@ class Shipper::Impl {
   // Counters written by the shipping thread, published into status_.
   std::uint64_t events_shipped_ = 0;
   std::uint64_t bytes_shipped_ = 0;
-  std::uint64_t in_flight_bytes_ = 0;
   std::atomic<bool> broker_reachable_{false};
   // The last metadata probe, idle or of a stalled producer. Shipping thread only.
   Clock::time_point last_broker_probe_{};

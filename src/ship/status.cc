@@ -4,6 +4,7 @@
 // checkpoint saved in the store, WaitUntilShipped, Stop, and the Prometheus text.
 #include "ship/shipper_impl.h"
 
+#include "metrics/prometheus.h"
 #include "util/clock.h"
 
 namespace cairn {
@@ -40,7 +41,8 @@ void Shipper::Impl::PublishStatus(bool force) {
   status_.produce_latency_p50_ms = p50;
   status_.produce_latency_p99_ms = p99;
   status_.broker_reachable = broker_reachable_;
-  status_.lag_bytes = in_flight_bytes_;  // the rest is estimated in GetStatus
+  status_.lag_bytes =
+      session_ ? session_->in_flight_bytes : 0;  // the rest is estimated in GetStatus
   if (status_.state == ShipperState::kRecovering) status_.state = ShipperState::kShipping;
   const double window = std::chrono::duration<double>(now - rate_window_start_).count();
   if (window >= 1.0) {
@@ -110,19 +112,13 @@ Status Shipper::Impl::Stop() {
 
 std::string Shipper::PrometheusMetrics() const {
   const ShipperStatus s = GetStatus();
-  std::string out;
+  metrics::Exposition x("cairn_shipper_");
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
-                    double value) {
-    fmt::format_to(std::back_inserter(out), "# HELP cairn_shipper_{} {}\n", name, help);
-    fmt::format_to(std::back_inserter(out), "# TYPE cairn_shipper_{} {}\n", name, type);
-    fmt::format_to(std::back_inserter(out), "cairn_shipper_{} {}\n", name, value);
-  };
-  out += "# HELP cairn_shipper_state Current state (1 for the state named by the label).\n";
-  out += "# TYPE cairn_shipper_state gauge\n";
+                    double value) { x.Value(name, type, help, value); };
+  x.Family("state", "gauge", "Current state (1 for the state named by the label).");
   for (ShipperState st : {ShipperState::kStarting, ShipperState::kShipping,
                           ShipperState::kRecovering, ShipperState::kStopped, ShipperState::kFailed})
-    fmt::format_to(std::back_inserter(out), "cairn_shipper_state{{state=\"{}\"}} {}\n",
-                   ToString(st), st == s.state ? 1 : 0);
+    x.Sample("state", fmt::format("state=\"{}\"", ToString(st)), st == s.state ? 1 : 0);
   metric("broker_reachable", "gauge", "1 when a broker connection is up.", s.broker_reachable);
   metric("head_position", "gauge", "The store's committed head position.",
          static_cast<double>(s.head_position));
@@ -170,7 +166,7 @@ std::string Shipper::PrometheusMetrics() const {
     metric("appends_rejected_total", "counter", "Appends refused: backlog quota exceeded.",
            static_cast<double>(s.backlog.rejected_appends));
   }
-  return out;
+  return x.Take();
 }
 
 }  // namespace cairn

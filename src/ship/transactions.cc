@@ -15,22 +15,22 @@ namespace cairn {
 // --- exactly-once ----------------------------------------------------------------------------
 
 Status Shipper::Impl::BeginTransaction() {
-  rd_kafka_error_t* e = rd_kafka_begin_transaction(producer_.get());
+  rd_kafka_error_t* e = rd_kafka_begin_transaction(session_->producer.get());
   if (e) {
-    fatal_ = true;
-    fatal_reason_ = std::string("begin transaction: ") + rd_kafka_error_string(e);
+    session_->fatal = true;
+    session_->fatal_reason = std::string("begin transaction: ") + rd_kafka_error_string(e);
     rd_kafka_error_destroy(e);
-    return Status::Unavailable(fatal_reason_);
+    return Status::Unavailable(session_->fatal_reason);
   }
-  in_transaction_ = true;
-  txn_events_ = 0;
-  txn_failed_ = false;
-  txn_started_ = Clock::now();
-  txn_last_position_ = shipped_through_;
+  session_->in_transaction = true;
+  session_->txn_events = 0;
+  session_->txn_failed = false;
+  session_->txn_started = Clock::now();
+  session_->txn_last_position = shipped_through_;
   txn_tag_ = fmt::format("{:016x}-{}", run_id_, ++txn_seq_);
   // Dead letters found in the aborted attempt go to the DLT in this transaction.
   for (const auto& d : pending_dlt_) ProduceToDeadLetterTopic(d);
-  txn_dlt_ = std::move(pending_dlt_);
+  session_->txn_dlt = std::move(pending_dlt_);
   pending_dlt_.clear();
   return Status::Ok();
 }
@@ -38,8 +38,8 @@ Status Shipper::Impl::BeginTransaction() {
 bool Shipper::Impl::TransactionDue() const {
   // A full in-flight window is not a reason to commit: acknowledgements free it, and bigger
   // transactions cost fewer commits.
-  return txn_events_ >= opt_.transaction_max_events ||
-         Clock::now() - txn_started_ >= opt_.transaction_max_interval;
+  return session_->txn_events >= opt_.transaction_max_events ||
+         Clock::now() - session_->txn_started >= opt_.transaction_max_interval;
 }
 
 // The transaction's checkpoint record (docs/shipping.md): partition 0 of the checkpoint topic,
@@ -52,14 +52,14 @@ Status Shipper::Impl::ProduceCheckpointRecord(std::uint64_t through) {
                                  {"time_us", internal::WallClockMicros()}};
   const std::string value = record.dump();
   rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer_.get(), RD_KAFKA_V_RKT(Topic(opt_.checkpoint_topic)), RD_KAFKA_V_PARTITION(0),
-      RD_KAFKA_V_KEY(transactional_id_.data(), transactional_id_.size()),
+      session_->producer.get(), RD_KAFKA_V_RKT(Topic(opt_.checkpoint_topic)),
+      RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(transactional_id_.data(), transactional_id_.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(nullptr), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rewind_needed_ = true;
-    rewind_reason_ = fmt::format("checkpoint record: {}", rd_kafka_err2str(err));
-    return Status::Unavailable(rewind_reason_);
+    session_->rewind_needed = true;
+    session_->rewind_reason = fmt::format("checkpoint record: {}", rd_kafka_err2str(err));
+    return Status::Unavailable(session_->rewind_reason);
   }
   return Status::Ok();
 }
@@ -72,24 +72,26 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
   // made each transaction's cycle one round trip longer). The mock shows uncommitted records:
   // there every event must be acknowledged before the record is written, so that a visible
   // checkpoint always means its events are there too (docs/shipping.md).
-  while (cluster_shows_uncommitted_ && std::any_of(in_flight_.begin(), in_flight_.end(),
-                                                   [](const InFlight& f) { return !f.done; })) {
-    if (txn_failed_ || rewind_needed_ || fatal_) break;
+  while (session_->cluster_shows_uncommitted &&
+         std::any_of(session_->in_flight.begin(), session_->in_flight.end(),
+                     [](const InFlight& f) { return !f.done; })) {
+    if (session_->txn_failed || session_->rewind_needed || session_->fatal) break;
     if (Clock::now() > deadline) {
-      rewind_needed_ = true;
-      rewind_reason_ = "transaction events not acknowledged in time";
+      session_->rewind_needed = true;
+      session_->rewind_reason = "transaction events not acknowledged in time";
       break;
     }
-    rd_kafka_poll(producer_.get(), 5);
+    rd_kafka_poll(session_->producer.get(), 5);
   }
-  if (txn_failed_ || rewind_needed_ || fatal_) {
+  if (session_->txn_failed || session_->rewind_needed || session_->fatal) {
     (void)FlushDeadLetters();
-    rewind_needed_ = true;
-    if (rewind_reason_.empty()) rewind_reason_ = "a message of the transaction failed";
-    return Status::Unavailable(rewind_reason_);
+    session_->rewind_needed = true;
+    if (session_->rewind_reason.empty())
+      session_->rewind_reason = "a message of the transaction failed";
+    return Status::Unavailable(session_->rewind_reason);
   }
   if (Status s = FlushDeadLetters(); !s.ok()) return s;
-  const std::uint64_t through = txn_last_position_;
+  const std::uint64_t through = session_->txn_last_position;
 
   if (Status s = ProduceCheckpointRecord(through); !s.ok()) return s;
   while (true) {
@@ -97,7 +99,8 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     // An int of milliseconds: clamped, never cast negative (drain_timeout of ms::max() was).
     rd_kafka_error_t* e = rd_kafka_commit_transaction(
-        producer_.get(), static_cast<int>(std::clamp<std::int64_t>(left.count(), 1000, INT32_MAX)));
+        session_->producer.get(),
+        static_cast<int>(std::clamp<std::int64_t>(left.count(), 1000, INT32_MAX)));
     if (!e) break;
     const std::string what = rd_kafka_error_string(e);
     const bool retriable = rd_kafka_error_is_retriable(e);
@@ -109,34 +112,31 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
       continue;
     }
     if (fatal) {
-      fatal_ = true;
-      fatal_reason_ = "commit transaction: " + what;
+      session_->fatal = true;
+      session_->fatal_reason = "commit transaction: " + what;
     } else {
-      rewind_needed_ = true;
-      rewind_reason_ = "commit transaction: " + what;
-      if (!abort) fatal_ = true;  // state unknown: start from a new producer
+      session_->rewind_needed = true;
+      session_->rewind_reason = "commit transaction: " + what;
+      if (!abort) session_->fatal = true;  // state unknown: start from a new producer
     }
     return Status::Unavailable(what);
   }
-  if (txn_failed_) {
+  if (session_->txn_failed) {
     // A delivery report served inside the commit said an event failed, yet the commit went
     // through: librdkafka promises this cannot happen; if it does, stop rather than trust it.
-    fatal_ = true;
-    fatal_reason_ = "a transaction committed although one of its events failed";
-    return Status::Internal(fatal_reason_);
+    session_->fatal = true;
+    session_->fatal_reason = "a transaction committed although one of its events failed";
+    return Status::Internal(session_->fatal_reason);
   }
-  in_transaction_ = false;
-  in_flight_.clear();
-  in_flight_bytes_ = 0;
-  txn_dlt_.clear();
-  shipped_through_ = through;
-  dead_positions_.erase(dead_positions_.begin(), dead_positions_.upper_bound(through));
+  session_->in_transaction = false;
+  session_->in_flight.clear();
+  session_->in_flight_bytes = 0;
+  session_->txn_dlt.clear();
   {
     internal::MutexLock lk(status_mu_);
-    status_.shipped_through = through;
     ++status_.transactions_committed;
   }
-  shipped_cv_.notify_all();
+  MoveShippedThrough(through);
   if (Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval)
     if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
   return Status::Ok();
@@ -144,13 +144,13 @@ Status Shipper::Impl::CommitTransaction(Clock::time_point deadline) {
 
 void Shipper::Impl::AbortTransaction(std::string_view why) {
   logger_->info("aborting transaction: {}", why);
-  rd_kafka_error_t* e = rd_kafka_abort_transaction(producer_.get(), 10000);
+  rd_kafka_error_t* e = rd_kafka_abort_transaction(session_->producer.get(), 10000);
   if (e) {
     logger_->warn("abort transaction: {}", rd_kafka_error_string(e));
     rd_kafka_error_destroy(e);
-    fatal_ = true;  // a new producer's init_transactions aborts it for us
+    session_->fatal = true;  // a new producer's init_transactions aborts it for us
   }
-  in_transaction_ = false;
+  session_->in_transaction = false;
 }
 
 }  // namespace cairn

@@ -40,4 +40,15 @@ std::string_view EventValue(const RecordedEvent& e, ValueFormat format,
   return *scratch;
 }
 
+WireRecord EventRecord(const RecordedEvent& e, ValueFormat format, const std::string& type_header,
+                       const std::string& store_id, std::string_view txn_tag,
+                       flatbuffers::FlatBufferBuilder* fbb, std::string* scratch) {
+  WireRecord r;
+  r.key = e.stream;
+  r.value = EventValue(e, format, fbb, scratch);
+  r.headers = EventHeaders(e, type_header, store_id, txn_tag);
+  r.timestamp_ms = e.timestamp_us / 1000;
+  return r;
+}
+
 }  // namespace cairn::ship

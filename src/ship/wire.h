@@ -1,9 +1,11 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // The wire format of shipped events, version 1 (docs/shipping.md): the message headers and
-// the value of an event, built here and only here — by the shipper and by dead-letter retry.
+// the key, value and timestamp of an event, built here and only here — by the shipper and by
+// dead-letter retry.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,5 +25,19 @@ rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const std::string& type
 // use of `*scratch`.
 std::string_view EventValue(const RecordedEvent& e, ValueFormat format,
                             flatbuffers::FlatBufferBuilder* fbb, std::string* scratch);
+
+// One event as a Kafka record: key (the stream id: per-stream order in one partition), value,
+// headers and timestamp (the commit time, in milliseconds). `headers` belongs to the caller
+// until rd_kafka_producev takes it (on success). The views are valid while `e` and `*scratch`
+// are, until the next use of `*scratch`.
+struct WireRecord {
+  std::string_view key;
+  std::string_view value;
+  rd_kafka_headers_t* headers = nullptr;
+  std::int64_t timestamp_ms = 0;
+};
+WireRecord EventRecord(const RecordedEvent& e, ValueFormat format, const std::string& type_header,
+                       const std::string& store_id, std::string_view txn_tag,
+                       flatbuffers::FlatBufferBuilder* fbb, std::string* scratch);
 
 }  // namespace cairn::ship

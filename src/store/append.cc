@@ -120,9 +120,7 @@ Status Store::Impl::Admit(const std::vector<store::AppendView>& views) {
     std::uint64_t events = 0, bytes = 0;
     for (const store::AppendView& v : views) {
       events += v.events.size();
-      for (const EventData& e : v.events)
-        bytes += e.payload.size() + e.metadata.size() + e.type.size() + e.content_type.size() +
-                 v.stream.size();
+      for (const EventData& e : v.events) bytes += store::EstimatedLogRecordBytes(v.stream, e);
     }
     if (Status s = backlog_.AwaitRoom(events, bytes); !s.ok()) return s;
   }

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The backlog quota's admission and counters, and the estimate of an event's stored bytes
+// (backlog.h).
 #include "store/backlog.h"
 
 #include <algorithm>
@@ -8,6 +11,16 @@
 #include "util/saturating.h"
 
 namespace cairn::store {
+
+std::uint64_t EstimatedLogRecordBytes(std::string_view stream, const EventData& event) {
+  // The envelope's fixed part: the value header, FlatBuffers' root offset, identifier and
+  // vtable, the scalars, the id, the 32-byte chain hash and a length prefix per field.
+  constexpr std::uint64_t kEnvelopeFixedBytes = 174;
+  constexpr std::size_t kPositionKeyBytes = 8;
+  return LogRecordBytes(kPositionKeyBytes, kEnvelopeFixedBytes + stream.size() + event.type.size() +
+                                               event.content_type.size() + event.metadata.size() +
+                                               event.payload.size());
+}
 
 Backlog::Backlog(const BacklogQuota& quota, bool read_only)
     : quota_(quota), enabled_(!read_only && (quota.max_events > 0 || quota.max_bytes > 0)) {}

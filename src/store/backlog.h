@@ -19,6 +19,17 @@
 
 namespace cairn::store {
 
+// What one event counts for against BacklogQuota::max_bytes ("stored size"): its log record,
+// key and value, as stored. The sequencer adds it up as it encodes a commit, an open adds it up
+// from the log; nothing else measures the backlog.
+inline std::uint64_t LogRecordBytes(std::size_t key_bytes, std::size_t value_bytes) {
+  return key_bytes + value_bytes;
+}
+// An append asks for room before it is encoded, so it asks by this estimate of the same
+// (within a few bytes of padding: tests/backlog_test.cc): its variable fields plus the
+// envelope's fixed part.
+std::uint64_t EstimatedLogRecordBytes(std::string_view stream, const EventData& event);
+
 class Backlog {
  public:
   // A quota with both limits 0 (the default) is disabled: every method is then a no-op.

@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <string>
 
-#include "audit/chain.h"
 #include "cairn/status.h"
+#include "codec/chain.h"
 #include "util/mutex.h"
 
 namespace cairn::store {
@@ -24,13 +24,13 @@ class PublishedHead {
  public:
   struct Snapshot {
     std::uint64_t position = 0;
-    audit::Hash chain_hash{};
+    codec::Hash chain_hash{};
     std::int64_t timestamp_us = 0;
     std::string write_error;  // empty while writes succeed
   };
 
   // A new head; wakes WaitPast.
-  void Publish(std::uint64_t position, const audit::Hash& hash, std::int64_t timestamp_us)
+  void Publish(std::uint64_t position, const codec::Hash& hash, std::int64_t timestamp_us)
       CAIRN_EXCLUDES(mu_) {
     {
       internal::MutexLock lk(mu_);
@@ -78,11 +78,11 @@ class PublishedHead {
   // The first stored position and the chain hash of the position before it (retention
   // removed everything below; 1 and the genesis hash's stand-in before any removal).
   std::uint64_t log_start() const { return log_start_.load(); }
-  audit::Hash log_start_hash() const CAIRN_EXCLUDES(mu_) {
+  codec::Hash log_start_hash() const CAIRN_EXCLUDES(mu_) {
     internal::MutexLock lk(mu_);
     return log_start_hash_;
   }
-  void SetLogStart(std::uint64_t start, const audit::Hash& hash_before) CAIRN_EXCLUDES(mu_) {
+  void SetLogStart(std::uint64_t start, const codec::Hash& hash_before) CAIRN_EXCLUDES(mu_) {
     internal::MutexLock lk(mu_);
     log_start_hash_ = hash_before;
     log_start_ = start;
@@ -92,14 +92,14 @@ class PublishedHead {
   mutable internal::Mutex mu_;
   mutable std::condition_variable cv_;  // notified when the head moves or the store closes
   std::uint64_t position_ CAIRN_GUARDED_BY(mu_) = 0;
-  audit::Hash hash_ CAIRN_GUARDED_BY(mu_){};
+  codec::Hash hash_ CAIRN_GUARDED_BY(mu_){};
   std::int64_t timestamp_us_ CAIRN_GUARDED_BY(mu_) = 0;
   bool closed_ CAIRN_GUARDED_BY(mu_) = false;
   Status write_status_ CAIRN_GUARDED_BY(mu_);
   // Written under mu_ with log_start_hash_; atomic so that readers checking a position
   // against it need no lock.
   std::atomic<std::uint64_t> log_start_{1};
-  audit::Hash log_start_hash_ CAIRN_GUARDED_BY(mu_){};
+  codec::Hash log_start_hash_ CAIRN_GUARDED_BY(mu_){};
 };
 
 }  // namespace cairn::store

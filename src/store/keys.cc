@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Key layouts of the column families (keys.h, docs/format.md "Keys").
 #include "store/keys.h"
 
 namespace cairn::store {

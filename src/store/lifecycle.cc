@@ -356,7 +356,7 @@ Status Store::Impl::LoadBacklog() {
     ro.fill_cache = false;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_));
     for (it->Seek(store::PositionKey(*shipped + 1)); it->Valid(); it->Next())
-      bytes += it->key().size() + it->value().size();
+      bytes += store::LogRecordBytes(it->key().size(), it->value().size());
     if (!it->status().ok()) return FromRocks(it->status(), "measuring the unshipped backlog");
   }
   backlog_.Start(*shipped, head, bytes);

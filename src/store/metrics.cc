@@ -15,25 +15,7 @@
 namespace cairn {
 namespace {
 
-class Exposition {
- public:
-  void Family(std::string_view name, std::string_view type, std::string_view help) {
-    fmt::format_to(std::back_inserter(out_), "# HELP cairn_store_{} {}\n", name, help);
-    fmt::format_to(std::back_inserter(out_), "# TYPE cairn_store_{} {}\n", name, type);
-  }
-  void Value(std::string_view name, std::string_view type, std::string_view help, double v) {
-    Family(name, type, help);
-    fmt::format_to(std::back_inserter(out_), "cairn_store_{} {}\n", name, v);
-  }
-  void Histogram(std::string_view name, std::string_view help, const internal::Histogram& h) {
-    Family(name, "histogram", help);
-    h.AppendTo(&out_, fmt::format("cairn_store_{}", name));
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
+using metrics::Exposition;
 
 // Bytes of every regular file under `dir` (SSTs, WAL, manifest, side files).
 std::uint64_t DiskBytes(const std::string& dir) {
@@ -76,7 +58,7 @@ void WriteMetricsTo(Exposition& x, const store::WriteMetrics& m) {
 }  // namespace
 
 std::string Store::Impl::PrometheusMetrics() const {
-  Exposition x;
+  Exposition x("cairn_store_");
   const StoreInfo info = GetInfo();
   x.Value("head_position", "gauge", "The last committed (and visible) position.",
           static_cast<double>(info.last_position));

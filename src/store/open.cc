@@ -128,8 +128,8 @@ Store::Impl::~Impl() {
 }
 
 Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
-                                                       const StoreOptions& options,
-                                                       bool repairing) {
+                                                       const StoreOptions& options, bool repairing,
+                                                       std::shared_ptr<StorageEnv> storage) {
   if (path.empty()) return Status::InvalidArgument("store path is empty");
   // A reader that opens while a writer recovers can find the writer's files mid-move: the log
   // flushed into a table file and deleted between the reader's reading of the MANIFEST and of
@@ -140,6 +140,7 @@ Result<std::unique_ptr<Store::Impl>> Store::Impl::Open(const std::string& path,
   for (int attempt = 1;; ++attempt) {
     std::unique_ptr<Impl> impl(new Impl(path, options));
     impl->repairing_ = repairing;
+    impl->storage_env_ = storage;
     if (Status s = impl->upcasters_.Build(options.upcasters); !s.ok()) return s;
     Status s = impl->OpenDatabase();
     if (s.ok()) return impl;
@@ -208,8 +209,7 @@ rocksdb::Options Store::Impl::DatabaseOptions(bool fresh,
                                               const std::shared_ptr<rocksdb::Logger>& bridge) {
   rocksdb::Options db_options;
   if (!gated_env_) {
-    rocksdb::Env* base =
-        options_.storage_env ? options_.storage_env->env() : rocksdb::Env::Default();
+    rocksdb::Env* base = storage_env_ ? storage_env_->env() : rocksdb::Env::Default();
     gated_env_ = rocksdb::NewCompositeEnv(wal_sync_gate_->Wrap(base->GetFileSystem()));
   }
   db_options.env = gated_env_.get();
@@ -563,7 +563,7 @@ Status Store::Impl::LoadLogStart() {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStart, &value);
   if (s.IsNotFound()) {
-    head_.SetLogStart(1, audit::Hash{});
+    head_.SetLogStart(1, codec::Hash{});
     return Status::Ok();
   }
   if (!s.ok()) return FromRocks(s, "reading where the log starts");
@@ -571,7 +571,7 @@ Status Store::Impl::LoadLogStart() {
   s = db_->Get(rocksdb::ReadOptions(), meta_, store::kMetaLogStartHash, &hash);
   if (value.size() != 8 || !s.ok() || hash.size() != 32)
     return Status::Corruption(fmt::format("store {}: the log-start record is malformed", path_));
-  audit::Hash hash_before{};
+  codec::Hash hash_before{};
   std::copy(hash.begin(), hash.end(), hash_before.begin());
   head_.SetLogStart(store::GetLittleEndian(value), hash_before);
   return Status::Ok();

@@ -542,7 +542,7 @@ Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
   return OwnedEvent::From(e);
 }
 
-Result<audit::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
+Result<codec::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
   if (position + 1 == head_.log_start() && position > 0) return head_.log_start_hash();
   rocksdb::PinnableSlice value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);

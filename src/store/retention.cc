@@ -86,7 +86,7 @@ class Store::Impl::Retention {
     std::string type;
     std::optional<EventId> caller_id;
     std::int64_t timestamp_us;
-    audit::Hash chain_hash;
+    codec::Hash chain_hash;
   };
   enum class Verdict {
     kNoRule,
@@ -243,7 +243,7 @@ class Store::Impl::Retention {
     return Status::Ok();
   }
 
-  void ExtendPrefix(std::uint64_t position, const audit::Hash& hash) {
+  void ExtendPrefix(std::uint64_t position, const codec::Hash& hash) {
     if (!prefix_open_) return;
     prefix_end_ = position + 1;
     prefix_hash_ = hash;
@@ -390,7 +390,7 @@ class Store::Impl::Retention {
   }
 
   // Range-deletes [log_start_, new_start) and records the new start and its anchor hash.
-  void AddMoveLogStart(std::uint64_t new_start, const audit::Hash& hash,
+  void AddMoveLogStart(std::uint64_t new_start, const codec::Hash& hash,
                        rocksdb::WriteBatch* batch) {
     batch->DeleteRange(store_.log_, store::PositionKey(log_start_), store::PositionKey(new_start));
     std::string v;
@@ -400,7 +400,7 @@ class Store::Impl::Retention {
                rocksdb::Slice(reinterpret_cast<const char*>(hash.data()), 32));
   }
 
-  Status Commit(rocksdb::WriteBatch* batch, std::uint64_t new_start, const audit::Hash& hash,
+  Status Commit(rocksdb::WriteBatch* batch, std::uint64_t new_start, const codec::Hash& hash,
                 std::string_view what) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -424,7 +424,7 @@ class Store::Impl::Retention {
       if (Status s = CutIndexRuns(begin, end, &batch); !s.ok()) return s;
       for (std::size_t i = begin; i < end; ++i) AddRemoval(removals_[i], &batch);
       std::uint64_t new_start = log_start_;
-      audit::Hash new_hash{};
+      codec::Hash new_hash{};
       const Removal& last = removals_[end - 1];
       if (last.position + 1 >= prefix_end_ && prefix_end_ > log_start_) {
         new_start = prefix_end_;
@@ -484,7 +484,7 @@ class Store::Impl::Retention {
   std::vector<Removal> removals_;
   std::uint64_t prefix_end_;  // [start_, prefix_end_) is all removed after this run
   bool prefix_open_ = true;
-  audit::Hash prefix_hash_{};    // chain hash at prefix_end_ - 1
+  codec::Hash prefix_hash_{};    // chain hash at prefix_end_ - 1
   std::uint64_t log_start_ = 0;  // WriteRemovals: the log start as written so far
   std::string value_, key_;
 };

@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// A RocksDB snapshot held for one scope (or none, for a reader that has no snapshot to take).
 #pragma once
 
 #include <rocksdb/db.h>

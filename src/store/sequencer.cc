@@ -403,7 +403,7 @@ Status Sequencer::LoadTail() {
   std::unique_ptr<rocksdb::Iterator> it(s_.db->NewIterator(rocksdb::ReadOptions(), s_.log));
   it->SeekToLast();
   std::uint64_t last = 0;
-  audit::Hash hash = hasher_.Genesis(s_.store_id);
+  codec::Hash hash = hasher_.Genesis(s_.store_id);
   std::int64_t ts = 0;
   if (it->Valid()) {
     if (!DecodePositionKey(it->key().ToStringView(), &last))
@@ -440,11 +440,12 @@ std::optional<Sequencer::UnsyncedGroup> Sequencer::CommitGroup(const std::vector
     }
   }
   batch_.Clear();
+  batch_log_bytes_ = 0;
   pending_versions_.clear();
   pending_ids_.clear();
   group_timestamp_us_ = std::max(s_.now_us(), head_timestamp_us_);
   const std::uint64_t group_start = next_position_;
-  const audit::Hash start_hash = head_hash_;
+  const codec::Hash start_hash = head_hash_;
 
   std::vector<Writer*> writing;
   for (Writer* w : group) {
@@ -462,7 +463,7 @@ std::optional<Sequencer::UnsyncedGroup> Sequencer::CommitGroup(const std::vector
 // positions and chain and marks the head for a reload (the write's outcome is unknown).
 std::optional<Sequencer::UnsyncedGroup> Sequencer::WriteGroup(const std::vector<Writer*>& writing,
                                                               std::uint64_t group_start,
-                                                              const audit::Hash& start_hash,
+                                                              const codec::Hash& start_hash,
                                                               bool recovering) {
   rocksdb::WriteOptions wo;
   wo.sync = false;  // kSync: the sync stage (BeginSync, EndSync) makes it durable
@@ -500,12 +501,12 @@ std::optional<Sequencer::UnsyncedGroup> Sequencer::WriteGroup(const std::vector<
     g.last_position = next_position_ - 1;
     g.last_hash = head_hash_;
     g.timestamp_us = head_timestamp_us_;
-    g.bytes = batch_.GetDataSize();
+    g.bytes = batch_log_bytes_;
     g.clears_write_error = recovering;
     return g;
   }
   if (recovering) s_.head->SetWriteError(Status::Ok());
-  s_.backlog->NoteCommitted(next_position_ - 1, batch_.GetDataSize());
+  s_.backlog->NoteCommitted(next_position_ - 1, batch_log_bytes_);
   s_.head->Publish(next_position_ - 1, head_hash_, head_timestamp_us_);
   return std::nullopt;
 }
@@ -533,6 +534,7 @@ rocksdb::Status Sequencer::AddToBatch(const RecordedEvent& f) {
   PutBigEndian64(f.position, position_key);
   const rocksdb::Slice pos(position_key, 8);
   rocksdb::Status rs = batch_.Put(s_.log, pos, value_);
+  if (rs.ok()) batch_log_bytes_ += LogRecordBytes(pos.size(), value_.size());
   if (rs.ok() && f.id_from_caller)
     rs = batch_.Put(s_.ids, rocksdb::Slice(reinterpret_cast<const char*>(f.id.bytes().data()), 16),
                     pos);
@@ -577,7 +579,8 @@ void Sequencer::PrepareWriter(Writer* w) {
   }
 
   const std::uint64_t start_position = next_position_;
-  const audit::Hash start_hash = head_hash_;
+  const codec::Hash start_hash = head_hash_;
+  const std::uint64_t start_log_bytes = batch_log_bytes_;
   batch_.SetSavePoint();
   // Leaves the batch, the position and the chain as they were before this writer.
   const auto undo = [&](const rocksdb::Status& rs) {
@@ -585,6 +588,7 @@ void Sequencer::PrepareWriter(Writer* w) {
     (void)batch_.RollbackToSavePoint();
     next_position_ = start_position;
     head_hash_ = start_hash;
+    batch_log_bytes_ = start_log_bytes;
     w->results.clear();
   };
   w->results.reserve(w->views.size());

@@ -54,8 +54,8 @@
 #include <rocksdb/write_batch.h>
 #include <spdlog/logger.h>
 
-#include "audit/chain.h"
 #include "cairn/store.h"
+#include "codec/chain.h"
 #include "store/backlog.h"
 #include "store/head.h"
 #include "store/store_metrics.h"
@@ -172,7 +172,7 @@ class Sequencer {
     std::vector<Writer*> writers;  // each has results and waits for this sync
     std::uint64_t first_position = 0;
     std::uint64_t last_position = 0;
-    audit::Hash last_hash{};
+    codec::Hash last_hash{};
     std::int64_t timestamp_us = 0;
     std::size_t bytes = 0;            // for the backlog quota
     bool clears_write_error = false;  // the first write after a failure
@@ -259,7 +259,7 @@ class Sequencer {
   // group written and waiting for its sync (writers still to be filled in).
   std::optional<UnsyncedGroup> CommitGroup(const std::vector<Writer*>& group);
   std::optional<UnsyncedGroup> WriteGroup(const std::vector<Writer*>& writing,
-                                          std::uint64_t group_start, const audit::Hash& start_hash,
+                                          std::uint64_t group_start, const codec::Hash& start_hash,
                                           bool recovering);
   Status RecoverFromWriteError();
   // Prepares `w` into batch_; on a conflict or error sets w->status and leaves batch_ as it was.
@@ -306,10 +306,12 @@ class Sequencer {
   std::thread driver_ CAIRN_GUARDED_BY(mu_);  // started by the first SubmitAsync
 
   // --- leader only ---
-  audit::ChainHasher hasher_;
+  codec::ChainHasher hasher_;
   flatbuffers::FlatBufferBuilder fbb_{1024};
   rocksdb::WriteBatch batch_;
   std::string value_;
+  // The batch's log records, key and value (LogRecordBytes): what it adds to the backlog.
+  std::uint64_t batch_log_bytes_ = 0;
   std::string key_;
   std::unordered_map<std::string, std::uint64_t, internal::StringHash, std::equal_to<>>
       version_cache_;
@@ -317,7 +319,7 @@ class Sequencer {
   std::unordered_map<std::string_view, std::uint64_t> pending_versions_;
   std::unordered_map<EventId, IdLocation, EventIdHash> pending_ids_;
   std::uint64_t next_position_ = 1;  // the position the next event gets
-  audit::Hash head_hash_{};
+  codec::Hash head_hash_{};
   std::int64_t head_timestamp_us_ = 0;
   std::int64_t group_timestamp_us_ = 0;
   // Set when a write failed: its outcome on disk is unknown (a failed fsync may still have

@@ -30,78 +30,13 @@
 
 #include "codec/envelope.h"
 #include "store/keys.h"
+#include "store/storage_env.h"
 #include "store/store_impl.h"
 #include "store/wal_scan.h"
 #include "util/clock.h"
 #include "util/logging.h"
 
 namespace cairn {
-
-namespace store {
-
-// Stream ids and types are printed in tools, logs and Kafka headers: keep them to printable
-// text. Returns the offset of the first control byte, or npos.
-std::size_t FindControlByte(std::string_view s) {
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) return i;
-  }
-  return std::string_view::npos;
-}
-
-// The offset of the first byte that does not belong to well-formed UTF-8 (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF), or npos. Ids and types go into
-// JSON output, Kafka headers that Java reads as strings, and file names of exports.
-std::size_t FindInvalidUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 4;
-      cp = c & 0x07;
-    } else
-      return i;
-    if (i + n > s.size()) return i;
-    for (std::size_t k = 1; k < n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return i;
-      cp = cp << 6 | (cc & 0x3F);
-    }
-    const bool overlong =
-        (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += n;
-  }
-  return std::string_view::npos;
-}
-
-Status CheckName(std::string_view what, std::string_view value, std::size_t max) {
-  if (value.empty()) return Status::InvalidArgument(fmt::format("{} is empty", what));
-  if (value.size() > max)
-    return Status::InvalidArgument(
-        fmt::format("{} is {} bytes, over the limit of {}", what, value.size(), max));
-  if (auto at = FindControlByte(value); at != std::string_view::npos)
-    return Status::InvalidArgument(fmt::format("{} '{}' has a control character at byte {}", what,
-                                               value.substr(0, std::min<std::size_t>(at, 64)), at));
-  if (auto at = FindInvalidUtf8(value); at != std::string_view::npos)
-    return Status::InvalidArgument(fmt::format("{} '{}' is not valid UTF-8 at byte {}", what,
-                                               value.substr(0, std::min<std::size_t>(at, 64)), at));
-  return Status::Ok();
-}
-
-}  // namespace store
 
 StoreInfo Store::Impl::GetInfo() const {
   StoreInfo info;
@@ -159,10 +94,22 @@ Store::Impl::CallGuard::~CallGuard() {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreOptions& options) {
-  auto impl = Impl::Open(path, options);
+Result<std::unique_ptr<Store>> Store::Impl::OpenStore(const std::string& path,
+                                                      const StoreOptions& options,
+                                                      std::shared_ptr<StorageEnv> storage) {
+  auto impl = Open(path, options, /*repairing=*/false, std::move(storage));
   if (!impl.ok()) return impl.status();
   return std::unique_ptr<Store>(new Store(std::move(impl).value()));
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreOptions& options) {
+  return Impl::OpenStore(path, options, nullptr);
+}
+
+Result<std::unique_ptr<Store>> OpenStoreOnStorage(const std::string& path,
+                                                  const StoreOptions& options,
+                                                  std::shared_ptr<StorageEnv> env) {
+  return Store::Impl::OpenStore(path, options, std::move(env));
 }
 
 Result<AppendResult> Store::Append(std::string_view stream, ExpectedVersion expected,
@@ -303,10 +250,24 @@ StoreInfo Store::GetInfo() const { return impl_->GetInfo(); }
 
 std::uint64_t Store::last_position() const { return impl_->last_position(); }
 
-Result<VerifyReport> Store::Verify(const VerifyOptions& options) {
-  Impl::CallGuard guard(impl_.get());
-  if (!guard.status().ok()) return guard.status();
-  return impl_->Verify(options);
+// Store::Verify is defined in src/audit/verify.cc, beside the audit it runs.
+
+store::StoreView Store::Impl::View() {
+  store::StoreView v;
+  v.db = db_.get();
+  v.log = log_;
+  v.streams = streams_;
+  v.ids = ids_;
+  v.types = types_;
+  v.side_records = side_records_.get();
+  v.store_id = store_id_;
+  v.type_index_from = type_index_from_;
+  v.log_start = head_.log_start();
+  v.writer = !options_.read_only;
+  v.committed_position = [this] { return CommittedPosition(); };
+  v.chain_hash_at = [this](std::uint64_t position) { return ChainHashAt(position); };
+  v.read_stored_event = [this](std::uint64_t position) { return ReadEvent(position, false); };
+  return v;
 }
 
 Result<std::uint64_t> Store::Refresh() {

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Judging a store's directory before RocksDB opens it, and the creation lock
+// (store_directory.h).
 #include "store/store_directory.h"
 
 #include <fcntl.h>

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Store::Impl: the store's state, grouped by who may touch it; its methods' bodies are in
+// the files of src/store/ named for their job (docs/architecture.md, "The store").
 #pragma once
 
 #include <atomic>
@@ -10,13 +13,15 @@
 #include <rocksdb/db.h>
 #include <spdlog/logger.h>
 
-#include "audit/chain.h"
 #include "cairn/store.h"
+#include "codec/chain.h"
 #include "store/backlog.h"
 #include "store/head.h"
+#include "store/names.h"
 #include "store/rocks_status.h"
 #include "store/sequencer.h"
 #include "store/side_records.h"
+#include "store/store_view.h"
 #include "store/upcast.h"
 #include "store/wal_sync_gate.h"
 #include "util/clock.h"
@@ -24,17 +29,17 @@
 
 namespace cairn {
 
-namespace store {
-// Stream ids and event types: 1..max bytes of printable text (kInvalidArgument naming `what`).
-Status CheckName(std::string_view what, std::string_view value, std::size_t max);
-// The offset of the first control byte of `s`, or npos.
-std::size_t FindControlByte(std::string_view s);
-}  // namespace store
+class StorageEnv;
 
 class Store::Impl {
  public:
   static Result<std::unique_ptr<Impl>> Open(const std::string& path, const StoreOptions& options,
-                                            bool repairing = false);
+                                            bool repairing = false,
+                                            std::shared_ptr<StorageEnv> storage = nullptr);
+  // Store::Open's body; `storage` as above (src/store/storage_env.h, tests only).
+  static Result<std::unique_ptr<Store>> OpenStore(const std::string& path,
+                                                  const StoreOptions& options,
+                                                  std::shared_ptr<StorageEnv> storage);
   ~Impl();
 
   // Every public Store call that touches the database holds one of these: after Close() it
@@ -70,7 +75,8 @@ class Store::Impl {
                                               std::string_view start_after);
   StoreInfo GetInfo() const;
   std::uint64_t last_position() const { return head_.position(); }
-  Result<VerifyReport> Verify(const VerifyOptions& options);  // audit/verify.cc
+  // What the audit reads (Store::Verify, in src/audit/verify.cc): inside a public call only.
+  store::StoreView View();
   Result<std::uint64_t> Refresh();
   std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
   Status Close();
@@ -95,7 +101,7 @@ class Store::Impl {
   // The raw stored event or removed-event marker at `position` (verify, retention).
   Result<OwnedEvent> ReadEvent(std::uint64_t position, bool upcast);
   // The chain hash stored at `position`, event or marker.
-  Result<audit::Hash> ChainHashAt(std::uint64_t position);
+  Result<codec::Hash> ChainHashAt(std::uint64_t position);
   std::uint64_t log_start() const { return head_.log_start(); }
   // Store::Backup (backup.cc): one at a time per store.
   Result<BackupReport> Backup(const std::string& dir, const BackupOptions& options);
@@ -111,8 +117,6 @@ class Store::Impl {
   class LogReader;
   class StreamReader;
   class TypeReader;
-  // One run of Verify, cut into its phases (audit/verify.cc).
-  class Verification;
   // One run of ApplyRetention, cut into its phases (retention.cc).
   class Retention;
   Impl(std::string path, const StoreOptions& options);
@@ -188,8 +192,9 @@ class Store::Impl {
   std::atomic<int> calls_in_progress_{0};
   std::atomic<bool> closing_{false};
 
-  // The file system RocksDB runs on: the store's (StoreOptions::storage_env, else the
-  // default) behind the WAL sync gate (wal_sync_gate.h). Before db_, so it outlives it.
+  // The file system RocksDB runs on: a test's (storage_env.h), else the operating system's,
+  // behind the WAL sync gate (wal_sync_gate.h). Before db_, so they outlive it.
+  std::shared_ptr<StorageEnv> storage_env_;
   std::shared_ptr<store::WalSyncGate> wal_sync_gate_ = std::make_shared<store::WalSyncGate>();
   std::unique_ptr<rocksdb::Env> gated_env_;
   std::unique_ptr<rocksdb::DB> db_;

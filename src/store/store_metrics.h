@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "util/histogram.h"
+#include "metrics/prometheus.h"
 
 namespace cairn::store {
 
@@ -18,14 +18,14 @@ struct WriteMetrics {
   std::atomic<std::uint64_t> deduplicated{0};     // retried appends answered from the id index
   // Call to acknowledgement: validation, the backlog quota's wait, the group commit and the
   // sync it waits for.
-  internal::Histogram append_seconds{internal::kLatencyBuckets};
+  metrics::Histogram append_seconds{metrics::kLatencyBuckets};
   // Appends per group commit (one WAL write).
   std::atomic<std::uint64_t> groups{0};
-  internal::Histogram group_appends{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+  metrics::Histogram group_appends{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
   // Durability::kSync only: SyncWAL calls, their time and failures.
   std::atomic<std::uint64_t> syncs{0};
   std::atomic<std::uint64_t> sync_failures{0};
-  internal::Histogram sync_seconds{internal::kLatencyBuckets};
+  metrics::Histogram sync_seconds{metrics::kLatencyBuckets};
 };
 
 }  // namespace cairn::store

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Subscription (include/cairn/subscription.h): a thread that reads forward from a saved
+// position, filters with EventSelector, calls the handler and saves its checkpoint.
 #include "cairn/subscription.h"
 
 #include <algorithm>
@@ -17,7 +20,10 @@ namespace cairn {
 class Subscription::Impl {
  public:
   Impl(Store& store, SubscriptionOptions options, EventHandler handler)
-      : store_(store), opt_(std::move(options)), handler_(std::move(handler)) {}
+      : store_(store),
+        opt_(std::move(options)),
+        selector_{opt_.stream, opt_.category, opt_.types},
+        handler_(std::move(handler)) {}
   ~Impl() { (void)Stop(); }
 
   Status Init() {
@@ -88,14 +94,7 @@ class Subscription::Impl {
     return Status::Ok();
   }
 
-  bool Matches(const RecordedEvent& e) const {
-    if (!opt_.stream.empty() && e.stream != opt_.stream) return false;
-    if (!opt_.category.empty() && StreamCategory(e.stream) != opt_.category) return false;
-    if (!opt_.types.empty() &&
-        std::find(opt_.types.begin(), opt_.types.end(), e.type) == opt_.types.end())
-      return false;
-    return true;
-  }
+  bool Matches(const RecordedEvent& e) const { return selector_.Matches(e); }
 
   void Publish(std::uint64_t position) {
     {
@@ -184,6 +183,7 @@ class Subscription::Impl {
 
   Store& store_;
   const SubscriptionOptions opt_;
+  const EventSelector selector_;  // opt_'s filters
   EventHandler handler_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Upcaster chains: payloads of older schema versions brought to the current one on read
+// (upcast.h).
 #include "store/upcast.h"
 
 #include <exception>

@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Naming write-ahead log damage: which file, at which offset, what follows (wal_scan.h).
 #include "store/wal_scan.h"
 
 #include <algorithm>

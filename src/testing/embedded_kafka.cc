@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// EmbeddedKafka (include/cairn/embedded_kafka.h): librdkafka's mock cluster for the demo
+// and tests, in its own library (cairn_embedded_kafka), not in libcairn.
 #include "cairn/embedded_kafka.h"
 
 #include <mutex>

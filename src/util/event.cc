@@ -2,6 +2,7 @@
 //
 // The value types of include/cairn/event.h: EventId (parse, print, UUIDv7 generation),
 // ExpectedVersion, HexHash, and the event copies (OwnedEvent).
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -169,6 +170,12 @@ std::string ExpectedVersion::ToString() const {
       return std::to_string(version_);
   }
   return "?";
+}
+
+bool EventSelector::Matches(const RecordedEvent& e) const {
+  if (!stream.empty() && e.stream != stream) return false;
+  if (!category.empty() && StreamCategory(e.stream) != category) return false;
+  return types.empty() || std::find(types.begin(), types.end(), e.type) != types.end();
 }
 
 }  // namespace cairn

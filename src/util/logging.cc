@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// spdlog loggers that carry StoreOptions::log_sink and log_level (logging.h).
 #include "util/logging.h"
 
 #include <mutex>

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// cairn's loggers: spdlog underneath, the user's LogSink and level on top, never a
+// third-party type in the public API.
 #pragma once
 
 #include <memory>

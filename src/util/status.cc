@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Status and StatusCode names and text (include/cairn/status.h).
 #include "cairn/status.h"
 
 #include <cstdio>

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Transparent string hashing: unordered maps keyed by std::string probed with a
+// std::string_view, without allocating.
 #pragma once
 
 #include <cstddef>

@@ -6,12 +6,12 @@
 #include <cstdlib>
 #include <string>
 
-#include "cairn/shipper.h"
+#include "ship/routing.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string default_topic;
-  auto r = cairn::ParseRoutes(std::string_view(reinterpret_cast<const char*>(data), size),
-                              &default_topic);
+  auto r = cairn::ship::ParseRoutes(std::string_view(reinterpret_cast<const char*>(data), size),
+                                    &default_topic);
   if (r.ok()) {
     for (const auto& rule : *r)
       if (rule.topic.empty()) std::abort();

@@ -59,9 +59,9 @@ Result<std::uint64_t> Scan(Store& store, const Filter& filter, std::uint64_t fro
     from = *p;
   }
   std::uint64_t matched = 0;
-  if (!filter.stream.empty()) {
+  if (!filter.selector.stream.empty()) {
     // One stream: its index, not the log.
-    auto reader = store.ReadStream(filter.stream);
+    auto reader = store.ReadStream(filter.selector.stream);
     if (!reader.ok()) {
       if (reader.status().code() == StatusCode::kNotFound) return std::uint64_t{0};
       return reader.status();
@@ -78,7 +78,7 @@ Result<std::uint64_t> Scan(Store& store, const Filter& filter, std::uint64_t fro
   LogReadOptions ro;
   ro.from_position = from;
   // By type: the type index, not the log.
-  const std::vector<std::string> types(filter.types.begin(), filter.types.end());
+  const std::vector<std::string>& types = filter.selector.types;
   auto reader = types.empty() ? store.ReadLog(ro) : store.ReadByTypes(types, ro);
   if (!reader.ok()) return reader.status();
   for (; reader->Valid() && already + matched < filter.limit; reader->Next()) {

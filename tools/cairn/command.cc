@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The subcommand registry and the options every command shares (command.h).
 #include "command.h"
 
 #include <algorithm>

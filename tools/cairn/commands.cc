@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// `cairn info`, `append` (one event, or --jsonl in groups) and `read`.
 #include "commands.h"
 #include "command.h"
 

@@ -1,4 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// What the tool's subcommands share: their argument structs, the store opening rules and
+// the Kafka settings they read from files.
 #pragma once
 
 #include <cstdint>

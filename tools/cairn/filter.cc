@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The event filters of `query`, `export` and `tail` (filter.h).
 #include "filter.h"
 
 #include <charconv>
@@ -21,13 +23,6 @@ std::int64_t NowMicros() {
       .count();
 }
 }  // namespace
-
-bool IsJsonContentType(std::string_view ct) {
-  const auto semi = ct.find(';');
-  std::string_view base = ct.substr(0, semi);
-  while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
-  return base == "application/json" || (base.size() > 5 && base.ends_with("+json"));
-}
 
 Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view option) {
   auto bad = [&] {
@@ -113,9 +108,9 @@ Result<std::int64_t> ParseTime(const std::string& text, std::string_view option)
 
 Result<Filter> MakeFilter(const EventFilterArgs& a) {
   Filter f;
-  for (const auto& t : a.types) f.types.insert(t);
-  f.stream = a.stream;
-  f.category = a.category;
+  f.selector.types = a.types;
+  f.selector.stream = a.stream;
+  f.selector.category = a.category;
   if (!a.since.empty()) {
     auto t = ParseTime(a.since, "--since");
     if (!t.ok()) return t.status();
@@ -153,9 +148,7 @@ Result<Filter> MakeFilter(const EventFilterArgs& a) {
 }
 
 bool Filter::Matches(const RecordedEvent& e) const {
-  if (!types.empty() && !types.count(e.type)) return false;
-  if (!stream.empty() && e.stream != stream) return false;
-  if (!category.empty() && StreamCategory(e.stream) != category) return false;
+  if (!selector.Matches(e)) return false;
   if (e.timestamp_us < since_us || e.timestamp_us > until_us) return false;
   if (where.empty()) return true;
   if (!IsJsonContentType(e.content_type)) return false;

@@ -23,8 +23,7 @@ namespace cairn::tool {
 Result<std::int64_t> ParseTime(const std::string& text, std::string_view option);
 
 struct Filter {
-  std::set<std::string, std::less<>> types;
-  std::string stream, category;
+  EventSelector selector;  // --stream, --category, --type
   std::int64_t since_us = INT64_MIN, until_us = INT64_MAX;
   std::uint64_t from_position = 1, to_position = UINT64_MAX;
   std::vector<std::pair<std::vector<std::string>, std::string>> where;  // path parts, value

@@ -1,4 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// Reading shipped events back from Kafka for `reconcile` and the demo (kafka_check.h).
 #include "kafka_check.h"
 
 #include <algorithm>

@@ -17,8 +17,24 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/cairn.h"
+#include "textio/bounded_read.h"
+#include "textio/event_json.h"
 
 namespace cairn::tool {
+
+// The shared text rules (src/textio/), by their short names in the tool.
+using textio::Base64Decode;
+using textio::Base64Encode;
+using textio::DumpJson;
+using textio::EventFromJson;
+using textio::EventToJson;
+using textio::FormatTimestamp;
+using textio::IsJsonContentType;
+using textio::kMaxConfigFileBytes;
+using textio::ParseWholeNumber;
+using textio::ReadAtMost;
+using textio::ReadFileAtMost;
+using textio::ShipperStatusJson;
 
 // Exit codes (docs/cli.md).
 inline constexpr int kExitOk = 0;
@@ -33,37 +49,6 @@ inline constexpr int kExitMismatch = 7;  // reconcile: Kafka does not hold what 
 int ExitCodeFor(const Status& s);
 // Prints "cairn: <message>" on one line to stderr and returns the exit code for `s`.
 int Fail(const Status& s);
-
-// "2026-11-27T10:12:04.123456Z".
-std::string FormatTimestamp(std::int64_t micros);
-bool IsJsonContentType(std::string_view content_type);
-
-// The whole of `text` as an unsigned number in `base` (no sign, no spaces, nothing after it);
-// nullopt if it is not one or does not fit.
-std::optional<std::uint64_t> ParseWholeNumber(std::string_view text, int base = 10);
-
-std::string Base64Encode(std::string_view bytes);
-Result<std::string> Base64Decode(std::string_view text);
-
-// JSON text of `j`, never throwing: bytes that are not UTF-8 (stored by older versions, or
-// in payloads) come out as U+FFFD instead of aborting the command.
-template <typename Json>
-std::string DumpJson(const Json& j, int indent = -1) {
-  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
-}
-
-// {"position":..,"stream":..,"version":..,"type":..,"id":..,"timestamp":..,"content_type":..,
-//  "data": <JSON> | "data_base64": "..", "metadata": <JSON> | "metadata_base64": "..",
-//  "chain_hash":..}. "data" only when the payload is JSON whose compact serialization is
-// byte for byte the stored payload (key order kept); anything else is base64, so that
-// `append --jsonl` stores exactly the bytes `export` read.
-nlohmann::ordered_json EventToJson(const RecordedEvent& e);
-// A shipper's status as `cairn ship --format json` and /status print it (ship.cc).
-nlohmann::json ShipperStatusJson(const ShipperStatus& s);
-// The inverse for appending: reads type, data / data_base64, content_type, metadata, id and
-// stream (into *stream when present). Unknown fields are ignored so that read/export output
-// can be fed back in.
-Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* stream);
 
 enum class Format { kTable, kJson, kJsonl, kText, kCsv };
 
@@ -88,16 +73,6 @@ class EventPrinter {
 Result<Format> ParseFormat(std::string_view name, bool allow_table);
 // For commands that print one report: text or json, anything else kInvalidArgument.
 Result<Format> ParseTextOrJson(std::string_view name);
-
-// Input read against its limit as it arrives (issue #24): `head -c 2G /dev/zero | cairn
-// append` read all 2 GiB (4.2 GB of memory) before refusing it, and a config file given as
-// /dev/zero grew without end. Over `limit` bytes is kInvalidArgument naming `what`, after
-// reading limit + 1 bytes at most.
-Result<std::string> ReadAtMost(std::istream& in, std::size_t limit, std::string_view what);
-Result<std::string> ReadFileAtMost(const std::string& path, std::size_t limit,
-                                   std::string_view what);
-// The most a configuration file (client properties, routes, tokens) may hold: 1 MiB.
-inline constexpr std::size_t kMaxConfigFileBytes = 1 << 20;
 
 // Lines of a stream, each at most `max_line` bytes (without its newline), read in blocks.
 class LineReader {

@@ -1,8 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // `cairn serve`: one process that owns a store, ships it to Kafka, and takes events over HTTP
-// (gateway.h). SIGTERM or SIGINT stops taking requests, answers those in flight, drains the
-// shipper, checkpoints and closes the store.
+// (src/gateway/gateway.h). SIGTERM or SIGINT stops taking requests, answers those in flight, drains
+// the shipper, checkpoints and closes the store.
 #include <unistd.h>
 
 #include <chrono>
@@ -13,10 +13,13 @@
 
 #include "command.h"
 #include "commands.h"
-#include "gateway.h"
+#include "gateway/gateway.h"
 #include "output.h"
 
 namespace cairn::tool {
+
+using gateway::Gateway;
+using gateway::GatewayOptions;
 namespace {
 
 struct ServeArgs {

@@ -26,6 +26,8 @@
 #include "command.h"
 #include "commands.h"
 #include "output.h"
+#include "ship/client_config.h"
+#include "ship/routing.h"
 
 namespace cairn::tool {
 namespace {
@@ -136,7 +138,7 @@ Result<std::vector<std::pair<std::string, std::string>>> LoadKafkaSettings(const
       return Status::InvalidArgument(
           fmt::format("{}: {}", args.config_file, props.status().message()));
     std::vector<std::string> warnings;
-    settings = TranslateJavaClientProperties(*props, LibrdkafkaKnows, &warnings);
+    settings = ship::TranslateJavaClientProperties(*props, LibrdkafkaKnows, &warnings);
     for (const std::string& w : warnings)
       std::fprintf(stderr, "cairn: warning: %s: %s\n", args.config_file.c_str(), w.c_str());
   }
@@ -179,7 +181,7 @@ Result<std::vector<RouteRule>> LoadRoutes(const std::string& path, std::string* 
   if (path.empty()) return std::vector<RouteRule>{};
   auto text = ReadFile(path, "routes file");
   if (!text.ok()) return text.status();
-  auto routes = ParseRoutes(*text, default_topic);
+  auto routes = ship::ParseRoutes(*text, default_topic);
   if (!routes.ok())
     return Status::InvalidArgument(fmt::format("{}: {}", path, routes.status().message()));
   return routes;

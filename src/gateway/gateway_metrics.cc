@@ -1,9 +1,11 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-#include "gateway_metrics.h"
+//
+// The gateway's cairn_http_* metrics, written through src/metrics (gateway_metrics.h).
+#include "gateway/gateway_metrics.h"
 
 #include <fmt/format.h>
 
-namespace cairn::tool {
+namespace cairn::gateway {
 namespace {
 
 constexpr std::array<const char*, static_cast<std::size_t>(Route::kCount)> kRouteNames = {
@@ -27,25 +29,22 @@ void HttpMetrics::RecordRefused(int status) {
 }
 
 std::string HttpMetrics::Render() const {
-  std::string out =
-      "# HELP cairn_http_requests_total HTTP requests answered, by route and status class.\n"
-      "# TYPE cairn_http_requests_total counter\n";
+  metrics::Exposition x("cairn_http_");
+  x.Family("requests_total", "counter", "HTTP requests answered, by route and status class.");
   auto count = [&](const char* route, std::size_t c, std::uint64_t n) {
-    fmt::format_to(std::back_inserter(out),
-                   "cairn_http_requests_total{{route=\"{}\",code=\"{}xx\"}} {}\n", route, c + 1, n);
+    x.Sample("requests_total", fmt::format("route=\"{}\",code=\"{}xx\"", route, c + 1),
+             static_cast<double>(n));
   };
   for (std::size_t i = 0; i < kRoutes; ++i)
     for (std::size_t c = 0; c < kClasses; ++c)
       count(kRouteNames[i], c, routes_[i].by_class[c].load(std::memory_order_relaxed));
   for (std::size_t c = 0; c < kClasses; ++c)
     count("none", c, refused_[c].load(std::memory_order_relaxed));
-  out +=
-      "# HELP cairn_http_request_duration_seconds Time from a routed request to its answer.\n"
-      "# TYPE cairn_http_request_duration_seconds histogram\n";
+  x.Family("request_duration_seconds", "histogram", "Time from a routed request to its answer.");
   for (std::size_t i = 0; i < kRoutes; ++i)
-    routes_[i].latency.AppendTo(&out, "cairn_http_request_duration_seconds",
-                                fmt::format("route=\"{}\"", kRouteNames[i]));
-  return out;
+    x.HistogramSamples("request_duration_seconds", routes_[i].latency,
+                       fmt::format("route=\"{}\"", kRouteNames[i]));
+  return x.Take();
 }
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

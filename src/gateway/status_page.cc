@@ -2,7 +2,7 @@
 //
 // The status page `cairn serve` answers at /: one self-contained HTML file (no external
 // scripts, fonts or styles, so it works on an air-gapped edge box) that polls /status.
-namespace cairn::tool {
+namespace cairn::gateway {
 
 extern const char* const kStatusPageHtml;
 const char* const kStatusPageHtml = R"HTML(<!doctype html>
@@ -92,4 +92,4 @@ setInterval(refresh, 2000);
 </html>
 )HTML";
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -1,12 +1,14 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-#include "audit/chain.h"
+//
+// The chain hash's computation over OpenSSL's SHA-256 (chain.h).
+#include "codec/chain.h"
 
 #include <cstdlib>
 #include <string_view>
 
 #include <openssl/evp.h>
 
-namespace cairn::audit {
+namespace cairn::codec {
 namespace {
 
 constexpr std::string_view kGenesisTag = "cairn.genesis.v1";
@@ -74,4 +76,4 @@ Hash ChainHasher::Next(const Hash& previous, const RecordedEvent& f) {
   return out;
 }
 
-}  // namespace cairn::audit
+}  // namespace cairn::codec

@@ -27,7 +27,7 @@
 
 #include <httplib.h>
 
-namespace cairn::tool {
+namespace cairn::gateway {
 
 // RFC 9112 message framing, checked on a request's head (request line and header fields,
 // through the empty line) before httplib reads it. httplib 0.11.4 takes "Content-Length: +5",
@@ -129,4 +129,4 @@ bool RequestTimedOut();
 // "request_timeout", ...): one table for the gateway's answers and the connection layer's.
 std::string_view HttpErrorName(int http_status);
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

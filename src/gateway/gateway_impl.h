@@ -12,13 +12,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "gateway.h"
-#include "gateway_auth.h"
-#include "gateway_metrics.h"
-#include "http_connection.h"
-#include "http_event_loop.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_auth.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/http_connection.h"
+#include "gateway/http_event_loop.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
 
 class Gateway::Impl {
  public:
@@ -88,4 +88,4 @@ void ReplyError(httplib::Response& res, int http_status, std::string_view error,
 void ReplyStatus(httplib::Response& res, const Status& status, std::chrono::seconds retry_after);
 void ReplyJson(httplib::Response& res, int http_status, const nlohmann::ordered_json& body);
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -1,14 +1,19 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-#include "gateway_auth.h"
+//
+// Bearer tokens of `cairn serve --tokens`: loading the file, the scope check (gateway_auth.h).
+#include "gateway/gateway_auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include <fmt/format.h>
 
-#include "output.h"
+#include "textio/bounded_read.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
+
+using textio::kMaxConfigFileBytes;
+using textio::ReadFileAtMost;
 namespace {
 
 constexpr std::size_t kMinTokenBytes = 16;
@@ -88,4 +93,4 @@ Scope TokenSet::Check(std::string_view authorization) const {
   return static_cast<Scope>(best);
 }
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

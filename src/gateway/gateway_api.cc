@@ -10,10 +10,16 @@
 
 #include <fmt/format.h>
 
-#include "gateway_impl.h"
-#include "output.h"
+#include "gateway/gateway_impl.h"
+#include "textio/event_json.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
+
+using textio::Base64Decode;
+using textio::DumpJson;
+using textio::EventFromJson;
+using textio::EventToJson;
+using textio::ParseWholeNumber;
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -186,20 +192,9 @@ Json Page(EventReader& reader, std::uint64_t limit, NextKey next_key, Status* st
   return Json{{"events", std::move(events)}, {"next", std::move(next)}};
 }
 
-// The live feed's filter: like SubscriptionOptions (stream, category, any of types).
-struct FeedFilter {
-  std::string stream;
-  std::string category;
-  std::set<std::string, std::less<>> types;
-  bool Matches(const RecordedEvent& e) const {
-    if (!stream.empty() && e.stream != stream) return false;
-    if (!category.empty() && StreamCategory(e.stream) != category) return false;
-    return types.empty() || types.count(e.type) > 0;
-  }
-};
-
-FeedFilter FeedFilterOf(const httplib::Request& req) {
-  FeedFilter f;
+// The live feed's filter: ?stream=, ?category=, ?type= (repeated or comma-separated).
+EventSelector FeedFilterOf(const httplib::Request& req) {
+  EventSelector f;
   f.stream = req.get_param_value("stream");
   f.category = req.get_param_value("category");
   for (std::size_t i = 0; i < req.get_param_value_count("type"); ++i) {
@@ -207,7 +202,7 @@ FeedFilter FeedFilterOf(const httplib::Request& req) {
     std::size_t start = 0;
     while (start <= list.size()) {
       const std::size_t comma = std::min(list.find(',', start), list.size());
-      if (comma > start) f.types.insert(list.substr(start, comma - start));
+      if (comma > start) f.types.push_back(list.substr(start, comma - start));
       start = comma + 1;
     }
   }
@@ -418,7 +413,7 @@ void Gateway::Impl::Feed(const httplib::Request& req, httplib::Response& res) {
   }
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  auto filter = std::make_shared<FeedFilter>(FeedFilterOf(req));
+  auto filter = std::make_shared<EventSelector>(FeedFilterOf(req));
   auto last_write =
       std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
   auto position = std::make_shared<std::uint64_t>(next);
@@ -454,4 +449,4 @@ void Gateway::Impl::Feed(const httplib::Request& req, httplib::Response& res) {
       [this](bool) { feeds_.fetch_sub(1); });
 }
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -1,6 +1,9 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-#include "http_connection.h"
-#include "http_event_loop.h"
+//
+// One HTTP connection under httplib: framing checks, deadlines, read-ahead for pipelined
+// requests, refusals and the lingering close (http_connection.h).
+#include "gateway/http_connection.h"
+#include "gateway/http_event_loop.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -24,7 +27,7 @@
 #include <nlohmann/json.hpp>
 #include "cairn/status.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -596,4 +599,4 @@ bool HttpsServer::process_and_close_socket(socket_t sock) {
   return ok;
 }
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

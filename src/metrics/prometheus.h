@@ -1,11 +1,16 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// A Prometheus histogram: fixed upper bounds, lock-free observation, text exposition.
+// Prometheus' text exposition format, written in one place for the store
+// (Store::PrometheusMetrics), the shipper (Shipper::PrometheusMetrics) and the gateway's
+// /metrics: families with # HELP and # TYPE, labelled samples, and a lock-free histogram.
+// Header-only, so that libcairn and the gateway share it without one reaching into the other
+// (the cairn_prometheus target in CMakeLists.txt).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,7 +18,7 @@
 
 #include <fmt/format.h>
 
-namespace cairn::internal {
+namespace cairn::metrics {
 
 // Latency buckets in seconds, from 50 µs (an unsynced append) to 10 s (a stalled disk).
 inline constexpr std::initializer_list<double> kLatencyBuckets = {
@@ -60,4 +65,44 @@ class Histogram {
   std::atomic<std::uint64_t> sum_micro_{0};
 };
 
-}  // namespace cairn::internal
+// One exposition: every metric name gets `prefix` ("cairn_store_"). Not thread-safe; one per
+// scrape.
+class Exposition {
+ public:
+  explicit Exposition(std::string_view prefix) : prefix_(prefix) {}
+
+  // The # HELP and # TYPE lines of a family: once, before its samples.
+  void Family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {}{} {}\n", prefix_, name, help);
+    fmt::format_to(std::back_inserter(out_), "# TYPE {}{} {}\n", prefix_, name, type);
+  }
+  // One sample; `labels` is empty or `key="value",...` without braces.
+  void Sample(std::string_view name, std::string_view labels, double value) {
+    if (labels.empty())
+      fmt::format_to(std::back_inserter(out_), "{}{} {}\n", prefix_, name, value);
+    else
+      fmt::format_to(std::back_inserter(out_), "{}{}{{{}}} {}\n", prefix_, name, labels, value);
+  }
+  // A family of one unlabelled sample.
+  void Value(std::string_view name, std::string_view type, std::string_view help, double value) {
+    Family(name, type, help);
+    Sample(name, {}, value);
+  }
+  // The samples of one histogram (after its family's Family(name, "histogram", ...)).
+  void HistogramSamples(std::string_view name, const metrics::Histogram& h,
+                        std::string_view labels = {}) {
+    h.AppendTo(&out_, fmt::format("{}{}", prefix_, name), labels);
+  }
+  // A family of one unlabelled histogram.
+  void Histogram(std::string_view name, std::string_view help, const metrics::Histogram& h) {
+    Family(name, "histogram", help);
+    HistogramSamples(name, h);
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string prefix_;
+  std::string out_;
+};
+
+}  // namespace cairn::metrics

@@ -1,5 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
-#include "http_event_loop.h"
+//
+// The epoll loop that holds plain-HTTP connections and answers appends when the store
+// completes them (http_event_loop.h).
+#include "gateway/http_event_loop.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,7 +24,7 @@
 
 #include <fmt/format.h>
 
-namespace cairn::tool {
+namespace cairn::gateway {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -582,4 +585,4 @@ Status ConnectionLoop::Start() { return impl_->Start(); }
 void ConnectionLoop::Adopt(int fd) { impl_->Adopt(fd, std::string(), 0); }
 void ConnectionLoop::Stop() { impl_->Stop(); }
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

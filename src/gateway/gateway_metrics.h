@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <string>
 
-#include "util/histogram.h"
+#include "metrics/prometheus.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
 
 enum class Route : std::uint8_t {
   kAppend,   // POST /v1/streams/{stream}/events
@@ -36,11 +36,11 @@ class HttpMetrics {
   static constexpr std::size_t kRoutes = static_cast<std::size_t>(Route::kCount);
   static constexpr std::size_t kClasses = 5;  // 1xx..5xx
   struct PerRoute {
-    internal::Histogram latency{internal::kLatencyBuckets};
+    metrics::Histogram latency{metrics::kLatencyBuckets};
     std::array<std::atomic<std::uint64_t>, kClasses> by_class{};
   };
   std::array<PerRoute, kRoutes> routes_;
   std::array<std::atomic<std::uint64_t>, kClasses> refused_{};
 };
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -13,7 +13,7 @@
 
 #include <cairn/cairn.h>
 
-namespace cairn::tool {
+namespace cairn::gateway {
 
 struct GatewayOptions {
   // Where to listen. Default: loopback only, port 8080. Port 0 picks a free port (port()).
@@ -81,4 +81,4 @@ class Gateway {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

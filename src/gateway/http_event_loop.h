@@ -25,9 +25,9 @@
 #include <httplib.h>
 
 #include "cairn/status.h"
-#include "http_connection.h"
+#include "gateway/http_connection.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
 
 // A request the loop runs through httplib twice: first to start its work (the handler calls
 // Defer and returns without an answer), then, once the work is done, to answer. Handlers find
@@ -88,4 +88,4 @@ class ConnectionLoop {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -13,7 +13,7 @@
 struct evp_md_ctx_st;
 struct evp_md_st;
 
-namespace cairn::audit {
+namespace cairn::codec {
 
 using Hash = std::array<std::uint8_t, 32>;
 
@@ -35,4 +35,4 @@ class ChainHasher {
   evp_md_st* md_;
 };
 
-}  // namespace cairn::audit
+}  // namespace cairn::codec

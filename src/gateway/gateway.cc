@@ -16,12 +16,17 @@
 
 #include <fmt/format.h>
 
-#include "gateway_impl.h"
-#include "http_connection.h"
-#include "http_event_loop.h"
-#include "output.h"
+#include "gateway/gateway_impl.h"
+#include "gateway/http_connection.h"
+#include "gateway/http_event_loop.h"
+#include "textio/event_json.h"
 
-namespace cairn::tool {
+namespace cairn::gateway {
+
+using textio::DumpJson;
+using textio::EventToJson;
+using textio::ParseWholeNumber;
+using textio::ShipperStatusJson;
 
 extern const char* const kStatusPageHtml;  // status_page.cc
 
@@ -582,4 +587,4 @@ void Gateway::Stop() {
   if (impl_) impl_->Stop();
 }
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway

@@ -11,7 +11,7 @@
 
 #include <cairn/status.h>
 
-namespace cairn::tool {
+namespace cairn::gateway {
 
 // What a token may do. kAppend includes reading.
 enum class Scope : std::uint8_t { kNone, kRead, kAppend };
@@ -40,4 +40,4 @@ class TokenSet {
   std::vector<Token> tokens_;
 };
 
-}  // namespace cairn::tool
+}  // namespace cairn::gateway
