@@ -241,7 +241,7 @@ Result<BackupReport> Store::Impl::Backup(const std::string& dir, const BackupOpt
   // log the checkpoint copies.
   const std::uint64_t acknowledged = CommittedPosition();
   const std::string partial = dir + store::kPartialBackupSuffix;
-  if (Status s = store::TakeCheckpoint(*db_, partial); !s.ok()) return s;
+  if (Status s = store::TakeCheckpoint(*database_->db(), partial); !s.ok()) return s;
   auto r = store::PublishBackup(partial, dir, acknowledged, options);
   if (r.ok())
     logger_->info("store {}: backup at {} holds positions 1..{} ({} acknowledged when it began)",

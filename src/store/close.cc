@@ -90,9 +90,9 @@ void Store::Impl::WaitForPendingCompactions() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     std::uint64_t pending = 0, running = 0, flushes = 0;
-    db_->GetIntProperty(rocksdb::DB::Properties::kCompactionPending, &pending);
-    db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &running);
-    db_->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &flushes);
+    database_->db()->GetIntProperty(rocksdb::DB::Properties::kCompactionPending, &pending);
+    database_->db()->GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &running);
+    database_->db()->GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &flushes);
     if (pending == 0 && running == 0 && flushes == 0) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -106,9 +106,9 @@ void Store::Impl::MergeSmallFiles() {
   // outgrows its target size (256 MiB). A run of small neighbours is merged here instead.
   constexpr std::uint64_t kSmall = 4u << 20;
   constexpr std::size_t kMinRun = 8;
-  for (rocksdb::ColumnFamilyHandle* h : handles_) {
+  for (rocksdb::ColumnFamilyHandle* h : database_->families()) {
     rocksdb::ColumnFamilyMetaData meta;
-    db_->GetColumnFamilyMetaData(h, &meta);
+    database_->db()->GetColumnFamilyMetaData(h, &meta);
     for (std::size_t level = 1; level < meta.levels.size(); ++level) {
       const auto& files = meta.levels[level].files;  // in key order, not overlapping
       std::size_t i = 0;
@@ -118,8 +118,8 @@ void Store::Impl::MergeSmallFiles() {
         if (j - i >= kMinRun) {
           std::vector<std::string> names;
           for (std::size_t k = i; k < j; ++k) names.push_back(files[k].name);
-          rocksdb::Status st =
-              db_->CompactFiles(rocksdb::CompactionOptions(), h, names, static_cast<int>(level));
+          rocksdb::Status st = database_->db()->CompactFiles(rocksdb::CompactionOptions(), h, names,
+                                                             static_cast<int>(level));
           if (!st.ok())
             logger_->info("store {}: merging {} small files of family {}: {}", path_, names.size(),
                           h->GetName(), st.ToString());
@@ -151,7 +151,7 @@ Status Store::Impl::Close() {
   // Appends already queued finish first; new ones are refused. A second Close() racing this
   // one returns here while the first finishes.
   if (sequencer_ && !sequencer_->Close()) return Status::Ok();
-  if (!db_) return Status::Ok();
+  if (!database_) return Status::Ok();
   Status result;
   const bool write_failed = !head_.write_status().ok();
   if (opened_ && !options_.read_only && !write_failed) {
@@ -162,23 +162,13 @@ Status Store::Impl::Close() {
   // aborts the process (an assertion in Debian's build): found by FaultTest's power cut.
   if (!options_.read_only && options_.durability == Durability::kBuffered && !write_failed) {
     // A clean close makes buffered appends durable too.
-    result = FromRocks(wal_sync_gate_->Sync(db_.get()), "syncing the write-ahead log");
+    result = FromRocks(wal_sync_gate_->Sync(database_->db()), "syncing the write-ahead log");
   }
-  for (auto* h : handles_) {
-    Status s = FromRocks(db_->DestroyColumnFamilyHandle(h), "closing a column family");
-    if (result.ok()) result = s;
-  }
-  handles_.clear();
-  Status s = FromRocks(db_->Close(), fmt::format("closing store {}", path_));
+  Status s = database_->Close();
+  database_.reset();
   // (Not after a failed open: its head is what the damage left, not what a writer had.)
   if (s.ok() && result.ok() && opened_ && !options_.read_only && !write_failed) RecordClosedHead();
   if (result.ok()) result = s;
-  db_.reset();
-  if (!secondary_dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(secondary_dir_, ec);
-    secondary_dir_.clear();
-  }
   return result;
 }
 

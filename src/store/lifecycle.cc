@@ -117,7 +117,8 @@ Status Store::Impl::CheckStream(std::string_view stream) const {
 
 Result<std::uint64_t> Store::Impl::TruncateBefore(std::string_view stream) {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, StreamMetaKey(stream), &value);
+  rocksdb::Status s = database_->db()->Get(rocksdb::ReadOptions(), database_->meta(),
+                                           StreamMetaKey(stream), &value);
   if (s.IsNotFound()) return std::uint64_t{0};
   if (!s.ok()) return FromRocks(s, "reading stream metadata");
   auto m = DecodeStreamMetadata(stream, value);
@@ -126,7 +127,8 @@ Result<std::uint64_t> Store::Impl::TruncateBefore(std::string_view stream) {
 }
 
 std::unique_ptr<rocksdb::Iterator> Store::Impl::NewStreamMetadataScan(std::string_view from) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      database_->db()->NewIterator(rocksdb::ReadOptions(), database_->meta()));
   it->Seek(StreamMetaKey(from));
   return it;
 }
@@ -168,16 +170,19 @@ Status Store::Impl::SetStreamMetadata(std::string_view stream, const StreamMetad
   wo.sync = true;
   const bool empty = !metadata.max_age && !metadata.max_count && metadata.truncate_before <= 1;
   if (empty)
-    return FromRocks(db_->Delete(wo, meta_, StreamMetaKey(stream)), "writing stream metadata");
-  return FromRocks(db_->Put(wo, meta_, StreamMetaKey(stream), EncodeStreamMetadata(metadata)),
+    return FromRocks(database_->db()->Delete(wo, database_->meta(), StreamMetaKey(stream)),
+                     "writing stream metadata");
+  return FromRocks(database_->db()->Put(wo, database_->meta(), StreamMetaKey(stream),
+                                        EncodeStreamMetadata(metadata)),
                    "writing stream metadata");
 }
 
 Result<StreamMetadata> Store::Impl::GetStreamMetadata(std::string_view stream) {
-  if (!db_) return Status::FailedPrecondition("store is closed");
+  if (!database_) return Status::FailedPrecondition("store is closed");
   if (Status s = CheckStream(stream); !s.ok()) return s;
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, StreamMetaKey(stream), &value);
+  rocksdb::Status s = database_->db()->Get(rocksdb::ReadOptions(), database_->meta(),
+                                           StreamMetaKey(stream), &value);
   if (s.IsNotFound()) return StreamMetadata{};
   if (!s.ok()) return FromRocks(s, "reading stream metadata");
   return DecodeStreamMetadata(stream, value);
@@ -198,12 +203,14 @@ Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream, Expecte
   if (!metadata.ok()) return metadata.status();
   metadata->truncate_before = std::max(metadata->truncate_before, *last + 1);
   rocksdb::WriteBatch batch;
-  batch.Put(meta_, StreamMetaKey(stream), EncodeStreamMetadata(*metadata));
-  if (snapshots_)
-    batch.DeleteRange(snapshots_, store::StreamKey(stream, 0), store::StreamKeyLimit(stream));
+  batch.Put(database_->meta(), StreamMetaKey(stream), EncodeStreamMetadata(*metadata));
+  if (database_->snapshots())
+    batch.DeleteRange(database_->snapshots(), store::StreamKey(stream, 0),
+                      store::StreamKeyLimit(stream));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (Status s = FromRocks(db_->Write(wo, &batch), "deleting the stream"); !s.ok()) return s;
+  if (Status s = FromRocks(database_->db()->Write(wo, &batch), "deleting the stream"); !s.ok())
+    return s;
   logger_->info("soft-deleted stream '{}' through version {}", stream, *last);
   return *last;
 }
@@ -211,7 +218,7 @@ Result<std::uint64_t> Store::Impl::DeleteStream(std::string_view stream, Expecte
 // --- Snapshots ---
 
 Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
-  if (options_.read_only || snapshots_ == nullptr)
+  if (options_.read_only || database_->snapshots() == nullptr)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = CheckStream(snapshot.stream); !s.ok()) return s;
   if (snapshot.version == 0)
@@ -228,7 +235,7 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
   Snapshot stored = snapshot;
   stored.time_us = NowUs();
   rocksdb::WriteBatch batch;
-  batch.Put(snapshots_, store::StreamKey(snapshot.stream, snapshot.version),
+  batch.Put(database_->snapshots(), store::StreamKey(snapshot.stream, snapshot.version),
             EncodeSnapshot(stored));
   // Keep the newest snapshots_per_stream: drop older ones in the same write.
   std::vector<std::uint64_t> versions;
@@ -239,7 +246,7 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
     rocksdb::ReadOptions ro;
     ro.iterate_lower_bound = &lo;
     ro.iterate_upper_bound = &hi;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, snapshots_));
+    std::unique_ptr<rocksdb::Iterator> it(database_->db()->NewIterator(ro, database_->snapshots()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       std::string_view s;
       std::uint64_t v = 0;
@@ -252,24 +259,24 @@ Status Store::Impl::SaveSnapshot(const Snapshot& snapshot) {
   std::sort(versions.begin(), versions.end());
   const std::size_t keep = std::max<std::size_t>(1, options_.snapshots_per_stream);
   for (std::size_t i = 0; i + keep < versions.size(); ++i)
-    batch.Delete(snapshots_, store::StreamKey(snapshot.stream, versions[i]));
+    batch.Delete(database_->snapshots(), store::StreamKey(snapshot.stream, versions[i]));
   // Snapshots can always be rebuilt: no sync.
-  return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "saving a snapshot");
+  return FromRocks(database_->db()->Write(rocksdb::WriteOptions(), &batch), "saving a snapshot");
 }
 
 Result<Snapshot> Store::Impl::LoadSnapshot(std::string_view stream, std::uint64_t at_most_version) {
-  if (!db_) return Status::FailedPrecondition("store is closed");
+  if (!database_) return Status::FailedPrecondition("store is closed");
   if (Status s = CheckStream(stream); !s.ok()) return s;
   auto none = [&] {
     return Status::NotFound(
         fmt::format("no snapshot of stream '{}' at or below version {}", stream, at_most_version));
   };
-  if (snapshots_ == nullptr) return none();
+  if (database_->snapshots() == nullptr) return none();
   const std::string lower = store::StreamKey(stream, 0);
   rocksdb::Slice lo(lower);
   rocksdb::ReadOptions ro;
   ro.iterate_lower_bound = &lo;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, snapshots_));
+  std::unique_ptr<rocksdb::Iterator> it(database_->db()->NewIterator(ro, database_->snapshots()));
   it->SeekForPrev(store::StreamKey(stream, at_most_version));
   if (!it->Valid()) {
     if (!it->status().ok()) return FromRocks(it->status(), "reading snapshots");
@@ -289,12 +296,13 @@ Result<Snapshot> Store::Impl::LoadSnapshot(std::string_view stream, std::uint64_
 }
 
 Status Store::Impl::DeleteSnapshots(std::string_view stream) {
-  if (options_.read_only || snapshots_ == nullptr)
+  if (options_.read_only || database_->snapshots() == nullptr)
     return Status::FailedPrecondition(fmt::format("store {} is open read-only", path_));
   if (Status s = CheckStream(stream); !s.ok()) return s;
-  return FromRocks(db_->DeleteRange(rocksdb::WriteOptions(), snapshots_,
-                                    store::StreamKey(stream, 0), store::StreamKeyLimit(stream)),
-                   "deleting snapshots");
+  return FromRocks(
+      database_->db()->DeleteRange(rocksdb::WriteOptions(), database_->snapshots(),
+                                   store::StreamKey(stream, 0), store::StreamKeyLimit(stream)),
+      "deleting snapshots");
 }
 
 Result<AggregateLoad> Store::Impl::LoadAggregate(
@@ -354,7 +362,7 @@ Status Store::Impl::LoadBacklog() {
     // Counted once at open: the unshipped tail is bounded by the quota itself.
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_));
+    std::unique_ptr<rocksdb::Iterator> it(database_->db()->NewIterator(ro, database_->log()));
     for (it->Seek(store::PositionKey(*shipped + 1)); it->Valid(); it->Next())
       bytes += store::LogRecordBytes(it->key().size(), it->value().size());
     if (!it->status().ok()) return FromRocks(it->status(), "measuring the unshipped backlog");

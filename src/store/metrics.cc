@@ -80,14 +80,14 @@ std::string Store::Impl::PrometheusMetrics() const {
   x.Value("backlog_blocked_appends_total", "counter", "Appends that waited for the quota.",
           static_cast<double>(b.blocked_appends));
   Impl::CallGuard guard(const_cast<Impl*>(this));
-  if (guard.status().ok() && db_) {
+  if (guard.status().ok() && database_) {
     auto property = [&](const std::string& name) {
       std::uint64_t v = 0;
-      db_->GetAggregatedIntProperty(name, &v);
+      database_->db()->GetAggregatedIntProperty(name, &v);
       return static_cast<double>(v);
     };
     std::vector<rocksdb::LiveFileMetaData> files;
-    db_->GetLiveFilesMetaData(&files);
+    database_->db()->GetLiveFilesMetaData(&files);
     x.Value("sst_files", "gauge", "RocksDB table files, every column family.",
             static_cast<double>(files.size()));
     x.Value("sst_bytes", "gauge", "Bytes of those files.",

@@ -484,47 +484,49 @@ Status ClosedError() { return Status::FailedPrecondition("store is closed"); }
 }  // namespace
 
 Result<EventReader> Store::Impl::ReadLog(const LogReadOptions& options) {
-  if (!db_) return ClosedError();
+  if (!database_) return ClosedError();
   // An error on the first event surfaces through the reader's status(), like any later one.
-  auto reader = std::make_unique<LogReader>(&open_readers_, db_.get(), log_, options, &upcasters_,
-                                            head_.position());
+  auto reader = std::make_unique<LogReader>(&open_readers_, database_->db(), database_->log(),
+                                            options, &upcasters_, head_.position());
   return EventReader(std::move(reader));
 }
 
 Result<EventReader> Store::Impl::ReadByTypes(std::span<const std::string> types,
                                              const LogReadOptions& options) {
-  if (!db_) return ClosedError();
+  if (!database_) return ClosedError();
   if (types.empty()) return Status::InvalidArgument("no event types given");
   if (options.direction != Direction::kForward)
     return Status::NotSupported("reading by type goes forward only");
-  auto reader = std::make_unique<TypeReader>(&open_readers_, db_.get(), log_, types_,
-                                             types_ ? type_index_from_ : UINT64_MAX, types, options,
-                                             &upcasters_, !options_.read_only, head_.position());
+  auto reader = std::make_unique<TypeReader>(
+      &open_readers_, database_->db(), database_->log(), database_->types(),
+      database_->types() ? type_index_from_ : UINT64_MAX, types, options, &upcasters_,
+      !options_.read_only, head_.position());
   return EventReader(std::move(reader));
 }
 
 Result<EventReader> Store::Impl::ReadStream(std::string_view stream,
                                             const StreamReadOptions& options) {
-  if (!db_) return ClosedError();
+  if (!database_) return ClosedError();
   if (stream.empty()) return Status::InvalidArgument("stream id is empty");
   if (stream.find('\0') != std::string_view::npos)
     return Status::InvalidArgument("stream id contains a NUL byte");
   const std::uint64_t visible_through = head_.position();
   auto info = ReadableStreamInfo(stream);
   if (!info.ok()) return info.status();
-  auto reader = std::make_unique<StreamReader>(&open_readers_, db_.get(), streams_, log_, stream,
-                                               options, &upcasters_, info->first_version,
-                                               !options_.read_only, visible_through);
+  auto reader = std::make_unique<StreamReader>(
+      &open_readers_, database_->db(), database_->streams(), database_->log(), stream, options,
+      &upcasters_, info->first_version, !options_.read_only, visible_through);
   return EventReader(std::move(reader));
 }
 
 Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
-  if (!db_) return ClosedError();
+  if (!database_) return ClosedError();
   if (const std::uint64_t start = head_.log_start(); position < start)
     return Status::NotFound(fmt::format(
         "position {} was removed by retention (the log starts at {})", position, start));
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
+  rocksdb::Status s = database_->db()->Get(rocksdb::ReadOptions(), database_->log(),
+                                           store::PositionKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
   if (!s.ok()) return FromRocks(s, "reading the log");
   if (codec::IsRemovedValue(value.ToStringView()))
@@ -545,7 +547,8 @@ Result<OwnedEvent> Store::Impl::ReadEvent(std::uint64_t position, bool upcast) {
 Result<codec::Hash> Store::Impl::ChainHashAt(std::uint64_t position) {
   if (position + 1 == head_.log_start() && position > 0) return head_.log_start_hash();
   rocksdb::PinnableSlice value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), log_, store::PositionKey(position), &value);
+  rocksdb::Status s = database_->db()->Get(rocksdb::ReadOptions(), database_->log(),
+                                           store::PositionKey(position), &value);
   if (s.IsNotFound()) return Status::NotFound(fmt::format("no event at position {}", position));
   if (!s.ok()) return FromRocks(s, "reading the log");
   codec::ChainLink link;
@@ -633,14 +636,14 @@ Result<StreamInfo> Store::Impl::ReadableStreamInfo(std::string_view stream) {
 }
 
 Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
-  if (!db_) return ClosedError();
+  if (!database_) return ClosedError();
   const std::string lower = store::StreamKey(stream, 0);
   const std::string upper = store::StreamKeyLimit(stream);
   rocksdb::Slice lo(lower), hi(upper);
   rocksdb::ReadOptions ro;
   ro.iterate_lower_bound = &lo;
   ro.iterate_upper_bound = &hi;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, streams_));
+  std::unique_ptr<rocksdb::Iterator> it(database_->db()->NewIterator(ro, database_->streams()));
   it->SeekToFirst();
   if (!it->Valid()) {
     if (!it->status().ok()) return FromRocks(it->status(), "reading the stream index");
@@ -659,10 +662,11 @@ Result<StreamInfo> Store::Impl::GetStreamInfo(std::string_view stream) {
 // entry, then a jump past it; a second walks the stream metadata beside it.
 Result<std::vector<StreamInfo>> Store::Impl::ListStreams(std::string_view prefix, std::size_t limit,
                                                          std::string_view start_after) {
-  if (!db_) return ClosedError();
+  if (!database_) return ClosedError();
   std::vector<StreamInfo> out;
   const std::uint64_t through = head_.position();
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), streams_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      database_->db()->NewIterator(rocksdb::ReadOptions(), database_->streams()));
   std::string seek = std::string(prefix);
   std::string_view first_stream = prefix;
   if (!start_after.empty() && start_after > prefix) {

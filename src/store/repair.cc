@@ -39,7 +39,8 @@ Status CopyStore(const std::string& from, const std::string& to) {
 }  // namespace
 
 Status Store::Impl::LoadRepairs() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      database_->db()->NewIterator(rocksdb::ReadOptions(), database_->meta()));
   const std::string_view prefix = store::kMetaRepairPrefix;
   repairs_ = 0;
   for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
@@ -58,14 +59,17 @@ Status Store::Impl::RecordRepair(const std::string& description) {
                         key.data() + key.size() - 8);
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  if (Status s = FromRocks(db_->Put(wo, meta_, key, description), "recording the repair"); !s.ok())
+  if (Status s = FromRocks(database_->db()->Put(wo, database_->meta(), key, description),
+                           "recording the repair");
+      !s.ok())
     return s;
   ++repairs_;
   last_repair_ = description;
   // Every family flushed, so that the MANIFEST no longer needs the damaged log. Without it a
   // repair that recovered nothing from that log (its first record spanned the damage) left
   // the log live: the next open replayed it and stopped at the same damage again.
-  return FromRocks(db_->Flush(rocksdb::FlushOptions(), handles_), "flushing the repaired store");
+  return FromRocks(database_->db()->Flush(rocksdb::FlushOptions(), database_->families()),
+                   "flushing the repaired store");
 }
 
 namespace {

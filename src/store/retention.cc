@@ -114,7 +114,7 @@ class Store::Impl::Retention {
     if (!dead.ok()) return dead.status();
     for (const DeadLetter& d : *dead) dead_positions_.insert(d.position);
     std::unique_ptr<rocksdb::Iterator> it(
-        store_.db_->NewIterator(rocksdb::ReadOptions(), store_.meta_));
+        store_.database_->db()->NewIterator(rocksdb::ReadOptions(), store_.database_->meta()));
     const std::string_view prefix = store::kMetaStreamPrefix;
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       const std::string stream(it->key().ToStringView().substr(prefix.size()));
@@ -187,7 +187,7 @@ class Store::Impl::Retention {
     // the compaction.
     Status status;
     {
-      store::ScopedSnapshot snapshot(store_.db_.get(), !store_.options_.read_only);
+      store::ScopedSnapshot snapshot(store_.database_->db(), !store_.options_.read_only);
       ro.snapshot = snapshot.get();
       status = ScanLog(ro);
     }
@@ -196,7 +196,8 @@ class Store::Impl::Retention {
   }
 
   Status ScanLog(const rocksdb::ReadOptions& ro) {
-    std::unique_ptr<rocksdb::Iterator> it(store_.db_->NewIterator(ro, store_.log_));
+    std::unique_ptr<rocksdb::Iterator> it(
+        store_.database_->db()->NewIterator(ro, store_.database_->log()));
     std::string scratch;
     for (it->Seek(store::PositionKey(start_)); it->Valid(); it->Next()) {
       std::uint64_t position = 0;
@@ -270,17 +271,17 @@ class Store::Impl::Retention {
       codec::RemovedEvent m{r.position, r.version, r.timestamp_us, r.chain_hash, r.stream};
       value_.clear();
       codec::EncodeRemoved(m, &value_);
-      batch->Put(store_.log_, store::PositionKey(r.position), value_);
+      batch->Put(store_.database_->log(), store::PositionKey(r.position), value_);
     }
     // (The index runs holding it were cut by CutIndexRuns, earlier in the same batch.)
     if (r.version == st.last_removed)
-      batch->Put(store_.streams_, store::StreamKey(r.stream, r.version),
+      batch->Put(store_.database_->streams(), store::StreamKey(r.stream, r.version),
                  store::PositionKey(store::kRemovedPosition));
     // The marker of an earlier run sat just below this run's first removed version.
     if (r.version == st.first_removed && r.version > 1)
-      batch->Delete(store_.streams_, store::StreamKey(r.stream, r.version - 1));
+      batch->Delete(store_.database_->streams(), store::StreamKey(r.stream, r.version - 1));
     if (r.caller_id)
-      batch->Delete(store_.ids_,
+      batch->Delete(store_.database_->ids(),
                     rocksdb::Slice(reinterpret_cast<const char*>(r.caller_id->bytes().data()), 16));
   }
 
@@ -299,9 +300,11 @@ class Store::Impl::Retention {
   // the chunks before this one left it.
   Status CutIndexRuns(std::size_t begin, std::size_t end, rocksdb::WriteBatch* batch) {
     std::unique_ptr<rocksdb::Iterator> streams(
-        store_.db_->NewIterator(rocksdb::ReadOptions(), store_.streams_));
+        store_.database_->db()->NewIterator(rocksdb::ReadOptions(), store_.database_->streams()));
     std::unique_ptr<rocksdb::Iterator> types;
-    if (store_.types_) types.reset(store_.db_->NewIterator(rocksdb::ReadOptions(), store_.types_));
+    if (store_.database_->types())
+      types.reset(
+          store_.database_->db()->NewIterator(rocksdb::ReadOptions(), store_.database_->types()));
     std::unordered_map<std::string, RunCut> stream_runs, type_runs;
     for (std::size_t i = begin; i < end; ++i) {
       const Removal& r = removals_[i];
@@ -362,7 +365,7 @@ class Store::Impl::Retention {
   // Deletes a cut run and writes back what it keeps, as runs of their own: the gaps between
   // its removed events.
   void WriteKeptRuns(const RunCut& cut, bool stream_index, rocksdb::WriteBatch* batch) {
-    batch->Delete(stream_index ? store_.streams_ : store_.types_, cut.key);
+    batch->Delete(stream_index ? store_.database_->streams() : store_.database_->types(), cut.key);
     const auto keep = [&](std::uint64_t from, std::uint64_t to) {  // [from, to)
       if (from >= to) return;
       key_.clear();
@@ -373,12 +376,12 @@ class Store::Impl::Retention {
         store::DecodeStreamKey(cut.key, &stream, &ignored);
         store::AppendStreamKey(stream, from, &key_);
         store::AppendStreamRunValue(cut.first_position + (from - cut.first), to - from, &value_);
-        batch->Put(store_.streams_, key_, value_);
+        batch->Put(store_.database_->streams(), key_, value_);
       } else {
         const std::string_view type(cut.key.data(), cut.key.size() - 9);
         store::AppendTypeKey(type, from, &key_);
         store::AppendTypeRunValue(to - from, &value_);
-        batch->Put(store_.types_, key_, value_);
+        batch->Put(store_.database_->types(), key_, value_);
       }
     };
     std::uint64_t kept_from = cut.first;
@@ -392,11 +395,12 @@ class Store::Impl::Retention {
   // Range-deletes [log_start_, new_start) and records the new start and its anchor hash.
   void AddMoveLogStart(std::uint64_t new_start, const codec::Hash& hash,
                        rocksdb::WriteBatch* batch) {
-    batch->DeleteRange(store_.log_, store::PositionKey(log_start_), store::PositionKey(new_start));
+    batch->DeleteRange(store_.database_->log(), store::PositionKey(log_start_),
+                       store::PositionKey(new_start));
     std::string v;
     store::PutLittleEndian(new_start, 8, &v);
-    batch->Put(store_.meta_, store::kMetaLogStart, v);
-    batch->Put(store_.meta_, store::kMetaLogStartHash,
+    batch->Put(store_.database_->meta(), store::kMetaLogStart, v);
+    batch->Put(store_.database_->meta(), store::kMetaLogStartHash,
                rocksdb::Slice(reinterpret_cast<const char*>(hash.data()), 32));
   }
 
@@ -404,7 +408,7 @@ class Store::Impl::Retention {
                 std::string_view what) {
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    if (Status s = FromRocks(store_.db_->Write(wo, batch), what); !s.ok()) return s;
+    if (Status s = FromRocks(store_.database_->db()->Write(wo, batch), what); !s.ok()) return s;
     if (new_start > log_start_) {
       store_.head_.SetLogStart(new_start, hash);
       log_start_ = new_start;
@@ -451,8 +455,8 @@ class Store::Impl::Retention {
   // (so the write-ahead log holding the removed values can go), then compacts the removed
   // range. Failures are logged: the removal itself has already happened.
   void FreeDisk() {
-    rocksdb::DB* db = store_.db_.get();
-    if (Status s = FromRocks(db->Flush(rocksdb::FlushOptions(), store_.handles_),
+    rocksdb::DB* db = store_.database_->db();
+    if (Status s = FromRocks(db->Flush(rocksdb::FlushOptions(), store_.database_->families()),
                              "flushing after removal");
         !s.ok())
       store_.logger_->warn("retention could not flush: {}", s.ToString());
@@ -461,7 +465,7 @@ class Store::Impl::Retention {
     rocksdb::Slice lo_slice(lo), hi_slice(hi);
     rocksdb::CompactRangeOptions co;
     co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-    if (Status s = FromRocks(db->CompactRange(co, store_.log_, &lo_slice, &hi_slice),
+    if (Status s = FromRocks(db->CompactRange(co, store_.database_->log(), &lo_slice, &hi_slice),
                              "compacting the removed range");
         !s.ok())
       store_.logger_->warn("retention removed {} events but could not compact them yet: {}",
@@ -490,7 +494,7 @@ class Store::Impl::Retention {
 };
 
 Result<RetentionReport> Store::Impl::ApplyRetention(const RetentionPolicy& policy) {
-  if (!db_) return Status::FailedPrecondition("store is closed");
+  if (!database_) return Status::FailedPrecondition("store is closed");
   if (options_.read_only && !policy.dry_run)
     return Status::FailedPrecondition(fmt::format(
         "store {} is open read-only: retention needs the writer (or a dry run)", path_));

@@ -30,6 +30,6 @@ class StorageEnv {
 // disk. Defined in src/store/store.cc.
 Result<std::unique_ptr<Store>> OpenStoreOnStorage(const std::string& path,
                                                   const StoreOptions& options,
-                                                  std::shared_ptr<StorageEnv> env);
+                                                  const std::shared_ptr<StorageEnv>& env);
 
 }  // namespace cairn

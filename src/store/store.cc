@@ -62,9 +62,11 @@ std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
 }
 
 Result<std::uint64_t> Store::Impl::Refresh() {
-  if (!secondary_dir_.empty()) {
+  if (database_ && database_->following()) {
     internal::MutexLock lk(refresh_mu_);  // one catch-up at a time
-    if (Status s = FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the writer"); !s.ok())
+    if (Status s =
+            FromRocks(database_->db()->TryCatchUpWithPrimary(), "catching up with the writer");
+        !s.ok())
       return s;
     if (Status s = LoadTail(); !s.ok()) return s;  // publishes the new head, waking waiters
   }
@@ -96,8 +98,8 @@ Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Impl::OpenStore(const std::string& path,
                                                       const StoreOptions& options,
-                                                      std::shared_ptr<StorageEnv> storage) {
-  auto impl = Open(path, options, /*repairing=*/false, std::move(storage));
+                                                      const std::shared_ptr<StorageEnv>& storage) {
+  auto impl = Open(path, options, /*repairing=*/false, storage);
   if (!impl.ok()) return impl.status();
   return std::unique_ptr<Store>(new Store(std::move(impl).value()));
 }
@@ -108,8 +110,8 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreO
 
 Result<std::unique_ptr<Store>> OpenStoreOnStorage(const std::string& path,
                                                   const StoreOptions& options,
-                                                  std::shared_ptr<StorageEnv> env) {
-  return Store::Impl::OpenStore(path, options, std::move(env));
+                                                  const std::shared_ptr<StorageEnv>& env) {
+  return Store::Impl::OpenStore(path, options, env);
 }
 
 Result<AppendResult> Store::Append(std::string_view stream, ExpectedVersion expected,
@@ -254,11 +256,11 @@ std::uint64_t Store::last_position() const { return impl_->last_position(); }
 
 store::StoreView Store::Impl::View() {
   store::StoreView v;
-  v.db = db_.get();
-  v.log = log_;
-  v.streams = streams_;
-  v.ids = ids_;
-  v.types = types_;
+  v.db = database_->db();
+  v.log = database_->log();
+  v.streams = database_->streams();
+  v.ids = database_->ids();
+  v.types = database_->types();
   v.side_records = side_records_.get();
   v.store_id = store_id_;
   v.type_index_from = type_index_from_;

@@ -16,6 +16,7 @@
 #include "cairn/store.h"
 #include "codec/chain.h"
 #include "store/backlog.h"
+#include "store/database.h"
 #include "store/head.h"
 #include "store/names.h"
 #include "store/rocks_status.h"
@@ -35,11 +36,11 @@ class Store::Impl {
  public:
   static Result<std::unique_ptr<Impl>> Open(const std::string& path, const StoreOptions& options,
                                             bool repairing = false,
-                                            std::shared_ptr<StorageEnv> storage = nullptr);
+                                            const std::shared_ptr<StorageEnv>& storage = nullptr);
   // Store::Open's body; `storage` as above (src/store/storage_env.h, tests only).
   static Result<std::unique_ptr<Store>> OpenStore(const std::string& path,
                                                   const StoreOptions& options,
-                                                  std::shared_ptr<StorageEnv> storage);
+                                                  const std::shared_ptr<StorageEnv>& storage);
   ~Impl();
 
   // Every public Store call that touches the database holds one of these: after Close() it
@@ -126,15 +127,10 @@ class Store::Impl {
   }
   // The published head position.
   std::uint64_t CommittedPosition() const { return head_.position(); }
+  // The directory checks and creation lock, the database (store::Database::Open), then the
+  // store's state loaded from it (open.cc).
   Status OpenDatabase();
-  // OpenDatabase's steps (open.cc).
-  rocksdb::Options DatabaseOptions(bool fresh, const std::shared_ptr<rocksdb::Logger>& bridge);
-  Result<std::vector<std::string>> FamiliesToOpen(const rocksdb::Options& db_options, bool fresh);
-  Status OpenRocks(const rocksdb::Options& db_options, const std::string& db_path,
-                   const std::vector<rocksdb::ColumnFamilyDescriptor>& descriptors);
   Status LoadState();
-  // Every live table file is there with the size the MANIFEST gives (kCorruption naming it).
-  Status CheckLiveFiles();
   // Close(): lets the compactions RocksDB has scheduled run before the process goes.
   void WaitForPendingCompactions();
   // The head a writer's clean close noted (CAIRN-HEAD): an open that finds less is damage.
@@ -142,8 +138,6 @@ class Store::Impl {
   void RecordClosedHead();
   // Close(): merges runs of small level-1 files short-lived writers leave behind.
   void MergeSmallFiles();
-  // A RocksDB open failure in cairn's words: a held lock, a damaged WAL (file and offset).
-  Status DescribeOpenFailure(const rocksdb::Status& s);
   Status LoadOrCreateMeta(bool fresh);
   // Closes the store just built at `built_at`, renames it to path_ and opens it there.
   Status PublishNewStore(const std::string& built_at);
@@ -151,14 +145,10 @@ class Store::Impl {
   Status LoadTail();
   // LoadState: the sequencer and the side records over the families just opened.
   void StartWriters();
-  Status LoadTypeIndex(const rocksdb::ColumnFamilyOptions& cf_options);
+  Status LoadTypeIndex();
   Status LoadLogStart();
   // The repairs recorded in the meta family (StoreInfo::repairs, last_repair).
   Status LoadRepairs();
-  // Creates column family `name` on a writable store that lacks it; null handle when
-  // read-only.
-  Status EnsureFamily(const char* name, const rocksdb::ColumnFamilyOptions& cf_options,
-                      rocksdb::ColumnFamilyHandle** handle);
   Status UpgradeFormat();
   // Opening: starts backlog_ from the quota's checkpoint and the unshipped tail's bytes.
   Status LoadBacklog();
@@ -193,25 +183,17 @@ class Store::Impl {
   std::atomic<bool> closing_{false};
 
   // The file system RocksDB runs on: a test's (storage_env.h), else the operating system's,
-  // behind the WAL sync gate (wal_sync_gate.h). Before db_, so they outlive it.
+  // behind the WAL sync gate (wal_sync_gate.h). Before database_, so they outlive it.
   std::shared_ptr<StorageEnv> storage_env_;
   std::shared_ptr<store::WalSyncGate> wal_sync_gate_ = std::make_shared<store::WalSyncGate>();
-  std::unique_ptr<rocksdb::Env> gated_env_;
-  std::unique_ptr<rocksdb::DB> db_;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
-  rocksdb::ColumnFamilyHandle* log_ = nullptr;
-  rocksdb::ColumnFamilyHandle* streams_ = nullptr;
-  rocksdb::ColumnFamilyHandle* ids_ = nullptr;
-  rocksdb::ColumnFamilyHandle* types_ = nullptr;      // null: a read-only store without the index
-  rocksdb::ColumnFamilyHandle* snapshots_ = nullptr;  // null: a read-only store without any
+  // The open database (database.h), from OpenDatabase to Close; its handles never change
+  // once the store is shared. Null before the open and after Close.
+  std::unique_ptr<store::Database> database_;
   store::UpcasterSet upcasters_;
-  rocksdb::ColumnFamilyOptions cf_options_;
   std::uint64_t type_index_from_ = UINT64_MAX;  // first position the type index covers
 
   EventId store_id_;
   std::uint32_t format_version_ = 0;
-  std::string secondary_dir_;  // follow_writer: the secondary instance's own directory
   std::atomic<bool> backup_running_{false};  // Backup: one at a time
   std::uint64_t repairs_ = 0;                // recorded repairs (set at open and by RecordRepair)
   std::string last_repair_;
