@@ -117,87 +117,6 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
 
 namespace {
 
-// Every event of an `append --jsonl` input is one the store would take (limits, names, ids
-// reused with other content, in the store or earlier in the input); the error names the line.
-Status CheckJsonlInput(Store& store, const std::vector<StreamAppend>& appends,
-                       const std::vector<std::vector<std::size_t>>& lines) {
-  std::unordered_map<std::string, std::pair<const EventData*, std::size_t>> ids;
-  for (std::size_t a = 0; a < appends.size(); ++a) {
-    for (std::size_t i = 0; i < appends[a].events.size(); ++i) {
-      const EventData& e = appends[a].events[i];
-      if (!e.id) continue;
-      auto [it, fresh] = ids.try_emplace(e.id->ToString(), &e, lines[a][i]);
-      const EventData& first = *it->second.first;
-      if (!fresh && (first.payload != e.payload || first.type != e.type ||
-                     first.metadata != e.metadata || first.content_type != e.content_type))
-        return Status::AlreadyExists(fmt::format(
-            "stdin line {}: event id {} is already used on line {} with different content",
-            lines[a][i], it->first, it->second.second));
-    }
-    if (store.CheckAppend(std::span<const StreamAppend>(&appends[a], 1)).ok()) continue;
-    // Find the line: each event alone.
-    for (std::size_t i = 0; i < appends[a].events.size(); ++i) {
-      const StreamAppend one{appends[a].stream, ExpectedVersion::Any(), {appends[a].events[i]}};
-      if (Status s = store.CheckAppend(std::span<const StreamAppend>(&one, 1)); !s.ok())
-        return Status(s.code(), fmt::format("stdin line {}: {}", lines[a][i], s.message()));
-    }
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
-namespace {
-
-// The appends of `cairn append --jsonl`: one JSON event a line, consecutive events of one
-// stream in one atomic append (up to 1,000 events); `lines` gets each event's input line.
-Status ReadJsonlAppends(const AppendArgs& args, const ExpectedVersion& expected,
-                        std::vector<StreamAppend>* appends,
-                        std::vector<std::vector<std::size_t>>* lines) {
-  if (!args.type.empty() || args.data || !args.id.empty())
-    return Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id");
-  std::string line;
-  // A line holds one event as JSON: its payload escaped or in base64 and its metadata, so up
-  // to a few times the store's limits; longer is refused as it arrives, not after.
-  const StoreOptions limits;
-  LineReader lines_in(std::cin, 4 * (limits.max_payload_bytes + limits.max_metadata_bytes) + 4096);
-  for (;;) {
-    auto more = lines_in.Next(&line);
-    if (!more.ok()) return Status::InvalidArgument("stdin " + more.status().message());
-    if (!*more) break;
-    const std::size_t line_no = lines_in.line_number();
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    // Ordered: a "data" object is stored with its keys in the order given.
-    auto j = nlohmann::ordered_json::parse(line, nullptr, false);
-    if (j.is_discarded())
-      return Status::InvalidArgument(fmt::format("stdin line {}: not valid JSON", line_no));
-    std::string stream = args.stream;
-    auto e = EventFromJson(j, &stream);
-    if (!e.ok())
-      return Status::InvalidArgument(
-          fmt::format("stdin line {}: {}", line_no, e.status().message()));
-    if (stream.empty())
-      return Status::InvalidArgument(
-          fmt::format("stdin line {}: no \"stream\" and no STREAM argument", line_no));
-    if (appends->empty() || appends->back().stream != stream ||
-        appends->back().events.size() >= 1000) {
-      appends->push_back(StreamAppend{stream, ExpectedVersion::Any(), {}});
-      lines->emplace_back();
-    }
-    appends->back().events.push_back(std::move(e).value());
-    lines->back().push_back(line_no);
-  }
-  if (appends->empty()) return Status::InvalidArgument("stdin held no events");
-  if (expected.kind() != ExpectedVersion::Kind::kAny) {
-    for (const auto& a : *appends)
-      if (a.stream != appends->front().stream)
-        return Status::InvalidArgument(
-            "--expected-version with --jsonl needs every line in one stream");
-    appends->front().expected = expected;
-  }
-  return Status::Ok();
-}
-
 // The one event of `cairn append STORE STREAM --type T`: its payload from --data or stdin.
 Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const ExpectedVersion& expected) {
   if (args.type.empty()) return Status::InvalidArgument("--type is required");
@@ -270,37 +189,6 @@ Result<std::vector<Result<AppendResult>>> SubmitAll(Store& store,
   return outcomes;
 }
 
-// `append --jsonl` without --each: one line (or object) for the whole input.
-void PrintAppendSummary(Format format, const std::vector<StreamAppend>& appends,
-                        const std::vector<AppendResult>& done) {
-  std::uint64_t events = 0, deduplicated = 0, first = UINT64_MAX, last = 0;
-  std::set<std::string_view> streams;
-  for (std::size_t i = 0; i < done.size(); ++i) {
-    events += appends[i].events.size();
-    streams.insert(appends[i].stream);
-    if (done[i].deduplicated) {
-      ++deduplicated;
-      continue;
-    }
-    first = std::min(first, done[i].first_position);
-    last = std::max(last, done[i].last_position);
-  }
-  if (first == UINT64_MAX) first = 0;
-  if (format == Format::kText) {
-    fmt::print("appended {} event{} in {} append{} to {} stream{}: positions {}..{}{}\n", events,
-               events == 1 ? "" : "s", done.size(), done.size() == 1 ? "" : "s", streams.size(),
-               streams.size() == 1 ? "" : "s", first, last,
-               deduplicated
-                   ? fmt::format(" ({} already stored: same ids, not appended again)", deduplicated)
-                   : "");
-    return;
-  }
-  nlohmann::json j = {{"events", events},          {"appends", done.size()},
-                      {"streams", streams.size()}, {"first_position", first},
-                      {"last_position", last},     {"already_stored", deduplicated}};
-  std::cout << (format == Format::kJsonl ? DumpJson(j) : DumpJson(j, 2)) << "\n";
-}
-
 void PrintAppendResults(Format format, const std::vector<StreamAppend>& appends,
                         const std::vector<AppendResult>& done) {
   nlohmann::json results = nlohmann::json::array();
@@ -338,23 +226,24 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   auto durability = ParseDurability(args.durability);
   if (!durability.ok()) return Fail(durability.status());
 
-  // Gather the appends first, so that bad input fails before anything is stored.
-  std::vector<StreamAppend> appends;
-  std::vector<std::vector<std::size_t>> lines;  // --jsonl: the input line of each event
   if (args.jsonl) {
-    if (Status s = ReadJsonlAppends(args, *expected, &appends, &lines); !s.ok()) return Fail(s);
-  } else {
-    auto one = ReadSingleAppend(args, *expected);
-    if (!one.ok()) return Fail(one.status());
-    appends.push_back(std::move(one).value());
+    if (!args.type.empty() || args.data || !args.id.empty())
+      return Fail(
+          Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id"));
+    auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
+    if (!store.ok()) return Fail(store.status());
+    const int code = RunAppendJsonl(**store, args, *expected, *format);
+    Status closed = (*store)->Close();
+    if (code == kExitOk && !closed.ok()) return Fail(closed);
+    return code;
   }
-
+  // The one event first, so that bad input fails before the store is opened.
+  std::vector<StreamAppend> appends;
+  auto one = ReadSingleAppend(args, *expected);
+  if (!one.ok()) return Fail(one.status());
+  appends.push_back(std::move(one).value());
   auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
-  if (args.jsonl) {
-    // The whole input must be storable before the first append: a bad line stores nothing.
-    if (Status s = CheckJsonlInput(**store, appends, lines); !s.ok()) return Fail(s);
-  }
   Progress progress("append");
   auto outcomes = SubmitAll(**store, appends, progress);
   if (!outcomes.ok()) return Fail(outcomes.status());
@@ -382,10 +271,7 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
     (void)(*store)->Close();
     return Fail(first_failure->status());
   }
-  if (args.jsonl && !args.each)
-    PrintAppendSummary(*format, stored, done);
-  else
-    PrintAppendResults(*format, stored, done);
+  PrintAppendResults(*format, stored, done);
   Status closed = (*store)->Close();
   if (!closed.ok()) return Fail(closed);
   return kExitOk;

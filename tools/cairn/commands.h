@@ -252,6 +252,10 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args);
 
 // Opens a store that must exist, unless `create` (only `append` creates stores: a mistyped
 // path given to any other command is an error, not a new empty store).
+enum class Format;  // output.h
+// `cairn append --jsonl` on an open store (append_jsonl.cc): the exit code, errors printed.
+int RunAppendJsonl(Store& store, const AppendArgs& args, const ExpectedVersion& expected,
+                   Format format);
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
                                          bool writable, Durability durability = Durability::kSync,
                                          bool create = false);
