@@ -66,7 +66,7 @@ class EventReader {
   Status status() const;
 
  private:
-  // The implementation lives in src/store/reader.cc; readers are made by Store only.
+  // The implementation lives in src/store/store_impl_read.cc; readers are made by Store only.
   friend class Store;
   class Impl;
   explicit EventReader(std::unique_ptr<Impl> impl);

@@ -157,7 +157,8 @@ Status Shipper::Impl::Connect() {
   if (stop_requested_) return Status::Cancelled("stopped while connecting");
   // librdkafka's mock cluster (the embedded Kafka of the demo and tests) shows uncommitted and
   // aborted records to every reader: there a checkpoint record must wait for its events'
-  // acknowledgements (transactions.cc). A real cluster hides them from read_committed readers.
+  // acknowledgements (shipper_impl_transactions.cc). A real cluster hides them from read_committed
+  // readers.
   if (char* id = rd_kafka_clusterid(session_->producer.get(), 5000)) {
     session_->cluster_shows_uncommitted = std::string_view(id).starts_with("mockCluster");
     rd_kafka_mem_free(session_->producer.get(), id);

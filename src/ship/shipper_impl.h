@@ -1,10 +1,11 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // Shipper::Impl: the state of one shipper, shared by the files of src/ship/ that implement it
-// (docs/architecture.md): shipper.cc (setup, connecting, the public face), produce_loop.cc (the
-// shipping thread's loop, deliveries, rewinds), transactions.cc (exactly-once and the Kafka
-// checkpoint), dead_letters.cc (dead letters and their retry), status.cc (status and metrics).
-// The wire format itself (headers, values) is wire.h's. Threads: the shipping thread owns
+// (docs/architecture.md): shipper.cc (setup, connecting, the public face),
+// shipper_impl_produce_loop.cc (the shipping thread's loop, deliveries, rewinds),
+// shipper_impl_transactions.cc (exactly-once and the Kafka checkpoint),
+// shipper_impl_dead_letters.cc (dead letters and their retry), shipper_impl_status.cc (status and
+// metrics). The wire format itself (headers, values) is wire.h's. Threads: the shipping thread owns
 // everything under "shipping thread only"; the caller's threads read status_ under
 // status_mu_; librdkafka's callbacks run on the shipping thread (inside rd_kafka_poll).
 #pragma once
@@ -144,8 +145,8 @@ class Shipper::Impl {
   };
 
   void Run();
-  // What the produce loop does after a step (produce_loop.cc): ship, go round again, drain
-  // and stop, or stop at once (a permanent failure, already reported).
+  // What the produce loop does after a step (shipper_impl_produce_loop.cc): ship, go round again,
+  // drain and stop, or stop at once (a permanent failure, already reported).
   enum class Step { kShip, kAgain, kDrain, kStop };
   // Connects when there is no producer, backing off (doubling *backoff) while Kafka is away.
   Step ConnectOrWait(std::chrono::milliseconds* backoff);
@@ -181,7 +182,7 @@ class Shipper::Impl {
   // Exactly-once.
   Status BeginTransaction();
   // Waits for the transaction's acknowledgements until `deadline`, then commits it.
-  // CommitTransaction's record of what the transaction holds (transactions.cc).
+  // CommitTransaction's record of what the transaction holds (shipper_impl_transactions.cc).
   Status ProduceCheckpointRecord(std::uint64_t through);
   Status CommitTransaction(Clock::time_point deadline);
   void AbortTransaction(std::string_view why);

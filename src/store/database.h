@@ -3,8 +3,8 @@
 // The opener: one store's RocksDB database, opened and ready — the instance, its column
 // families by role, and the file layer under it — or a clear error naming what is wrong with
 // the directory (damage, a foreign database, another writer's lock, a read-only file system).
-// Store::Impl owns the Database it is given and loads the store's state from it (open.cc);
-// nothing else opens or closes RocksDB.
+// Store::Impl owns the Database it is given and loads the store's state from it
+// (store_impl_open.cc); nothing else opens or closes RocksDB.
 #pragma once
 
 #include <functional>

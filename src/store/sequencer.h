@@ -17,9 +17,9 @@
 // next leader recovers before sequencing again (RecoverFromWriteError).
 //
 // It must not touch: the meta family (side records, stream metadata), the snapshot family,
-// the store's directory. Appends reach it already validated (append.cc); retention
-// (retention.cc) writes removed-event markers outside its queue, and docs/architecture.md says
-// why that is safe.
+// the store's directory. Appends reach it already validated (store_impl_append.cc); retention
+// (store_impl_retention.cc) writes removed-event markers outside its queue, and
+// docs/architecture.md says why that is safe.
 //
 // Asynchronous appends (SubmitAsync) join the same queue; one driver thread, started by the
 // first of them, plays the leader's and the syncer's part for them and runs their completions

@@ -1,12 +1,12 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // Store, the public face: every method enters through a CallGuard and forwards to
-// Store::Impl, whose work lives in rooms of its own — open.cc (opening), append.cc and the
-// store::Sequencer (sequencer.h: the write path), reader.cc (reads), store::SideRecords
-// (side_records.h: checkpoints, dead letters), lifecycle.cc (metadata, snapshots, the backlog
-// quota's start), retention.cc, close.cc, audit/verify.cc. Also here: the head as the
-// sequencer publishes it (Info, WaitForPosition, Refresh) and the shared names and status
-// rules of the store.
+// Store::Impl, whose work lives in rooms of its own — store_impl_open.cc (opening),
+// store_impl_append.cc and the store::Sequencer (sequencer.h: the write path), store_impl_read.cc
+// (reads), store::SideRecords (side_records.h: checkpoints, dead letters), store_impl_lifecycle.cc
+// (metadata, snapshots, the backlog quota's start), store_impl_retention.cc, store_impl_close.cc,
+// audit/verify.cc. Also here: the head as the sequencer publishes it (Info, WaitForPosition,
+// Refresh) and the shared names and status rules of the store.
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -3,7 +3,7 @@
 // What an open finds at a store's path, judged before RocksDB is asked (docs/guarantees.md,
 // "Foreign and damaged directories"): a store, a new or interrupted creation, a damaged
 // database, a foreign directory, or a permission problem — each named as such. The opener
-// (open.cc) is the only caller; nothing here holds state.
+// (store_impl_open.cc) is the only caller; nothing here holds state.
 #pragma once
 
 #include <string>

@@ -85,7 +85,7 @@ class Store::Impl {
   // Checkpoints and dead letters in the meta family (side_records.h). Made by LoadState.
   store::SideRecords& side_records() { return *side_records_; }
 
-  // Lifecycle (lifecycle.cc).
+  // Lifecycle (store_impl_lifecycle.cc).
   Status SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata);
   Result<StreamMetadata> GetStreamMetadata(std::string_view stream);
   Result<std::uint64_t> DeleteStream(std::string_view stream, ExpectedVersion expected);
@@ -98,27 +98,28 @@ class Store::Impl {
                                       const std::function<Status(const RecordedEvent&)>& apply,
                                       std::uint64_t up_to_version);
   BacklogStatus GetBacklog() const;
-  std::string PrometheusMetrics() const;  // metrics.cc
+  std::string PrometheusMetrics() const;  // store_impl_metrics.cc
   // The raw stored event or removed-event marker at `position` (verify, retention).
   Result<OwnedEvent> ReadEvent(std::uint64_t position, bool upcast);
   // The chain hash stored at `position`, event or marker.
   Result<codec::Hash> ChainHashAt(std::uint64_t position);
   std::uint64_t log_start() const { return head_.log_start(); }
-  // Store::Backup (backup.cc): one at a time per store.
+  // Store::Backup (store_impl_backup.cc): one at a time per store.
   Result<BackupReport> Backup(const std::string& dir, const BackupOptions& options);
-  // Store::Repair (repair.cc): notes in the store what a repair kept and dropped.
+  // Store::Repair (store_impl_repair.cc): notes in the store what a repair kept and dropped.
   Status RecordRepair(const std::string& description);
-  // Store::Repair: what the damage is (repair.cc), or kCorruption when repair cannot mend it.
+  // Store::Repair: what the damage is (store_impl_repair.cc), or kCorruption when repair cannot
+  // mend it.
   static Status DescribeRepairDamage(const std::string& path, const StoreOptions& open_options,
                                      RepairReport* report);
 
  private:
-  // The three kinds of EventReader (reader.cc): nested here because EventReader's
+  // The three kinds of EventReader (store_impl_read.cc): nested here because EventReader's
   // implementation is reachable only from Store.
   class LogReader;
   class StreamReader;
   class TypeReader;
-  // One run of ApplyRetention, cut into its phases (retention.cc).
+  // One run of ApplyRetention, cut into its phases (store_impl_retention.cc).
   class Retention;
   Impl(std::string path, const StoreOptions& options);
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
@@ -128,7 +129,7 @@ class Store::Impl {
   // The published head position.
   std::uint64_t CommittedPosition() const { return head_.position(); }
   // The directory checks and creation lock, the database (store::Database::Open), then the
-  // store's state loaded from it (open.cc).
+  // store's state loaded from it (store_impl_open.cc).
   Status OpenDatabase();
   Status LoadState();
   // Close(): lets the compactions RocksDB has scheduled run before the process goes.
@@ -162,7 +163,8 @@ class Store::Impl {
   std::unique_ptr<rocksdb::Iterator> NewStreamMetadataScan(std::string_view from);
   Result<std::uint64_t> TruncateBefore(rocksdb::Iterator* scan, std::string_view stream);
 
-  // The front of the append path (append.cc): Validate, the backlog's room, the sequencer.
+  // The front of the append path (store_impl_append.cc): Validate, the backlog's room, the
+  // sequencer.
   Status Validate(const std::vector<store::AppendView>& views) const;
   // Submit counts and times each append (write_metrics_) around SubmitUnmeasured.
   Result<std::vector<AppendResult>> Submit(std::vector<store::AppendView> views);

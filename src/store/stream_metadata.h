@@ -1,7 +1,8 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // Stream metadata records in the meta family (docs/format.md): written by
-// Store::SetStreamMetadata (lifecycle.cc), read by it and by retention (retention.cc).
+// Store::SetStreamMetadata (store_impl_lifecycle.cc), read by it and by retention
+// (store_impl_retention.cc).
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
 // What a store needs to run for years (docs/lifecycle.md): stream metadata and soft delete,
-// snapshots and aggregate loading, and the backlog quota. Retention is in retention.cc.
+// snapshots and aggregate loading, and the backlog quota. Retention is in store_impl_retention.cc.
 #include <algorithm>
 #include <chrono>
 #include <limits>
