@@ -460,8 +460,11 @@ PY
   || fail "big re-run output: $(cat "$WORK/out")"
 rss_kb=$(tail -1 "$WORK/rss")
 # (Measured: ~160 MB, most of it the store's block cache and memtables, the same at 600,000
-# lines; keeping the input, as before issue #25's spool, peaked at ~330 MB here.)
-[ "$rss_kb" -lt 250000 ] || fail "append --jsonl of 55 MB peaked at $rss_kb KB (the input is not kept)"
+# lines; keeping the input, as before issue #25's spool, peaked at ~330 MB here.) A sanitizer
+# build's quarantine and shadow memory (~900 MB under ASan) say nothing of this: not checked.
+if ! ldd "$CAIRN" 2>/dev/null | grep -qE 'lib(asan|tsan)'; then
+  [ "$rss_kb" -lt 250000 ] || fail "append --jsonl of 55 MB peaked at $rss_kb KB (the input is not kept)"
+fi
 rm -f "$WORK/big.jsonl"
 # A spool that does not fit is refused before anything is stored.
 if [ "$(id -u)" = 0 ] && mkdir -p "$WORK/tinytmp" && mount -t tmpfs -o size=64k tmpfs "$WORK/tinytmp" 2>/dev/null; then
