@@ -141,81 +141,6 @@ Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const ExpectedVers
   return StreamAppend{args.stream, expected, {std::move(e)}};
 }
 
-// Every append through Store::AppendMultiAsync (a 100,000-line import waited for one fsync
-// per line on the synchronous path: ~5,500 lines/s), in input order, waiting for all; each
-// outcome at its index. The store bounds what is in flight (StoreOptions::max_async_appends).
-// The appends' events stay in `appends` for the report: the store is handed copies.
-Result<std::vector<Result<AppendResult>>> SubmitAll(Store& store,
-                                                    const std::vector<StreamAppend>& appends,
-                                                    Progress& progress) {
-  std::vector<Result<AppendResult>> outcomes(appends.size(),
-                                             Result<AppendResult>(Status::Internal("not run")));
-  std::mutex mu;
-  std::condition_variable cv;
-  std::size_t pending = 0, completed = 0;
-  // Drawn by this thread only (Progress is single-threaded), from the completions' count.
-  auto wait_for_all = [&](std::unique_lock<std::mutex>& lk) {
-    while (!cv.wait_for(lk, std::chrono::milliseconds(100), [&] { return pending == 0; }))
-      progress.Update(completed, appends.size());
-  };
-  for (std::size_t i = 0; i < appends.size(); ++i) {
-    {
-      std::lock_guard lk(mu);
-      ++pending;
-      if ((i & 1023) == 0) progress.Update(completed, appends.size());
-    }
-    const Status s =
-        store.AppendMultiAsync({appends[i]}, [&, i](Result<std::vector<AppendResult>> r) {
-          std::lock_guard lk(mu);
-          outcomes[i] =
-              r.ok() ? Result<AppendResult>(r->front()) : Result<AppendResult>(r.status());
-          ++completed;
-          if (--pending == 0) cv.notify_all();
-        });
-    if (!s.ok()) {
-      std::unique_lock lk(mu);
-      --pending;
-      outcomes[i] = s;
-      // Refused before it was taken (the quota, a closed store): nothing later is tried.
-      for (std::size_t j = i + 1; j < appends.size(); ++j)
-        outcomes[j] = Status::Cancelled("not tried: an earlier append was refused");
-      wait_for_all(lk);
-      return outcomes;
-    }
-  }
-  std::unique_lock lk(mu);
-  wait_for_all(lk);
-  progress.Done();
-  return outcomes;
-}
-
-void PrintAppendResults(Format format, const std::vector<StreamAppend>& appends,
-                        const std::vector<AppendResult>& done) {
-  nlohmann::json results = nlohmann::json::array();
-  for (std::size_t i = 0; i < done.size(); ++i) {
-    const StreamAppend& a = appends[i];
-    const AppendResult& r = done[i];
-    if (format == Format::kText) {
-      fmt::print("{} {} event{} to {}: versions {}..{}, positions {}..{}\n",
-                 r.deduplicated ? "already stored" : "appended", a.events.size(),
-                 a.events.size() == 1 ? "" : "s", a.stream, r.first_version, r.last_version,
-                 r.first_position, r.last_position);
-      continue;
-    }
-    results.push_back({{"stream", a.stream},
-                       {"events", a.events.size()},
-                       {"first_version", r.first_version},
-                       {"last_version", r.last_version},
-                       {"first_position", r.first_position},
-                       {"last_position", r.last_position},
-                       {"deduplicated", r.deduplicated}});
-  }
-  if (format == Format::kJsonl)
-    for (const auto& r : results) std::cout << DumpJson(r) << "\n";
-  else if (format != Format::kText)
-    std::cout << DumpJson(results, 2) << "\n";
-}
-
 }  // namespace
 
 int RunAppend(const CommonOptions& common, const AppendArgs& args) {
@@ -238,40 +163,19 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
     return code;
   }
   // The one event first, so that bad input fails before the store is opened.
-  std::vector<StreamAppend> appends;
   auto one = ReadSingleAppend(args, *expected);
   if (!one.ok()) return Fail(one.status());
-  appends.push_back(std::move(one).value());
   auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
-  Progress progress("append");
-  auto outcomes = SubmitAll(**store, appends, progress);
-  if (!outcomes.ok()) return Fail(outcomes.status());
-  // In input order: what went in, and the first append that failed.
-  std::vector<StreamAppend> stored;
-  std::vector<AppendResult> done;
-  std::size_t total = 0;
-  const Result<AppendResult>* first_failure = nullptr;
-  for (std::size_t i = 0; i < appends.size(); ++i) {
-    const Result<AppendResult>& r = (*outcomes)[i];
-    if (!r.ok()) {
-      if (first_failure == nullptr) first_failure = &r;
-      continue;
-    }
-    total += appends[i].events.size();
-    stored.push_back(std::move(appends[i]));
-    done.push_back(*r);
-  }
-  if (first_failure != nullptr) {
-    // Text names everything that went in; JSON output is all or nothing.
-    if (*format == Format::kText) PrintAppendResults(*format, stored, done);
-    if (total > 0)
-      std::fprintf(stderr, "cairn: %zu events were appended (listed above) besides this error\n",
-                   total);
+  auto r = (*store)->Append(one->stream, one->expected, one->events);
+  if (!r.ok()) {
     (void)(*store)->Close();
-    return Fail(first_failure->status());
+    return Fail(r.status());
   }
-  PrintAppendResults(*format, stored, done);
+  if (*format == Format::kJson)
+    std::cout << DumpJson(nlohmann::json::array({AppendResultJson(*one, *r)}), 2) << "\n";
+  else
+    PrintAppendResultLine(*format, *one, *r);
   Status closed = (*store)->Close();
   if (!closed.ok()) return Fail(closed);
   return kExitOk;

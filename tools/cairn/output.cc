@@ -7,17 +7,13 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
+#include <iostream>
 #include <istream>
 #include <optional>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 namespace cairn::tool {
 
@@ -125,6 +121,26 @@ void EventPrinter::Print(const RecordedEvent& e) {
 void EventPrinter::End() {
   if (format_ == Format::kJson) out_ << (count_ ? "\n]\n" : "]\n");
   out_.flush();
+}
+
+nlohmann::json AppendResultJson(const StreamAppend& a, const AppendResult& r) {
+  return {{"stream", a.stream},
+          {"events", a.events.size()},
+          {"first_version", r.first_version},
+          {"last_version", r.last_version},
+          {"first_position", r.first_position},
+          {"last_position", r.last_position},
+          {"deduplicated", r.deduplicated}};
+}
+
+void PrintAppendResultLine(Format format, const StreamAppend& a, const AppendResult& r) {
+  if (format == Format::kText)
+    fmt::print("{} {} event{} to {}: versions {}..{}, positions {}..{}\n",
+               r.deduplicated ? "already stored" : "appended", a.events.size(),
+               a.events.size() == 1 ? "" : "s", a.stream, r.first_version, r.last_version,
+               r.first_position, r.last_position);
+  else
+    std::cout << DumpJson(AppendResultJson(a, r)) << "\n";
 }
 
 Result<Format> ParseTextOrJson(std::string_view name) {

@@ -71,6 +71,10 @@ class EventPrinter {
   std::uint64_t count_ = 0;
 };
 Result<Format> ParseFormat(std::string_view name, bool allow_table);
+// One append's result, as `cairn append` prints it and `--jsonl --each` a line per chunk:
+// its JSON, and its one line of text (kText) or JSON (kJsonl).
+nlohmann::json AppendResultJson(const StreamAppend& a, const AppendResult& r);
+void PrintAppendResultLine(Format format, const StreamAppend& a, const AppendResult& r);
 // For commands that print one report: text or json, anything else kInvalidArgument.
 Result<Format> ParseTextOrJson(std::string_view name);
 
