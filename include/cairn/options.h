@@ -89,6 +89,19 @@ struct StoreOptions {
   // store (Store::Refresh() catches up), so audits and tails work beside a running service.
   // Default: false (a read-only handle sees the store as it was when opened).
   bool follow_writer = false;
+  // A writer that lets other processes on this machine write: it listens on the Unix socket
+  // <path>/owner.sock and carries out, on this store, the writes they send (through_owner
+  // below; the `cairn` tool's writing commands). Whoever may write the store directory may
+  // connect: the socket's mode follows the directory's. A socket a dead owner left there is
+  // replaced; a live listener there, or a file that is not a socket, fails the open.
+  // docs/guarantees.md, "Writing beside the owner". Default: false.
+  bool owner_socket = false;
+  // When another process holds the store (Open would fail with kBusy) and listens on its owner
+  // socket: open anyway, as a follower (reads are local and catch up with the owner) whose
+  // writes that owner carries out, each acknowledged only after the owner stored it and this
+  // handle can read it. StoreInfo::through_owner says which kind of handle Open returned.
+  // Without an owner socket Open still fails with kBusy. Default: false.
+  bool through_owner = false;
 
   // --- Durability ---
   // Default: Durability::kSync.

@@ -187,6 +187,10 @@ struct StoreInfo {
   std::int64_t last_timestamp_us = 0;
   std::array<std::uint8_t, 32> last_chain_hash{};
   bool read_only = false;
+  // Opened with StoreOptions::through_owner while another process owned the store: writes go
+  // to that process (owner_pid) over its owner socket.
+  bool through_owner = false;
+  std::int64_t owner_pid = 0;
   Durability durability = Durability::kSync;
   // Empty while writes work. After a failed write, the error it failed with, until the store
   // writes again; meanwhile appends fail with kIOError naming it and what will end it:
@@ -321,7 +325,8 @@ struct DeadLetter {
 class Store {
  public:
   // Opens the store in directory `path`, creating it when StoreOptions::create_if_missing and
-  // the directory is missing or empty. Fails with kBusy when another writer holds the store,
+  // the directory is missing or empty. Fails with kBusy when another writer holds the store
+  // (unless StoreOptions::through_owner and that writer has an owner socket),
   // kFailedPrecondition when the directory is not a cairn store or was written by a newer
   // format, kCorruption when its metadata or last event do not verify.
   static Result<std::unique_ptr<Store>> Open(const std::string& path,

@@ -43,7 +43,9 @@ StoreInfo Store::Impl::GetInfo() const {
   info.path = path_;
   info.store_id = store_id_.ToString();
   info.format_version = format_version_;
-  info.read_only = options_.read_only;
+  info.read_only = options_.read_only && !owner_client_;
+  info.through_owner = owner_client_ != nullptr;
+  info.owner_pid = owner_client_ ? owner_client_->owner().pid : 0;
   info.durability = options_.durability;
   store::PublishedHead::Snapshot head = head_.Get();
   info.last_position = head.position;
@@ -56,9 +58,21 @@ StoreInfo Store::Impl::GetInfo() const {
   return info;
 }
 
-std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after,
-                                           std::chrono::milliseconds timeout) const {
-  return head_.WaitPast(after, timeout);
+std::uint64_t Store::Impl::WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) {
+  if (!owner_client_) return head_.WaitPast(after, timeout);
+  // Through an owner the head moves only when this follower catches up: look every 10 ms.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto head = Refresh();
+    if (!head.ok() || *head > after) return head_.position();
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return head_.position();
+    head_.WaitPast(after,
+                   std::min<std::chrono::milliseconds>(
+                       std::chrono::milliseconds(10),
+                       std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) +
+                           std::chrono::milliseconds(1)));
+  }
 }
 
 Result<std::uint64_t> Store::Impl::Refresh() {
@@ -100,8 +114,22 @@ Result<std::unique_ptr<Store>> Store::Impl::OpenStore(const std::string& path,
                                                       const StoreOptions& options,
                                                       const std::shared_ptr<StorageEnv>& storage) {
   auto impl = Open(path, options, /*repairing=*/false, storage);
-  if (!impl.ok()) return impl.status();
-  return std::unique_ptr<Store>(new Store(std::move(impl).value()));
+  if (!impl.ok()) {
+    if (impl.status().code() == StatusCode::kBusy && options.through_owner && !options.read_only)
+      return OpenThroughOwner(path, options, impl.status());
+    return impl.status();
+  }
+  auto store = std::unique_ptr<Store>(new Store(std::move(impl).value()));
+  if (options.owner_socket && !options.read_only) {
+    Impl& i = *store->impl_;
+    auto listener = owner::Listener::Start(*store, i.path_, i.logger_);
+    if (!listener.ok()) {
+      (void)store->Close();
+      return listener.status();
+    }
+    i.owner_listener_ = std::move(listener).value();
+  }
+  return store;
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreOptions& options) {
@@ -118,14 +146,18 @@ Result<AppendResult> Store::Append(std::string_view stream, ExpectedVersion expe
                                    std::span<const EventData> events) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) {
+    const StreamAppend one{std::string(stream), expected, {events.begin(), events.end()}};
+    auto r = owner->Append(std::span<const StreamAppend>(&one, 1));
+    if (!r.ok()) return r.status();
+    return r->front();
+  }
   return impl_->AppendOne(stream, expected, events);
 }
 
 Result<AppendResult> Store::Append(std::string_view stream, ExpectedVersion expected,
                                    const EventData& event) {
-  Impl::CallGuard guard(impl_.get());
-  if (!guard.status().ok()) return guard.status();
-  return impl_->AppendOne(stream, expected, std::span<const EventData>(&event, 1));
+  return Append(stream, expected, std::span<const EventData>(&event, 1));
 }
 
 Status Store::AppendAsync(std::string stream, ExpectedVersion expected,
@@ -145,12 +177,15 @@ Status Store::AppendAsync(std::string stream, ExpectedVersion expected,
 Status Store::AppendMultiAsync(std::vector<StreamAppend> appends, AppendMultiCallback done) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client())
+    return owner->AppendAsync(std::move(appends), std::move(done));
   return impl_->AppendAsync(std::move(appends), std::move(done));
 }
 
 Result<std::vector<AppendResult>> Store::AppendMulti(std::span<const StreamAppend> appends) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->Append(appends);
   return impl_->Append(appends);
 }
 
@@ -182,6 +217,8 @@ Result<EventReader> Store::ReadByTypes(std::span<const std::string> types,
 Status Store::SetStreamMetadata(std::string_view stream, const StreamMetadata& metadata) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client())
+    return owner->SetStreamMetadata(stream, metadata);
   return impl_->SetStreamMetadata(stream, metadata);
 }
 Result<StreamMetadata> Store::GetStreamMetadata(std::string_view stream) {
@@ -192,16 +229,21 @@ Result<StreamMetadata> Store::GetStreamMetadata(std::string_view stream) {
 Result<std::uint64_t> Store::DeleteStream(std::string_view stream, ExpectedVersion expected) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->DeleteStream(stream, expected);
   return impl_->DeleteStream(stream, expected);
 }
 Result<RetentionReport> Store::ApplyRetention(const RetentionPolicy& policy) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  // A dry run only reads: the follower answers it.
+  if (owner::Client* owner = impl_->owner_client(); owner && !policy.dry_run)
+    return owner->ApplyRetention(policy);
   return impl_->ApplyRetention(policy);
 }
 Status Store::SaveSnapshot(const Snapshot& snapshot) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->SaveSnapshot(snapshot);
   return impl_->SaveSnapshot(snapshot);
 }
 Result<Snapshot> Store::LoadSnapshot(std::string_view stream, std::uint64_t at_most_version) {
@@ -212,6 +254,7 @@ Result<Snapshot> Store::LoadSnapshot(std::string_view stream, std::uint64_t at_m
 Status Store::DeleteSnapshots(std::string_view stream) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->DeleteSnapshots(stream);
   return impl_->DeleteSnapshots(stream);
 }
 Result<AggregateLoad> Store::LoadAggregate(std::string_view stream,
@@ -286,6 +329,9 @@ std::uint64_t Store::WaitForPosition(std::uint64_t after_position,
 Status Store::SaveCheckpoint(std::string_view name, std::uint64_t position, bool sync) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  // The owner checks the position against its own head, which this follower may trail.
+  if (owner::Client* owner = impl_->owner_client())
+    return owner->SaveCheckpoint(name, position, sync);
   if (const std::uint64_t head = impl_->last_position(); position > head)
     return Status::InvalidArgument(fmt::format(
         "checkpoint '{}': position {} is past the store's last position {}", name, position, head));
@@ -295,18 +341,25 @@ Status Store::SaveCheckpoint(std::string_view name, std::uint64_t position, bool
 Status Store::DeleteCheckpoint(std::string_view name) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->DeleteCheckpoint(name);
   return impl_->side_records().DeleteCheckpoint(name);
 }
 
 Status Store::ClaimCheckpoint(std::string_view name) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  // Through an owner the claim is the owner's, held while this handle's connection lives.
+  if (owner::Client* owner = impl_->owner_client()) return owner->ClaimCheckpoint(name);
   return impl_->side_records().ClaimCheckpoint(name);
 }
 
 void Store::ReleaseCheckpoint(std::string_view name) {
   Impl::CallGuard guard(impl_.get());
-  if (guard.status().ok()) impl_->side_records().ReleaseCheckpoint(name);
+  if (!guard.status().ok()) return;
+  if (owner::Client* owner = impl_->owner_client())
+    owner->ReleaseCheckpoint(name);
+  else
+    impl_->side_records().ReleaseCheckpoint(name);
 }
 
 Result<std::uint64_t> Store::LoadCheckpoint(std::string_view name) {
@@ -324,6 +377,7 @@ Result<std::vector<std::pair<std::string, std::uint64_t>>> Store::ListCheckpoint
 Status Store::PutDeadLetters(std::span<const DeadLetter> records) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->PutDeadLetters(records);
   return impl_->side_records().PutDeadLetters(records);
 }
 
@@ -337,6 +391,7 @@ Result<std::vector<DeadLetter>> Store::ListDeadLetters(std::uint64_t after_posit
 Status Store::RemoveDeadLetters(std::span<const std::uint64_t> positions) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) return owner->RemoveDeadLetters(positions);
   return impl_->side_records().RemoveDeadLetters(positions);
 }
 

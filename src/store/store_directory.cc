@@ -200,7 +200,8 @@ Status CopyStoreFiles(const std::string& from, const std::string& to) {
   fs::create_directories(to, ec);
   if (ec) return Status::IOError(fmt::format("cannot create {}: {}", to, ec.message()));
   for (const auto& entry : fs::directory_iterator(from, ec)) {
-    if (entry.path().filename() == "LOCK") continue;
+    // The lock and an owner's socket (src/owner/) belong to the process, not the data.
+    if (entry.path().filename() == "LOCK" || entry.is_socket(ec)) continue;
     const fs::path target = fs::path(to) / entry.path().filename();
     fs::copy(entry.path(), target, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
              ec);

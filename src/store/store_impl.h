@@ -15,6 +15,8 @@
 
 #include "cairn/store.h"
 #include "codec/chain.h"
+#include "owner/client.h"
+#include "owner/listener.h"
 #include "store/backlog.h"
 #include "store/database.h"
 #include "store/head.h"
@@ -79,7 +81,7 @@ class Store::Impl {
   // What the audit reads (Store::Verify, in src/audit/verify.cc): inside a public call only.
   store::StoreView View();
   Result<std::uint64_t> Refresh();
-  std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout) const;
+  std::uint64_t WaitForPosition(std::uint64_t after, std::chrono::milliseconds timeout);
   Status Close();
 
   // Checkpoints and dead letters in the meta family (side_records.h). Made by LoadState.
@@ -113,6 +115,13 @@ class Store::Impl {
   static Status DescribeRepairDamage(const std::string& path, const StoreOptions& open_options,
                                      RepairReport* report);
 
+  // The owner socket (src/owner/). Null unless this handle writes through another process
+  // (StoreOptions::through_owner): then every write goes to it.
+  owner::Client* owner_client() { return owner_client_.get(); }
+  // After a write the owner carried out: catch up with it until `position` is readable (0:
+  // once), so the caller reads what it wrote.
+  void CatchUpWithOwner(std::uint64_t position);
+
  private:
   // The three kinds of EventReader (store_impl_read.cc): nested here because EventReader's
   // implementation is reachable only from Store.
@@ -122,6 +131,11 @@ class Store::Impl {
   // One run of ApplyRetention, cut into its phases (store_impl_retention.cc).
   class Retention;
   Impl(std::string path, const StoreOptions& options);
+  // OpenStore when the store is held (`busy`) and StoreOptions::through_owner: a follower
+  // whose writes go to the owner; `busy` again when the owner takes none.
+  static Result<std::unique_ptr<Store>> OpenThroughOwner(const std::string& path,
+                                                         const StoreOptions& options,
+                                                         const Status& busy);
   // StoreOptions::clock_us, or the system clock: the one clock of a store.
   std::int64_t NowUs() const {
     return options_.clock_us ? options_.clock_us() : internal::WallClockMicros();
@@ -218,6 +232,12 @@ class Store::Impl {
   store::Backlog backlog_;
   // Retention runs one at a time.
   internal::Mutex retention_mu_;
+
+  // The owner socket: the listener when this store answers for other processes
+  // (StoreOptions::owner_socket), the client when this handle writes through one. Both are
+  // ended by Close() once the calls in progress are done.
+  std::unique_ptr<owner::Listener> owner_listener_;
+  std::unique_ptr<owner::Client> owner_client_;
 };
 
 }  // namespace cairn

@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -252,6 +251,17 @@ Result<BackupReport> Store::Impl::Backup(const std::string& dir, const BackupOpt
 Result<BackupReport> Store::Backup(const std::string& dir, const BackupOptions& options) {
   Impl::CallGuard guard(impl_.get());
   if (!guard.status().ok()) return guard.status();
+  if (owner::Client* owner = impl_->owner_client()) {
+    // The owner takes it, in its own working directory: the path goes absolute from here.
+    std::error_code ec;
+    const std::filesystem::path absolute = std::filesystem::absolute(dir, ec);
+    if (ec || dir.empty())
+      return Status::InvalidArgument(
+          fmt::format("backup directory '{}': {}", dir, ec ? ec.message() : "empty"));
+    auto r = owner->Backup(absolute.lexically_normal().string(), options.verify);
+    if (r.ok()) r->dir = dir;  // reported as the caller named it, as a backup taken here is
+    return r;
+  }
   return impl_->Backup(dir, options);
 }
 

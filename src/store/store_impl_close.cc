@@ -131,6 +131,10 @@ void Store::Impl::MergeSmallFiles() {
 }
 
 Status Store::Impl::Close() {
+  if (owner_client_ && owner_client_->OnAsyncThread())
+    return Status::FailedPrecondition(
+        "Close() from an append's completion callback: it waits for every completion, that one "
+        "included");
   if (sequencer_ && sequencer_->OnDriverThread())
     return Status::FailedPrecondition(
         "Close() from an append's completion callback: it waits for every completion, that one "
@@ -144,6 +148,11 @@ Status Store::Impl::Close() {
   backlog_.Close();
   // Calls already inside finish first (an append blocked on the quota was just woken).
   while (calls_in_progress_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // No other process's write starts from here: the listener ends its connections (their
+  // calls are refused now) and removes the socket. Appends queued for an owner are sent and
+  // completed before this handle's connection closes.
+  owner_listener_.reset();
+  if (owner_client_) owner_client_->Close();
   if (sequencer_ && sequencer_->closed()) return Status::Ok();
   if (const int readers = open_readers_.load(); readers > 0)
     return Status::FailedPrecondition(fmt::format(

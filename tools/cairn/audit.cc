@@ -401,6 +401,7 @@ int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& a
   StoreOptions so;
   so.log_level = *level;
   so.create_if_missing = false;
+  so.through_owner = true;  // beside an owner, it rewrites the records
   auto store = Store::Open(args.store, so);
   if (!store.ok()) return Fail(store.status());
   auto r = RetryDeadLetters(**store, o, args.positions);
@@ -592,8 +593,10 @@ class DeadLettersCommand final : public CommandWith<DeadLettersArgs, RunDeadLett
     cmd_->add_option("--value", args_.value, "retry: payload or envelope")->capture_default_str();
     cmd_->add_option("--format", args_.format, "list: table, jsonl, json or csv");
     cmd_->footer(
-        "Retry needs the store's writer stopped (it rewrites the records) and the same Kafka\n"
-        "settings as ship. Examples:\n"
+        "Retry rewrites the records (beside a running owner, through it) and needs the same\n"
+        "Kafka settings as ship.\n" +
+        std::string(kBesideOwnerHelp) +
+        "Examples:\n"
         "  cairn dead-letters ./store\n"
         "  cairn dead-letters ./store retry --all -b localhost:9092 -X message.max.bytes=2000000");
     return cmd_;

@@ -58,7 +58,8 @@ int RunBackup(const CommonOptions& common, const BackupArgs& args) {
   if (!store.ok()) {
     if (store.status().code() == StatusCode::kBusy)
       return Fail(Status::Busy(fmt::format(
-          "{}: its owner takes backups (Store::Backup); stop it to back up with this command",
+          "{}: a service that owns the store takes backups itself (Store::Backup) unless it "
+          "opened it with an owner socket",
           store.status().message())));
     return Fail(store.status());
   }
@@ -103,8 +104,9 @@ class BackupCommand final : public CommandWith<BackupArgs, RunBackup> {
         "makes a working store of it. It holds every event acknowledged before it began. On the\n"
         "store's file system its table files are hard links, so backups there share them. It is\n"
         "built as DIR.cairn-partial and renamed to DIR only once whole and verified: a backup\n"
-        "killed midway never leaves a DIR. Needs the store free of another writer: a service\n"
-        "that owns it calls Store::Backup. Exit 6 when another writer holds it.\n"
+        "killed midway never leaves a DIR. Beside a running owner, the owner takes it (DIR is\n"
+        "made absolute here and written by the owner's user).\n" +
+        std::string(kBesideOwnerHelp) +
         "Example: cairn backup /var/lib/orders/events /backups/events-$(date +%F)");
     return cmd_;
   }

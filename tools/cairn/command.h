@@ -37,6 +37,12 @@ class CommandWith : public Command {
 
 using CommandFactory = std::unique_ptr<Command> (*)();
 
+// The --help paragraph of every command that writes: how it works beside a running owner.
+inline constexpr const char* kBesideOwnerHelp =
+    "Beside a process that owns the store (cairn serve, cairn ship, a service opened with\n"
+    "StoreOptions::owner_socket) the write goes to that process over STORE/owner.sock, with the\n"
+    "same output and exit codes; it is refused (exit 6) when the owner has no socket.\n";
+
 // Called by CAIRN_TOOL_COMMAND during static initialization. `order` is the command's place
 // in --help (the registry sorts by it, so link order does not matter).
 bool RegisterCommand(int order, CommandFactory factory);

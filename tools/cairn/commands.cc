@@ -30,6 +30,9 @@ Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std:
   o.read_only = !writable;
   o.create_if_missing = writable && create;
   o.durability = durability;
+  // Beside a process that owns the store (`cairn serve`, `cairn ship`, a service with
+  // StoreOptions::owner_socket), writes go to it over its owner socket.
+  o.through_owner = writable;
   return Store::Open(path, o);
 }
 
@@ -245,8 +248,9 @@ class AppendCommand final : public CommandWith<AppendArgs, RunAppend> {
         "With --jsonl the whole input is checked first (a bad line stores nothing), then\n"
         "appended in groups with one fsync per group; a crash midway leaves a prefix of the\n"
         "input stored. Lines with ids (as `cairn export` writes them) can be fed again after a\n"
-        "crash: those already stored are recognized, not appended twice (docs/cli.md).\n"
-        "Examples:\n"
+        "crash: those already stored are recognized, not appended twice (docs/cli.md).\n" +
+        std::string(kBesideOwnerHelp) +
+        "--durability is the owner's there. Examples:\n"
         "  cairn append ./store order-42 --type OrderPlaced --expected-version no-stream \\\n"
         "      --data '{\"total\":99.5}'\n"
         "  cairn read ./old --format jsonl | cairn append ./new --jsonl");

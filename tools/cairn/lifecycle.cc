@@ -245,7 +245,8 @@ class StreamMetaCommand final : public CommandWith<StreamMetaArgs, RunStreamMeta
     cmd_->add_flag("--clear", args_.clear, "Drop every setting");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
     cmd_->footer(
-        "Settings not given keep their value. Without settings: show, beside a running writer.\n"
+        "Settings not given keep their value. Without settings: show, beside a running writer.\n" +
+        std::string(kBesideOwnerHelp) +
         "Example: cairn stream-meta ./store cart-42 --max-age 90d --max-count 1000");
     return cmd_;
   }
@@ -263,7 +264,8 @@ class DeleteStreamCommand final : public CommandWith<DeleteStreamArgs, RunDelete
     cmd_->add_option("--expected-version,-e", args_.expected_version, "N, any or exists")
         ->capture_default_str();
     cmd_->footer(
-        "The events stay in the log (and are shipped) until `cairn retention` removes them.\n"
+        "The events stay in the log (and are shipped) until `cairn retention` removes them.\n" +
+        std::string(kBesideOwnerHelp) +
         "Example: cairn delete-stream ./store cart-42 --expected-version 7");
     return cmd_;
   }
@@ -289,10 +291,10 @@ class RetentionCommand final : public CommandWith<RetentionArgs, RunRetention> {
                    "The store is not shipped: no checkpoint holds events back");
     cmd_->add_flag("--dry-run", args_.dry_run, "Report only; reads beside a running writer");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer(
-        "Per-stream rules come from `cairn stream-meta` and soft deletes.\n"
-        "Examples:\n  cairn retention ./store --max-age 400d --dry-run\n"
-        "  cairn retention ./store --max-age 400d --format json");
+    cmd_->footer("Per-stream rules come from `cairn stream-meta` and soft deletes.\n" +
+                 std::string(kBesideOwnerHelp) +
+                 "Examples:\n  cairn retention ./store --max-age 400d --dry-run\n"
+                 "  cairn retention ./store --max-age 400d --format json");
     return cmd_;
   }
 };
@@ -305,18 +307,17 @@ class CheckpointsCommand final : public CommandWith<CheckpointsArgs, RunCheckpoi
         "checkpoints",
         "List consumer checkpoints (shipper, subscriptions) with their lag, or move one");
     cmd_->add_option("STORE", args_.store, "Store directory")->required();
-    cmd_->add_option("--set", args_.set,
-                     "NAME=POSITION: move an existing checkpoint (repeatable; needs the writer)");
+    cmd_->add_option("--set", args_.set, "NAME=POSITION: move an existing checkpoint (repeatable)");
     cmd_->add_flag("--create", args_.create,
                    "Let --set make checkpoints that do not exist yet (without it a name not in "
                    "the store, other than 'shipper', is refused: most often a typo)");
     cmd_->add_option("--delete", args_.remove,
                      "NAME: remove a checkpoint no consumer uses any more (repeatable)");
     cmd_->add_option("--format", args_.format, "text or json")->capture_default_str();
-    cmd_->footer(
-        "Examples (replay a projection from the start; drop a retired one's checkpoint):\n"
-        "  cairn checkpoints ./store --set subscription.billing=0\n"
-        "  cairn checkpoints ./store --delete subscription.old-report");
+    cmd_->footer(std::string(kBesideOwnerHelp) +
+                 "Examples (replay a projection from the start; drop a retired one's checkpoint):\n"
+                 "  cairn checkpoints ./store --set subscription.billing=0\n"
+                 "  cairn checkpoints ./store --delete subscription.old-report");
     return cmd_;
   }
 };

@@ -50,6 +50,7 @@ Result<StoreOptions> ServeStoreOptions(const CommonOptions& common, const ServeA
   so.log_level = *level;
   so.durability = *durability;
   so.create_if_missing = true;  // an edge box starts with an empty directory
+  so.owner_socket = true;       // `cairn append`, `backup`, ... work beside the server
   so.backlog_quota.max_events = args.backlog_max_events;
   so.backlog_quota.max_bytes = args.backlog_max_bytes;
   if (args.backlog_policy == "reject")

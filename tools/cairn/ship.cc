@@ -354,6 +354,10 @@ int RunShip(const CommonOptions& common, const ShipArgs& args) {
   StoreOptions so;
   so.log_level = *level;
   so.create_if_missing = false;
+  // Free, the store is this process's and other commands write through it; held by another
+  // owner, this process ships through that owner (its checkpoint and dead letters go there).
+  so.owner_socket = true;
+  so.through_owner = true;
   auto store = Store::Open(args.store, so);
   if (!store.ok()) return Fail(store.status());
   InstallSignalHandlers();
@@ -542,6 +546,10 @@ class ShipCommand final : public CommandWith<ShipArgs, RunShip> {
     cmd_->add_option("--format", args_.format, "Final summary: text or json")
         ->capture_default_str();
     cmd_->footer(
+        "While it ships, this process owns the store and other cairn commands write through it\n"
+        "(STORE/owner.sock): `cairn append` feeds an edge box's spool as it ships. When another\n"
+        "process owns the store (cairn serve, a service with StoreOptions::owner_socket), it\n"
+        "ships beside that owner, which keeps the checkpoint and the dead letters.\n"
         "Examples:\n"
         "  cairn ship ./store -b b-1.msk:9096 --kafka-config client.properties --routes "
         "routes.txt\n"

@@ -1,0 +1,304 @@
+// Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
+//
+// The owner socket's listener (listener.h): accepting, one thread per connection, and the
+// requests carried out on the owner's Store.
+#include "owner/listener.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <list>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "owner/protocol.h"
+#include "owner/unix_socket.h"
+#include "util/mutex.h"
+
+namespace cairn::owner {
+namespace {
+
+// More connections than this are answered kBusy and closed: a client that opens connections
+// in a loop cannot make the owner start threads without end.
+constexpr int kMaxConnections = 64;
+// The hello must arrive this soon after the connect; a message, once begun, this soon whole.
+constexpr int kHelloTimeoutMs = 10'000;
+constexpr int kBodyTimeoutMs = 60'000;
+
+}  // namespace
+
+class Listener::Impl {
+ public:
+  Impl(Store& store, std::string dir, int listen_fd, int wake_fd,
+       std::shared_ptr<spdlog::logger> logger)
+      : store_(store),
+        dir_(std::move(dir)),
+        listen_fd_(listen_fd),
+        wake_fd_(wake_fd),
+        logger_(std::move(logger)) {}
+
+  void Start() {
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+
+  ~Impl() {
+    stopping_.store(true);
+    const std::uint64_t one = 1;
+    (void)!::write(wake_fd_, &one, sizeof(one));
+    if (accept_thread_.joinable()) accept_thread_.join();
+    std::list<Connection> connections;
+    {
+      internal::MutexLock lk(mu_);
+      for (Connection& c : connections_) ::shutdown(c.fd, SHUT_RDWR);  // wakes its reads
+      connections.splice(connections.end(), connections_);
+    }
+    for (Connection& c : connections) c.thread.join();
+    ::close(listen_fd_);
+    ::close(wake_fd_);
+    ::unlink(SocketPath(dir_).c_str());
+  }
+
+ private:
+  struct Connection {
+    int fd = -1;
+    std::int64_t pid = 0;
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+
+  void AcceptLoop() {
+    for (;;) {
+      pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0 && errno != EINTR) return;
+      if (stopping_.load()) return;
+      if ((p[0].revents & POLLIN) == 0) continue;
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;  // EINTR, ECONNABORTED, EMFILE: the next poll tries again
+      ReapFinished();
+      internal::MutexLock lk(mu_);
+      if (connections_.size() >= static_cast<std::size_t>(kMaxConnections)) {
+        (void)WriteFrame(fd, ErrorAnswer(Status::Busy(fmt::format(
+                                 "the owner of store {} serves {} connections already; try again",
+                                 dir_, kMaxConnections))));
+        ::close(fd);
+        continue;
+      }
+      Connection& c = connections_.emplace_back();
+      c.fd = fd;
+      c.pid = PeerPid(fd);
+      c.thread = std::thread([this, &c] { Serve(c); });
+    }
+  }
+
+  void ReapFinished() {
+    std::list<Connection> finished;
+    {
+      internal::MutexLock lk(mu_);
+      for (auto it = connections_.begin(); it != connections_.end();) {
+        auto next = std::next(it);
+        if (it->done.load()) finished.splice(finished.end(), connections_, it);
+        it = next;
+      }
+    }
+    for (Connection& c : finished) c.thread.join();
+  }
+
+  void Serve(Connection& c) {
+    std::set<std::string> claims;
+    if (Greet(c)) {
+      for (;;) {
+        auto request = ReadFrame(c.fd, -1, kBodyTimeoutMs);
+        if (!request.ok()) {
+          if (request.status().code() == StatusCode::kInvalidArgument) {
+            logger_->warn("owner socket: pid {} sent a bad message: {}", c.pid,
+                          request.status().message());
+            (void)WriteFrame(c.fd, ErrorAnswer(request.status()));
+          }
+          break;
+        }
+        Message answer = Carry(*request, claims);
+        if (!WriteFrame(c.fd, answer).ok()) break;
+      }
+    }
+    for (const std::string& name : claims) store_.ReleaseCheckpoint(name);
+    ::close(c.fd);
+    c.done.store(true);
+  }
+
+  // The first message must be a hello of this protocol; answered with the store's id.
+  bool Greet(Connection& c) {
+    auto request = ReadFrame(c.fd, kHelloTimeoutMs, kBodyTimeoutMs);
+    if (!request.ok()) {
+      if (request.status().code() != StatusCode::kNotFound)
+        logger_->warn("owner socket: pid {} connected and sent no hello: {}", c.pid,
+                      request.status().message());
+      (void)WriteFrame(c.fd, ErrorAnswer(request.status()));
+      return false;
+    }
+    auto hello = request->op() == "hello"
+                     ? ReadHello(*request)
+                     : Result<Hello>(Status::InvalidArgument(
+                           "owner protocol: the first message must be a hello"));
+    if (hello.ok() && hello->version != kProtocolVersion)
+      hello = Status::FailedPrecondition(
+          fmt::format("owner protocol: the owner speaks version {}, the client {}",
+                      kProtocolVersion, hello->version));
+    if (!hello.ok()) {
+      logger_->warn("owner socket: pid {}: {}", c.pid, hello.status().message());
+      (void)WriteFrame(c.fd, ErrorAnswer(hello.status()));
+      return false;
+    }
+    logger_->debug("owner socket: pid {} connected", c.pid);
+    return WriteFrame(c.fd, HelloAnswer(store_.GetInfo().store_id, ::getpid())).ok();
+  }
+
+  // One request carried out on the store; the answer to send.
+  Message Carry(const Message& m, std::set<std::string>& claims) {
+    const std::string op = m.op();
+    if (op == "append") {
+      auto appends = ReadAppend(m);
+      if (!appends.ok()) return ErrorAnswer(appends.status());
+      auto r = store_.AppendMulti(*appends);
+      return r.ok() ? AppendAnswer(*r) : ErrorAnswer(r.status());
+    }
+    if (op == "set_stream_metadata") {
+      auto a = ReadSetStreamMetadata(m);
+      if (!a.ok()) return ErrorAnswer(a.status());
+      return Done(store_.SetStreamMetadata(a->stream, a->metadata));
+    }
+    if (op == "delete_stream") {
+      auto a = ReadDeleteStream(m);
+      if (!a.ok()) return ErrorAnswer(a.status());
+      auto r = store_.DeleteStream(a->stream, a->expected);
+      return r.ok() ? NumberAnswer(*r) : ErrorAnswer(r.status());
+    }
+    if (op == "apply_retention") {
+      auto policy = ReadRetention(m);
+      if (!policy.ok()) return ErrorAnswer(policy.status());
+      auto r = store_.ApplyRetention(*policy);
+      return r.ok() ? RetentionAnswer(*r) : ErrorAnswer(r.status());
+    }
+    if (op == "save_snapshot") {
+      auto s = ReadSaveSnapshot(m);
+      if (!s.ok()) return ErrorAnswer(s.status());
+      return Done(store_.SaveSnapshot(*s));
+    }
+    if (op == "delete_snapshots") {
+      auto s = ReadStreamName(m);
+      if (!s.ok()) return ErrorAnswer(s.status());
+      return Done(store_.DeleteSnapshots(*s));
+    }
+    if (op == "save_checkpoint" || op == "delete_checkpoint" || op == "claim_checkpoint" ||
+        op == "release_checkpoint")
+      return CarryCheckpoint(op, m, claims);
+    if (op == "put_dead_letters") {
+      auto records = ReadPutDeadLetters(m);
+      if (!records.ok()) return ErrorAnswer(records.status());
+      return Done(store_.PutDeadLetters(*records));
+    }
+    if (op == "remove_dead_letters") {
+      auto positions = ReadPositions(m);
+      if (!positions.ok()) return ErrorAnswer(positions.status());
+      return Done(store_.RemoveDeadLetters(*positions));
+    }
+    if (op == "backup") {
+      auto a = ReadBackup(m);
+      if (!a.ok()) return ErrorAnswer(a.status());
+      if (a->dir.empty() || a->dir.front() != '/')
+        return ErrorAnswer(Status::InvalidArgument(fmt::format(
+            "backup directory '{}' must be an absolute path to be taken by the owner", a->dir)));
+      BackupOptions o;
+      o.verify = a->verify;
+      auto r = store_.Backup(a->dir, o);
+      return r.ok() ? BackupAnswer(*r) : ErrorAnswer(r.status());
+    }
+    return ErrorAnswer(Status::NotSupported(
+        fmt::format("owner protocol: unknown request '{}' (this owner speaks version {})", op,
+                    kProtocolVersion)));
+  }
+
+  Message CarryCheckpoint(const std::string& op, const Message& m, std::set<std::string>& claims) {
+    auto a = ReadCheckpoint(m);
+    if (!a.ok()) return ErrorAnswer(a.status());
+    if (op == "save_checkpoint") return Done(store_.SaveCheckpoint(a->name, a->position, a->sync));
+    if (op == "delete_checkpoint") return Done(store_.DeleteCheckpoint(a->name));
+    if (op == "claim_checkpoint") {
+      if (claims.count(a->name) != 0)
+        return ErrorAnswer(Status::Busy(
+            fmt::format("checkpoint '{}' is already claimed on this connection", a->name)));
+      Status s = store_.ClaimCheckpoint(a->name);
+      if (s.ok()) claims.insert(a->name);
+      if (s.code() == StatusCode::kBusy)
+        s = Status::Busy(fmt::format(
+            "checkpoint '{}' already has a consumer in the store's owner (pid {}) or in another "
+            "process writing through it: two would each deliver every event",
+            a->name, ::getpid()));
+      return Done(s);
+    }
+    if (claims.erase(a->name) != 0) store_.ReleaseCheckpoint(a->name);
+    return OkAnswer();
+  }
+
+  static Message Done(const Status& s) { return s.ok() ? OkAnswer() : ErrorAnswer(s); }
+
+  Store& store_;
+  const std::string dir_;
+  const int listen_fd_;
+  const int wake_fd_;
+  std::shared_ptr<spdlog::logger> logger_;
+  std::atomic<bool> stopping_{false};
+  std::thread accept_thread_;
+  internal::Mutex mu_;
+  std::list<Connection> connections_ CAIRN_GUARDED_BY(mu_);
+};
+
+Listener::Listener(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Listener::~Listener() = default;
+
+Result<std::unique_ptr<Listener>> Listener::Start(Store& store, const std::string& dir,
+                                                  std::shared_ptr<spdlog::logger> logger) {
+  const std::string path = SocketPath(dir);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return Status::FailedPrecondition(fmt::format(
+          "{} exists and is not a socket: left alone; the owner socket cannot be opened "
+          "(remove the file to let other processes write through this store's owner)",
+          path));
+    auto probe = Connect(dir);
+    if (probe.ok()) {
+      const std::int64_t pid = PeerPid(*probe);
+      ::close(*probe);
+      return Status::Busy(fmt::format(
+          "another process (pid {}) listens on {}, though this process holds the store: it "
+          "is not the store's owner; stop it, or remove the socket",
+          pid, path));
+    }
+    // Nobody listens: a dead owner's leftover (this process holds the lock now).
+    logger->info("owner socket: removing {}, left by an owner that is gone", path);
+    ::unlink(path.c_str());
+  }
+  auto fd = Listen(dir);
+  if (!fd.ok()) return fd.status();
+  const int wake = ::eventfd(0, EFD_CLOEXEC);
+  if (wake < 0) {
+    ::close(*fd);
+    ::unlink(path.c_str());
+    return Status::IOError(fmt::format("eventfd: {}", std::strerror(errno)));
+  }
+  auto impl = std::make_unique<Impl>(store, dir, *fd, wake, std::move(logger));
+  impl->Start();
+  return std::unique_ptr<Listener>(new Listener(std::move(impl)));
+}
+
+}  // namespace cairn::owner
