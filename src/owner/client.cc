@@ -21,6 +21,11 @@ constexpr int kBodyTimeoutMs = 60'000;
 
 thread_local const Client* async_thread_of = nullptr;
 
+// Most asynchronous appends written to the owner before their answers are read; their
+// answers (about 100 bytes each) fit the socket's buffer, so neither side can block the
+// other by writing while it does not read.
+constexpr std::size_t kMaxPipelined = 256;
+
 // Is the process on the other end of `fd` the one holding store `dir`'s lock?
 Status CheckPeerHoldsLock(int fd, const std::string& dir) {
   const std::int64_t peer = PeerPid(fd);
@@ -91,21 +96,54 @@ void Client::Close() {
     broken_ = Status::FailedPrecondition("the connection to the store's owner is closed");
 }
 
+Status Client::Broke(const Status& why) {
+  broken_ = Status::Unavailable(fmt::format(
+      "the owner of store {} (pid {}) closed the connection or stopped answering ({}); a "
+      "write in flight may or may not have been carried out: retry appends with their ids",
+      dir_, owner_.pid, why.message()));
+  return broken_;
+}
+
 Result<Message> Client::Call(const Message& request) {
   internal::MutexLock lk(call_mu_);
   if (!broken_.ok()) return broken_;
   Status sent = WriteFrame(fd_, request);
   if (sent.code() == StatusCode::kInvalidArgument) return sent;  // too large; nothing was sent
   Result<Message> answer = sent.ok() ? ReadFrame(fd_, -1, kBodyTimeoutMs) : Result<Message>(sent);
-  if (!answer.ok()) {
-    broken_ = Status::Unavailable(fmt::format(
-        "the owner of store {} (pid {}) closed the connection or stopped answering ({}); a "
-        "write in flight may or may not have been carried out: retry appends with their ids",
-        dir_, owner_.pid, answer.status().message()));
-    return broken_;
-  }
+  if (!answer.ok()) return Broke(answer.status());
   if (Status s = AnswerStatus(*answer); !s.ok()) return s;
   return answer;
+}
+
+std::vector<Result<std::vector<AppendResult>>> Client::AppendPipelined(
+    const std::vector<Queued>& batch) {
+  std::vector<Result<std::vector<AppendResult>>> results;
+  results.reserve(batch.size());
+  internal::MutexLock lk(call_mu_);
+  // Every request is written before the first answer is read: the owner submits what arrives
+  // together as one group (one sync) and answers in order.
+  std::vector<Status> sent(batch.size(), broken_);
+  for (std::size_t i = 0; i < batch.size() && broken_.ok(); ++i) {
+    sent[i] = WriteFrame(fd_, AppendRequest(batch[i].appends));
+    // Too large (kInvalidArgument) sent nothing and fails alone; anything else broke the line.
+    if (!sent[i].ok() && sent[i].code() != StatusCode::kInvalidArgument) (void)Broke(sent[i]);
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!sent[i].ok() || !broken_.ok()) {
+      results.emplace_back(
+          !sent[i].ok() && sent[i].code() == StatusCode::kInvalidArgument ? sent[i] : broken_);
+      continue;
+    }
+    auto answer = ReadFrame(fd_, -1, kBodyTimeoutMs);
+    if (!answer.ok()) {
+      results.emplace_back(Broke(answer.status()));
+      continue;
+    }
+    Status st = AnswerStatus(*answer);
+    results.emplace_back(st.ok() ? ReadAppendAnswer(*answer)
+                                 : Result<std::vector<AppendResult>>(st));
+  }
+  return results;
 }
 
 Status Client::Plain(const Message& request) {
@@ -158,20 +196,30 @@ void Client::SendQueued() {
   for (;;) {
     lk.Wait(queue_cv_, [&]() CAIRN_REQUIRES(queue_mu_) { return !queue_.empty() || closing_; });
     if (queue_.empty()) return;  // closing, and every queued append completed
-    Queued q = std::move(queue_.front());
-    queue_.pop_front();
+    std::vector<Queued> batch;
+    while (!queue_.empty() && batch.size() < kMaxPipelined) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
     lk.Unlock();
-    Result<std::vector<AppendResult>> r = Append(q.appends);
-    try {
-      q.done(std::move(r));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "cairn: an append's completion callback threw (ignored): %s\n",
-                   e.what());
-    } catch (...) {
-      std::fprintf(stderr, "cairn: an append's completion callback threw (ignored)\n");
+    auto results = AppendPipelined(batch);
+    std::uint64_t last = 0;
+    for (const auto& r : results)
+      if (r.ok())
+        for (const AppendResult& a : *r) last = std::max(last, a.last_position);
+    if (last > 0 && options_.after_write) options_.after_write(last);  // once for the batch
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      try {
+        batch[i].done(std::move(results[i]));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "cairn: an append's completion callback threw (ignored): %s\n",
+                     e.what());
+      } catch (...) {
+        std::fprintf(stderr, "cairn: an append's completion callback threw (ignored)\n");
+      }
     }
     lk.Lock();
-    --in_flight_;
+    in_flight_ -= batch.size();
     queue_cv_.notify_all();
   }
 }

@@ -77,6 +77,10 @@ class Client {
   Client(int fd, std::string dir, HelloInfo owner, Options options);
   // Sends `request` and reads its answer; the status it carries when not OK.
   Result<Message> Call(const Message& request);
+  // The batch's appends written back to back, then their answers read, in order.
+  std::vector<Result<std::vector<AppendResult>>> AppendPipelined(const std::vector<Queued>& batch);
+  // Marks the connection unusable because of `why`; the status later calls fail with.
+  Status Broke(const Status& why) CAIRN_REQUIRES(call_mu_);
   Status Plain(const Message& request);
   void SendQueued();
 

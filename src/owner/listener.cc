@@ -12,8 +12,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <list>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -34,6 +36,57 @@ constexpr int kMaxConnections = 64;
 // The hello must arrive this soon after the connect; a message, once begun, this soon whole.
 constexpr int kHelloTimeoutMs = 10'000;
 constexpr int kBodyTimeoutMs = 60'000;
+
+// Most appends gathered into one group from one connection (the client pipelines as many).
+constexpr std::size_t kMaxBatch = 256;
+
+// The appends of one gathered group: submitted asynchronously, their answers kept in
+// submission order until every one completed.
+class AppendBatch {
+ public:
+  std::size_t size() const { return size_; }
+
+  void Submit(Store& store, const Message& m) {
+    std::size_t slot = 0;
+    {
+      internal::MutexLock lk(mu_);
+      slot = answers_.size();
+      answers_.emplace_back();
+    }
+    ++size_;
+    auto appends = ReadAppend(m);
+    if (!appends.ok()) return Set(slot, ErrorAnswer(appends.status()));
+    Status s = store.AppendMultiAsync(
+        std::move(appends).value(), [this, slot](Result<std::vector<AppendResult>> r) {
+          Set(slot, r.ok() ? AppendAnswer(*r) : ErrorAnswer(r.status()));
+        });
+    if (!s.ok()) Set(slot, ErrorAnswer(s));
+  }
+
+  // Waits for every completion (Close() of the store completes them too).
+  std::vector<Message> Wait() {
+    internal::MutexLock lk(mu_);
+    lk.Wait(cv_, [&]() CAIRN_REQUIRES(mu_) { return filled_ == answers_.size(); });
+    std::vector<Message> out;
+    out.reserve(answers_.size());
+    for (auto& a : answers_) out.push_back(std::move(*a));
+    return out;
+  }
+
+ private:
+  void Set(std::size_t slot, Message m) {
+    internal::MutexLock lk(mu_);
+    answers_[slot] = std::move(m);
+    ++filled_;
+    cv_.notify_all();
+  }
+
+  std::size_t size_ = 0;
+  internal::Mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::optional<Message>> answers_ CAIRN_GUARDED_BY(mu_);
+  std::size_t filled_ CAIRN_GUARDED_BY(mu_) = 0;
+};
 
 }  // namespace
 
@@ -115,24 +168,56 @@ class Listener::Impl {
 
   void Serve(Connection& c) {
     std::set<std::string> claims;
-    if (Greet(c)) {
-      for (;;) {
-        auto request = ReadFrame(c.fd, -1, kBodyTimeoutMs);
-        if (!request.ok()) {
-          if (request.status().code() == StatusCode::kInvalidArgument) {
-            logger_->warn("owner socket: pid {} sent a bad message: {}", c.pid,
-                          request.status().message());
-            (void)WriteFrame(c.fd, ErrorAnswer(request.status()));
-          }
-          break;
-        }
-        Message answer = Carry(*request, claims);
-        if (!WriteFrame(c.fd, answer).ok()) break;
-      }
-    }
+    if (Greet(c)) ServeRequests(c, claims);
     for (const std::string& name : claims) store_.ReleaseCheckpoint(name);
     ::close(c.fd);
     c.done.store(true);
+  }
+
+  void ServeRequests(Connection& c, std::set<std::string>& claims) {
+    std::optional<Message> read_ahead;  // a request read while gathering appends
+    for (;;) {
+      Result<Message> request = read_ahead ? Result<Message>(std::move(*read_ahead))
+                                           : ReadFrame(c.fd, -1, kBodyTimeoutMs);
+      read_ahead.reset();
+      if (!request.ok()) return Refuse(c, request.status());
+      if (request->op() != "append") {
+        if (!WriteFrame(c.fd, Carry(*request, claims)).ok()) return;
+        continue;
+      }
+      // Appends that arrived together (a pipelining client) are submitted together, so they
+      // commit as one group with one sync, and are answered in the order they came.
+      AppendBatch batch;
+      batch.Submit(store_, *request);
+      Status read_error;
+      while (batch.size() < kMaxBatch && Readable(c.fd)) {
+        auto more = ReadFrame(c.fd, kBodyTimeoutMs, kBodyTimeoutMs);
+        if (!more.ok()) {
+          read_error = more.status();
+          break;
+        }
+        if (more->op() != "append") {
+          read_ahead = std::move(more).value();
+          break;
+        }
+        batch.Submit(store_, *more);
+      }
+      for (const Message& answer : batch.Wait())
+        if (!WriteFrame(c.fd, answer).ok()) return;
+      if (!read_error.ok()) return Refuse(c, read_error);
+    }
+  }
+
+  // A read that failed: a bad message is answered before the connection closes.
+  void Refuse(Connection& c, const Status& why) {
+    if (why.code() != StatusCode::kInvalidArgument) return;  // closed, timed out, I/O error
+    logger_->warn("owner socket: pid {} sent a bad message: {}", c.pid, why.message());
+    (void)WriteFrame(c.fd, ErrorAnswer(why));
+  }
+
+  static bool Readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
   }
 
   // The first message must be a hello of this protocol; answered with the store's id.
