@@ -247,15 +247,10 @@ class Listener::Impl {
     return WriteFrame(c.fd, HelloAnswer(store_.GetInfo().store_id, ::getpid())).ok();
   }
 
-  // One request carried out on the store; the answer to send.
+  // One request other than an append (ServeRequests gathers those) carried out on the store;
+  // the answer to send.
   Message Carry(const Message& m, std::set<std::string>& claims) {
     const std::string op = m.op();
-    if (op == "append") {
-      auto appends = ReadAppend(m);
-      if (!appends.ok()) return ErrorAnswer(appends.status());
-      auto r = store_.AppendMulti(*appends);
-      return r.ok() ? AppendAnswer(*r) : ErrorAnswer(r.status());
-    }
     if (op == "set_stream_metadata") {
       auto a = ReadSetStreamMetadata(m);
       if (!a.ok()) return ErrorAnswer(a.status());

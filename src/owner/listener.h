@@ -3,8 +3,9 @@
 // The owner's side of the owner socket (StoreOptions::owner_socket): a listener in the store
 // directory that carries out, on the open store, the writes other processes send
 // (protocol.h). One thread accepts; each connection has a thread of its own and its requests
-// run one after another, answered in order. Claims a connection takes on checkpoints are
-// released when it closes, so a client killed -9 never leaves a checkpoint claimed.
+// are answered in order: appends that arrive together are submitted together
+// (AppendMultiAsync: one group, one sync), anything else runs alone. Claims a connection takes on
+// checkpoints are released when it closes, so a client killed -9 never leaves a checkpoint claimed.
 #pragma once
 
 #include <memory>
