@@ -3,6 +3,8 @@
 # Sourced by the CLI checks (cli_test.sh, cli_kafka_test.sh): $CAIRN from the first argument,
 # a scratch $WORK removed on exit, and the expect_* helpers that count failures.
 CAIRN=$1
+# `cairn append` takes trace context from these (issue #28): not from whoever runs the tests.
+unset TRACEPARENT TRACESTATE
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failures=0

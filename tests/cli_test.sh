@@ -70,7 +70,7 @@ diff <("$CAIRN" read "$S" --format jsonl | /usr/bin/python3 -c "$strip") \
      <("$CAIRN" read "$WORK/copy" --format jsonl | /usr/bin/python3 -c "$strip") || fail "round trip differs"
 
 expect_exit 0 -- "$CAIRN" info "$S" --format json
-/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==6 and d["streams"]==4 and d["format_version"]==3, d' <<<"$OUT" || fail "info json"
+/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["events"]==6 and d["streams"]==4 and d["format_version"]==4, d' <<<"$OUT" || fail "info json"
 expect_exit 0 -- "$CAIRN" info "$S"
 expect_has "$OUT" "events           6" "info text"
 expect_exit 4 -- "$CAIRN" info "$WORK/nowhere"
@@ -528,6 +528,62 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$WORK/tiny" && mount -t tmpfs -o size=256k tm
   umount "$WORK/tiny"
 fi
 expect_exit 0 -- "$CAIRN" verify "$WORK/bigstore"
+
+# Issue #28: W3C trace context from --traceparent/--tracestate, $TRACEPARENT/$TRACESTATE and
+# JSONL; stored, read, exported and imported again; bad values exit 2 and store nothing.
+T=$WORK/traced
+TP=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+TP2=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00
+expect_exit 0 -- "$CAIRN" append "$T" order-1 --type A --data '{}' --traceparent $TP --tracestate 'congo=t61rcWkgMzE'
+expect_exit 0 -- env TRACEPARENT=$TP2 TRACESTATE=rojo=1 "$CAIRN" append "$T" order-1 --type B --data '{}'
+expect_exit 0 -- env TRACEPARENT=$TP2 "$CAIRN" append "$T" order-1 --type C --data '{}' --traceparent ''
+expect_exit 0 -- env TRACESTATE=rojo=1 "$CAIRN" append "$T" order-1 --type D --data '{}'
+printf '{"type":"E","data":1,"traceparent":"%s"}\n{"type":"F","data":2,"schema_version":4}\n' $TP |
+  env TRACEPARENT=$TP2 "$CAIRN" append "$T" order-2 --jsonl >/dev/null || fail "jsonl with trace context"
+expect_exit 0 -- "$CAIRN" read "$T" --format jsonl
+traces=$(/usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["type"], e.get("traceparent", "-"), e.get("tracestate", "-"), e.get("schema_version", 1))' <<<"$OUT")
+expect_eq "$traces" "A $TP congo=t61rcWkgMzE 1
+B $TP2 rojo=1 1
+C - - 1
+D - - 1
+E $TP - 1
+F $TP2 - 4" "trace context as appended"
+expect_exit 0 -- "$CAIRN" verify "$T"
+# Exported and appended again: the same trace context and schema versions.
+"$CAIRN" export "$T" 2>/dev/null | "$CAIRN" append "$WORK/traced-copy" --jsonl >/dev/null || fail "traced reimport"
+strip_hashes() { /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    for k in ("chain_hash", "timestamp"): e.pop(k)
+    print(json.dumps(e, sort_keys=True))'; }
+expect_eq "$("$CAIRN" read "$WORK/traced-copy" --format jsonl | strip_hashes)" \
+  "$("$CAIRN" read "$T" --format jsonl | strip_hashes)" "export and import keep trace context"
+# Bad values: exit 2 naming the rule and where the value came from; nothing stored.
+expect_exit 2 -- "$CAIRN" append "$T" order-1 --type X --data '{}' --traceparent 00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01
+expect_has "$ERR" "upper-case hex at character 5 (hex digits are lowercase) (from --traceparent/--tracestate)" "upper-case traceparent"
+expect_exit 2 -- "$CAIRN" append "$T" order-1 --type X --data '{}' --traceparent ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01
+expect_has "$ERR" "version ff is forbidden" "version ff"
+expect_exit 2 -- "$CAIRN" append "$T" order-1 --type X --data '{}' --traceparent 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-010
+expect_has "$ERR" "version 00 is exactly 55 characters, not 56" "long traceparent"
+expect_exit 2 -- "$CAIRN" append "$T" order-1 --type X --data '{}' --traceparent 00-00000000000000000000000000000000-b7ad6b7169203331-01
+expect_has "$ERR" "the trace id is all zeros" "zero trace id"
+expect_exit 2 -- "$CAIRN" append "$T" order-1 --type X --data '{}' --traceparent $TP --tracestate "$(head -c 10240 /dev/zero | tr '\0' a)"
+expect_has "$ERR" "tracestate is 10240 bytes, over the 512" "10 KB tracestate"
+expect_exit 2 -- "$CAIRN" append "$T" order-1 --type X --data '{}' --tracestate congo=1
+expect_has "$ERR" "--tracestate needs --traceparent" "tracestate alone"
+expect_exit 2 -- env TRACEPARENT=garbage "$CAIRN" append "$T" order-1 --type X --data '{}'
+expect_has "$ERR" "(from the TRACEPARENT/TRACESTATE environment variables)" "bad environment"
+printf '{"type":"X"}\n{"type":"Y"}\n{"type":"Z","traceparent":"00-1"}\n' |
+  "$CAIRN" append "$T" order-3 --jsonl >/dev/null 2>"$WORK/err"
+expect_eq "$?" "2" "a bad JSONL traceparent exits 2"
+expect_has "$(cat "$WORK/err")" "stdin line 3: traceparent '00-1'" "bad JSONL line named"
+expect_exit 0 -- "$CAIRN" info "$T" --format json
+expect_has "$OUT" '"last_position": 6' "bad trace context stored nothing"
 
 if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all CLI checks passed"

@@ -308,6 +308,80 @@ TEST_F(GatewayTest, StreamAndLogReadsPageInBothDirections) {
   }
 }
 
+// Issue #28: the request's W3C trace context (its traceparent and tracestate headers) goes to
+// every event that does not carry its own; reads and the feed show it; a bad one is a 400
+// naming the rule, and nothing is stored.
+TEST_F(GatewayTest, TraceContextHeadersAreStoredWithTheEventsAndBadOnesRefused) {
+  Start();
+  const std::string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const std::string own = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  auto r = Post("order-1",
+                R"([{"type":"A"},{"type":"B","traceparent":")" + own +
+                    R"(","tracestate":"rojo=1"},{"type":"C","schema_version":2}])",
+                {{"traceparent", parent}, {"TraceState", "congo=t61rcWkgMzE"},
+                 {"tracestate", "vendor=x"}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(store_->ReadEvent(1)->traceparent, parent);
+  EXPECT_EQ(store_->ReadEvent(1)->tracestate, "congo=t61rcWkgMzE,vendor=x");  // one list
+  EXPECT_EQ(store_->ReadEvent(2)->traceparent, own);
+  EXPECT_EQ(store_->ReadEvent(2)->tracestate, "rojo=1");
+  EXPECT_EQ(store_->ReadEvent(3)->traceparent, parent);
+  EXPECT_EQ(store_->ReadEvent(3)->schema_version, 2u);
+  // No header, no trace context: none is invented; an empty header counts as absent.
+  ASSERT_EQ(Post("order-1", R"({"type":"D"})", {{"traceparent", ""}})->status, 201);
+  EXPECT_EQ(store_->ReadEvent(4)->traceparent, "");
+  // The REST Proxy route takes it too.
+  ASSERT_EQ(client_
+                ->Post("/topics/orders", {{"traceparent", parent}},
+                       R"({"records":[{"key":"order-2","value":1}]})",
+                       "application/vnd.kafka.json.v2+json")
+                ->status,
+            200);
+  EXPECT_EQ(store_->ReadEvent(5)->traceparent, parent);
+  // Reads show it.
+  auto page = client_->Get("/v1/streams/order-1");
+  ASSERT_TRUE(page);
+  const Json events = Body(page)["events"];
+  EXPECT_EQ(events[0]["traceparent"], parent);
+  EXPECT_EQ(events[0]["tracestate"], "congo=t61rcWkgMzE,vendor=x");
+  EXPECT_EQ(events[2]["schema_version"], 2);
+  EXPECT_FALSE(events[3].contains("traceparent"));
+
+  struct Bad {
+    httplib::Headers headers;
+    std::string body;
+    std::string says;
+  };
+  const std::vector<Bad> bad = {
+      {{{"traceparent", "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"}},
+       R"({"type":"X"})", "upper-case hex"},
+      {{{"traceparent", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
+       R"({"type":"X"})", "version ff is forbidden"},
+      {{{"traceparent", "00-00000000000000000000000000000000-b7ad6b7169203331-01"}},
+       R"({"type":"X"})", "all zeros"},
+      {{{"traceparent", parent}, {"tracestate", std::string(1024, 'a')}}, R"({"type":"X"})",
+       "over the 512"},
+      // 10 KB: past the server's header line limit before W3C's.
+      {{{"traceparent", parent}, {"tracestate", std::string(10 * 1024, 'a')}}, R"({"type":"X"})",
+       "a header line over 8 KiB"},
+      {{{"tracestate", "congo=1"}}, R"({"type":"X"})", "without a traceparent"},
+      {{{"traceparent", parent}, {"traceparent", own}}, R"({"type":"X"})",
+       "more than one traceparent"},
+      {{}, R"([{"type":"X"},{"type":"Y","traceparent":"00-1"}])", "events[1]: traceparent"},
+      {{}, R"({"type":"X","traceparent":5})", "'traceparent' must be a string"},
+      {{}, R"({"type":"X","schema_version":0})", "'schema_version' must be a whole number"},
+  };
+  const std::uint64_t head = Head();
+  for (const Bad& b : bad) {
+    auto refused = Post("order-1", b.body, b.headers);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 400) << b.says;
+    EXPECT_THAT(refused->body, ::testing::HasSubstr(b.says));
+  }
+  EXPECT_EQ(Head(), head);
+}
+
 TEST_F(GatewayTest, TheRestProxyProduceTakesTheKeyAsTheStream) {
   Start();
   auto r = client_->Post("/topics/orders", R"({"records":[{"key":"order-1","value":{"a":1}},

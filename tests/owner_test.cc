@@ -152,6 +152,22 @@ TEST(OwnerTest, ErrorsArriveAsTheOwnerGaveThem) {
   auto stored = owner->ReadEvent(3).value();
   EXPECT_EQ(stored.payload, binary.payload);
   EXPECT_EQ(stored.metadata, binary.metadata);
+
+  // Trace context and schema versions travel (protocol 2); a bad one is the owner's error.
+  EventData traced = Event("Traced");
+  traced.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  traced.tracestate = "congo=t61rcWkgMzE";
+  traced.schema_version = 7;
+  ASSERT_THAT(through->Append("t", ExpectedVersion::Any(), traced), IsOk());
+  stored = owner->ReadEvent(4).value();
+  EXPECT_EQ(stored.traceparent, traced.traceparent);
+  EXPECT_EQ(stored.tracestate, traced.tracestate);
+  EXPECT_EQ(stored.schema_version, 7u);
+  traced.traceparent = "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01";
+  auto refused = through->Append("t", ExpectedVersion::Any(), traced);
+  EXPECT_THAT(refused, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("upper-case hex"));
+  EXPECT_EQ(owner->last_position(), 4u);
 }
 
 TEST(OwnerTest, AsyncAppendsCompleteInOrderAndCloseCompletesThemAll) {

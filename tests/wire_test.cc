@@ -50,7 +50,10 @@ TEST(WireTest, HeadersAreTheDocumentedOnesInOrderAtBoundaryValues) {
   const RecordedEvent e = Sample();
   const std::string hash = HexHash(e.chain_hash);
   using H = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(All(EventHeaders(e, "__TypeId__", "store-1", "")),
+  ship::WireSettings spring;
+  spring.type_header = "__TypeId__";
+  spring.store_id = "store-1";
+  EXPECT_EQ(All(EventHeaders(e, spring, "")),
             (H{{"cairn.event_id", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"},
                {"__TypeId__", "OrderPlaced"},
                {"cairn.stream", "order-42"},
@@ -65,7 +68,9 @@ TEST(WireTest, HeadersAreTheDocumentedOnesInOrderAtBoundaryValues) {
   bare.content_type = {};
   bare.schema_version = 4294967295u;
   bare.timestamp_us = 0;
-  const H with_txn = All(EventHeaders(bare, headers::kType, "s", "run-7"));
+  ship::WireSettings plain;
+  plain.store_id = "s";
+  const H with_txn = All(EventHeaders(bare, plain, "run-7"));
   ASSERT_EQ(with_txn.size(), 10u);
   EXPECT_EQ(with_txn[1], (std::pair<std::string, std::string>{"cairn.type", "OrderPlaced"}));
   EXPECT_EQ(with_txn[5].second, "0");

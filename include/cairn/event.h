@@ -90,7 +90,34 @@ struct EventData {
   // schema changes; readers turn old shapes into the current one with upcasters
   // (StoreOptions::upcasters). Default: 1.
   std::uint32_t schema_version = 1;
+  // The W3C Trace Context (level 1) of the work that appended the event, so that consumers
+  // continue its trace: stored with the event, in its chain hash, and shipped as the Kafka
+  // record's `traceparent` and `tracestate` headers. Both are checked by
+  // ValidateTraceContext (an invalid value fails the append with kInvalidArgument); a
+  // tracestate needs a traceparent. A retry of an idempotent append (same event id) is the
+  // same event whatever trace context it carries: the stored one stays. Default: empty (the
+  // event has no trace context, and none is ever invented for it).
+  std::string traceparent;
+  std::string tracestate;
 };
+
+// The longest `tracestate` cairn accepts, in bytes: the 512 characters W3C Trace Context asks
+// every vendor to propagate (and OpenTelemetry's own cap), so that no system downstream
+// truncates what cairn stored.
+inline constexpr std::size_t kMaxTracestateBytes = 512;
+
+// Checks trace context as W3C Trace Context level 1 defines it; the error (kInvalidArgument)
+// names the rule broken.
+//  - traceparent: "VV-TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT-PPPPPPPPPPPPPPPP-FF" in lowercase hex:
+//    version VV is not "ff"; version "00" is exactly 55 characters, a later version at least
+//    55 with a '-' after them; the trace id T (32 digits) and parent id P (16) are not all
+//    zeros; flags F are 2 digits.
+//  - tracestate: at most 32 comma-separated `key=value` members (blank members allowed),
+//    keys unique, each key a lowercase simple key (up to 256 characters) or
+//    `tenant@system`, each value 1..256 printable ASCII characters other than ',' and '=',
+//    not ending in a space; at most kMaxTracestateBytes bytes; only beside a traceparent.
+// Empty strings are "no trace context" and pass.
+Status ValidateTraceContext(std::string_view traceparent, std::string_view tracestate);
 
 // The events for one stream inside a multi-stream append.
 struct StreamAppend {
@@ -130,6 +157,9 @@ struct RecordedEvent {
   // The payload's schema version: as appended, or as an upcaster left it (then `payload` is
   // the upcast bytes, not the stored ones; the chain hash covers the stored ones).
   std::uint32_t schema_version = 1;
+  // W3C trace context as appended (EventData::traceparent); empty when it had none.
+  std::string_view traceparent;
+  std::string_view tracestate;
 };
 
 // A copy of a RecordedEvent that owns its bytes.
@@ -146,6 +176,8 @@ struct OwnedEvent {
   std::array<std::uint8_t, 32> chain_hash{};
   bool id_from_caller = false;
   std::uint32_t schema_version = 1;
+  std::string traceparent;
+  std::string tracestate;
 
   static OwnedEvent From(const RecordedEvent& e);
   // The event as a RecordedEvent whose views point into this object (valid while it lives).

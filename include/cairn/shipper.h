@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,17 @@ inline constexpr char kSchemaVersion[] = "cairn.schema_version";
 inline constexpr char kStoreId[] = "cairn.store_id";
 inline constexpr char kChainHash[] = "cairn.chain_hash";
 inline constexpr char kTxn[] = "cairn.txn";  // exactly-once: the transaction's tag
+// W3C trace context, when the event has one (EventData::traceparent).
+inline constexpr char kTraceparent[] = "traceparent";
+inline constexpr char kTracestate[] = "tracestate";
+// CloudEvents 1.0 attributes in the Kafka protocol binding's binary content mode
+// (ValueFormat::kCloudEvents); `datacontenttype` is kContentType.
+inline constexpr char kCeSpecVersion[] = "ce_specversion";  // "1.0"
+inline constexpr char kCeId[] = "ce_id";                    // the event id
+inline constexpr char kCeSource[] = "ce_source";            // ShipperOptions::cloudevents_source
+inline constexpr char kCeType[] = "ce_type";                // the event type
+inline constexpr char kCeSubject[] = "ce_subject";          // the stream id
+inline constexpr char kCeTime[] = "ce_time";                // the commit time, RFC 3339 UTC
 // Dead-letter topic records only.
 inline constexpr char kError[] = "cairn.error";
 inline constexpr char kErrorCode[] = "cairn.error_code";
@@ -57,6 +69,10 @@ inline constexpr char kOriginalTopic[] = "cairn.original_topic";
 enum class ValueFormat : std::uint8_t {
   kPayload,   // the payload bytes as appended (a Spring JsonDeserializer reads JSON as is)
   kEnvelope,  // the stored envelope (docs/format.md), for consumers that want every field
+  // The payload bytes as appended, with the CloudEvents 1.0 attributes in `ce_` headers: the
+  // Kafka protocol binding's binary content mode, which CloudEvents SDKs, Knative and Spring
+  // Cloud Function read as events (docs/shipping.md, "CloudEvents").
+  kCloudEvents,
 };
 
 // What happens to later events of a stream after one of its events is dead-lettered.
@@ -106,6 +122,10 @@ struct ShipperOptions {
   std::string default_topic = "events";
   // The message value: the payload as appended, or the stored envelope. Default: kPayload.
   ValueFormat value_format = ValueFormat::kPayload;
+  // ValueFormat::kCloudEvents: every event's `source`, a URI-reference identifying where the
+  // events come from ("/orders/eu-1", "https://shop.example/orders"). An empty string is
+  // refused (kInvalidArgument). Default: unset, meaning "urn:cairn:store:<store id>".
+  std::optional<std::string> cloudevents_source;
   // Header carrying the event type. Spring consumers map types with "__TypeId__".
   // Default: "cairn.type".
   std::string type_header = headers::kType;

@@ -261,7 +261,7 @@ struct RestoreOptions {
 };
 
 // The newest on-disk format this build reads and writes (docs/format.md).
-inline constexpr std::uint32_t kFormatVersion = 3;
+inline constexpr std::uint32_t kFormatVersion = 4;
 
 // A head noted earlier (StoreInfo::last_position and last_chain_hash, or the cairn.position
 // and cairn.chain_hash headers of a message in Kafka), kept outside the store. The chain alone

@@ -67,10 +67,23 @@ Hash ChainHasher::Next(const Hash& previous, const RecordedEvent& f) {
   }
   // Format version 2: a schema version other than 1 follows the payload. Events at schema
   // version 1 hash exactly as in version 1, so stores written before keep their chain.
-  if (f.schema_version != 1) {
+  // Format version 4: an event with trace context always has the schema version, then the
+  // length-prefixed traceparent and tracestate. What follows the payload is then 0 bytes (no
+  // trace context, schema version 1), 4 (no trace context) or at least 12 (trace context),
+  // so no two events' canonical bytes can be read two ways.
+  const bool traced = !f.traceparent.empty() || !f.tracestate.empty();
+  if (f.schema_version != 1 || traced) {
     std::uint8_t sv[8];
     Fixed64(f.schema_version, sv);
     Check(EVP_DigestUpdate(ctx_, sv, 4));
+  }
+  if (traced) {
+    for (std::string_view part : {f.traceparent, f.tracestate}) {
+      std::uint8_t len[8];
+      Fixed64(part.size(), len);
+      Check(EVP_DigestUpdate(ctx_, len, 4));
+      Check(EVP_DigestUpdate(ctx_, part.data(), part.size()));
+    }
   }
   Check(EVP_DigestFinal_ex(ctx_, out.data(), nullptr));
   return out;

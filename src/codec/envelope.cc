@@ -48,6 +48,12 @@ void EncodeEvent(const RecordedEvent& f, flatbuffers::FlatBufferBuilder* fbb, st
   auto payload =
       fbb->CreateVector(reinterpret_cast<const std::uint8_t*>(f.payload.data()), f.payload.size());
   auto hash = fbb->CreateVector(f.chain_hash.data(), f.chain_hash.size());
+  auto traceparent = f.traceparent.empty()
+                         ? flatbuffers::Offset<flatbuffers::String>()
+                         : fbb->CreateString(f.traceparent.data(), f.traceparent.size());
+  auto tracestate = f.tracestate.empty()
+                        ? flatbuffers::Offset<flatbuffers::String>()
+                        : fbb->CreateString(f.tracestate.data(), f.tracestate.size());
   fb::Uuid id(flatbuffers::span<const std::uint8_t, 16>(f.id.bytes().data(), 16));
   fb::EventEnvelopeBuilder b(*fbb);
   b.add_version(f.version);
@@ -62,6 +68,8 @@ void EncodeEvent(const RecordedEvent& f, flatbuffers::FlatBufferBuilder* fbb, st
   b.add_chain_hash(hash);
   b.add_flags(f.id_from_caller ? kFlagIdFromCaller : 0u);
   if (f.schema_version != 1) b.add_schema_version(f.schema_version);
+  if (!f.traceparent.empty()) b.add_traceparent(traceparent);
+  if (!f.tracestate.empty()) b.add_tracestate(tracestate);
   fb::FinishEventEnvelopeBuffer(*fbb, b.Finish());
 
   const char* body = reinterpret_cast<const char*>(fbb->GetBufferPointer());
@@ -123,6 +131,8 @@ Status DecodeEvent(std::string_view value, std::string* scratch, RecordedEvent* 
   std::memcpy(event->chain_hash.data(), env->chain_hash()->data(), 32);
   event->id_from_caller = (env->flags() & kFlagIdFromCaller) != 0;
   event->schema_version = env->schema_version() == 0 ? 1 : env->schema_version();
+  event->traceparent = View(env->traceparent());
+  event->tracestate = View(env->tracestate());
   return Status::Ok();
 }
 

@@ -37,7 +37,8 @@ struct TooDeep {};
 // An event's fields in a request. Anything else is refused, so that a misspelt "dat" is a 400
 // naming it rather than an event stored without its payload.
 const std::set<std::string, std::less<>> kEventFields = {
-    "type", "data", "data_base64", "content_type", "metadata", "metadata_base64", "id", "stream"};
+    "type",   "data",           "data_base64", "content_type", "metadata", "metadata_base64",
+    "id",     "schema_version", "traceparent", "tracestate",   "stream"};
 
 // The body as JSON, or a message naming where it is not JSON (nlohmann's own error names the
 // byte; it also refuses strings that are not UTF-8).
@@ -114,8 +115,40 @@ Result<PageParams> PageParamsOf(const httplib::Request& req) {
 }
 
 // Events of an append request: one object or a non-empty array of them.
+// The W3C trace context of a request (its traceparent and tracestate headers), checked; empty
+// when it has none. An empty header counts as absent; several tracestate headers are one list
+// (RFC 9110 field lines), several traceparent headers are refused (W3C Trace Context).
+struct RequestTrace {
+  std::string traceparent;
+  std::string tracestate;
+};
+Result<RequestTrace> RequestTraceOf(const httplib::Request& req) {
+  RequestTrace t;
+  if (req.get_header_value_count("traceparent") > 1)
+    return Status::InvalidArgument(
+        "the request has more than one traceparent header (W3C Trace Context allows one)");
+  t.traceparent = req.get_header_value("traceparent");
+  for (std::size_t i = 0; i < req.get_header_value_count("tracestate"); ++i) {
+    const std::string part = req.get_header_value("tracestate", i);
+    if (part.empty()) continue;
+    if (!t.tracestate.empty()) t.tracestate += ',';
+    t.tracestate += part;
+  }
+  if (Status s = ValidateTraceContext(t.traceparent, t.tracestate); !s.ok())
+    return Status::InvalidArgument("header " + s.message());
+  return t;
+}
+
+// Gives `e` the request's trace context unless the event carries its own traceparent.
+void InheritTrace(const RequestTrace& trace, EventData* e) {
+  if (!e->traceparent.empty() || trace.traceparent.empty()) return;
+  e->traceparent = trace.traceparent;
+  e->tracestate = trace.tracestate;
+}
+
 Result<std::vector<EventData>> EventsFromBody(const Json& body, const std::string& stream,
-                                              std::size_t max_payload, int* too_large) {
+                                              const RequestTrace& trace, std::size_t max_payload,
+                                              int* too_large) {
   const bool many = body.is_array();
   if (!many && !body.is_object())
     return Status::InvalidArgument("the body must be an event object or an array of them");
@@ -131,7 +164,8 @@ Result<std::vector<EventData>> EventsFromBody(const Json& body, const std::strin
         if (!kEventFields.contains(key))
           return Status::InvalidArgument(fmt::format(
               "{}unknown field '{}' (an event has type, data or data_base64, content_type, "
-              "metadata or metadata_base64, id, stream)",
+              "metadata or metadata_base64, id, schema_version, traceparent, tracestate, "
+              "stream)",
               where, key));
     std::string named_stream = stream;
     auto e = EventFromJson(j, &named_stream);
@@ -146,6 +180,7 @@ Result<std::vector<EventData>> EventsFromBody(const Json& body, const std::strin
                       "limit of {}",
                       where, e->payload.size(), max_payload));
     }
+    InheritTrace(trace, &*e);
     events.push_back(std::move(e).value());
   }
   return events;
@@ -230,10 +265,12 @@ void Gateway::Impl::Append(const httplib::Request& req, httplib::Response& res) 
                         "Cairn-Expected-Version: " + e.status().message(), options_.retry_after);
     expected = *e;
   }
+  auto trace = RequestTraceOf(req);
+  if (!trace.ok()) return ReplyStatus(res, trace.status(), options_.retry_after);
   auto body = ParseJson(req.body);
   if (!body.ok()) return ReplyStatus(res, body.status(), options_.retry_after);
   int too_large = 0;
-  auto events = EventsFromBody(*body, stream, options_.max_payload_bytes, &too_large);
+  auto events = EventsFromBody(*body, stream, *trace, options_.max_payload_bytes, &too_large);
   if (!events.ok())
     return too_large ? ReplyError(res, too_large, "payload_too_large", events.status().message(),
                                   options_.retry_after)
@@ -275,6 +312,8 @@ void Gateway::Impl::Produce(const httplib::Request& req, httplib::Response& res)
                                   "or application/vnd.kafka.binary.v2+json",
                                   req.get_header_value("Content-Type")),
                       options_.retry_after);
+  auto trace = RequestTraceOf(req);
+  if (!trace.ok()) return ReplyStatus(res, trace.status(), options_.retry_after);
   auto body = ParseJson(req.body);
   if (!body.ok()) return ReplyStatus(res, body.status(), options_.retry_after);
   const auto records = body->find("records");
@@ -320,6 +359,7 @@ void Gateway::Impl::Produce(const httplib::Request& req, httplib::Response& res)
                                     "of {}",
                                     i, e.payload.size(), options_.max_payload_bytes),
                         options_.retry_after);
+    InheritTrace(*trace, &e);
     auto [it, fresh] = by_stream.try_emplace(stream, appends.size());
     if (fresh) appends.push_back(StreamAppend{stream, ExpectedVersion::Any(), {}});
     slot.emplace_back(it->second, appends[it->second].events.size());

@@ -138,6 +138,8 @@ json EventJson(const EventData& e) {
          {"schema_version", e.schema_version}};
   if (e.id)
     j["id"] = json::binary(std::vector<std::uint8_t>(e.id->bytes().begin(), e.id->bytes().end()));
+  if (!e.traceparent.empty()) j["traceparent"] = Bytes(e.traceparent);
+  if (!e.tracestate.empty()) j["tracestate"] = Bytes(e.tracestate);
   return j;
 }
 
@@ -158,6 +160,8 @@ EventData EventFrom(const json& v) {
     std::memcpy(bytes.data(), id.data(), 16);
     e.id = EventId(bytes);
   }
+  if (v.contains("traceparent")) e.traceparent = Str(v, "traceparent");
+  if (v.contains("tracestate")) e.tracestate = Str(v, "tracestate");
   return e;
 }
 

@@ -23,7 +23,9 @@
 namespace cairn::owner {
 
 // Bumped when a message changes shape; the hello carries it and both sides refuse another.
-inline constexpr std::uint32_t kProtocolVersion = 1;
+// Version 2: events may carry traceparent and tracestate (an owner of version 1 would drop
+// them, so it is refused rather than trusted).
+inline constexpr std::uint32_t kProtocolVersion = 2;
 // The socket's name inside the store directory.
 inline constexpr std::string_view kSocketName = "owner.sock";
 // No frame is larger: a bigger request is refused before it is sent (split the append).

@@ -76,6 +76,9 @@ Status Shipper::Impl::Init() {
     if (Status s = ship::ValidateTopicName(opt_.dead_letter_topic); !s.ok())
       return Status::InvalidArgument("dead-letter topic: " + s.message());
   if (opt_.type_header.empty()) return Status::InvalidArgument("the type header name is empty");
+  auto wire = ship::WireSettingsOf(opt_, store_id_);
+  if (!wire.ok()) return wire.status();
+  wire_ = std::move(wire).value();
   if (opt_.max_in_flight_events == 0)
     return Status::InvalidArgument("max_in_flight_events must be at least 1");
   if (opt_.mode == DeliveryMode::kExactlyOnce) {

@@ -204,6 +204,7 @@ class Shipper::Impl {
   std::shared_ptr<spdlog::logger> logger_;
   ship::ClientContext context_;
   std::string store_id_;
+  ship::WireSettings wire_;  // from Init
   std::string transactional_id_;
   ship::KafkaSettings settings_;
 

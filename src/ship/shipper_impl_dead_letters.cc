@@ -127,12 +127,10 @@ Result<std::vector<DeadLetter>> ChooseDeadLetters(const std::vector<DeadLetter>&
 // Sends one event as the shipper would (ship/wire.h) and waits up to 60 s for Kafka's answer.
 // kUnavailable when none came: the caller sends nothing more.
 Result<rd_kafka_resp_err_t> SendAndWait(rd_kafka_t* producer, const RecordedEvent& e,
-                                        const std::string& topic, const ShipperOptions& o,
-                                        const std::string& store_id,
+                                        const std::string& topic, const ship::WireSettings& wire,
                                         flatbuffers::FlatBufferBuilder* fbb) {
   std::string envelope;
-  const ship::WireRecord record =
-      ship::EventRecord(e, o.value_format, o.type_header, store_id, {}, fbb, &envelope);
+  const ship::WireRecord record = ship::EventRecord(e, wire, {}, fbb, &envelope);
   RetryDelivery delivery;
   rd_kafka_resp_err_t perr = rd_kafka_producev(
       producer, RD_KAFKA_V_TOPIC(topic.c_str()),
@@ -172,6 +170,8 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
   o.mode = DeliveryMode::kAtLeastOnce;
   if (o.bootstrap_servers.empty() && ship::FindSetting(o.kafka_config, "bootstrap.servers").empty())
     return Status::InvalidArgument("no Kafka bootstrap servers to send the dead letters to");
+  auto wire = ship::WireSettingsOf(o, info.store_id);
+  if (!wire.ok()) return wire.status();
   auto logger = internal::MakeLogger(o.log_sink, o.log_level);
   ship::ClientContext context{logger.get(), nullptr};
   auto conf = ship::MakeConf(ship::ProducerSettings(o, info.store_id), &context);
@@ -194,7 +194,7 @@ Result<DeadLetterRetry> RetryDeadLetters(Store& store, const ShipperOptions& opt
     if (!event.ok()) return event.status();
     const RecordedEvent e = event->view();
     const std::string& topic = router.TopicFor(e.stream, e.type);
-    auto sent = SendAndWait(producer.get(), e, topic, o, info.store_id, &fbb);
+    auto sent = SendAndWait(producer.get(), e, topic, *wire, &fbb);
     if (!sent.ok()) return sent.status();
     if (*sent == RD_KAFKA_RESP_ERR_NO_ERROR) {
       const std::uint64_t p = d.position;

@@ -195,7 +195,7 @@ bool Shipper::Impl::ProduceEvent(const RecordedEvent& e) {
   }
 
   const ship::WireRecord record = ship::EventRecord(
-      e, opt_.value_format, opt_.type_header, store_id_,
+      e, wire_,
       opt_.mode == DeliveryMode::kExactlyOnce ? std::string_view(txn_tag_) : std::string_view(),
       &fbb_, &scratch_);
 

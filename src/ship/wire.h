@@ -16,11 +16,25 @@
 
 namespace cairn::ship {
 
-// The message headers of an event (docs/shipping.md, "wire format v1").
-rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const std::string& type_header,
-                                 const std::string& store_id, std::string_view txn_tag);
+// What shapes every record of one shipper: its ShipperOptions' value format, type header and
+// CloudEvents source, and the store's id. Built once (WireSettingsOf), read for each event.
+struct WireSettings {
+  ValueFormat value_format = ValueFormat::kPayload;
+  std::string type_header = headers::kType;
+  std::string store_id;
+  // ValueFormat::kCloudEvents only: the `ce_source` header.
+  std::string cloudevents_source;
+};
+// kInvalidArgument when `o.cloudevents_source` is set but not a URI-reference (RFC 3986
+// characters, not empty).
+Result<WireSettings> WireSettingsOf(const ShipperOptions& o, const std::string& store_id);
 
-// The message value of `e`: the payload as appended (ValueFormat::kPayload) or the stored
+// The message headers of an event (docs/shipping.md, "wire format v1"): cairn's, then W3C trace
+// context when the event has one, then (kCloudEvents) the CloudEvents attributes.
+rd_kafka_headers_t* EventHeaders(const RecordedEvent& e, const WireSettings& w,
+                                 std::string_view txn_tag);
+
+// The message value of `e`: the payload as appended (kPayload, kCloudEvents) or the stored
 // envelope (kEnvelope), encoded into `*scratch` with `fbb`. The view is valid until the next
 // use of `*scratch`.
 std::string_view EventValue(const RecordedEvent& e, ValueFormat format,
@@ -36,8 +50,7 @@ struct WireRecord {
   rd_kafka_headers_t* headers = nullptr;
   std::int64_t timestamp_ms = 0;
 };
-WireRecord EventRecord(const RecordedEvent& e, ValueFormat format, const std::string& type_header,
-                       const std::string& store_id, std::string_view txn_tag,
+WireRecord EventRecord(const RecordedEvent& e, const WireSettings& w, std::string_view txn_tag,
                        flatbuffers::FlatBufferBuilder* fbb, std::string* scratch);
 
 }  // namespace cairn::ship

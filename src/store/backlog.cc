@@ -19,7 +19,8 @@ std::uint64_t EstimatedLogRecordBytes(std::string_view stream, const EventData& 
   constexpr std::size_t kPositionKeyBytes = 8;
   return LogRecordBytes(kPositionKeyBytes, kEnvelopeFixedBytes + stream.size() + event.type.size() +
                                                event.content_type.size() + event.metadata.size() +
-                                               event.payload.size());
+                                               event.payload.size() + event.traceparent.size() +
+                                               event.tracestate.size());
 }
 
 Backlog::Backlog(const BacklogQuota& quota, bool read_only)

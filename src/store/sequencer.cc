@@ -612,6 +612,8 @@ void Sequencer::PrepareWriter(Writer* w) {
       f.metadata = e.metadata;
       f.payload = e.payload;
       f.schema_version = e.schema_version;
+      f.traceparent = e.traceparent;
+      f.tracestate = e.tracestate;
       f.chain_hash = hasher_.Next(head_hash_, f);
       head_hash_ = f.chain_hash;
       if (rocksdb::Status rs = AddToBatch(f); !rs.ok()) return undo(rs);
@@ -685,7 +687,9 @@ Result<std::uint64_t> Sequencer::StoredPositionOf(const EventId& id) const {
   return GetBigEndian64(value.data());
 }
 
-// A retry must be the same event, not a new one reusing an id.
+// A retry must be the same event, not a new one reusing an id. Trace context is not part of
+// what makes it the same: a retry is new work in the caller's trace (a new span, often a new
+// traceparent) appending the same event, and the stored event keeps the trace it came with.
 bool SameEvent(const OwnedEvent& stored, std::string_view stream, const EventData& e) {
   return stored.stream == stream && stored.type == e.type && stored.payload == e.payload &&
          stored.metadata == e.metadata && stored.content_type == e.content_type &&

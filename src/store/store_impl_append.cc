@@ -57,6 +57,9 @@ Status Store::Impl::Validate(const std::vector<store::AppendView>& views) const 
       if (e.schema_version == 0)
         return Status::InvalidArgument(
             fmt::format("{}: schema version 0 (schema versions start at 1)", where()));
+      if (!e.traceparent.empty() || !e.tracestate.empty())
+        if (Status s = ValidateTraceContext(e.traceparent, e.tracestate); !s.ok())
+          return Status::InvalidArgument(fmt::format("{}: {}", where(), s.message()));
       if (e.id) {
         if (e.id->is_nil())
           return Status::InvalidArgument(

@@ -265,10 +265,10 @@ Status Store::Impl::LoadTypeIndex() {
 
 Status Store::Impl::UpgradeFormat() {
   if (options_.read_only || format_version_ >= kFormatVersion) return Status::Ok();
-  // Versions 2 and 3 only add records and encodings: version 2 removed-event markers, stream
+  // Versions 2 to 4 only add records and encodings: version 2 removed-event markers, stream
   // metadata, snapshots and schema versions; version 3 index runs, whose run of one is the
-  // older per-event entry byte for byte. So an older store is already a valid store of this
-  // version, and is left as it is. Older builds refuse it from now on, which is what protects
+  // older per-event entry byte for byte; version 4 trace context in the envelope and the
+  // chain. So an older store is already a valid store of this version, and is left as it is. Older builds refuse it from now on, which is what protects
   // it from a build that would misread those records.
   std::string v;
   store::PutLittleEndian(kFormatVersion, 4, &v);

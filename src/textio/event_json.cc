@@ -97,6 +97,9 @@ nlohmann::ordered_json EventToJson(const RecordedEvent& e) {
     else
       j["metadata_base64"] = Base64Encode(e.metadata);
   }
+  if (e.schema_version != 1) j["schema_version"] = e.schema_version;
+  if (!e.traceparent.empty()) j["traceparent"] = std::string(e.traceparent);
+  if (!e.tracestate.empty()) j["tracestate"] = std::string(e.tracestate);
   j["chain_hash"] = HexHash(e.chain_hash);
   return j;
 }
@@ -134,6 +137,15 @@ Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* st
   if (e.type.empty()) return Status::InvalidArgument("'type' is missing");
   if (Status s = str("content_type", &e.content_type); !s.ok()) return s;
   if (Status s = str("stream", stream); !s.ok()) return s;
+  if (Status s = str("traceparent", &e.traceparent); !s.ok()) return s;
+  if (Status s = str("tracestate", &e.tracestate); !s.ok()) return s;
+  if (Status s = ValidateTraceContext(e.traceparent, e.tracestate); !s.ok()) return s;
+  if (auto it = j.find("schema_version"); it != j.end() && !it->is_null()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 ||
+        it->get<std::uint64_t>() > UINT32_MAX)
+      return Status::InvalidArgument("'schema_version' must be a whole number from 1 to 4294967295");
+    e.schema_version = static_cast<std::uint32_t>(it->get<std::uint64_t>());
+  }
   if (auto it = j.find("id"); it != j.end() && !it->is_null()) {
     if (!it->is_string()) return Status::InvalidArgument("'id' must be a string");
     auto id = EventId::Parse(it->get<std::string>());

@@ -41,14 +41,16 @@ std::string DumpJson(const Json& j, int indent = -1) {
 
 // {"position":..,"stream":..,"version":..,"type":..,"id":..,"timestamp":..,"content_type":..,
 //  "data": <JSON> | "data_base64": "..", "metadata": <JSON> | "metadata_base64": "..",
+//  "schema_version" (when not 1), "traceparent", "tracestate" (when the event has them),
 //  "chain_hash":..}. "data" only when the payload is JSON whose compact serialization is
 // byte for byte the stored payload (key order kept); anything else is base64, so that
 // `append --jsonl` stores exactly the bytes `export` read.
 nlohmann::ordered_json EventToJson(const RecordedEvent& e);
 // A shipper's status as `cairn ship --format json` and /status print it.
 nlohmann::json ShipperStatusJson(const ShipperStatus& s);
-// The inverse for appending: reads type, data / data_base64, content_type, metadata, id and
-// stream (into *stream when present). Unknown fields are ignored so that read/export output
+// The inverse for appending: reads type, data / data_base64, content_type, metadata, id,
+// schema_version, traceparent, tracestate (checked: ValidateTraceContext) and stream (into
+// *stream when present). Unknown fields are ignored so that read/export output
 // can be fed back in.
 Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* stream);
 

@@ -107,7 +107,9 @@ OwnedEvent OwnedEvent::From(const RecordedEvent& e) {
                     std::string(e.payload),
                     e.chain_hash,
                     e.id_from_caller,
-                    e.schema_version};
+                    e.schema_version,
+                    std::string(e.traceparent),
+                    std::string(e.tracestate)};
 }
 
 RecordedEvent OwnedEvent::view() const {
@@ -124,6 +126,8 @@ RecordedEvent OwnedEvent::view() const {
   e.chain_hash = chain_hash;
   e.id_from_caller = id_from_caller;
   e.schema_version = schema_version;
+  e.traceparent = traceparent;
+  e.tracestate = tracestate;
   return e;
 }
 

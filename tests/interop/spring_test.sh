@@ -5,6 +5,8 @@
 # @KafkaListener with Spring Kafka's JsonDeserializer and spring.json.type.mapping keyed by
 # __TypeId__) reads what `cairn ship --type-header __TypeId__` sent from a `cairn demo` store,
 # maps every event to its Java record, and checks each stream's versions in order and complete.
+# Tracing is on (Micrometer over Brave, Spring Kafka's listener observation): events appended
+# with W3C trace context must be handled in a span of that trace (issue #28).
 #   spring_test.sh CAIRN MODE [VALUE]   MODE: at-least-once | exactly-once (read_committed)
 #                                       VALUE: payload (default) | envelope
 # With envelope, cairn ships its FlatBuffers envelope (`--value envelope`) and the service reads
@@ -26,6 +28,25 @@ jar=$("$HERE/spring_jar.sh")
 
 p="cairn-spring-$RANDOM$RANDOM-"
 "$CAIRN" demo --orders 300 --threads 2 --store "$work/store" --no-kafka >/dev/null
+# Events appended inside traces, each way an appender gives one: --traceparent (with a
+# tracestate), the TRACEPARENT environment variable, and JSONL lines carrying their own. The
+# consumer must handle each inside that trace; the demo's events carry none and must get none.
+hex() { /usr/bin/python3 -c "import secrets; print(secrets.token_hex($1))"; }
+customer() { printf '{"customerId":"%s","email":"%s@example.com","tier":"gold"}' "$1" "$1"; }
+: >"$work/traces"
+t=$(hex 16)
+"$CAIRN" append "$work/store" customer-traced-1 --type CustomerRegistered --data "$(customer t1)" \
+    --traceparent "00-$t-$(hex 8)-01" --tracestate "cairn=test,other@vendor=x y" >/dev/null
+echo "customer-traced-1 1 $t" >>"$work/traces"
+t=$(hex 16)
+TRACEPARENT="00-$t-$(hex 8)-00" "$CAIRN" append "$work/store" customer-traced-2 \
+    --type CustomerRegistered --data "$(customer t2)" >/dev/null
+echo "customer-traced-2 1 $t" >>"$work/traces"
+t3=$(hex 16) t4=$(hex 16)
+printf '{"type":"CustomerRegistered","data":%s,"traceparent":"00-%s-%s-01"}\n' \
+    "$(customer t3)" "$t3" "$(hex 8)" "$(customer t3)" "$t4" "$(hex 8)" |
+  "$CAIRN" append "$work/store" customer-traced-3 --jsonl >/dev/null
+printf 'customer-traced-3 1 %s\ncustomer-traced-3 2 %s\n' "$t3" "$t4" >>"$work/traces"
 printf 'category customer %scustomer-events\ncategory order %sorder-events\ncategory inventory %sinventory-events\ncategory payment %spayment-events\ndefault %sdomain-events\n' \
     "$p" "$p" "$p" "$p" "$p" >"$work/routes"
 "$CAIRN" ship "$work/store" -b "$bootstrap" --mode "$MODE" --routes "$work/routes" \
@@ -45,10 +66,12 @@ deserializer=()
 [[ "$VALUE" == envelope ]] &&
   deserializer=(--spring.kafka.consumer.properties.spring.deserializer.value.delegate.class=dev.cairn.interop.EnvelopeDeserializer)
 CAIRN_ISOLATION=$isolation java -jar "$jar" --cairn.topics="$topics" --cairn.expected="$work/expected" \
-    --cairn.allow-duplicates="$allow" --cairn.timeout-seconds=120 "${deserializer[@]}" \
+    --cairn.allow-duplicates="$allow" --cairn.timeout-seconds=120 --cairn.traces="$work/traces" \
+    "${deserializer[@]}" \
     2>"$work/spring.err" | tee "$work/spring.out" ||
   { echo "the Spring consumer failed:"; tail -20 "$work/spring.err"; exit 1; }
 grep -q "spring: .* 0 problems" "$work/spring.out"
+grep -q "spring: 4 of 4 traces continued" "$work/spring.out"
 if [[ "$VALUE" == envelope ]]; then  # every record came through the envelope path
   grep -Eq "spring: ([0-9]+) records \(\1 envelopes\)" "$work/spring.out" ||
     { echo "not every record was read as an envelope"; exit 1; }

@@ -91,8 +91,9 @@ const std::size_t kMaxLine =
 
 class JsonlImport {
  public:
-  JsonlImport(const AppendArgs& args, ExpectedVersion expected, Store& store)
-      : args_(args), expected_(expected), store_(store) {}
+  JsonlImport(const AppendArgs& args, const AppendTrace& trace, ExpectedVersion expected,
+              Store& store)
+      : args_(args), trace_(trace), expected_(expected), store_(store) {}
 
   // Pass one: every line parsed and checked, and copied to the spool.
   Status Check();
@@ -111,6 +112,7 @@ class JsonlImport {
   int Finish(Format format, const Status& failure);
 
   const AppendArgs& args_;
+  const AppendTrace& trace_;  // for lines without their own traceparent
   const ExpectedVersion expected_;
   Store& store_;
   SpoolFile spool_;
@@ -169,6 +171,10 @@ Result<bool> JsonlImport::NextChunk(LineReader& lines, StreamAppend* chunk,
       carried_line_ = std::move(line);
       carried_number_ = line_no;
       return true;
+    }
+    if (e->traceparent.empty() && !trace_.traceparent.empty()) {
+      e->traceparent = trace_.traceparent;
+      e->tracestate = trace_.tracestate;
     }
     chunk->stream = std::move(stream);
     chunk->events.push_back(std::move(e).value());
@@ -386,9 +392,9 @@ int JsonlImport::Finish(Format format, const Status& failure) {
 
 }  // namespace
 
-int RunAppendJsonl(Store& store, const AppendArgs& args, const ExpectedVersion& expected,
-                   Format format) {
-  JsonlImport import(args, expected, store);
+int RunAppendJsonl(Store& store, const AppendArgs& args, const AppendTrace& trace,
+                   const ExpectedVersion& expected, Format format) {
+  JsonlImport import(args, trace, expected, store);
   if (Status s = import.Check(); !s.ok()) return Fail(s);
   return import.Append(format);
 }

@@ -391,10 +391,8 @@ int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& a
   ShipperOptions o = std::move(options).value();
   o.default_topic = args.default_topic;
   o.type_header = args.type_header;
-  if (args.value != "payload" && args.value != "envelope")
-    return Fail(Status::InvalidArgument(
-        fmt::format("--value '{}': expected payload or envelope", args.value)));
-  o.value_format = args.value == "envelope" ? ValueFormat::kEnvelope : ValueFormat::kPayload;
+  if (Status s = ApplyValueFormat(args.value, args.cloudevents_source, &o); !s.ok())
+    return Fail(s);
   auto routes = LoadRoutes(args.routes_file, &o.default_topic);
   if (!routes.ok()) return Fail(routes.status());
   o.routes = std::move(routes).value();
@@ -590,7 +588,10 @@ class DeadLettersCommand final : public CommandWith<DeadLettersArgs, RunDeadLett
         ->capture_default_str();
     cmd_->add_option("--type-header", args_.type_header, "retry: as for ship")
         ->capture_default_str();
-    cmd_->add_option("--value", args_.value, "retry: payload or envelope")->capture_default_str();
+    cmd_->add_option("--value", args_.value, "retry: payload, envelope or cloudevents")
+        ->capture_default_str();
+    cmd_->add_option("--cloudevents-source", args_.cloudevents_source,
+                     "retry with --value cloudevents: the ce_source URI-reference");
     cmd_->add_option("--format", args_.format, "list: table, jsonl, json or csv");
     cmd_->footer(
         "Retry rewrites the records (beside a running owner, through it) and needs the same\n"

@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <mutex>
@@ -121,10 +122,13 @@ int RunInfo(const CommonOptions& common, const InfoArgs& args) {
 namespace {
 
 // The one event of `cairn append STORE STREAM --type T`: its payload from --data or stdin.
-Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const ExpectedVersion& expected) {
+Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const AppendTrace& trace,
+                                      const ExpectedVersion& expected) {
   if (args.type.empty()) return Status::InvalidArgument("--type is required");
   EventData e;
   e.type = args.type;
+  e.traceparent = trace.traceparent;
+  e.tracestate = trace.tracestate;
   e.content_type = args.content_type;
   e.metadata = args.metadata;
   if (!args.id.empty()) {
@@ -144,7 +148,31 @@ Result<StreamAppend> ReadSingleAppend(const AppendArgs& args, const ExpectedVers
   return StreamAppend{args.stream, expected, {std::move(e)}};
 }
 
+std::string Environment(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
 }  // namespace
+
+Result<AppendTrace> AppendTraceOf(const AppendArgs& args) {
+  AppendTrace t;
+  std::string_view from;
+  if (args.traceparent) {
+    t.traceparent = *args.traceparent;
+    t.tracestate = args.tracestate.value_or("");
+    from = "--traceparent/--tracestate";
+  } else if (args.tracestate) {
+    return Status::InvalidArgument("--tracestate needs --traceparent");
+  } else {
+    t.traceparent = Environment("TRACEPARENT");
+    t.tracestate = t.traceparent.empty() ? std::string() : Environment("TRACESTATE");
+    from = "the TRACEPARENT/TRACESTATE environment variables";
+  }
+  if (Status s = ValidateTraceContext(t.traceparent, t.tracestate); !s.ok())
+    return Status::InvalidArgument(fmt::format("{} (from {})", s.message(), from));
+  return t;
+}
 
 int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   auto format = ParseFormat(args.format, false);
@@ -153,6 +181,8 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
   if (!expected.ok()) return Fail(expected.status());
   auto durability = ParseDurability(args.durability);
   if (!durability.ok()) return Fail(durability.status());
+  auto trace = AppendTraceOf(args);
+  if (!trace.ok()) return Fail(trace.status());
 
   if (args.jsonl) {
     if (!args.type.empty() || args.data || !args.id.empty())
@@ -160,13 +190,13 @@ int RunAppend(const CommonOptions& common, const AppendArgs& args) {
           Status::InvalidArgument("--jsonl takes events from stdin: drop --type, --data and --id"));
     auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
     if (!store.ok()) return Fail(store.status());
-    const int code = RunAppendJsonl(**store, args, *expected, *format);
+    const int code = RunAppendJsonl(**store, args, *trace, *expected, *format);
     Status closed = (*store)->Close();
     if (code == kExitOk && !closed.ok()) return Fail(closed);
     return code;
   }
   // The one event first, so that bad input fails before the store is opened.
-  auto one = ReadSingleAppend(args, *expected);
+  auto one = ReadSingleAppend(args, *trace, *expected);
   if (!one.ok()) return Fail(one.status());
   auto store = OpenStore(common, args.store, true, *durability, /*create=*/true);
   if (!store.ok()) return Fail(store.status());
@@ -236,10 +266,16 @@ class AppendCommand final : public CommandWith<AppendArgs, RunAppend> {
         ->capture_default_str();
     cmd_->add_option("--metadata", args_.metadata, "Metadata bytes (e.g. JSON)");
     cmd_->add_option("--data,-d", args_.data, "Payload; read from stdin when absent");
+    cmd_->add_option("--traceparent", args_.traceparent,
+                     "W3C traceparent stored with the event and shipped as its Kafka header "
+                     "(default: $TRACEPARENT; '' for none)");
+    cmd_->add_option("--tracestate", args_.tracestate,
+                     "W3C tracestate beside --traceparent (default: $TRACESTATE)");
     cmd_->add_flag(
         "--jsonl", args_.jsonl,
         "Read events from stdin, one JSON object a line: "
-        "{\"stream\",\"type\",\"data\"|\"data_base64\",\"id\",\"content_type\",\"metadata\"}");
+        "{\"stream\",\"type\",\"data\"|\"data_base64\",\"id\",\"content_type\",\"metadata\","
+        "\"schema_version\",\"traceparent\",\"tracestate\"}");
     cmd_->add_flag("--each", args_.each,
                    "With --jsonl: one result per append instead of one summary line");
     cmd_->add_option("--durability", args_.durability, "sync or buffered")->capture_default_str();

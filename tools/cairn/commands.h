@@ -40,12 +40,25 @@ struct AppendArgs {
   std::string content_type = "application/json";
   std::string metadata;
   std::optional<std::string> data;
+  std::optional<std::string> traceparent;  // else $TRACEPARENT
+  std::optional<std::string> tracestate;   // else $TRACESTATE (with $TRACEPARENT only)
   bool jsonl = false;
   bool each = false;  // --jsonl: a result per append instead of the summary
   std::string durability = "sync";
   std::string format = "text";
 };
 int RunAppend(const CommonOptions& common, const AppendArgs& args);
+
+// The W3C trace context an append gives its events (to each --jsonl line without its own
+// traceparent): --traceparent and --tracestate, else the TRACEPARENT and TRACESTATE
+// environment variables (the convention of OpenTelemetry's environment carrier, which
+// otel-cli and CI systems set). `--traceparent ''` means none, whatever the environment.
+// Checked (ValidateTraceContext); an error names where the bad value came from.
+struct AppendTrace {
+  std::string traceparent;
+  std::string tracestate;
+};
+Result<AppendTrace> AppendTraceOf(const AppendArgs& args);
 
 struct ReadArgs {
   std::string store;
@@ -79,6 +92,9 @@ Result<std::string> ResolveBootstrap(
 Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaArgs& kafka);
 // A routes file's rules (none for an empty path); its `default` line sets *default_topic.
 Result<std::vector<RouteRule>> LoadRoutes(const std::string& path, std::string* default_topic);
+// --value (payload, envelope or cloudevents) and --cloudevents-source into `o`.
+Status ApplyValueFormat(const std::string& value, const std::optional<std::string>& ce_source,
+                        ShipperOptions* o);
 
 struct ShipArgs {
   std::string store;
@@ -87,6 +103,7 @@ struct ShipArgs {
   std::string routes_file;
   std::string default_topic = ShipperOptions{}.default_topic;
   std::string value = "payload";
+  std::optional<std::string> cloudevents_source;
   std::string type_header = ShipperOptions{}.type_header;
   std::string dead_letter_topic;
   std::string dead_letter_policy = "hold";
@@ -204,6 +221,7 @@ struct DeadLettersArgs {
   std::string default_topic = ShipperOptions{}.default_topic;
   std::string type_header = ShipperOptions{}.type_header;
   std::string value = "payload";
+  std::optional<std::string> cloudevents_source;
   std::string format;
 };
 int RunDeadLetters(const CommonOptions& common, const DeadLettersArgs& args);
@@ -254,7 +272,8 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args);
 // path given to any other command is an error, not a new empty store).
 enum class Format;  // output.h
 // `cairn append --jsonl` on an open store (append_jsonl.cc): the exit code, errors printed.
-int RunAppendJsonl(Store& store, const AppendArgs& args, const ExpectedVersion& expected,
+int RunAppendJsonl(Store& store, const AppendArgs& args, const AppendTrace& trace,
+                   const ExpectedVersion& expected,
                    Format format);
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
                                          bool writable, Durability durability = Durability::kSync,

@@ -28,6 +28,7 @@
 #include "output.h"
 #include "ship/client_config.h"
 #include "ship/routing.h"
+#include "ship/wire.h"
 
 namespace cairn::tool {
 namespace {
@@ -201,7 +202,23 @@ Result<ShipperOptions> ProducerOptions(const CommonOptions& common, const KafkaA
   return o;
 }
 
-namespace {}  // namespace
+Status ApplyValueFormat(const std::string& value, const std::optional<std::string>& ce_source,
+                        ShipperOptions* o) {
+  if (value == "payload")
+    o->value_format = ValueFormat::kPayload;
+  else if (value == "envelope")
+    o->value_format = ValueFormat::kEnvelope;
+  else if (value == "cloudevents")
+    o->value_format = ValueFormat::kCloudEvents;
+  else
+    return Status::InvalidArgument(
+        fmt::format("--value '{}': expected payload, envelope or cloudevents", value));
+  if (ce_source && o->value_format != ValueFormat::kCloudEvents)
+    return Status::InvalidArgument("--cloudevents-source needs --value cloudevents");
+  o->cloudevents_source = ce_source;
+  // Checked now, so that a bad source is a usage error before any store or broker is touched.
+  return ship::WireSettingsOf(*o, "").status();
+}
 
 // Everything of `cairn ship`'s arguments that becomes a ShipperOptions field.
 Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& args) {
@@ -219,13 +236,7 @@ Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& 
   auto routes = LoadRoutes(args.routes_file, &o.default_topic);
   if (!routes.ok()) return routes.status();
   o.routes = std::move(routes).value();
-  if (args.value == "payload")
-    o.value_format = ValueFormat::kPayload;
-  else if (args.value == "envelope")
-    o.value_format = ValueFormat::kEnvelope;
-  else
-    return Status::InvalidArgument(
-        fmt::format("--value '{}': expected payload or envelope", args.value));
+  if (Status s = ApplyValueFormat(args.value, args.cloudevents_source, &o); !s.ok()) return s;
   if (args.dead_letter_policy == "hold")
     o.dead_letter_policy = DeadLetterPolicy::kHoldStream;
   else if (args.dead_letter_policy == "skip")
@@ -502,7 +513,12 @@ void AddShipperOptions(CLI::App* cmd, ShipArgs& a) {
                   "Routes file: 'category C TOPIC', 'type-prefix P TOPIC', 'default TOPIC'");
   cmd->add_option("--default-topic", a.default_topic, "Topic for events no route matches")
       ->capture_default_str();
-  cmd->add_option("--value", a.value, "payload or envelope")->capture_default_str();
+  cmd->add_option("--value", a.value,
+                  "payload, envelope, or cloudevents (the payload with CloudEvents ce_ headers)")
+      ->capture_default_str();
+  cmd->add_option("--cloudevents-source", a.cloudevents_source,
+                  "With --value cloudevents: the ce_source URI-reference "
+                  "(default urn:cairn:store:<store id>)");
   cmd->add_option("--type-header", a.type_header,
                   "Header carrying the event type (Spring: __TypeId__)")
       ->capture_default_str();

@@ -10,6 +10,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import io.micrometer.tracing.Span;
+import io.micrometer.tracing.Tracer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.common.header.Header;
 import org.springframework.beans.factory.annotation.Value;
@@ -26,6 +28,12 @@ import org.springframework.kafka.annotation.KafkaListener;
  * one summary line and exits 0 when all holds, 1 otherwise. With EnvelopeDeserializer as the
  * value deserializer (cairn's envelope value format) each envelope's stream, version, position,
  * event id and chain hash must also match the record's key and cairn headers.
+ *
+ * <p>Tracing is on as in the seed's services (Micrometer Tracing over Brave, Spring Kafka's
+ * listener observation): a record with a W3C traceparent header must be handled inside a span of
+ * that trace whose parent is the traceparent's span, the trace id must be the one appended to that
+ * stream and version (--cairn.traces: lines of "stream version trace-id"), every such event must
+ * arrive, and no other record may carry a traceparent (cairn invents none).
  */
 @SpringBootApplication
 public class Application {
@@ -38,6 +46,22 @@ public class Application {
   private final Map<String, AtomicLong> byType = new ConcurrentHashMap<>();
   private final CountDownLatch complete = new CountDownLatch(1);
   private volatile String firstProblem = "";
+  // "stream version" -> the trace id appended with it; removed as each arrives in its trace.
+  private final Map<String, String> tracesExpected = new ConcurrentHashMap<>();
+  private final AtomicLong tracesContinued = new AtomicLong();
+  private int tracesWanted = 0;
+  private final Tracer tracer;
+
+  // Read before the listener container starts (a runner would race the first records).
+  Application(Tracer tracer, @Value("${cairn.traces:}") String tracesFile) throws IOException {
+    this.tracer = tracer;
+    if (tracesFile.isEmpty()) return;
+    for (String line : Files.readAllLines(Path.of(tracesFile))) {
+      String[] parts = line.trim().split(" ");
+      if (parts.length == 3) tracesExpected.put(parts[0] + " " + parts[1], parts[2]);
+    }
+    tracesWanted = tracesExpected.size();
+  }
 
   public static void main(String[] args) {
     System.exit(SpringApplication.exit(SpringApplication.run(Application.class, args)));
@@ -112,6 +136,7 @@ public class Application {
       problem(where + " became a " + value.getClass().getName() + ", not a mapped event record");
       return;
     }
+    if (!checkTrace(record, where)) return;
     String type = value.getClass().getSimpleName();
     byType.computeIfAbsent(type, t -> new AtomicLong()).incrementAndGet();
     long version = Long.parseLong(header(record, "cairn.version"));
@@ -131,6 +156,38 @@ public class Application {
     }
   }
 
+  /**
+   * The listener runs inside the consumer span Spring Kafka's observation opened from the
+   * record's headers: with a traceparent, that span continues its trace as its child.
+   */
+  private boolean checkTrace(ConsumerRecord<String, Object> record, String where) {
+    String traceparent = header(record, "traceparent");
+    String key = record.key() + " " + header(record, "cairn.version");
+    String want = tracesExpected.get(key);
+    if (traceparent == null) {
+      if (want != null) problem(where + ": appended with trace " + want + " but has no traceparent");
+      return want == null;
+    }
+    String[] parts = traceparent.split("-");
+    if (want == null || parts.length != 4 || !parts[1].equals(want)) {
+      problem(where + ": traceparent " + traceparent + ", expected "
+          + (want == null ? "none (it was appended without one)" : "trace " + want));
+      return false;
+    }
+    Span span = tracer.currentSpan();
+    if (span == null) {
+      problem(where + ": no current span in the listener (observation is off?)");
+      return false;
+    }
+    if (!span.context().traceId().equals(parts[1]) || !parts[2].equals(span.context().parentId())) {
+      problem(where + ": the listener's span is trace " + span.context().traceId() + " parent "
+          + span.context().parentId() + ", not a child of " + traceparent);
+      return false;
+    }
+    if (tracesExpected.remove(key) != null) tracesContinued.incrementAndGet();
+    return true;
+  }
+
   @Bean
   CommandLineRunner check() {
     return args -> {
@@ -138,7 +195,12 @@ public class Application {
         String[] parts = line.trim().split(" ");
         if (parts.length == 2) expected.put(parts[0], Long.parseLong(parts[1]));
       }
+
       boolean done = complete.await(timeoutSeconds, TimeUnit.SECONDS);
+      if (!tracesExpected.isEmpty())
+        problem(tracesExpected.size() + " traced events never arrived in their trace, e.g. "
+            + tracesExpected.keySet().iterator().next());
+      System.out.printf("spring: %d of %d traces continued%n", tracesContinued.get(), tracesWanted);
       long missing = expected.entrySet().stream()
           .filter(e -> seen.getOrDefault(e.getKey(), 0L) < e.getValue()).count();
       System.out.printf("spring: %d records (%d envelopes), %d streams complete of %d, %d duplicates, %d problems,"
