@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!cairn::codec::DecodeEvent(again, &scratch2, &f).ok()) std::abort();
     if (f.stream != e.stream || f.type != e.type || f.payload != e.payload ||
         f.metadata != e.metadata || f.version != e.version || f.position != e.position ||
-        f.chain_hash != e.chain_hash || f.schema_version != e.schema_version)
+        f.chain_hash != e.chain_hash || f.schema_version != e.schema_version ||
+        f.traceparent != e.traceparent || f.tracestate != e.tracestate)
       std::abort();
   }
   cairn::codec::RemovedEvent r;

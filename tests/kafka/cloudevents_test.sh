@@ -4,14 +4,15 @@
 # Issue #28 on a real cluster: `cairn ship --value cloudevents` read back by the CloudEvents SDK
 # for Python (tests/kafka/cloudevents_read.py: the Kafka protocol binding's binary mode, a
 # read_committed consumer), events appended with W3C trace context shipped with their
-# traceparent and tracestate headers, and the options' bad input refused before anything ships.
+# traceparent and tracestate headers (from `cairn append` and from `cairn serve`'s HTTP
+# requests), and the options' bad input refused before anything ships.
 #   cloudevents_test.sh CAIRN           needs KAFKA_BOOTSTRAP_SERVERS (a real cluster)
 set -euo pipefail
 CAIRN=$(realpath "$1")
 HERE=$(cd "$(dirname "$0")" && pwd)
 bootstrap=${KAFKA_BOOTSTRAP_SERVERS:?needs a real cluster (KAFKA_BOOTSTRAP_SERVERS)}
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT  # (serve_start replaces it with one that also stops the server)
 prefix="cairn-ce-$RANDOM$RANDOM-"
 fail() { echo "FAIL: $*"; exit 1; }
 
@@ -69,6 +70,33 @@ grep -q '"records": 7, "expected": 7, "traced": 3, "problems": 0' "$work/eos.jso
     "urn:cairn:store:$store_id" | tee "$work/alo.json"
 grep -q '"records": 7, "expected": 7, "traced": 3, "problems": 0' "$work/alo.json" ||
   fail "at-least-once CloudEvents: $(cat "$work/alo.json")"
+
+# `cairn serve` shipping as it goes: the trace context of the HTTP requests (headers, and an
+# event's own field) reaches the records.
+source "$HERE/../serve_lib.sh"
+serve_start "$work/http" -b "$bootstrap" --value cloudevents --cloudevents-source /edge/till-7 \
+    --default-topic "${prefix}http"
+post() { curl -sf -o /dev/null -X POST "$@"; }
+json='Content-Type: application/json'
+
+post -H "$json" -H 'traceparent: 00-5af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01' \
+    -H 'tracestate: congo=t61rcWkgMzE' --data '[{"type":"Sold","data":{"sku":"a"}},{"type":"Sold","data":{"sku":"b"},"traceparent":"00-6af7651916cd43dd8448eb211c80319c-d7ad6b7169203331-01"}]' \
+    "$base/v1/streams/till-7/events" || fail "traced POST"
+post -H "$json" --data '{"type":"Opened"}' "$base/v1/streams/till-8/events" || fail "untraced POST"
+post -H 'Content-Type: application/vnd.kafka.json.v2+json' \
+    -H 'traceparent: 00-7af7651916cd43dd8448eb211c80319c-e7ad6b7169203331-01' \
+    --data '{"records":[{"key":"till-9","value":{"n":1}}]}' "$base/topics/Counted" || fail "traced produce"
+code=$(curl -s -o "$work/bad.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -H 'traceparent: 00-00000000000000000000000000000000-c7ad6b7169203331-01' \
+    --data '{"type":"Sold"}' "$base/v1/streams/till-7/events")
+[[ $code == 400 ]] && grep -q "the trace id is all zeros" "$work/bad.out" || fail "a zero trace id got $code"
+serve_stop
+"$CAIRN" read "$work/http" --format jsonl >"$work/http.jsonl"
+[[ $(wc -l <"$work/http.jsonl") == 4 ]] || fail "serve stored $(wc -l <"$work/http.jsonl") events, not 4"
+"$HERE/python" "$HERE/cloudevents_read.py" "$bootstrap" "${prefix}http" "$work/http.jsonl" \
+    /edge/till-7 | tee "$work/http.json"
+grep -q '"records": 4, "expected": 4, "traced": 3, "problems": 0' "$work/http.json" ||
+  fail "serve's CloudEvents: $(cat "$work/http.json")"
 
 # The judge must be able to fail: against a store export with one event's type changed.
 sed '1s/"OrderPlaced"/"OrderCancelled"/' "$work/expected.jsonl" >"$work/wrong.jsonl"

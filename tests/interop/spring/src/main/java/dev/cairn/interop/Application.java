@@ -125,7 +125,8 @@ public class Application {
           || !String.valueOf(envelope.version()).equals(header(record, "cairn.version"))
           || !String.valueOf(envelope.position()).equals(header(record, "cairn.position"))
           || !envelope.eventId().equals(header(record, "cairn.event_id"))
-          || !envelope.chainHash().equals(header(record, "cairn.chain_hash"))) {
+          || !envelope.chainHash().equals(header(record, "cairn.chain_hash"))
+          || !java.util.Objects.equals(envelope.traceparent(), header(record, "traceparent"))) {
         problem(where + ": the envelope (" + envelope.stream() + " v" + envelope.version()
             + ") disagrees with the record's key or headers");
         return;

@@ -76,7 +76,7 @@ public class EnvelopeDeserializer implements Deserializer<Envelope> {
     e.chainHashAsByteBuffer().get(chain);
     try {
       return new Envelope(e.stream(), e.version(), e.position(), e.type(), uuid(id),
-          HEX.formatHex(chain), e.contentType(), mapper.readValue(payload, cls));
+          HEX.formatHex(chain), e.contentType(), e.traceparent(), mapper.readValue(payload, cls));
     } catch (IOException ex) {
       throw new SerializationException(topic + ": the payload of " + e.stream() + " v" + e.version()
           + " is not a " + cls.getSimpleName(), ex);
