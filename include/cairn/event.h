@@ -116,7 +116,7 @@ inline constexpr std::size_t kMaxTracestateBytes = 512;
 //    keys unique, each key a lowercase simple key (up to 256 characters) or
 //    `tenant@system`, each value 1..256 printable ASCII characters other than ',' and '=',
 //    not ending in a space; at most kMaxTracestateBytes bytes; only beside a traceparent.
-// Empty strings are "no trace context" and pass.
+// Empty strings are "no trace context" and pass. Thread-safe (a pure function).
 Status ValidateTraceContext(std::string_view traceparent, std::string_view tracestate);
 
 // The events for one stream inside a multi-stream append.
