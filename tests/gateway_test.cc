@@ -315,11 +315,11 @@ TEST_F(GatewayTest, TraceContextHeadersAreStoredWithTheEventsAndBadOnesRefused) 
   Start();
   const std::string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
   const std::string own = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  auto r = Post("order-1",
-                R"([{"type":"A"},{"type":"B","traceparent":")" + own +
-                    R"(","tracestate":"rojo=1"},{"type":"C","schema_version":2}])",
-                {{"traceparent", parent}, {"TraceState", "congo=t61rcWkgMzE"},
-                 {"tracestate", "vendor=x"}});
+  auto r = Post(
+      "order-1",
+      R"([{"type":"A"},{"type":"B","traceparent":")" + own +
+          R"(","tracestate":"rojo=1"},{"type":"C","schema_version":2}])",
+      {{"traceparent", parent}, {"TraceState", "congo=t61rcWkgMzE"}, {"tracestate", "vendor=x"}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 201) << r->body;
   EXPECT_EQ(store_->ReadEvent(1)->traceparent, parent);
@@ -355,18 +355,24 @@ TEST_F(GatewayTest, TraceContextHeadersAreStoredWithTheEventsAndBadOnesRefused) 
   };
   const std::vector<Bad> bad = {
       {{{"traceparent", "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"}},
-       R"({"type":"X"})", "upper-case hex"},
+       R"({"type":"X"})",
+       "upper-case hex"},
       {{{"traceparent", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}},
-       R"({"type":"X"})", "version ff is forbidden"},
+       R"({"type":"X"})",
+       "version ff is forbidden"},
       {{{"traceparent", "00-00000000000000000000000000000000-b7ad6b7169203331-01"}},
-       R"({"type":"X"})", "all zeros"},
-      {{{"traceparent", parent}, {"tracestate", std::string(1024, 'a')}}, R"({"type":"X"})",
+       R"({"type":"X"})",
+       "all zeros"},
+      {{{"traceparent", parent}, {"tracestate", std::string(1024, 'a')}},
+       R"({"type":"X"})",
        "over the 512"},
       // 10 KB: past the server's header line limit before W3C's.
-      {{{"traceparent", parent}, {"tracestate", std::string(10 * 1024, 'a')}}, R"({"type":"X"})",
+      {{{"traceparent", parent}, {"tracestate", std::string(10 * 1024, 'a')}},
+       R"({"type":"X"})",
        "a header line over 8 KiB"},
       {{{"tracestate", "congo=1"}}, R"({"type":"X"})", "without a traceparent"},
-      {{{"traceparent", parent}, {"traceparent", own}}, R"({"type":"X"})",
+      {{{"traceparent", parent}, {"traceparent", own}},
+       R"({"type":"X"})",
        "more than one traceparent"},
       {{}, R"([{"type":"X"},{"type":"Y","traceparent":"00-1"}])", "events[1]: traceparent"},
       {{}, R"({"type":"X","traceparent":5})", "'traceparent' must be a string"},

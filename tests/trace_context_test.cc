@@ -71,17 +71,16 @@ TEST(TraceContextTest, TraceparentFollowsLevelOne) {
               HasSubstr("the flags are not two hex digits"));
   EXPECT_THAT(Rule(std::string("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0") + '\0'),
               HasSubstr("character 55 is not printable ASCII"));
-  EXPECT_THAT(Rule("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-" +
-                   std::string(600, 'a')),
-              HasSubstr("over cairn's limit of 512"));
+  EXPECT_THAT(
+      Rule("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-" + std::string(600, 'a')),
+      HasSubstr("over cairn's limit of 512"));
   // The message shows the value, control bytes escaped, long ones cut short.
   EXPECT_THAT(Rule("\x01\xff"), HasSubstr("'\\x01\\xff'"));
 }
 
 TEST(TraceContextTest, TracestateFollowsLevelOne) {
   EXPECT_EQ(Rule(kParent, "congo=t61rcWkgMzE"), "ok");
-  EXPECT_EQ(Rule(kParent, "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE ,\t,,fw529a3039@dt=x y"),
-            "ok");
+  EXPECT_EQ(Rule(kParent, "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE ,\t,,fw529a3039@dt=x y"), "ok");
   EXPECT_EQ(Rule(kParent, " , "), "ok");  // blank members only
   // The longest key, and a value that brings the whole to exactly 512 bytes; one more is over.
   EXPECT_EQ(Rule(kParent, std::string(256, 'k') + "=" + std::string(255, 'v')), "ok");
@@ -153,7 +152,8 @@ TEST(TraceContextTest, StoredWithTheEventReadByEveryReaderAndInTheChain) {
 // docs/format.md's canonical bytes, computed by Python's hashlib from the document alone.
 TEST(TraceContextTest, ChainHashesMatchTheDocumentedCanonicalBytes) {
   codec::ChainHasher hasher;
-  const codec::Hash genesis = hasher.Genesis(*EventId::Parse("0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"));
+  const codec::Hash genesis =
+      hasher.Genesis(*EventId::Parse("0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"));
   EXPECT_EQ(HexHash(genesis), "9f91275174ba0a8c02281d279e463a8d0a0337420fd3b97cea524693f13e79da");
   RecordedEvent e;
   e.id = *EventId::Parse("11111111-2222-4333-8444-555555555555");
@@ -192,9 +192,9 @@ TEST(TraceContextTest, ABadValueRefusesTheWholeAppendAndStoresNothing) {
     EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument));
     EXPECT_THAT(r.status().message(), HasSubstr("event 1 for stream 'order-1'"));
     // The asynchronous and multi-stream paths check the same.
-    std::vector<StreamAppend> multi = {{"order-2", ExpectedVersion::Any(), {testing::Event("C")}},
-                                       {"order-3", ExpectedVersion::Any(),
-                                        {Traced("{}", traceparent, tracestate)}}};
+    std::vector<StreamAppend> multi = {
+        {"order-2", ExpectedVersion::Any(), {testing::Event("C")}},
+        {"order-3", ExpectedVersion::Any(), {Traced("{}", traceparent, tracestate)}}};
     EXPECT_THAT(store->AppendMulti(multi), StatusIs(StatusCode::kInvalidArgument));
   }
   EXPECT_EQ(store->GetInfo().last_position, 1u);
@@ -287,13 +287,12 @@ TEST(TraceContextTest, WireHeadersCarryTraceContextAndCloudEvents) {
   ASSERT_THAT(ce, IsOk());
   h = Headers(ship::EventHeaders(e, *ce, ""));
   using H = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(H(h.begin() + 11, h.end()),
-            (H{{"ce_specversion", "1.0"},
-               {"ce_id", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"},
-               {"ce_source", "urn:cairn:store:store-1"},
-               {"ce_type", "OrderPlaced"},
-               {"ce_subject", "order-42"},
-               {"ce_time", "2025-12-06T00:00:00.000001Z"}}));
+  EXPECT_EQ(H(h.begin() + 11, h.end()), (H{{"ce_specversion", "1.0"},
+                                           {"ce_id", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"},
+                                           {"ce_source", "urn:cairn:store:store-1"},
+                                           {"ce_type", "OrderPlaced"},
+                                           {"ce_subject", "order-42"},
+                                           {"ce_time", "2025-12-06T00:00:00.000001Z"}}));
   flatbuffers::FlatBufferBuilder fbb;
   std::string scratch;
   EXPECT_EQ(ship::EventValue(e, ValueFormat::kCloudEvents, &fbb, &scratch), e.payload);
@@ -305,7 +304,8 @@ TEST(TraceContextTest, WireHeadersCarryTraceContextAndCloudEvents) {
   bare.timestamp_us = 0;
   h = Headers(ship::EventHeaders(bare, *ce, ""));
   for (const auto& [name, value] : h) EXPECT_EQ(name.find("trace"), std::string::npos) << name;
-  EXPECT_EQ(h.back(), (std::pair<std::string, std::string>{"ce_time", "1970-01-01T00:00:00.000000Z"}));
+  EXPECT_EQ(h.back(),
+            (std::pair<std::string, std::string>{"ce_time", "1970-01-01T00:00:00.000000Z"}));
 
   o.cloudevents_source = "/shop/orders?region=eu-1#x";
   auto chosen = ship::WireSettingsOf(o, "store-1");

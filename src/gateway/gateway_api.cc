@@ -37,8 +37,8 @@ struct TooDeep {};
 // An event's fields in a request. Anything else is refused, so that a misspelt "dat" is a 400
 // naming it rather than an event stored without its payload.
 const std::set<std::string, std::less<>> kEventFields = {
-    "type",   "data",           "data_base64", "content_type", "metadata", "metadata_base64",
-    "id",     "schema_version", "traceparent", "tracestate",   "stream"};
+    "type", "data",           "data_base64", "content_type", "metadata", "metadata_base64",
+    "id",   "schema_version", "traceparent", "tracestate",   "stream"};
 
 // The body as JSON, or a message naming where it is not JSON (nlohmann's own error names the
 // byte; it also refuses strings that are not UTF-8).

@@ -22,7 +22,8 @@ bool IsUriCharacter(char c) {
 // CloudEvents `time`: RFC 3339 in UTC, to the microsecond cairn records (fmt 9's chrono
 // formatting drops the fraction of a time point, so it is written out).
 std::string Rfc3339(std::int64_t micros) {
-  const auto t = std::chrono::sys_time<std::chrono::microseconds>(std::chrono::microseconds(micros));
+  const auto t =
+      std::chrono::sys_time<std::chrono::microseconds>(std::chrono::microseconds(micros));
   const auto days = std::chrono::floor<std::chrono::days>(t);
   const std::chrono::year_month_day date(days);
   const std::chrono::hh_mm_ss<std::chrono::microseconds> time(t - days);

@@ -268,8 +268,9 @@ Status Store::Impl::UpgradeFormat() {
   // Versions 2 to 4 only add records and encodings: version 2 removed-event markers, stream
   // metadata, snapshots and schema versions; version 3 index runs, whose run of one is the
   // older per-event entry byte for byte; version 4 trace context in the envelope and the
-  // chain. So an older store is already a valid store of this version, and is left as it is. Older builds refuse it from now on, which is what protects
-  // it from a build that would misread those records.
+  // chain. So an older store is already a valid store of this version, and is left as it is. Older
+  // builds refuse it from now on, which is what protects it from a build that would misread those
+  // records.
   std::string v;
   store::PutLittleEndian(kFormatVersion, 4, &v);
   rocksdb::WriteOptions wo;

@@ -143,7 +143,8 @@ Result<EventData> EventFromJson(const nlohmann::ordered_json& j, std::string* st
   if (auto it = j.find("schema_version"); it != j.end() && !it->is_null()) {
     if (!it->is_number_unsigned() || it->get<std::uint64_t>() < 1 ||
         it->get<std::uint64_t>() > UINT32_MAX)
-      return Status::InvalidArgument("'schema_version' must be a whole number from 1 to 4294967295");
+      return Status::InvalidArgument(
+          "'schema_version' must be a whole number from 1 to 4294967295");
     e.schema_version = static_cast<std::uint32_t>(it->get<std::uint64_t>());
   }
   if (auto it = j.find("id"); it != j.end() && !it->is_null()) {

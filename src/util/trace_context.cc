@@ -66,8 +66,7 @@ Status CheckTraceparent(std::string_view v) {
         fmt::format("traceparent '{}' is not W3C Trace Context: {}", Shown(v), rule));
   };
   if (v.size() < kTraceparentVersion00Length)
-    return bad(fmt::format("it is {} characters; version-traceId-parentId-flags is 55",
-                           v.size()));
+    return bad(fmt::format("it is {} characters; version-traceId-parentId-flags is 55", v.size()));
   if (v.size() > kMaxTraceparentBytes)
     return bad(fmt::format("it is {} characters, over cairn's limit of {}", v.size(),
                            kMaxTraceparentBytes));
@@ -80,8 +79,9 @@ Status CheckTraceparent(std::string_view v) {
   if (!HexField(v, 0, 2, false)) return bad("the version is not two hex digits");
   if (v.substr(0, 2) == "ff") return bad("version ff is forbidden");
   if (v[2] != '-' || v[35] != '-' || v[52] != '-')
-    return bad("expected '-' after the version, the trace id and the parent id "
-               "(characters 3, 36 and 53)");
+    return bad(
+        "expected '-' after the version, the trace id and the parent id "
+        "(characters 3, 36 and 53)");
   if (!HexField(v, 3, 35, false)) return bad("the trace id is not 32 hex digits");
   if (!HexField(v, 3, 35, true)) return bad("the trace id is all zeros");
   if (!HexField(v, 36, 52, false)) return bad("the parent id is not 16 hex digits");
@@ -115,8 +115,7 @@ Status CheckTracestateKey(std::string_view key, std::string_view member) {
   }
   const std::string_view tenant = key.substr(0, at);
   const std::string_view system = key.substr(at + 1);
-  if (tenant.empty() || system.empty())
-    return bad("has an empty tenant or system around '@'");
+  if (tenant.empty() || system.empty()) return bad("has an empty tenant or system around '@'");
   if (!IsLowerAlpha(tenant[0]) && !IsDigit(tenant[0]))
     return bad("must start with a lowercase letter or digit");
   if (tenant.size() > kMaxTenantIdLength)
@@ -165,8 +164,8 @@ Status CheckTracestate(std::string_view v) {
         return bad_value("has a character that is not printable ASCII, or is ',' or '='");
     for (std::string_view seen : keys)
       if (seen == key)
-        return Status::InvalidArgument(fmt::format(
-            "tracestate is not W3C Trace Context: key '{}' appears twice", Shown(key)));
+        return Status::InvalidArgument(
+            fmt::format("tracestate is not W3C Trace Context: key '{}' appears twice", Shown(key)));
     keys.push_back(key);
     if (keys.size() > kMaxTracestateMembers)
       return Status::InvalidArgument(fmt::format(

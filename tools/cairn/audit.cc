@@ -391,8 +391,7 @@ int RetryDeadLetterRecords(const CommonOptions& common, const DeadLettersArgs& a
   ShipperOptions o = std::move(options).value();
   o.default_topic = args.default_topic;
   o.type_header = args.type_header;
-  if (Status s = ApplyValueFormat(args.value, args.cloudevents_source, &o); !s.ok())
-    return Fail(s);
+  if (Status s = ApplyValueFormat(args.value, args.cloudevents_source, &o); !s.ok()) return Fail(s);
   auto routes = LoadRoutes(args.routes_file, &o.default_topic);
   if (!routes.ok()) return Fail(routes.status());
   o.routes = std::move(routes).value();

@@ -273,8 +273,7 @@ int RunCheckpoints(const CommonOptions& common, const CheckpointsArgs& args);
 enum class Format;  // output.h
 // `cairn append --jsonl` on an open store (append_jsonl.cc): the exit code, errors printed.
 int RunAppendJsonl(Store& store, const AppendArgs& args, const AppendTrace& trace,
-                   const ExpectedVersion& expected,
-                   Format format);
+                   const ExpectedVersion& expected, Format format);
 Result<std::unique_ptr<Store>> OpenStore(const CommonOptions& common, const std::string& path,
                                          bool writable, Durability durability = Durability::kSync,
                                          bool create = false);
