@@ -41,13 +41,16 @@ print(f"A = {name_a}, B = {name_b}; median of {rounds} interleaved rounds each.\
 print("| benchmark | A | B | B/A | spread of B (min..max) |")
 print("|---|---:|---:|---:|---|")
 for name in order:
-    if name not in runs["a"] or name not in runs["b"]: continue
+    if name not in runs["b"]: continue
     rate = "items_per_second" in runs["b"][name][0]
     field = "items_per_second" if rate else "real_time"
     unit = "/s" if rate else " " + runs["b"][name][0].get("time_unit", "ns")
-    a = statistics.median(x[field] for x in runs["a"][name])
     vals = [x[field] for x in runs["b"][name]]
     b = statistics.median(vals)
+    if name not in runs["a"]:  # new in B: its figure alone
+        print(f"| {name} | — | {b:,.0f}{unit} | — | {min(vals):,.0f}..{max(vals):,.0f} |")
+        continue
+    a = statistics.median(x[field] for x in runs["a"][name])
     ratio = b / a if a else float("nan")
     print(f"| {name} | {a:,.0f}{unit} | {b:,.0f}{unit} | {ratio:.2f}x | {min(vals):,.0f}..{max(vals):,.0f} |")
 PY
