@@ -5,9 +5,9 @@
 // never parses it for meaning, so the checks are the grammar's and nothing more. Every error
 // names the rule, because the value usually comes from a tracing library the caller did not
 // write.
+#include <array>
 #include <cstddef>
 #include <string>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -136,7 +136,9 @@ Status CheckTracestate(std::string_view v) {
         fmt::format("tracestate is {} bytes, over the {} W3C Trace Context asks every system to "
                     "carry (cairn::kMaxTracestateBytes)",
                     v.size(), kMaxTracestateBytes));
-  std::vector<std::string_view> keys;
+  // Checked on every traced append: no allocation (at most 32 keys to compare).
+  std::array<std::string_view, kMaxTracestateMembers> keys;
+  std::size_t key_count = 0;
   std::size_t start = 0;
   while (start <= v.size()) {
     const std::size_t comma = std::min(v.find(',', start), v.size());
@@ -162,14 +164,14 @@ Status CheckTracestate(std::string_view v) {
     for (char c : value)
       if (c != ' ' && !IsValueNonBlank(c))
         return bad_value("has a character that is not printable ASCII, or is ',' or '='");
-    for (std::string_view seen : keys)
-      if (seen == key)
+    for (std::size_t k = 0; k < key_count; ++k)
+      if (keys[k] == key)
         return Status::InvalidArgument(
             fmt::format("tracestate is not W3C Trace Context: key '{}' appears twice", Shown(key)));
-    keys.push_back(key);
-    if (keys.size() > kMaxTracestateMembers)
+    if (key_count == kMaxTracestateMembers)
       return Status::InvalidArgument(fmt::format(
           "tracestate is not W3C Trace Context: more than {} members", kMaxTracestateMembers));
+    keys[key_count++] = key;
   }
   return Status::Ok();
 }
