@@ -114,7 +114,6 @@ Result<PageParams> PageParamsOf(const httplib::Request& req) {
   return p;
 }
 
-// Events of an append request: one object or a non-empty array of them.
 // The W3C trace context of a request (its traceparent and tracestate headers), checked; empty
 // when it has none. An empty header counts as absent; several tracestate headers are one list
 // (RFC 9110 field lines), several traceparent headers are refused (W3C Trace Context).
@@ -146,6 +145,8 @@ void InheritTrace(const RequestTrace& trace, EventData* e) {
   e->tracestate = trace.tracestate;
 }
 
+// Events of an append request: one object or a non-empty array of them, each given the
+// request's trace context unless it has its own.
 Result<std::vector<EventData>> EventsFromBody(const Json& body, const std::string& stream,
                                               const RequestTrace& trace, std::size_t max_payload,
                                               int* too_large) {
