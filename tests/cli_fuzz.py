@@ -32,6 +32,13 @@ HOSTILE = [
     "9223372036854775807", "9223372036854775808", "-9223372036854775808", "18446744073709551615",
     "106751991d", "106751992d", "9999999999d", "153722867280912930m", "9223372036854s", "0s",
     "1e400", "shipper=18446744073709551616", "shipper=0", "shiper=0",
+    # Trace context (issue #28): valid, upper-case, all-zero, version ff, a later version, junk.
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",
+    "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-x", "congo=t61rcWkgMzE,rojo=1",
+    "a=1,a=2", "k=" + "v" * 600, "cloudevents", "/shop/orders",
 ]
 # Audit windows from "a day" to past what int64 microseconds hold: a retention run given any of
 # them must remove nothing from a store whose events are seconds old.
@@ -53,7 +60,8 @@ def arg(rng, store_paths):
 COMMANDS = {
     "info": ["--format"],
     "append": ["--type", "-t", "--expected-version", "-e", "--id", "--content-type", "--metadata",
-               "--data", "-d", "--jsonl!", "--durability", "--format"],
+               "--data", "-d", "--jsonl!", "--durability", "--format", "--traceparent",
+               "--tracestate"],
     "read": ["--from", "--backward!", "--limit", "--format"],
     "verify": ["--from-position", "--expect", "--format"],
     "repair": ["--dry-run!", "--backup-dir", "--format"],
@@ -70,7 +78,7 @@ COMMANDS = {
     "checkpoints": ["--set", "--create!", "--delete", "--format"],
     # Long-running by design: only arguments that end them.
     "tail": ["--max-events"],
-    "ship": ["--mode", "-X", "--kafka-config"],
+    "ship": ["--mode", "-X", "--kafka-config", "--value", "--cloudevents-source"],
 }
 
 
@@ -106,8 +114,11 @@ def stdin_bytes(rng, store_paths):
         else:
             stream = rng.choice(["s-1", "s-2", "", "\xff", "x" * 300, "order-7"])
             data = rng.choice(['{"a":1}', '"text"', "[1,2]", "1e999", '{"k":1,"k":2}', "null"])
-            lines.append(('{"stream":"%s","type":"%s","data":%s}'
-                          % (stream, rng.choice(["T", "", "\u00e9"]), data))
+            trace = rng.choice(["", ',"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"',
+                                ',"traceparent":"00-1"', ',"tracestate":"a=1"', ',"schema_version":0',
+                                ',"schema_version":4294967296', ',"schema_version":3'])
+            lines.append(('{"stream":"%s","type":"%s","data":%s%s}'
+                          % (stream, rng.choice(["T", "", "\u00e9"]), data, trace))
                          .encode("utf-8", "surrogateescape"))
     return b"\n".join(lines) + b"\n"
 

@@ -4,7 +4,9 @@
 // open as a follower of the owner, the check that the owner's socket answers for this very
 // store, and the catch-up after each write so the caller reads what it wrote. The protocol
 // and both ends of the socket are in src/owner/.
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include <fmt/format.h>
@@ -22,16 +24,19 @@ Result<std::unique_ptr<Store>> Store::Impl::OpenThroughOwner(const std::string& 
   follower.create_if_missing = false;
   follower.owner_socket = false;
   follower.through_owner = false;
-  auto impl = Open(path, follower, /*repairing=*/false, nullptr);
-  if (!impl.ok()) return impl.status();
-  Impl* raw = impl->get();
+  // The owner's socket first, the follower only once there is an owner to write through.
+  // Opened first, the follower raced a writer still recovering its log — another `cairn
+  // append` creating the same store — and read the store as "not a cairn store" (found by the
+  // CLI fuzz's three creators). An owner with a socket has finished opening.
+  auto follower_of_client = std::make_shared<std::atomic<Impl*>>(nullptr);
   owner::Client::Options co;
   co.max_async_appends = options.max_async_appends;
   co.async_appends_block = options.async_appends_block;
-  co.after_write = [raw](std::uint64_t position) { raw->CatchUpWithOwner(position); };
+  co.after_write = [follower_of_client](std::uint64_t position) {
+    if (Impl* follower_impl = follower_of_client->load()) follower_impl->CatchUpWithOwner(position);
+  };
   auto client = owner::Client::Connect(path, std::move(co));
   if (!client.ok()) {
-    (void)(*impl)->Close();
     if (client.status().code() == StatusCode::kUnavailable)
       return Status::Busy(fmt::format(
           "{}; that process takes no writes from others ({}: it did not open the store with "
@@ -39,7 +44,11 @@ Result<std::unique_ptr<Store>> Store::Impl::OpenThroughOwner(const std::string& 
           busy.message(), client.status().message()));
     return client.status();
   }
+  auto impl = Open(path, follower, /*repairing=*/false, nullptr);
+  if (!impl.ok()) return impl.status();
+  follower_of_client->store(impl->get());
   if (const std::string id = (*impl)->store_id_.ToString(); (*client)->owner().store_id != id) {
+    follower_of_client->store(nullptr);
     (void)(*impl)->Close();
     return Status::FailedPrecondition(fmt::format(
         "the owner socket of {} answers for store {}, but the directory holds store {}: "
