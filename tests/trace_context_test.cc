@@ -4,10 +4,9 @@
 // rule and boundary; an append's trace context stored, read back by every reader, kept across
 // reopening and in the chain (golden hashes computed from docs/format.md's canonical bytes
 // by an independent Python implementation, so an untraced event still hashes as format 3
-// did); a bad value refusing the whole append; an idempotent retry from another trace; the
-// CloudEvents and trace headers of the wire format.
+// did); a bad value refusing the whole append; an idempotent retry from another trace. The
+// wire format's trace and CloudEvents headers are tested in wire_test.cc.
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
 
 #include <string>
 #include <utility>
@@ -18,7 +17,6 @@
 
 #include "codec/chain.h"
 #include "codec/envelope.h"
-#include "ship/wire.h"
 #include "store/keys.h"
 #include "test_util.h"
 
@@ -248,77 +246,6 @@ TEST(TraceContextTest, AnEditedTraceparentBreaksTheChainAtItsPosition) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.problems[0].position, 3u);
   EXPECT_THAT(r.problems[0].what, HasSubstr("chain hash mismatch"));
-}
-
-std::vector<std::pair<std::string, std::string>> Headers(rd_kafka_headers_t* h) {
-  std::vector<std::pair<std::string, std::string>> out;
-  const char* name;
-  const void* value;
-  size_t size;
-  for (size_t i = 0;
-       rd_kafka_header_get_all(h, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i)
-    out.emplace_back(name, std::string(static_cast<const char*>(value), size));
-  rd_kafka_headers_destroy(h);
-  return out;
-}
-
-TEST(TraceContextTest, WireHeadersCarryTraceContextAndCloudEvents) {
-  RecordedEvent e;
-  e.id = *EventId::Parse("0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e");
-  e.stream = "order-42";
-  e.version = 3;
-  e.position = 7;
-  e.type = "OrderPlaced";
-  e.timestamp_us = 1764979200000001;  // 2025-12-06T00:00:00.000001Z
-  e.content_type = "application/json";
-  e.payload = "{}";
-  e.traceparent = kParent;
-  e.tracestate = "congo=t61rcWkgMzE";
-  ShipperOptions o;
-  auto plain = ship::WireSettingsOf(o, "store-1");
-  ASSERT_THAT(plain, IsOk());
-  auto h = Headers(ship::EventHeaders(e, *plain, ""));
-  ASSERT_EQ(h.size(), 11u);
-  EXPECT_EQ(h[9], (std::pair<std::string, std::string>{"traceparent", kParent}));
-  EXPECT_EQ(h[10], (std::pair<std::string, std::string>{"tracestate", "congo=t61rcWkgMzE"}));
-
-  o.value_format = ValueFormat::kCloudEvents;
-  auto ce = ship::WireSettingsOf(o, "store-1");
-  ASSERT_THAT(ce, IsOk());
-  h = Headers(ship::EventHeaders(e, *ce, ""));
-  using H = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(H(h.begin() + 11, h.end()), (H{{"ce_specversion", "1.0"},
-                                           {"ce_id", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"},
-                                           {"ce_source", "urn:cairn:store:store-1"},
-                                           {"ce_type", "OrderPlaced"},
-                                           {"ce_subject", "order-42"},
-                                           {"ce_time", "2025-12-06T00:00:00.000001Z"}}));
-  flatbuffers::FlatBufferBuilder fbb;
-  std::string scratch;
-  EXPECT_EQ(ship::EventValue(e, ValueFormat::kCloudEvents, &fbb, &scratch), e.payload);
-
-  // An event without trace context gets no trace headers.
-  RecordedEvent bare = e;
-  bare.traceparent = {};
-  bare.tracestate = {};
-  bare.timestamp_us = 0;
-  h = Headers(ship::EventHeaders(bare, *ce, ""));
-  for (const auto& [name, value] : h) EXPECT_EQ(name.find("trace"), std::string::npos) << name;
-  EXPECT_EQ(h.back(),
-            (std::pair<std::string, std::string>{"ce_time", "1970-01-01T00:00:00.000000Z"}));
-
-  o.cloudevents_source = "/shop/orders?region=eu-1#x";
-  auto chosen = ship::WireSettingsOf(o, "store-1");
-  ASSERT_THAT(chosen, IsOk());
-  EXPECT_EQ(chosen->cloudevents_source, "/shop/orders?region=eu-1#x");
-  o.cloudevents_source = "";
-  EXPECT_THAT(ship::WireSettingsOf(o, "store-1"), StatusIs(StatusCode::kInvalidArgument));
-  o.cloudevents_source = "shop orders";
-  auto spaced = ship::WireSettingsOf(o, "store-1");
-  EXPECT_THAT(spaced, StatusIs(StatusCode::kInvalidArgument));
-  EXPECT_THAT(spaced.status().message(), HasSubstr("character 5"));
-  o.cloudevents_source = "caf\xc3\xa9";
-  EXPECT_THAT(ship::WireSettingsOf(o, "store-1"), StatusIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace

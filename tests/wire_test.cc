@@ -3,7 +3,8 @@
 // The wire format v1 (docs/shipping.md) as src/ship/wire.cc builds it, without a broker:
 // every header in its documented order, name and text form, at boundary values (position and
 // version 2^64-1, a negative or zero timestamp, empty content type, schema version 1 omitted),
-// and both value formats, the envelope decoding back to the same event.
+// the value formats, the envelope decoding back to the same event, and (issue #28) the trace
+// context and CloudEvents headers.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
@@ -15,9 +16,13 @@
 
 #include "codec/envelope.h"
 #include "ship/wire.h"
+#include "test_util.h"
 
 namespace cairn::ship {
 namespace {
+using cairn::testing::IsOk;
+using cairn::testing::StatusIs;
+using ::testing::HasSubstr;
 
 std::vector<std::pair<std::string, std::string>> All(rd_kafka_headers_t* h) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -101,6 +106,68 @@ TEST(WireTest, ValuesAreThePayloadOrTheEnvelopeThatDecodesToTheSameEvent) {
   RecordedEvent empty = e;
   empty.payload = {};
   EXPECT_TRUE(EventValue(empty, ValueFormat::kPayload, &fbb, &scratch).empty());
+}
+
+constexpr char kTraceparent[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+// Issue #28: trace context headers, and the CloudEvents attributes of ValueFormat::kCloudEvents.
+TEST(WireTest, TraceContextAndCloudEventsHeaders) {
+  RecordedEvent e;
+  e.id = *EventId::Parse("0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e");
+  e.stream = "order-42";
+  e.version = 3;
+  e.position = 7;
+  e.type = "OrderPlaced";
+  e.timestamp_us = 1764979200000001;  // 2025-12-06T00:00:00.000001Z
+  e.content_type = "application/json";
+  e.payload = "{}";
+  e.traceparent = kTraceparent;
+  e.tracestate = "congo=t61rcWkgMzE";
+  ShipperOptions o;
+  auto plain = WireSettingsOf(o, "store-1");
+  ASSERT_THAT(plain, IsOk());
+  auto h = All(EventHeaders(e, *plain, ""));
+  ASSERT_EQ(h.size(), 11u);
+  EXPECT_EQ(h[9], (std::pair<std::string, std::string>{"traceparent", kTraceparent}));
+  EXPECT_EQ(h[10], (std::pair<std::string, std::string>{"tracestate", "congo=t61rcWkgMzE"}));
+
+  o.value_format = ValueFormat::kCloudEvents;
+  auto ce = WireSettingsOf(o, "store-1");
+  ASSERT_THAT(ce, IsOk());
+  h = All(EventHeaders(e, *ce, ""));
+  using H = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(H(h.begin() + 11, h.end()), (H{{"ce_specversion", "1.0"},
+                                           {"ce_id", "0190c6f3-6a1e-7b8c-9d0e-1f2a3b4c5d6e"},
+                                           {"ce_source", "urn:cairn:store:store-1"},
+                                           {"ce_type", "OrderPlaced"},
+                                           {"ce_subject", "order-42"},
+                                           {"ce_time", "2025-12-06T00:00:00.000001Z"}}));
+  flatbuffers::FlatBufferBuilder fbb;
+  std::string scratch;
+  EXPECT_EQ(EventValue(e, ValueFormat::kCloudEvents, &fbb, &scratch), e.payload);
+
+  // An event without trace context gets no trace headers.
+  RecordedEvent bare = e;
+  bare.traceparent = {};
+  bare.tracestate = {};
+  bare.timestamp_us = 0;
+  h = All(EventHeaders(bare, *ce, ""));
+  for (const auto& [name, value] : h) EXPECT_EQ(name.find("trace"), std::string::npos) << name;
+  EXPECT_EQ(h.back(),
+            (std::pair<std::string, std::string>{"ce_time", "1970-01-01T00:00:00.000000Z"}));
+
+  o.cloudevents_source = "/shop/orders?region=eu-1#x";
+  auto chosen = WireSettingsOf(o, "store-1");
+  ASSERT_THAT(chosen, IsOk());
+  EXPECT_EQ(chosen->cloudevents_source, "/shop/orders?region=eu-1#x");
+  o.cloudevents_source = "";
+  EXPECT_THAT(WireSettingsOf(o, "store-1"), StatusIs(StatusCode::kInvalidArgument));
+  o.cloudevents_source = "shop orders";
+  auto spaced = WireSettingsOf(o, "store-1");
+  EXPECT_THAT(spaced, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(spaced.status().message(), HasSubstr("character 5"));
+  o.cloudevents_source = "caf\xc3\xa9";
+  EXPECT_THAT(WireSettingsOf(o, "store-1"), StatusIs(StatusCode::kInvalidArgument));
 }
 
 }  // namespace
