@@ -7,7 +7,10 @@
 # fsynced. wrk shares the 2 cores with the server, as a client on the same box would; the same
 # wrk against /healthz (no work) is the ceiling of HTTP itself here, measured in each round.
 #
-# Usage: bench/run_serve_bench.sh [BUILD_DIR] [ROUNDS] [SECONDS]
+# With SERVE_TLS=1 the server speaks HTTPS (a self-signed certificate made here), and wrk and
+# curl speak it too: the same table, over TLS.
+#
+# Usage: [SERVE_TLS=1] bench/run_serve_bench.sh [BUILD_DIR] [ROUNDS] [SECONDS]
 set -euo pipefail
 BUILD=${1:-build}
 ROUNDS=${2:-3}
@@ -26,21 +29,29 @@ for tool in wrk curl; do
 done
 [[ -x "$CAIRN" && -x "$BENCH" ]] || { echo "build first: $CAIRN, $BENCH" >&2; exit 1; }
 port=$(free_port)
+scheme=http
+tls_args=()
+if [[ ${SERVE_TLS:-0} == 1 ]]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+      -keyout "$OUT/key.pem" -out "$OUT/cert.pem" >/dev/null 2>&1
+  scheme=https
+  tls_args=(--tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem")
+fi
 
 serve_round() {  # connections -> appends "requests/s p99_us non2xx" to $OUT/serve_$1
   rm -rf "$WORK/serve"
   "$CAIRN" serve "$WORK/serve" --no-ship --listen "127.0.0.1:$port" --log-level error \
-      2>"$OUT/serve.err" &
+      "${tls_args[@]}" 2>"$OUT/serve.err" &
   serve_pid=$!
-  wait_ready "http://127.0.0.1:$port" "$serve_pid" "$OUT/serve.err"
-  wrk -t2 -c"$1" -d"${SECONDS_EACH}s" -s "$HERE/serve_append.lua" "http://127.0.0.1:$port" \
+  wait_ready "$scheme://127.0.0.1:$port" "$serve_pid" "$OUT/serve.err"
+  wrk -t2 -c"$1" -d"${SECONDS_EACH}s" -s "$HERE/serve_append.lua" "$scheme://127.0.0.1:$port" \
       >"$OUT/wrk.txt" 2>&1
   # The HTTP ceiling of this box: the same wrk at the same connections, on a route that does
   # no work (/healthz).
-  wrk -t2 -c"$1" -d"${SECONDS_EACH}s" "http://127.0.0.1:$port/healthz" |
+  wrk -t2 -c"$1" -d"${SECONDS_EACH}s" "$scheme://127.0.0.1:$port/healthz" |
       awk '/^Requests\/sec/ {print $2}' >>"$OUT/http_$1"
   local head
-  head=$(curl -sf "http://127.0.0.1:$port/readyz" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["head"])')
+  head=$(curl -skf "$scheme://127.0.0.1:$port/readyz" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["store"]["head"])')
   kill -TERM "$serve_pid"; wait "$serve_pid" || true; serve_pid=""
   awk -v secs="$SECONDS_EACH" -v head="$head" '/^wrk_done/ {
       split($2, r, "="); split($3, n, "="); split($5, p, "=");

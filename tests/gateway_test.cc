@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <openssl/ssl.h>
 #include <nlohmann/json.hpp>
 
 #include "gateway/gateway.h"
@@ -85,7 +86,15 @@ class RawConnection {
     Connect(reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   }
   ~RawConnection() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
     if (fd_ >= 0) close(fd_);
+  }
+  // Speaks TLS from here on (the handshake, done now, does not check the certificate).
+  bool StartTls() {
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    ssl_ = ctx_ != nullptr ? SSL_new(ctx_) : nullptr;
+    return ssl_ != nullptr && SSL_set_fd(ssl_, fd_) == 1 && SSL_connect(ssl_) == 1;
   }
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
@@ -97,6 +106,9 @@ class RawConnection {
     setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
   }
   bool Send(const std::string& bytes) const {
+    if (ssl_ != nullptr)
+      return SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) ==
+             static_cast<int>(bytes.size());
     return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
            static_cast<ssize_t>(bytes.size());
   }
@@ -123,7 +135,8 @@ class RawConnection {
   }
   bool Fill() {
     char chunk[4096];
-    const ssize_t got = recv(fd_, chunk, sizeof(chunk), 0);
+    const ssize_t got =
+        ssl_ != nullptr ? SSL_read(ssl_, chunk, sizeof(chunk)) : recv(fd_, chunk, sizeof(chunk), 0);
     if (got <= 0) return false;
     buffer_.append(chunk, static_cast<std::size_t>(got));
     return true;
@@ -131,7 +144,19 @@ class RawConnection {
   int fd_;
   bool connected_ = false;
   std::string buffer_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
 };
+
+// A self-signed certificate and its key for 127.0.0.1, in `dir`: {cert, key}.
+std::pair<std::string, std::string> MakeCertificate(const std::string& dir) {
+  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + key +
+      " -out " + cert + " >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return {cert, key};
+}
 
 TEST_F(GatewayTest, AnAppendAnswers201WithVersionsAndPositionsAndIsStored) {
   Start();
@@ -476,12 +501,7 @@ TEST(GatewayTokens, ABadTokensFileIsRefusedNamingTheLine) {
 }
 
 TEST_F(GatewayTest, TlsServesHttpsWithTheGivenCertificate) {
-  const std::string cert = dir_.path() + "/cert.pem", key = dir_.path() + "/key.pem";
-  const std::string cmd =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-      "-keyout " +
-      key + " -out " + cert + " >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const auto [cert, key] = MakeCertificate(dir_.path());
   GatewayOptions go;
   go.tls_cert_file = cert;
   go.tls_key_file = key;
@@ -669,6 +689,32 @@ std::string AppendRequest(const std::string& stream, const std::string& body) {
       stream, body.size(), body);
 }
 
+// Sixteen clients (over TLS when `tls`) each send one append to stream PREFIX<i> and keep
+// their connection: all must be answered within 3 s and stored. The clients, or fewer on a
+// failure.
+std::vector<std::unique_ptr<RawConnection>> SixteenKeptAliveAppenders(int port, bool tls,
+                                                                      const std::string& prefix,
+                                                                      const Store& store) {
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  for (int i = 0; i < 16; ++i) {
+    auto c = std::make_unique<RawConnection>(port);
+    if (!c->connected() || (tls && !c->StartTls()) ||
+        !c->Send(AppendRequest(prefix + std::to_string(i), R"({"type":"t"})"))) {
+      ADD_FAILURE() << "client " << i << " could not connect, handshake or send";
+      return {};
+    }
+    clients.push_back(std::move(c));
+  }
+  const auto began = std::chrono::steady_clock::now();
+  for (auto& c : clients) {
+    const std::string answer = c->ReadAnswer();  // gives up after 5 s
+    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 201") << answer;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(3));
+  EXPECT_EQ(store.last_position(), 16u);
+  return clients;
+}
+
 // Issue #25: appends are answered by the event loop, not a thread each. With one worker and
 // a 30 s keep-alive, sixteen clients that each append and keep their connection open were
 // served one at a time, each holding the worker through its keep-alive wait: the second
@@ -678,19 +724,8 @@ TEST_F(GatewayTest, KeptAliveAppendingConnectionsHoldNoWorker) {
   go.max_connections = 1;
   go.keep_alive_timeout = std::chrono::seconds(30);
   Start(cairn::testing::QuietOptions(), go);
-  std::vector<std::unique_ptr<RawConnection>> clients;
-  for (int i = 0; i < 16; ++i) {
-    clients.push_back(std::make_unique<RawConnection>(gateway_->port()));
-    ASSERT_TRUE(clients.back()->connected());
-    ASSERT_TRUE(clients.back()->Send(AppendRequest("k-" + std::to_string(i), R"({"type":"t"})")));
-  }
-  const auto began = std::chrono::steady_clock::now();
-  for (auto& c : clients) {
-    const std::string answer = c->ReadAnswer();  // gives up after 5 s
-    EXPECT_EQ(answer.substr(0, 12), "HTTP/1.1 201") << answer;
-  }
-  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(3));
-  EXPECT_EQ(Head(), 16u);
+  auto clients = SixteenKeptAliveAppenders(gateway_->port(), /*tls=*/false, "k-", *store_);
+  ASSERT_EQ(clients.size(), 16u);
   // The one worker serves a read while all sixteen stay connected.
   auto health = client_->Get("/healthz");
   ASSERT_TRUE(health);
@@ -698,6 +733,68 @@ TEST_F(GatewayTest, KeptAliveAppendingConnectionsHoldNoWorker) {
   // And each connection goes on: a second append on the first.
   ASSERT_TRUE(clients[0]->Send(AppendRequest("k-0", R"({"type":"t"})")));
   EXPECT_EQ(clients[0]->ReadAnswer().substr(0, 12), "HTTP/1.1 201");
+}
+
+// The same over TLS: the event loop holds HTTPS connections too. One worker and one handshake
+// thread; sixteen kept-alive TLS clients are all answered at once (with a thread per TLS
+// connection, as before, the second waited out the first one's 30 s keep-alive). A read on one
+// of them goes to the worker with its TLS session and comes back: the connection appends on.
+TEST_F(GatewayTest, KeptAliveTlsConnectionsHoldNoWorker) {
+  const auto [cert, key] = MakeCertificate(dir_.path());
+  GatewayOptions go;
+  go.max_connections = 1;
+  go.keep_alive_timeout = std::chrono::seconds(30);
+  go.tls_cert_file = cert;
+  go.tls_key_file = key;
+  Start(cairn::testing::QuietOptions(), go);
+  auto clients = SixteenKeptAliveAppenders(gateway_->port(), /*tls=*/true, "t-", *store_);
+  ASSERT_EQ(clients.size(), 16u);
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(clients[3]->Send("GET /v1/streams/t-3 HTTP/1.1\r\nHost: x\r\n\r\n"));
+    const std::string read = clients[3]->ReadAnswer();
+    EXPECT_EQ(read.substr(0, 12), "HTTP/1.1 200") << read;
+    EXPECT_NE(read.find("\"stream\":\"t-3\""), std::string::npos) << read;
+    ASSERT_TRUE(clients[3]->Send(AppendRequest("t-3", R"({"type":"t"})")));
+    EXPECT_EQ(clients[3]->ReadAnswer().substr(0, 12), "HTTP/1.1 201");
+  }
+  EXPECT_EQ(Head(), 19u);
+}
+
+// Pipelined appends over TLS, sent in one go to a client that reads nothing until it has sent
+// them all, with small socket buffers: the loop's TLS writes stop and resume part-way
+// (SSL_ERROR_WANT_WRITE), and its reads find requests already decrypted inside the session.
+// Every one is answered, in order, and stored once.
+TEST_F(GatewayTest, PipelinedAppendsOverTlsAreAnsweredInOrder) {
+  const auto [cert, key] = MakeCertificate(dir_.path());
+  GatewayOptions go;
+  go.tls_cert_file = cert;
+  go.tls_key_file = key;
+  Start(cairn::testing::QuietOptions(), go);
+  RawConnection raw(gateway_->port());
+  ASSERT_TRUE(raw.connected());
+  raw.ShrinkBuffers();
+  ASSERT_TRUE(raw.StartTls());
+  constexpr int kRequests = 2000;
+  std::string requests;
+  for (int i = 0; i < kRequests; ++i)
+    requests +=
+        AppendRequest("p-" + std::to_string(i % 8), fmt::format(R"({{"type":"t","data":{}}})", i));
+  ASSERT_TRUE(raw.Send(requests));
+  int answered = 0;
+  for (; answered < kRequests; ++answered) {
+    const std::string answer = raw.ReadAnswer();
+    if (answer.substr(0, 12) != "HTTP/1.1 201") {
+      ADD_FAILURE() << "answer " << answered << ": " << answer;
+      break;
+    }
+  }
+  EXPECT_EQ(answered, kRequests);
+  ASSERT_EQ(Head(), static_cast<std::uint64_t>(kRequests));
+  for (std::uint64_t p : {1ull, 1000ull, 2000ull}) {
+    auto e = store_->ReadEvent(p);
+    ASSERT_TRUE(e.ok());
+    EXPECT_EQ(e->payload, std::to_string(p - 1)) << "stored out of order at " << p;
+  }
 }
 
 // A request the connection layer refuses answers after the pipelined appends before it:

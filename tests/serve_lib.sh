@@ -16,7 +16,7 @@ free_port() {
 
 wait_ready() {
   for _ in $(seq 200); do
-    curl -sf "$1/healthz" >/dev/null 2>&1 && return 0
+    curl -skf "$1/healthz" >/dev/null 2>&1 && return 0
     kill -0 "$2" 2>/dev/null || break
     sleep 0.05
   done

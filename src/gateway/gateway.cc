@@ -298,17 +298,26 @@ Status Gateway::Impl::Listen() {
                       "private key",
                       options_.tls_cert_file, options_.tls_key_file));
     tls->on_refused = [this](int status) { metrics_.RecordRefused(status); };
+    tls->loop = std::make_unique<ConnectionLoop>(
+        LoopSetup([server = tls.get()](httplib::Stream& stream, bool last, bool& closed) {
+          return server->ProcessRequest(stream, last, closed);
+        }));
+    loop_ = tls->loop.get();
     server_ = std::move(tls);
   } else {
     auto plain = std::make_unique<HttpServer>();
     plain->on_refused = [this](int status) { metrics_.RecordRefused(status); };
-    plain->loop = std::make_unique<ConnectionLoop>(LoopSetup(*plain));
+    plain->loop = std::make_unique<ConnectionLoop>(
+        LoopSetup([server = plain.get()](httplib::Stream& stream, bool last, bool& closed) {
+          return server->ProcessRequest(stream, last, closed);
+        }));
     loop_ = plain->loop.get();
     server_ = std::move(plain);
   }
-  // With the event loop httplib's threads only hand each accepted socket over; the loop's own
-  // workers serve what it does not answer itself. Over TLS they serve whole connections.
-  const std::size_t workers = loop_ != nullptr ? 2 : options_.max_connections;
+  // httplib's threads only hand each accepted socket to the event loop, whose own workers
+  // serve what it does not answer itself. Over TLS they do the handshake first (a slow one
+  // holds its thread up to the request timeout), so there are as many as the loop has.
+  const std::size_t workers = options_.tls_cert_file.empty() ? 2 : options_.max_connections;
   server_->new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
   // Answers are small and written in pieces: without TCP_NODELAY, Nagle holds the second
   // piece until the client acknowledges the first, which a delayed ACK makes 40 ms.
@@ -329,7 +338,7 @@ Status Gateway::Impl::Listen() {
   return Status::Ok();
 }
 
-ConnectionLoop::Setup Gateway::Impl::LoopSetup(HttpServer& server) {
+ConnectionLoop::Setup Gateway::Impl::LoopSetup(ProcessRequest process) {
   ConnectionLoop::Setup ls;
   ls.limits = {kKeepAliveRequests, options_.keep_alive_timeout, options_.request_timeout,
                options_.request_timeout};
@@ -343,9 +352,7 @@ ConnectionLoop::Setup Gateway::Impl::LoopSetup(HttpServer& server) {
     return method == "POST" && path.size() > kPrefix.size() + kSuffix.size() &&
            path.starts_with(kPrefix) && path.ends_with(kSuffix);
   };
-  ls.process = [&server](httplib::Stream& stream, bool last, bool& closed) {
-    return server.ProcessRequest(stream, last, closed);
-  };
+  ls.process = std::move(process);
   ls.refused = [this](int status) { metrics_.RecordRefused(status); };
   return ls;
 }

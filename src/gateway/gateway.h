@@ -35,10 +35,10 @@ struct GatewayOptions {
   // A request body over this is refused with 413; its bytes are discarded, never parsed or
   // stored. Default: 8 MiB.
   std::size_t max_body_bytes = 8 << 20;
-  // Worker threads. Over plain HTTP they serve the requests the event loop hands over (all
-  // but appends; an open live feed holds one), and connections themselves need none. Over TLS
-  // each serves one connection, so connections served at once; more wait in the listen
-  // backlog. 1 to 4096. Default: 128.
+  // Worker threads: they serve the requests the event loop hands over (all but appends; an
+  // open live feed holds one), and connections themselves need none. Over TLS as many again
+  // do handshakes (each up to request_timeout), then hand the connection to the loop.
+  // 1 to 4096. Default: 128.
   std::size_t max_connections = 128;
   // Live feeds (server-sent events) open at once; more get 503. Default: 32.
   std::size_t max_feeds = 32;
@@ -56,8 +56,8 @@ struct GatewayOptions {
 };
 
 // Thread-safety: Start, port and Stop from one thread; requests are served on the gateway's
-// own threads (the event loop and its workers; over TLS, a worker per connection). The store (and
-// shipper, when given) must outlive the gateway.
+// own threads (the event loop and its workers). The store (and shipper, when given) must
+// outlive the gateway.
 class Gateway {
  public:
   // Validates the options (certificate, key and tokens readable and well-formed), binds and

@@ -25,8 +25,9 @@ class Gateway::Impl {
   Impl(Store& store, Shipper* shipper, GatewayOptions options, TokenSet tokens);
 
   Status Listen();
-  // The event loop's settings for plain HTTP (http_event_loop.h).
-  ConnectionLoop::Setup LoopSetup(HttpServer& server);
+  // The event loop's settings (http_event_loop.h); `process` is the server's httplib parser
+  // and router.
+  ConnectionLoop::Setup LoopSetup(ProcessRequest process);
   Status Bind();
   void Unlink();  // removes the Unix socket file this gateway made
   void Stop();

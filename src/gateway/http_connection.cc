@@ -488,10 +488,10 @@ std::string RefusalAnswer(int status, std::string_view message) {
       status, ReasonPhrase(status), text.size(), text);
 }
 
-HandedOffRequest ServeOneRequest(int fd, std::string read_ahead, bool last,
+HandedOffRequest ServeOneRequest(int fd, SSL* ssl, std::string read_ahead, bool last,
                                  const ConnectionLimits& limits, const ProcessRequest& process,
                                  const RefusalObserver& refused) {
-  ConnectionStream stream(fd, nullptr, limits.write_timeout);
+  ConnectionStream stream(fd, ssl, limits.write_timeout);
   stream.Prime(std::move(read_ahead));
   bool ok = true;
   HandedOffRequest outcome;
@@ -576,6 +576,10 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
   return ok;
 }
 
+HttpsServer::HttpsServer(const char* cert_file, const char* key_file)
+    : SSLServer(cert_file, key_file) {}
+HttpsServer::~HttpsServer() = default;
+
 bool HttpsServer::process_and_close_socket(socket_t sock) {
   const ConnectionLimits limits{
       keep_alive_max_count_, std::chrono::seconds(keep_alive_timeout_sec_),
@@ -586,6 +590,18 @@ bool HttpsServer::process_and_close_socket(socket_t sock) {
   ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
   bool ok = false;
   SSL* ssl = SSL_new(ssl_context());
+  if (loop) {
+    if (ssl != nullptr && SSL_set_fd(ssl, sock) == 1 && SSL_accept(ssl) == 1) {
+      // The loop writes without blocking: part of a buffer at a time, from wherever its
+      // answers buffer has moved to by the retry.
+      SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+      loop->Adopt(sock, ssl);
+      return true;
+    }
+    LingeringClose(sock, nullptr);
+    if (ssl != nullptr) SSL_free(ssl);
+    return false;
+  }
   if (ssl != nullptr && SSL_set_fd(ssl, sock) == 1 && SSL_accept(ssl) == 1) {
     ok = ServeConnection(
         sock, ssl, limits, svr_sock_,

@@ -82,10 +82,17 @@ class HttpServer final : public httplib::Server {
   bool process_and_close_socket(socket_t sock) override;
 };
 
+// Over TLS the accepting worker does the handshake (bounded by the request timeout) and, with
+// `loop` set, hands the connection to it; without, it serves the connection to its close.
 class HttpsServer final : public httplib::SSLServer {
  public:
-  HttpsServer(const char* cert_file, const char* key_file) : SSLServer(cert_file, key_file) {}
+  HttpsServer(const char* cert_file, const char* key_file);
+  ~HttpsServer() override;
   std::function<void(int status)> on_refused;
+  std::unique_ptr<ConnectionLoop> loop;
+  bool ProcessRequest(httplib::Stream& stream, bool last, bool& closed) {
+    return process_request(stream, last, closed, nullptr);
+  }
 
  private:
   bool process_and_close_socket(socket_t sock) override;
@@ -106,14 +113,15 @@ using RefusalObserver = std::function<void(int status)>;
 // writes for a request it refuses itself.
 std::string RefusalAnswer(int status, std::string_view message);
 
-// One request served on this (worker) thread from plain socket `fd`, starting with the bytes
+// One request served on this (worker) thread from socket `fd` (and TLS session `ssl`, or null),
+// starting with the bytes
 // `read_ahead` someone already read (the event loop hands over requests it does not answer
 // itself). `keep`: the connection may go on; `read_ahead`: what was read past the request.
 struct HandedOffRequest {
   bool keep = false;
   std::string read_ahead;
 };
-HandedOffRequest ServeOneRequest(int fd, std::string read_ahead, bool last,
+HandedOffRequest ServeOneRequest(int fd, SSL* ssl, std::string read_ahead, bool last,
                                  const ConnectionLimits& limits, const ProcessRequest& process,
                                  const RefusalObserver& refused);
 

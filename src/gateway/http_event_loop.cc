@@ -1,6 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// The epoll loop that holds plain-HTTP connections and answers appends when the store
+// The epoll loop that holds HTTP and HTTPS connections and answers appends when the store
 // completes them (http_event_loop.h).
 #include "gateway/http_event_loop.h"
 
@@ -23,6 +23,8 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 namespace cairn::gateway {
 namespace {
@@ -97,9 +99,16 @@ namespace {
 
 struct Adoption {
   int fd;
+  SSL* ssl;  // null for plain HTTP
   std::string read_ahead;
   std::size_t served;
 };
+
+// Closes a connection's socket and frees its TLS session.
+void CloseSocket(int fd, SSL* ssl) {
+  if (ssl != nullptr) SSL_free(ssl);
+  ::close(fd);
+}
 struct Completion {
   std::uint64_t id;   // the connection
   std::uint64_t seq;  // the request on it
@@ -156,17 +165,19 @@ class ConnectionLoop::Impl {
     if (epoll_ >= 0) ::close(epoll_);
   }
 
-  // A socket from accept, or back from a worker with what it read ahead.
-  void Adopt(int fd, std::string read_ahead, std::size_t served) {
+  // A socket from accept (over TLS, after its handshake), or back from a worker with what it
+  // read ahead.
+  void Adopt(int fd, SSL* ssl, std::string read_ahead, std::size_t served) {
     {
       std::lock_guard lk(mail_->mu);
       if (!mail_->exited) {
-        mail_->adopted.push_back({fd, std::move(read_ahead), served});
+        mail_->adopted.push_back({fd, ssl, std::move(read_ahead), served});
         mail_->Wake();
         return;
       }
     }
-    LingeringClose(fd, nullptr);
+    LingeringClose(fd, ssl);
+    if (ssl != nullptr) SSL_free(ssl);
   }
 
   void Stop() {
@@ -193,6 +204,7 @@ class ConnectionLoop::Impl {
   };
   struct Connection {
     int fd = -1;
+    SSL* ssl = nullptr;  // TLS: the session, non-blocking like its socket
     std::uint64_t id = 0;
     State state = State::kIdle;
     std::string in, out;
@@ -216,8 +228,15 @@ class ConnectionLoop::Impl {
     Clock::time_point next_sweep = Clock::now() + kSweepEvery;
     Clock::time_point stop_by = Clock::time_point::max();
     for (;;) {
+      // Decrypted bytes waiting inside a TLS session wake nothing: those connections are read
+      // again without waiting.
+      std::vector<std::uint64_t> reread;
+      reread.swap(reread_);
       const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()),
-                                 static_cast<int>(kSweepEvery.count()));
+                                 reread.empty() ? static_cast<int>(kSweepEvery.count()) : 0);
+      for (std::uint64_t id : reread)
+        if (auto it = connections_.find(id); it != connections_.end())
+          OnEvent(*it->second, EPOLLIN);
       for (int i = 0; i < n; ++i) {
         if (events[i].data.u64 == kWakeId) {
           std::uint64_t count;
@@ -243,11 +262,11 @@ class ConnectionLoop::Impl {
     {
       std::lock_guard lk(mail_->mu);
       mail_->exited = true;
-      for (auto& a : mail_->adopted) ::close(a.fd);
+      for (auto& a : mail_->adopted) CloseSocket(a.fd, a.ssl);
       mail_->adopted.clear();
       mail_->completed.clear();
     }
-    for (auto& [id, c] : connections_) ::close(c->fd);
+    for (auto& [id, c] : connections_) CloseSocket(c->fd, c->ssl);
     connections_.clear();
   }
 
@@ -259,11 +278,12 @@ class ConnectionLoop::Impl {
     }
     for (Adoption& a : adopted) {
       if (stopping_) {
-        ::close(a.fd);
+        CloseSocket(a.fd, a.ssl);
         continue;
       }
       auto c = std::make_unique<Connection>();
       c->fd = a.fd;
+      c->ssl = a.ssl;
       c->id = ++last_id_;
       c->in = std::move(a.read_ahead);
       c->served = a.served;
@@ -302,6 +322,7 @@ class ConnectionLoop::Impl {
   // Reads what the socket has; false on an error (the connection is then closed).
   bool ReadAvailable(Connection& c) {
     char chunk[16384];
+    if (c.ssl != nullptr) return ReadAvailableTls(c, chunk, sizeof chunk);
     for (;;) {
       const ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
       if (n > 0) {
@@ -318,6 +339,36 @@ class ConnectionLoop::Impl {
     }
   }
 
+  // ReadAvailable over TLS: SSL_read until the session wants more from the socket.
+  bool ReadAvailableTls(Connection& c, char* chunk, std::size_t size) {
+    for (;;) {
+      ERR_clear_error();
+      const int n = SSL_read(c.ssl, chunk, static_cast<int>(size));
+      if (n > 0) {
+        if (c.state != State::kLingering) c.in.append(chunk, static_cast<std::size_t>(n));
+        if (c.in.size() >= std::max(c.need, kReadAheadBytes)) return true;
+        continue;
+      }
+      switch (SSL_get_error(c.ssl, n)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:  // (renegotiation) the socket is polled again anyway
+          return true;
+        case SSL_ERROR_ZERO_RETURN:  // close_notify
+          c.peer_closed = true;
+          return true;
+        case SSL_ERROR_SYSCALL:
+          if (errno == EINTR) continue;
+          if (n == 0 || errno == 0) {  // EOF without close_notify: the peer went
+            c.peer_closed = true;
+            return true;
+          }
+          return false;
+        default:
+          return false;
+      }
+    }
+  }
+
   bool WantsToRead(const Connection& c) const {
     if (c.peer_closed) return false;
     if (c.state == State::kLingering) return true;
@@ -329,6 +380,8 @@ class ConnectionLoop::Impl {
     std::uint32_t want = 0;
     if (WantsToRead(c)) want |= EPOLLIN | EPOLLRDHUP;
     if (c.sent < c.out.size()) want |= EPOLLOUT;
+    if ((want & EPOLLIN) != 0 && c.ssl != nullptr && SSL_pending(c.ssl) > 0)
+      reread_.push_back(c.id);
     if (want == c.interest) return;
     c.interest = want;
     epoll_event ev{};
@@ -340,8 +393,7 @@ class ConnectionLoop::Impl {
   // Sends what it can of the connection's answers; false when the connection was closed.
   bool Flush(Connection& c) {
     while (c.sent < c.out.size()) {
-      const ssize_t n =
-          ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t n = Send(c);
       if (n > 0) {
         c.sent += static_cast<std::size_t>(n);
         c.write_deadline = Clock::now() + s_.limits.write_timeout;
@@ -362,6 +414,7 @@ class ConnectionLoop::Impl {
     c.write_deadline = Clock::time_point::max();
     if (c.close_after_send && c.pending.empty()) {
       // Lingering close: no more writes, read and drop what still comes, then close.
+      if (c.ssl != nullptr) (void)SSL_shutdown(c.ssl);  // close_notify, as far as it goes
       ::shutdown(c.fd, SHUT_WR);
       c.state = State::kLingering;
       c.in.clear();
@@ -369,6 +422,23 @@ class ConnectionLoop::Impl {
     }
     UpdateInterest(c);
     return true;
+  }
+
+  // Sends from c.out past c.sent, as send() does: bytes sent, or -1 with errno (EAGAIN when
+  // the socket or the TLS session must wait).
+  static ssize_t Send(Connection& c) {
+    const std::size_t left = c.out.size() - c.sent;
+    if (c.ssl == nullptr)
+      return ::send(c.fd, c.out.data() + c.sent, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ERR_clear_error();
+    // SSL_MODE_ENABLE_PARTIAL_WRITE and _ACCEPT_MOVING_WRITE_BUFFER (set at the handshake):
+    // a write may take part of the buffer, and `out` may grow and move before a retry.
+    const int n = SSL_write(c.ssl, c.out.data() + c.sent,
+                            static_cast<int>(std::min<std::size_t>(left, 1 << 30)));
+    if (n > 0) return n;
+    const int error = SSL_get_error(c.ssl, n);
+    errno = error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
   }
 
   // The connection layer's own answer (400, 408, 431, ...), then close. It queues behind the
@@ -518,24 +588,27 @@ class ConnectionLoop::Impl {
     if (c.sent < c.out.size()) return;  // answers first; Flush comes back here
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
     const int fd = c.fd;
+    SSL* const ssl = c.ssl;
     const std::size_t served = c.served + 1;
     const bool last = served >= s_.limits.max_requests;
     std::string read_ahead = std::move(c.in);
     connections_.erase(c.id);
-    workers_->enqueue([this, fd, served, last, read_ahead = std::move(read_ahead)]() mutable {
+    workers_->enqueue([this, fd, ssl, served, last, read_ahead = std::move(read_ahead)]() mutable {
       SetBlocking(fd, true);
       HandedOffRequest r =
-          ServeOneRequest(fd, std::move(read_ahead), last, s_.limits, s_.process, s_.refused);
-      if (r.keep && !stopping_)
-        Adopt(fd, std::move(r.read_ahead), served);
-      else
-        LingeringClose(fd, nullptr);
+          ServeOneRequest(fd, ssl, std::move(read_ahead), last, s_.limits, s_.process, s_.refused);
+      if (r.keep && !stopping_) {
+        Adopt(fd, ssl, std::move(r.read_ahead), served);
+      } else {
+        LingeringClose(fd, ssl);
+        if (ssl != nullptr) SSL_free(ssl);
+      }
     });
   }
 
   void Close(Connection& c) {
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
-    ::close(c.fd);
+    CloseSocket(c.fd, c.ssl);
     connections_.erase(c.id);  // `c` is gone
   }
 
@@ -576,13 +649,14 @@ class ConnectionLoop::Impl {
   // The loop thread's own.
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t last_id_ = kWakeId;
+  std::vector<std::uint64_t> reread_;  // TLS connections with decrypted bytes not yet read
   std::size_t awaiting_ = 0;
 };
 
 ConnectionLoop::ConnectionLoop(Setup setup) : impl_(std::make_unique<Impl>(std::move(setup))) {}
 ConnectionLoop::~ConnectionLoop() = default;
 Status ConnectionLoop::Start() { return impl_->Start(); }
-void ConnectionLoop::Adopt(int fd) { impl_->Adopt(fd, std::string(), 0); }
+void ConnectionLoop::Adopt(int fd, SSL* ssl) { impl_->Adopt(fd, ssl, std::string(), 0); }
 void ConnectionLoop::Stop() { impl_->Stop(); }
 
 }  // namespace cairn::gateway

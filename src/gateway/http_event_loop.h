@@ -1,6 +1,6 @@
 // Copyright (c) cairn authors. Licensed under the Apache License, Version 2.0.
 //
-// The gateway's event loop for plain HTTP (issue #25): one thread, epoll, holds every
+// The gateway's event loop for HTTP and HTTPS (issue #25): one thread, epoll, holds every
 // connection between requests and answers appends without a thread each. With a thread per
 // connection (httplib's model) every durable append held its thread across the fsync, and
 // the wake-up of each blocked thread — not the disk — bound `cairn serve` at a third of what
@@ -76,8 +76,10 @@ class ConnectionLoop {
   ConnectionLoop& operator=(const ConnectionLoop&) = delete;
 
   Status Start();
-  // Takes over an accepted socket (from httplib's accept thread).
-  void Adopt(int fd);
+  // Takes over an accepted socket (from httplib's accept thread), and over TLS its session,
+  // handshake done (SSL_MODE_ENABLE_PARTIAL_WRITE and SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+  // set); the loop frees it.
+  void Adopt(int fd, SSL* ssl = nullptr);
   // Stops reading requests, answers those whose work is under way (waiting up to the request
   // timeout), closes every connection and joins its threads.
   void Stop();

@@ -183,7 +183,8 @@ class ServeCommand final : public CommandWith<ServeArgs, RunServe> {
     cmd_->add_option("--max-body", args_.max_body, "Largest request body in bytes (413 above)")
         ->capture_default_str();
     cmd_->add_option("--max-connections", args_.max_connections,
-                     "Worker threads for requests other than appends (over TLS: connections)")
+                     "Worker threads for requests other than appends (over TLS, as many again for "
+                     "handshakes)")
         ->capture_default_str();
     cmd_->add_option("--max-feeds", args_.max_feeds, "Live feeds open at once (503 above)")
         ->capture_default_str();
