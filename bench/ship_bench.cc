@@ -19,11 +19,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -313,6 +315,47 @@ class CommittedReader {
   rd_kafka_t* rk_ = nullptr;
 };
 
+// A read_committed consumer on its own thread, from the topic's current end, recording for
+// each sequence number 2..n+1 (a record's cairn.position header) the time since started[seq].
+class CommittedLatencies {
+ public:
+  CommittedLatencies(const std::string& bootstrap, const std::string& topic, std::uint64_t n,
+                     const std::vector<std::atomic<std::int64_t>>& started)
+      : reader_(bootstrap, topic), n_(n), started_(started) {
+    consumed_.reserve(n);
+    thread_ = std::thread([this] {
+      reader_.Run(
+          [this](std::uint64_t seq) {
+            if (seq < 2 || seq > n_ + 1) return;
+            consumed_.push_back(((Clock::now().time_since_epoch() / 1ns) - started_[seq].load()) /
+                                1e6);
+            ++received_;
+          },
+          [this] {
+            return received_ >= n_ || Clock::now().time_since_epoch() / 1ns > give_up_ns_.load();
+          });
+    });
+  }
+  // Waits up to 30 s for the records still to come; dies naming `who` if some never do.
+  std::vector<double> Finish(const std::string& who) {
+    give_up_ns_ = (Clock::now() + 30s).time_since_epoch() / 1ns;
+    thread_.join();
+    if (received_ < n_)
+      Die(who + ": the read_committed consumer received " + std::to_string(received_) + " of " +
+          std::to_string(n_));
+    return std::move(consumed_);
+  }
+
+ private:
+  CommittedReader reader_;
+  const std::uint64_t n_;
+  const std::vector<std::atomic<std::int64_t>>& started_;
+  std::atomic<std::int64_t> give_up_ns_{INT64_MAX};
+  std::atomic<std::uint64_t> received_{0};
+  std::vector<double> consumed_;
+  std::thread thread_;
+};
+
 // Appends single events at `rate` per second for `seconds`, from `writers` threads sharing one
 // paced schedule, in `durability`, while a shipper in `mode` runs; records, for every
 // position, append start -> shipped-through passes it (acknowledged by Kafka) and append
@@ -321,11 +364,12 @@ class CommittedReader {
 Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, double rate,
                          double seconds, cairn::DeliveryMode mode,
                          std::chrono::milliseconds transaction_interval,
-                         cairn::Durability durability, int writers) {
+                         cairn::Durability durability, int writers, bool overlap_transactions) {
   static int run = 0;
   auto store = OpenStore(dir + "/lat" + std::to_string(++run), durability);
   cairn::ShipperOptions options = ShipOptions(bootstrap, mode);
   options.transaction_max_interval = transaction_interval;
+  options.overlap_transactions = overlap_transactions;
   auto shipper = cairn::Shipper::Start(*store, options);
   if (!shipper.ok()) Die(shipper.status().ToString());
   // Warm the connection up (and make sure the topic exists before the reader looks).
@@ -416,9 +460,7 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
     std::vector<double> ms;
   } acks{std::vector<std::atomic<std::int64_t>>(n + 2), {}};
   auto& started = acks.started;
-  std::vector<double> consumed;
   acks.ms.reserve(n);
-  consumed.reserve(n);
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (auto [k, v] :
@@ -443,21 +485,10 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
                     RD_KAFKA_V_VALUE(const_cast<char*>("{}"), 2), RD_KAFKA_V_OPAQUE(nullptr),
                     RD_KAFKA_V_END);
   rd_kafka_flush(rk, 30000);
-  CommittedReader reader(bootstrap, topic);
-  std::uint64_t received = 0;
+  CommittedLatencies consumer(bootstrap, topic, n, started);
   std::atomic<bool> producing{true};
-  Clock::time_point give_up = Clock::time_point::max();
   std::thread poller([&] {
     while (producing || rd_kafka_outq_len(rk) > 0) rd_kafka_poll(rk, 5);
-  });
-  std::thread consumer([&] {
-    reader.Run(
-        [&](std::uint64_t seq) {
-          if (seq < 2 || seq > n + 1) return;
-          consumed.push_back(((Clock::now().time_since_epoch() / 1ns) - started[seq].load()) / 1e6);
-          ++received;
-        },
-        [&] { return received >= n || (!producing && Clock::now() > give_up); });
   });
   std::mt19937_64 rng(7);
   const auto t0 = Clock::now();
@@ -481,15 +512,144 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
   }
   const double achieved = n / Seconds(Clock::now() - t0);
   rd_kafka_flush(rk, 60000);
-  give_up = Clock::now() + 30s;
   producing = false;
   poller.join();
-  consumer.join();
+  const std::vector<double> consumed = consumer.Finish("raw");
   rd_kafka_destroy(rk);
-  if (received < n)
-    Die("raw: the read_committed consumer received " + std::to_string(received) + " of " +
-        std::to_string(n));
   return {QuantilesOf(acks.ms), QuantilesOf(consumed), achieved};
+}
+
+// A ceiling for exactly-once latency: plain librdkafka transactional producers paced as the
+// other rows, `lanes` of them taking turns (1: one producer commits while nothing is produced;
+// 2: one producer's commit overlaps the other's transaction, which starts producing once the
+// first one's records are all acknowledged, so a partition's records stay in order).
+Latency RawTransactionalPacedLatency(const std::string& bootstrap, const std::string& topic,
+                                     double rate, double seconds, std::chrono::milliseconds window,
+                                     int lanes) {
+  const auto n = static_cast<std::uint64_t>(rate * seconds);
+  std::vector<std::atomic<std::int64_t>> started(n + 2);
+  struct Lane {
+    rd_kafka_t* rk = nullptr;
+    std::thread committer;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool flushed = true;    // its last transaction's records are all acknowledged
+    bool committed = true;  // its last transaction is committed
+    bool commit_ok = true;
+  };
+  std::vector<std::unique_ptr<Lane>> lane;
+  char err[512];
+  for (int i = 0; i < lanes; ++i) {
+    auto l = std::make_unique<Lane>();
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    const std::string tid =
+        "cairn-bench-raw-txn-" + std::to_string(getpid()) + "-" + std::to_string(i);
+    for (auto [k, v] :
+         std::vector<std::pair<std::string, std::string>>{{"transactional.id", tid},
+                                                          {"acks", "all"},
+                                                          {"linger.ms", "5"},
+                                                          {"partitioner", "murmur2_random"},
+                                                          {"log_level", "3"},
+                                                          {"bootstrap.servers", bootstrap}})
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
+        Die(err);
+    l->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!l->rk) Die(err);
+    if (rd_kafka_error_t* e = rd_kafka_init_transactions(l->rk, 30000))
+      Die(std::string("init_transactions: ") + rd_kafka_error_string(e));
+    // Warm up, as the raw producer does: one committed transaction (connections, the topic).
+    rd_kafka_error_t* e = rd_kafka_begin_transaction(l->rk);
+    if (!e && rd_kafka_producev(l->rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY("warm", 4),
+                                RD_KAFKA_V_VALUE(const_cast<char*>("{}"), 2),
+                                RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      Die("raw transactional producer: warm-up produce failed");
+    if (!e) e = rd_kafka_commit_transaction(l->rk, -1);
+    if (e) Die(std::string("raw transactional warm-up: ") + rd_kafka_error_string(e));
+    lane.push_back(std::move(l));
+  }
+  CommittedLatencies consumer(bootstrap, topic, n, started);
+  // Hands lane `c`'s open transaction to its committer: flush, then (after the previous
+  // lane's commit) commit.
+  auto hand_over = [&](int c, Lane* previous) {
+    Lane& l = *lane[c];
+    if (l.committer.joinable()) l.committer.join();
+    {
+      std::lock_guard lk(l.mu);
+      l.flushed = l.committed = false;
+    }
+    l.committer = std::thread([&l, previous] {
+      rd_kafka_flush(l.rk, -1);
+      {
+        std::lock_guard lk(l.mu);
+        l.flushed = true;
+      }
+      l.cv.notify_all();
+      if (previous) {
+        std::unique_lock lk(previous->mu);
+        previous->cv.wait(lk, [&] { return previous->committed; });
+      }
+      rd_kafka_error_t* e = rd_kafka_commit_transaction(l.rk, -1);
+      std::lock_guard lk(l.mu);
+      l.commit_ok = e == nullptr;
+      if (e) rd_kafka_error_destroy(e);
+      l.committed = true;
+      l.cv.notify_all();
+    });
+  };
+  auto wait_for = [](Lane& l, bool Lane::*flag) {
+    std::unique_lock lk(l.mu);
+    l.cv.wait(lk, [&] { return l.*flag; });
+  };
+  std::mt19937_64 rng(7);
+  int current = 0, last_handed = -1;
+  bool open = false;
+  Clock::time_point opened;
+  const auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const auto due =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
+    while (Clock::now() < due) std::this_thread::sleep_until(due);
+    if (open && Clock::now() - opened >= window) {
+      hand_over(current,
+                last_handed >= 0 && last_handed != current ? lane[last_handed].get() : nullptr);
+      last_handed = current;
+      wait_for(*lane[current], &Lane::flushed);
+      current = (current + 1) % lanes;
+      open = false;
+    }
+    if (!open) {
+      wait_for(*lane[current], &Lane::committed);
+      if (!lane[current]->commit_ok) Die("raw transactional producer: commit failed");
+      if (rd_kafka_error_t* e = rd_kafka_begin_transaction(lane[current]->rk))
+        Die(std::string("begin_transaction: ") + rd_kafka_error_string(e));
+      open = true;
+      opened = Clock::now();
+    }
+    const std::string key = "order-" + std::to_string(i % 1000);
+    const std::string value = Payload(rng, i);
+    const std::string seq = std::to_string(i + 2);
+    started[i + 2] = Clock::now().time_since_epoch() / 1ns;
+    rd_kafka_headers_t* h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "cairn.position", -1, seq.data(), seq.size());
+    if (rd_kafka_producev(lane[current]->rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                          RD_KAFKA_V_KEY(key.data(), key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+                          RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      Die("raw transactional producer: produce failed");
+    rd_kafka_poll(lane[current]->rk, 0);
+  }
+  if (open)
+    hand_over(current,
+              last_handed >= 0 && last_handed != current ? lane[last_handed].get() : nullptr);
+  const double achieved = n / Seconds(Clock::now() - t0);
+  for (auto& l : lane) {
+    if (l->committer.joinable()) l->committer.join();
+    if (!l->commit_ok) Die("raw transactional producer: commit failed");
+  }
+  const Quantiles consumed = QuantilesOf(consumer.Finish("raw transactional"));
+  for (auto& l : lane) rd_kafka_destroy(l->rk);
+  return {consumed, consumed, achieved};
 }
 
 double Median(std::vector<double> v) {
@@ -586,7 +746,9 @@ int main(int argc, char** argv) {
       int writers = 1;
       const char* appends = "buffered appends";
       const char* target = "p99 < 20 ms";
+      bool overlap = true;
     };
+    double raw_p95 = 0, raw_txn_p95 = 0;
     {
       std::fprintf(stderr, "latency at 10,000 events/s, raw producer\n");
       Latency l = RawPacedLatency(k->bootstrap, "bench", 10000, 10);
@@ -596,6 +758,22 @@ int main(int argc, char** argv) {
           l.achieved_rate);
       row("  produce -> delivery report", l.ack, "");
       row("  produce -> read_committed consumer", l.consumer, "");
+      raw_p95 = l.consumer.p95_ms;
+      std::fflush(stdout);
+    }
+    // What Kafka's transactions cost by themselves, without cairn: every transaction registers
+    // its partitions with the coordinator, then commits through it, and its records become
+    // visible once the coordinator has written its markers.
+    for (int producers : {1, 2}) {
+      std::fprintf(stderr, "latency at 10,000 events/s, %d raw transactional producer(s)\n",
+                   producers);
+      Latency l = RawTransactionalPacedLatency(k->bootstrap, "bench", 10000, 10, 10ms, producers);
+      std::printf("| ceiling: %s, transactions <= 10 ms, at %.0f msg/s | | | | |\n",
+                  producers == 1 ? "raw transactional producer"
+                                 : "two raw transactional producers taking turns",
+                  l.achieved_rate);
+      row("  produce -> read_committed consumer", l.consumer, "");
+      if (producers == 2) raw_txn_p95 = l.consumer.p95_ms;
       std::fflush(stdout);
     }
     for (const Case& c :
@@ -603,16 +781,25 @@ int main(int argc, char** argv) {
           Case{"exactly-once, transactions <= 100 ms (default)", cairn::DeliveryMode::kExactlyOnce,
                100ms},
           Case{"exactly-once, transactions <= 10 ms", cairn::DeliveryMode::kExactlyOnce, 10ms},
+          Case{"exactly-once, transactions <= 10 ms, overlap_transactions=false",
+               cairn::DeliveryMode::kExactlyOnce, 10ms, cairn::Durability::kBuffered, 1,
+               "buffered appends", "p99 < 20 ms", false},
           // Durable appends, as a PostgreSQL outbox commits (bench/peers/debezium.sh).
           Case{"at-least-once", cairn::DeliveryMode::kAtLeastOnce, 100ms, cairn::Durability::kSync,
                16, "kSync appends from 16 threads", ""}}) {
       std::fprintf(stderr, "latency at 10,000 events/s, %s, %s\n", c.name, c.appends);
       Latency l = AppendToConsumer(dir, k->bootstrap, 10000, 10, c.mode, c.interval, c.durability,
-                                   c.writers);
+                                   c.writers, c.overlap);
       std::printf("| %s at %.0f ev/s (%s, 10 s, acks=all) | | | | |\n", c.name, l.achieved_rate,
                   c.appends);
       row("  append -> Kafka ack", l.ack, "");
       row("  append -> read_committed consumer", l.consumer, c.target);
+      std::printf("|   p95 over the raw idempotent producer's | %.2fx | | | %s |\n",
+                  l.consumer.p95_ms / raw_p95,
+                  c.mode == cairn::DeliveryMode::kExactlyOnce ? "<= 1.5x" : "<= 1.1x");
+      if (c.mode == cairn::DeliveryMode::kExactlyOnce)
+        std::printf("|   p95 over two raw transactional producers' | %.2fx | | | |\n",
+                    l.consumer.p95_ms / raw_txn_p95);
       std::fflush(stdout);
     }
   }

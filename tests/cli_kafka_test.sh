@@ -108,6 +108,22 @@ expect_exit 2 -- env -u KAFKA_BOOTSTRAP_SERVERS "$CAIRN" ship "$S"
 expect_has "$ERR" "no Kafka brokers" "no brokers at all"
 expect_exit 2 -- "$CAIRN" ship "$S" -b localhost
 expect_has "$ERR" "not a broker address" "-b without a port"
+# Exactly-once with 5 ms transactions, with overlapping commits (the default) and without:
+# Kafka's committed data (reconcile reads read_committed) is the store, once.
+for variant in overlap no-overlap; do
+  flag=()
+  [[ $variant == no-overlap ]] && flag=(--no-overlap-transactions)
+  rm -rf "$WORK/eos" && cp -r "$S" "$WORK/eos"
+  expect_exit 0 -- "$CAIRN" ship "$WORK/eos" -b "$BS" --mode exactly-once --transaction-interval 0.005 \
+      "${flag[@]}" --checkpoint-topic ${P}cli-ckpt-$variant --default-topic ${P}cli-eos-$variant \
+      --exit-when-caught-up
+  expect_exit 0 -- "$CAIRN" reconcile "$WORK/eos" -b "$BS" --default-topic ${P}cli-eos-$variant
+  expect_has "$OUT" "matched    6 events" "exactly-once ($variant) reconciles"
+done
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --transaction-interval 0
+expect_has "$ERR" "--transaction-interval" "a zero transaction interval"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --transaction-interval soon
+expect_has "$ERR" "--transaction-interval" "a transaction interval that is not a number"
 before=$("$CAIRN" checkpoints "$S" --format json)
 expect_exit 0 -- env -u KAFKA_BOOTSTRAP_SERVERS "$CAIRN" ship "$S" --embedded-kafka --exit-when-caught-up
 expect_eq "$(/usr/bin/python3 -c 'import json,sys; print([c["position"] for c in json.loads(sys.argv[1]) if c["checkpoint"]=="shipper"])' "$("$CAIRN" checkpoints "$S" --format json)")" \

@@ -692,6 +692,76 @@ TEST_F(ShipTest, ASecondExactlyOnceShipperFencesTheFirstWhichStops) {
   ExpectExactlyOnceInKafka(n);
 }
 
+// overlap_transactions (issue #25): with transactions of a few milliseconds and appends
+// running, the next transaction is produced by the other producer while the previous one
+// commits, hundreds of times. Kafka's committed data must still hold every event once, each
+// stream in order in its partition: the hand-over waits for every record of a transaction to
+// be acknowledged before the other producer sends, and commits stay in order.
+TEST_F(ShipTest, OverlappingTransactionsKeepEveryStreamInOrder) {
+  if (!kafka_.real()) GTEST_SKIP() << "the mock shows uncommitted records: one producer there";
+  ShipperOptions o = ExactlyOnceOptions();
+  o.transaction_max_interval = 3ms;
+  o.transaction_max_events = 40;
+  auto shipper = Shipper::Start(*store_, o);
+  ASSERT_THAT(shipper, IsOk());
+  std::uint64_t n = 0;
+  for (int round = 0; round < 60; ++round) {  // 60 rounds of 24 streams, shipped as they come
+    n += AppendInterleaved(*store_, 24, 1, round + 1);
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
+  // About one per round (a transaction's cycle here is ~30 ms): each handed over to the other
+  // producer while the next one filled.
+  EXPECT_GT((*shipper)->GetStatus().transactions_committed, 15u);
+  EXPECT_EQ((*shipper)->GetStatus().rewinds, 0u) << (*shipper)->GetStatus().last_error;
+  ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  ExpectExactlyOnceInKafka(n);
+}
+
+// The second producer's transactional.id is "<id>-2": a producer that takes it over (a second
+// shipper, a zombie's successor) fences this shipper as taking over the first one does, and it
+// stops rather than commit through its other producer.
+TEST_F(ShipTest, TakingOverTheSecondTransactionalIdFencesTheShipper) {
+  if (!kafka_.real()) GTEST_SKIP() << "needs a real cluster: the mock does not fence producers";
+  ShipperOptions o = ExactlyOnceOptions();
+  o.transactional_id = kafka_.Topic("txn");
+  o.transaction_max_interval = 5ms;
+  std::uint64_t n = AppendInterleaved(*store_, 4, 5);
+  auto shipper = Shipper::Start(*store_, o);
+  ASSERT_THAT(shipper, IsOk());
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 30s)), IsOk());
+
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(
+      rd_kafka_conf_set(conf, "bootstrap.servers", kafka_.bootstrap().c_str(), err, sizeof err),
+      RD_KAFKA_CONF_OK);
+  const std::string second_id = o.transactional_id + "-2";
+  ASSERT_EQ(rd_kafka_conf_set(conf, "transactional.id", second_id.c_str(), err, sizeof err),
+            RD_KAFKA_CONF_OK);
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> usurper(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err), rd_kafka_destroy);
+  ASSERT_NE(usurper, nullptr) << err;
+  rd_kafka_error_t* e = rd_kafka_init_transactions(usurper.get(), 30000);
+  ASSERT_EQ(e, nullptr) << rd_kafka_error_string(e);
+
+  for (int i = 0; i < 100 && (*shipper)->GetStatus().state != ShipperState::kFailed; ++i) {
+    n += AppendInterleaved(*store_, 4, 1, static_cast<int>(n / 4) + 1);
+    std::this_thread::sleep_for(100ms);
+  }
+  const ShipperStatus st = (*shipper)->GetStatus();
+  EXPECT_EQ(st.state, ShipperState::kFailed);
+  EXPECT_THAT(st.last_error, ::testing::HasSubstr("fenced"));
+  EXPECT_THAT(S((*shipper)->Stop()), StatusIs(StatusCode::kFailedPrecondition));
+  // What it committed before is whole, once, in order; nothing after the fencing.
+  const auto txns = CommittedTxns(kafka_, kafka_.Topic("cairn-checkpoints"));
+  Shipped shipped = Collect(kafka_, EventTopics(), &txns);
+  EXPECT_GE(shipped.messages, 20u);
+  for (const auto& [stream, versions] : shipped.versions)
+    for (std::size_t i = 0; i < versions.size(); ++i)
+      ASSERT_EQ(versions[i], i + 1) << stream << ": " << ::testing::PrintToString(versions);
+}
+
 // Two shippers of one checkpoint would each send every event: the second is refused while
 // the first runs (it shipped 1,000 duplicates before), and may start once the first stopped.
 TEST_F(ShipTest, ASecondShipperOfTheSameCheckpointIsRefusedWhileTheFirstRuns) {

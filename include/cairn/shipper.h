@@ -147,6 +147,14 @@ struct ShipperOptions {
   // Defaults: 20,000 events, 100 ms.
   std::size_t transaction_max_events = 20000;
   std::chrono::milliseconds transaction_max_interval{100};
+  // On a real cluster, two transactional producers take turns: the next transaction's events
+  // are produced while the previous transaction commits, once every record of the previous
+  // one is acknowledged (so each partition keeps the store's order), and transactions still
+  // commit one at a time, in order (docs/shipping.md, "Overlapping commits"). The second
+  // producer's transactional.id is the first one's with "-2" appended; it needs the same
+  // Kafka ACLs. false: one producer, each commit finishes before the next transaction starts.
+  // librdkafka's mock cluster always uses one. Default: true.
+  bool overlap_transactions = true;
 
   // --- Progress ---
   // The name of the store checkpoint holding the shipped-through position. Two shippers of

@@ -46,6 +46,9 @@ std::string FindSetting(const KafkaSettings& settings, std::string_view key);
 
 // Errors that retrying the same message can never fix: it must go to the dead letters.
 bool IsPermanentMessageError(rd_kafka_resp_err_t err);
+// A transactional producer's fatal error saying another producer took over its
+// transactional.id.
+bool IsFencing(rd_kafka_resp_err_t err);
 
 // Creates `topic` as a compacted topic with one partition unless it exists. Failures other
 // than "already exists" are returned (the caller may carry on if the broker auto-creates).

@@ -106,6 +106,12 @@ Status Shipper::Impl::Init() {
   }
   // Check the settings now, so that a typo is the caller's error, not the thread's.
   if (auto conf = ship::MakeConf(settings_, &context_); !conf.ok()) return conf.status();
+  if (opt_.mode == DeliveryMode::kExactlyOnce && opt_.overlap_transactions) {
+    // The second producer's id follows the first's, whichever setting chose it.
+    standby_settings_ = settings_;
+    standby_settings_.emplace_back("transactional.id",
+                                   ship::FindSetting(settings_, "transactional.id") + "-2");
+  }
 
   // Dead letters from earlier runs: their streams stay held, their positions stay skipped.
   auto dead = store_.ListDeadLetters();
@@ -147,17 +153,7 @@ Status Shipper::Impl::Connect() {
   if (opt_.mode != DeliveryMode::kExactlyOnce) return Status::Ok();
 
   // Fences any earlier producer with our transactional.id and aborts its open transaction.
-  while (!stop_requested_) {
-    rd_kafka_error_t* e = rd_kafka_init_transactions(session_->producer.get(), 10000);
-    if (!e) break;
-    std::string what = rd_kafka_error_string(e);
-    const bool retriable = rd_kafka_error_is_retriable(e);
-    rd_kafka_error_destroy(e);
-    if (!retriable) return Status::Unavailable("initializing Kafka transactions: " + what);
-    logger_->warn("initializing Kafka transactions: {}; retrying", what);
-    SetError("initializing transactions: " + what, false);
-  }
-  if (stop_requested_) return Status::Cancelled("stopped while connecting");
+  if (Status s = InitTransactions(session_->producer.get(), transactional_id_); !s.ok()) return s;
   // librdkafka's mock cluster (the embedded Kafka of the demo and tests) shows uncommitted and
   // aborted records to every reader: there a checkpoint record must wait for its events'
   // acknowledgements (shipper_impl_transactions.cc). A real cluster hides them from read_committed
@@ -165,6 +161,20 @@ Status Shipper::Impl::Connect() {
   if (char* id = rd_kafka_clusterid(session_->producer.get(), 5000)) {
     session_->cluster_shows_uncommitted = std::string_view(id).starts_with("mockCluster");
     rd_kafka_mem_free(session_->producer.get(), id);
+  }
+  // The second producer, on a real cluster (overlap_transactions). Its init_transactions also
+  // settles a transaction that a killed shipper left open under the second id.
+  if (!standby_settings_.empty() && !session_->cluster_shows_uncommitted) {
+    auto standby_conf = ship::MakeConf(standby_settings_, &context_);
+    if (!standby_conf.ok()) return standby_conf.status();
+    rd_kafka_conf_set_dr_msg_cb(standby_conf->get(), &Impl::OnDelivery);
+    rd_kafka_conf_set_error_cb(standby_conf->get(), &Impl::OnError);
+    session_->standby.reset(
+        rd_kafka_new(RD_KAFKA_PRODUCER, standby_conf->release(), err, sizeof err));
+    if (!session_->standby) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
+    const std::string standby_id = ship::FindSetting(standby_settings_, "transactional.id");
+    if (Status s = InitTransactions(session_->standby.get(), standby_id); !s.ok()) return s;
+    session_->overlap = true;
   }
 
   // What Kafka already holds: the last committed checkpoint record of this store.
@@ -204,6 +214,22 @@ Status Shipper::Impl::Connect() {
     shipped_through_ = in_kafka;
     next_position_ = in_kafka + 1;
     return Status::Ok();
+  }
+  return Status::Cancelled("stopped while connecting");
+}
+
+Status Shipper::Impl::InitTransactions(rd_kafka_t* producer, std::string_view transactional_id) {
+  while (!stop_requested_) {
+    rd_kafka_error_t* e = rd_kafka_init_transactions(producer, 10000);
+    if (!e) return Status::Ok();
+    std::string what = rd_kafka_error_string(e);
+    const bool retriable = rd_kafka_error_is_retriable(e);
+    rd_kafka_error_destroy(e);
+    if (!retriable)
+      return Status::Unavailable(
+          fmt::format("initializing Kafka transactions ({}): {}", transactional_id, what));
+    logger_->warn("initializing Kafka transactions ({}): {}; retrying", transactional_id, what);
+    SetError("initializing transactions: " + what, false);
   }
   return Status::Cancelled("stopped while connecting");
 }

@@ -109,6 +109,21 @@ class Shipper::Impl {
     std::string value;
     std::string error_code;
   };
+  // A transaction handed to a background thread to commit (overlap_transactions) while the
+  // shipping thread produces the next one with the other producer. The thread touches only
+  // this struct and its producer, which has nothing left in flight: the shipping thread
+  // flushed it before the hand-over, so no delivery report is served on the committing
+  // thread. Results are read after `done`, by the shipping thread, which joins it.
+  struct BackgroundCommit {
+    std::thread thread;
+    rd_kafka_t* producer = nullptr;  // the session's standby while this lives
+    std::atomic<bool> done{false};
+    std::uint64_t through = 0;           // the transaction's checkpoint position
+    std::vector<PendingDeadLetter> dlt;  // its dead-letter-topic records
+    std::string error;                   // empty: committed
+    bool fatal = false;
+    int retries = 0;
+  };
   // One Kafka producer and everything that lives and dies with it: its topic handles, the
   // store reader feeding it, the events it has in flight, the transaction it has open, and
   // why it must be replaced. Connect makes it whole; EndSession destroys it whole, so a
@@ -136,9 +151,21 @@ class Shipper::Impl {
     // record then waits for every acknowledgement of its events.
     bool cluster_shows_uncommitted = true;
 
+    // Exactly-once with overlap_transactions on a real cluster: the other producer (its own
+    // transactional.id) and its topic handles. The two swap at every hand-over, so
+    // `producer` is always the one with the open transaction.
+    ship::KafkaPtr standby;
+    std::map<std::string, rd_kafka_topic_t*, std::less<>> standby_topics;
+    bool overlap = false;
+    // The previous transaction, committing in the background (standby's), or null.
+    std::unique_ptr<BackgroundCommit> committing;
+
     ProducerSession() = default;
     ~ProducerSession() {
+      // The committing thread uses `standby`: it ends before the producers are destroyed.
+      if (committing && committing->thread.joinable()) committing->thread.join();
       for (auto& [name, rkt] : topics) rd_kafka_topic_destroy(rkt);
+      for (auto& [name, rkt] : standby_topics) rd_kafka_topic_destroy(rkt);
     }
     ProducerSession(const ProducerSession&) = delete;
     ProducerSession& operator=(const ProducerSession&) = delete;
@@ -185,6 +212,22 @@ class Shipper::Impl {
   // CommitTransaction's record of what the transaction holds (shipper_impl_transactions.cc).
   Status ProduceCheckpointRecord(std::uint64_t through);
   Status CommitTransaction(Clock::time_point deadline);
+  // overlap_transactions: the checkpoint record, every record of the transaction
+  // acknowledged, the previous transaction's commit done, then this one commits on a
+  // background thread and the other producer takes over (shipper_impl_transactions.cc).
+  Status HandOverTransaction(Clock::time_point deadline);
+  // Collects the background commit, if any: waits for it when `wait`, else only if done.
+  // False when it failed (the session is then fatal: both producers are replaced, and a new
+  // init_transactions settles the transactions they left).
+  bool CollectBackgroundCommit(bool wait);
+  // True (a rewind then follows) when the open transaction cannot commit: one of its records
+  // failed, or the session must be replaced.
+  bool TransactionFailed();
+  // Serves delivery reports until nothing the producer sent is unacknowledged, or one failed,
+  // the session broke, or `deadline` passed (a rewind then).
+  void AwaitAcknowledgements(Clock::time_point deadline);
+  // init_transactions, retried while retriable and not stopping.
+  Status InitTransactions(rd_kafka_t* producer, std::string_view transactional_id);
   void AbortTransaction(std::string_view why);
   bool TransactionDue() const;
 
@@ -207,8 +250,11 @@ class Shipper::Impl {
   ship::WireSettings wire_;  // from Init
   std::string transactional_id_;
   ship::KafkaSettings settings_;
+  ship::KafkaSettings standby_settings_;  // settings_ with the second transactional.id
 
   std::thread thread_;
+  // Set first thing in Run(): OnError tells the shipping thread from a background commit's.
+  std::thread::id shipping_thread_id_;
   std::atomic<bool> stop_requested_{false};
   internal::Mutex stop_mu_;
   bool stopped_ CAIRN_GUARDED_BY(stop_mu_) = false;
@@ -262,6 +308,11 @@ class Shipper::Impl {
   // flight, or a probe finding no broker (an outage is not a stall). Shipping thread only.
   Clock::time_point last_progress_{};
   std::string last_transport_error_ CAIRN_GUARDED_BY(status_mu_);
+  // A fatal producer error reported on a thread other than the shipping thread (a background
+  // commit serving the producer's error events); the shipping thread applies it when it
+  // collects the commit.
+  std::string foreign_fatal_ CAIRN_GUARDED_BY(status_mu_);
+  bool foreign_fenced_ CAIRN_GUARDED_BY(status_mu_) = false;
 };
 
 }  // namespace cairn

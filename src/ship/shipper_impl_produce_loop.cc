@@ -14,6 +14,7 @@ namespace cairn {
 // --- the loop --------------------------------------------------------------------------------
 
 void Shipper::Impl::Run() {
+  shipping_thread_id_ = std::this_thread::get_id();
   {
     internal::MutexLock lk(status_mu_);
     status_.state = ShipperState::kStarting;
@@ -62,6 +63,9 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
     SetError(why, true);
     return Step::kStop;
   }
+  // A transaction committing in the background: its outcome moves shipped-through (or, if it
+  // failed, replaces the producers right below).
+  if (exactly_once) (void)CollectBackgroundCommit(/*wait=*/false);
   if (session_->fatal || session_->rewind_needed) {
     Rewind(session_->fatal ? session_->fatal_reason : session_->rewind_reason);
     return Step::kAgain;
@@ -90,9 +94,12 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
   WatchForStall();
 
   if (exactly_once) {
-    if (session_->in_transaction && (TransactionDue() || stop_requested_))
-      (void)CommitTransaction(internal::DeadlineAfter(
-          stop_requested_ ? opt_.drain_timeout : std::chrono::milliseconds(30000)));
+    if (session_->in_transaction && (TransactionDue() || stop_requested_)) {
+      const auto deadline = internal::DeadlineAfter(
+          stop_requested_ ? opt_.drain_timeout : std::chrono::milliseconds(30000));
+      (void)(session_->overlap && !stop_requested_ ? HandOverTransaction(deadline)
+                                                   : CommitTransaction(deadline));
+    }
   } else if (shipped_through_ != saved_checkpoint_ &&
              Clock::now() - last_checkpoint_save_ >= opt_.checkpoint_interval) {
     if (Status s = SaveCheckpoint(false); !s.ok()) SetError(s.message(), false);
@@ -106,7 +113,9 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
 void Shipper::Impl::WaitForWork() {
   if (session_->in_flight.empty() && !session_->in_transaction) {
     ProbeBrokersWhenIdle();
-    store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+    // A background commit's outcome is looked at between waits: shorter ones while it runs.
+    store_.WaitForPosition(next_position_ - 1,
+                           std::chrono::milliseconds(session_->committing ? 1 : 20));
   } else if (next_position_ > store_.last_position()) {
     rd_kafka_poll(session_->producer.get(), 1);
   } else {
@@ -120,6 +129,9 @@ void Shipper::Impl::Drain() {
   const auto deadline = internal::DeadlineAfter(opt_.drain_timeout);
   if (session_) {
     if (opt_.mode == DeliveryMode::kExactlyOnce) {
+      // CommitTransaction collects a background commit first; without an open transaction
+      // it is collected here.
+      (void)CollectBackgroundCommit(/*wait=*/true);
       if (session_->in_transaction && !session_->fatal && !session_->rewind_needed)
         (void)CommitTransaction(deadline);
       if (session_->in_transaction) AbortTransaction("stopping");
@@ -369,16 +381,24 @@ void Shipper::Impl::OnError(rd_kafka_t* rk, int err, const char* reason, void* o
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char why[512];
     const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, why, sizeof why);
-    if (self->session_) {  // else no producer of ours is left to replace
-      self->session_->fatal = true;
-      self->session_->fatal_reason = why;
-    }
     // Another shipper took over our transactional.id: fencing it back would make the two
     // take turns forever. Stop and say so.
-    if (cause == RD_KAFKA_RESP_ERR__FENCED || cause == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-        cause == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
-      self->fenced_ = true;
-      self->fenced_reason_ = why;
+    const bool fenced = ship::IsFencing(cause);
+    if (std::this_thread::get_id() != self->shipping_thread_id_) {
+      // A background commit serving its producer's events: the shipping thread applies this
+      // when it collects the commit (the session is the shipping thread's).
+      internal::MutexLock lk(self->status_mu_);
+      self->foreign_fatal_ = why;
+      self->foreign_fenced_ = self->foreign_fenced_ || fenced;
+    } else {
+      if (self->session_) {  // else no producer of ours is left to replace
+        self->session_->fatal = true;
+        self->session_->fatal_reason = why;
+      }
+      if (fenced) {
+        self->fenced_ = true;
+        self->fenced_reason_ = why;
+      }
     }
   }
   self->logger_->log(
@@ -404,6 +424,9 @@ void Shipper::Impl::Rewind(std::string_view why) {
     status_.last_error = std::string(why);
     ++status_.rewinds;
   }
+  // A transaction committing in the background first: if it committed, its events are in
+  // Kafka and the rewind starts after them.
+  if (opt_.mode == DeliveryMode::kExactlyOnce) (void)CollectBackgroundCommit(/*wait=*/true);
   if (opt_.mode == DeliveryMode::kExactlyOnce && session_->in_transaction && !session_->fatal)
     AbortTransaction(why);
   // The last delivery reports first, so that the checkpoint keeps every success; then a new

@@ -111,6 +111,8 @@ struct ShipArgs {
   std::string metrics_listen;  // host:port
   double drain_timeout_s = ShipperOptions{}.drain_timeout.count() / 1000.0;
   double stall_timeout_s = ShipperOptions{}.stall_timeout.count() / 1000.0;
+  double transaction_interval_s = ShipperOptions{}.transaction_max_interval.count() / 1000.0;
+  bool overlap_transactions = ShipperOptions{}.overlap_transactions;
   bool exit_when_caught_up = false;
   std::string format = "text";
   // Ship to a throwaway Kafka inside this process (the shipper then keeps its position under

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -251,6 +252,10 @@ Result<ShipperOptions> ShipOptions(const CommonOptions& common, const ShipArgs& 
       std::chrono::milliseconds(static_cast<std::int64_t>(args.drain_timeout_s * 1000));
   o.stall_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(args.stall_timeout_s * 1000));
+  // Whole milliseconds; the option's range keeps it at least 1.
+  o.transaction_max_interval =
+      std::chrono::milliseconds(std::llround(args.transaction_interval_s * 1000));
+  o.overlap_transactions = args.overlap_transactions;
   return o;
 }
 
@@ -539,6 +544,15 @@ void AddShipperOptions(CLI::App* cmd, ShipArgs& a) {
                   "producer is replaced (0: never)")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  cmd->add_option("--transaction-interval", a.transaction_interval_s,
+                  "Exactly-once: seconds a transaction collects events before it commits "
+                  "(shorter: lower latency, more commits)")
+      ->check(CLI::Range(0.001, 3600.0))
+      ->capture_default_str();
+  cmd->add_flag("!--no-overlap-transactions", a.overlap_transactions,
+                "Exactly-once: one transactional producer, each commit done before the next "
+                "transaction starts (by default a second one, transactional.id '<id>-2', "
+                "produces while the previous transaction commits)");
   cmd->add_flag("--embedded-kafka", a.embedded_kafka,
                 "Ship to a throwaway Kafka inside this process (for trying cairn out; "
                 "its position is kept as checkpoint 'embedded-kafka', not 'shipper')");
