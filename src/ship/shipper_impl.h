@@ -121,7 +121,6 @@ class Shipper::Impl {
     std::uint64_t through = 0;           // the transaction's checkpoint position
     std::vector<PendingDeadLetter> dlt;  // its dead-letter-topic records
     std::string error;                   // empty: committed
-    bool fatal = false;
     int retries = 0;
   };
   // One Kafka producer and everything that lives and dies with it: its topic handles, the

@@ -182,7 +182,8 @@ Status Shipper::Impl::HandOverTransaction(Clock::time_point deadline) {
   c->producer = session_->producer.get();
   c->dlt = std::move(session_->txn_dlt);
   c->thread = std::thread([c = c.get(), deadline, this] {
-    c->error = CommitUntil(c->producer, deadline, stop_requested_, &c->fatal, &c->retries);
+    bool fatal = false;  // either way the producers are replaced (CollectBackgroundCommit)
+    c->error = CommitUntil(c->producer, deadline, stop_requested_, &fatal, &c->retries);
     c->done.store(true, std::memory_order_release);
   });
   session_->committing = std::move(c);
