@@ -4,7 +4,9 @@
 //   throughput  cairn at-least-once and exactly-once vs a raw librdkafka idempotent producer
 //               sending the same messages (key, value, headers) to the same cluster;
 //   latency     append -> Kafka acknowledgement and -> a read_committed consumer, at a paced
-//               10,000 events/s, in each delivery mode;
+//               10,000 events/s, in each delivery mode (exactly-once with and without
+//               overlap_transactions), beside a raw idempotent producer and raw transactional
+//               producers (one; two taking turns) paced the same;
 //   drain       time to ship a 1,000,000-event backlog, and peak RSS while doing it.
 // Kafka is `cairn kafka-mock` in a child process (so its memory is not counted in the RSS
 // figures), or the cluster named by KAFKA_BOOTSTRAP_SERVERS.
