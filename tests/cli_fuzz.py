@@ -78,7 +78,8 @@ COMMANDS = {
     "checkpoints": ["--set", "--create!", "--delete", "--format"],
     # Long-running by design: only arguments that end them.
     "tail": ["--max-events"],
-    "ship": ["--mode", "-X", "--kafka-config", "--value", "--cloudevents-source"],
+    "ship": ["--mode", "-X", "--kafka-config", "--value", "--cloudevents-source",
+             "--transaction-interval", "--no-overlap-transactions!"],
 }
 
 
