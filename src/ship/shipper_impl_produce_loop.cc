@@ -72,7 +72,9 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
   }
   if (exactly_once && !session_->in_transaction) {
     if (next_position_ > store_.last_position()) {
-      store_.WaitForPosition(next_position_ - 1, std::chrono::milliseconds(20));
+      // Shorter waits while a commit runs in the background: its outcome is collected above.
+      store_.WaitForPosition(next_position_ - 1,
+                             std::chrono::milliseconds(session_->committing ? 1 : 20));
       rd_kafka_poll(session_->producer.get(), 0);
       PublishStatus(false);
       return Step::kAgain;
