@@ -176,6 +176,8 @@ class Shipper::Impl {
   enum class Step { kShip, kAgain, kDrain, kStop };
   // Connects when there is no producer, backing off (doubling *backoff) while Kafka is away.
   Step ConnectOrWait(std::chrono::milliseconds* backoff);
+  // Another producer took over a transactional.id of ours: stop, and say so (never fence back).
+  Step StopFenced();
   // One pass: rewinds, transactions, producing, dead letters, the checkpoint.
   Step ShipOnce();
   void WaitForWork();

@@ -30,6 +30,9 @@ void Shipper::Impl::Run() {
 }
 
 Shipper::Impl::Step Shipper::Impl::ConnectOrWait(std::chrono::milliseconds* backoff) {
+  // Fenced, and the session already replaced (a background commit found it out, then the
+  // rewind dropped the producers): connecting would fence the shipper that took over.
+  if (fenced_ && opt_.mode == DeliveryMode::kExactlyOnce) return StopFenced();
   Status s = Connect();
   if (!s.ok()) {
     Disconnect();
@@ -53,19 +56,21 @@ Shipper::Impl::Step Shipper::Impl::ConnectOrWait(std::chrono::milliseconds* back
   return Step::kShip;
 }
 
+Shipper::Impl::Step Shipper::Impl::StopFenced() {
+  const std::string why = fmt::format("fenced: another shipper uses transactional.id '{}' ({})",
+                                      transactional_id_, fenced_reason_);
+  logger_->error("shipper stopped: {}", why);
+  Disconnect();
+  SetError(why, true);
+  return Step::kStop;
+}
+
 Shipper::Impl::Step Shipper::Impl::ShipOnce() {
   const bool exactly_once = opt_.mode == DeliveryMode::kExactlyOnce;
-  if (fenced_ && exactly_once) {
-    const std::string why = fmt::format("fenced: another shipper uses transactional.id '{}' ({})",
-                                        transactional_id_, fenced_reason_);
-    logger_->error("shipper stopped: {}", why);
-    Disconnect();
-    SetError(why, true);
-    return Step::kStop;
-  }
   // A transaction committing in the background: its outcome moves shipped-through (or, if it
-  // failed, replaces the producers right below).
+  // failed, replaces the producers right below; fenced, it stops the shipper).
   if (exactly_once) (void)CollectBackgroundCommit(/*wait=*/false);
+  if (fenced_ && exactly_once) return StopFenced();
   if (session_->fatal || session_->rewind_needed) {
     Rewind(session_->fatal ? session_->fatal_reason : session_->rewind_reason);
     return Step::kAgain;
