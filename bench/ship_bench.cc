@@ -449,6 +449,28 @@ Latency AppendToConsumer(const std::string& dir, const std::string& bootstrap, d
   return {QuantilesOf(ack_ms), QuantilesOf(consumer_ms), achieved};
 }
 
+// Message `i` of a raw latency ceiling: key order-(i % 1000), a 200-byte payload, sequence
+// number i + 2 in a cairn.position header (and in the opaque, for the delivery report);
+// started[i + 2] is when it was produced.
+rd_kafka_resp_err_t ProduceNumbered(rd_kafka_t* rk, const std::string& topic, std::uint64_t i,
+                                    std::mt19937_64& rng,
+                                    std::vector<std::atomic<std::int64_t>>& started) {
+  const std::string key = "order-" + std::to_string(i % 1000);
+  const std::string value = Payload(rng, i);
+  const std::string seq = std::to_string(i + 2);
+  started[i + 2] = Clock::now().time_since_epoch() / 1ns;
+  rd_kafka_headers_t* h = rd_kafka_headers_new(1);
+  rd_kafka_header_add(h, "cairn.position", -1, seq.data(), seq.size());
+  const rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(i + 2))),
+      RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(h);  // not taken over
+  return err;
+}
+
 // The ceiling for the latency rows: a plain idempotent librdkafka producer with cairn's
 // settings (acks=all, linger.ms=5), paced the same, each message carrying its sequence number
 // in a cairn.position header; delivery-report and read_committed-consumer latencies measured
@@ -498,18 +520,7 @@ Latency RawPacedLatency(const std::string& bootstrap, const std::string& topic, 
     const auto due =
         t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(i / rate));
     while (Clock::now() < due) std::this_thread::sleep_until(due);
-    const std::string key = "order-" + std::to_string(i % 1000);
-    const std::string value = Payload(rng, i);
-    const std::string seq = std::to_string(i + 2);
-    started[i + 2] = Clock::now().time_since_epoch() / 1ns;
-    rd_kafka_headers_t* h = rd_kafka_headers_new(1);
-    rd_kafka_header_add(h, "cairn.position", -1, seq.data(), seq.size());
-    if (rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
-            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-            RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(i + 2))),
-            RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (ProduceNumbered(rk, topic, i, rng, started) != RD_KAFKA_RESP_ERR_NO_ERROR)
       Die("raw producer: produce failed");
   }
   const double achieved = n / Seconds(Clock::now() - t0);
@@ -627,17 +638,7 @@ Latency RawTransactionalPacedLatency(const std::string& bootstrap, const std::st
       open = true;
       opened = Clock::now();
     }
-    const std::string key = "order-" + std::to_string(i % 1000);
-    const std::string value = Payload(rng, i);
-    const std::string seq = std::to_string(i + 2);
-    started[i + 2] = Clock::now().time_since_epoch() / 1ns;
-    rd_kafka_headers_t* h = rd_kafka_headers_new(1);
-    rd_kafka_header_add(h, "cairn.position", -1, seq.data(), seq.size());
-    if (rd_kafka_producev(lane[current]->rk, RD_KAFKA_V_TOPIC(topic.c_str()),
-                          RD_KAFKA_V_KEY(key.data(), key.size()),
-                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-                          RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (ProduceNumbered(lane[current]->rk, topic, i, rng, started) != RD_KAFKA_RESP_ERR_NO_ERROR)
       Die("raw transactional producer: produce failed");
     rd_kafka_poll(lane[current]->rk, 0);
   }

@@ -148,14 +148,17 @@ class RawConnection {
   SSL* ssl_ = nullptr;
 };
 
-// A self-signed certificate and its key for 127.0.0.1, in `dir`: {cert, key}.
-std::pair<std::string, std::string> MakeCertificate(const std::string& dir) {
-  const std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+// Options serving HTTPS with a self-signed certificate for 127.0.0.1 made in `dir`.
+GatewayOptions WithTls(const std::string& dir) {
+  GatewayOptions go;
+  go.tls_cert_file = dir + "/cert.pem";
+  go.tls_key_file = dir + "/key.pem";
   const std::string cmd =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout " + key +
-      " -out " + cert + " >/dev/null 2>&1";
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-keyout " +
+      go.tls_key_file + " -out " + go.tls_cert_file + " >/dev/null 2>&1";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
-  return {cert, key};
+  return go;
 }
 
 TEST_F(GatewayTest, AnAppendAnswers201WithVersionsAndPositionsAndIsStored) {
@@ -501,13 +504,10 @@ TEST(GatewayTokens, ABadTokensFileIsRefusedNamingTheLine) {
 }
 
 TEST_F(GatewayTest, TlsServesHttpsWithTheGivenCertificate) {
-  const auto [cert, key] = MakeCertificate(dir_.path());
-  GatewayOptions go;
-  go.tls_cert_file = cert;
-  go.tls_key_file = key;
+  GatewayOptions go = WithTls(dir_.path());
   Start(cairn::testing::QuietOptions(), go);
   httplib::SSLClient tls("127.0.0.1", gateway_->port());
-  tls.set_ca_cert_path(cert.c_str());
+  tls.set_ca_cert_path(go.tls_cert_file.c_str());
   tls.enable_server_certificate_verification(true);
   auto r = tls.Post("/v1/streams/s-1/events", R"({"type":"A"})", kJson);
   ASSERT_TRUE(r) << httplib::to_string(r.error());
@@ -516,7 +516,7 @@ TEST_F(GatewayTest, TlsServesHttpsWithTheGivenCertificate) {
   client_->set_read_timeout(std::chrono::seconds(2));
   EXPECT_FALSE(client_->Get("/healthz"));
   // A key that is not the certificate's fails at start, naming both.
-  go.tls_key_file = cert;
+  go.tls_key_file = go.tls_cert_file;
   auto bad = Gateway::Start(*store_, nullptr, go);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("--tls-key"), std::string::npos);
@@ -740,12 +740,9 @@ TEST_F(GatewayTest, KeptAliveAppendingConnectionsHoldNoWorker) {
 // connection, as before, the second waited out the first one's 30 s keep-alive). A read on one
 // of them goes to the worker with its TLS session and comes back: the connection appends on.
 TEST_F(GatewayTest, KeptAliveTlsConnectionsHoldNoWorker) {
-  const auto [cert, key] = MakeCertificate(dir_.path());
-  GatewayOptions go;
+  GatewayOptions go = WithTls(dir_.path());
   go.max_connections = 1;
   go.keep_alive_timeout = std::chrono::seconds(30);
-  go.tls_cert_file = cert;
-  go.tls_key_file = key;
   Start(cairn::testing::QuietOptions(), go);
   auto clients = SixteenKeptAliveAppenders(gateway_->port(), /*tls=*/true, "t-", *store_);
   ASSERT_EQ(clients.size(), 16u);
@@ -765,11 +762,7 @@ TEST_F(GatewayTest, KeptAliveTlsConnectionsHoldNoWorker) {
 // (SSL_ERROR_WANT_WRITE), and its reads find requests already decrypted inside the session.
 // Every one is answered, in order, and stored once.
 TEST_F(GatewayTest, PipelinedAppendsOverTlsAreAnsweredInOrder) {
-  const auto [cert, key] = MakeCertificate(dir_.path());
-  GatewayOptions go;
-  go.tls_cert_file = cert;
-  go.tls_key_file = key;
-  Start(cairn::testing::QuietOptions(), go);
+  Start(cairn::testing::QuietOptions(), WithTls(dir_.path()));
   RawConnection raw(gateway_->port());
   ASSERT_TRUE(raw.connected());
   raw.ShrinkBuffers();

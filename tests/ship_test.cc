@@ -194,6 +194,19 @@ class ShipTest : public ::testing::Test {
     ExpectComplete(shipped, ExpectedVersions(*store_), false);
   }
 
+  // Appends one event to each of 4 streams every 100 ms (at most 10 s) until `shipper` fails:
+  // it must have stopped because it was fenced, and say so. *n counts the events.
+  void AppendUntilItStopsFenced(Shipper& shipper, std::uint64_t* n) {
+    for (int i = 0; i < 100 && shipper.GetStatus().state != ShipperState::kFailed; ++i) {
+      *n += AppendInterleaved(*store_, 4, 1, static_cast<int>(*n / 4) + 1);
+      std::this_thread::sleep_for(100ms);
+    }
+    const ShipperStatus st = shipper.GetStatus();
+    EXPECT_EQ(st.state, ShipperState::kFailed);
+    EXPECT_THAT(st.last_error, ::testing::HasSubstr("fenced"));
+    EXPECT_THAT(S(shipper.Stop()), StatusIs(StatusCode::kFailedPrecondition));
+  }
+
   TempDir dir_;
   TestKafka kafka_{Topics()};
   std::unique_ptr<Store> store_;
@@ -679,14 +692,7 @@ TEST_F(ShipTest, ASecondExactlyOnceShipperFencesTheFirstWhichStops) {
   auto second = Shipper::Start(*store_, o);
   ASSERT_THAT(second, IsOk());
   // The second one's init_transactions fences the first: the first must stop, not fight back.
-  for (int i = 0; i < 100 && (*first)->GetStatus().state != ShipperState::kFailed; ++i) {
-    n += AppendInterleaved(*store_, 4, 1, static_cast<int>(n / 4) + 1);
-    std::this_thread::sleep_for(100ms);
-  }
-  const ShipperStatus st = (*first)->GetStatus();
-  EXPECT_EQ(st.state, ShipperState::kFailed);
-  EXPECT_THAT(st.last_error, ::testing::HasSubstr("fenced"));
-  EXPECT_THAT(S((*first)->Stop()), StatusIs(StatusCode::kFailedPrecondition));
+  AppendUntilItStopsFenced(**first, &n);
   ASSERT_THAT(S((*second)->WaitUntilShipped(n, 30s)), IsOk());
   ASSERT_THAT(S((*second)->Stop()), IsOk());
   ExpectExactlyOnceInKafka(n);
@@ -745,14 +751,7 @@ TEST_F(ShipTest, TakingOverTheSecondTransactionalIdFencesTheShipper) {
   rd_kafka_error_t* e = rd_kafka_init_transactions(usurper.get(), 30000);
   ASSERT_EQ(e, nullptr) << rd_kafka_error_string(e);
 
-  for (int i = 0; i < 100 && (*shipper)->GetStatus().state != ShipperState::kFailed; ++i) {
-    n += AppendInterleaved(*store_, 4, 1, static_cast<int>(n / 4) + 1);
-    std::this_thread::sleep_for(100ms);
-  }
-  const ShipperStatus st = (*shipper)->GetStatus();
-  EXPECT_EQ(st.state, ShipperState::kFailed);
-  EXPECT_THAT(st.last_error, ::testing::HasSubstr("fenced"));
-  EXPECT_THAT(S((*shipper)->Stop()), StatusIs(StatusCode::kFailedPrecondition));
+  AppendUntilItStopsFenced(**shipper, &n);
   // What it committed before is whole, once, in order; nothing after the fencing.
   const auto txns = CommittedTxns(kafka_, kafka_.Topic("cairn-checkpoints"));
   Shipped shipped = Collect(kafka_, EventTopics(), &txns);

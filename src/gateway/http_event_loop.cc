@@ -109,6 +109,11 @@ void CloseSocket(int fd, SSL* ssl) {
   if (ssl != nullptr) SSL_free(ssl);
   ::close(fd);
 }
+// The same, letting its last answer arrive first (LingeringClose).
+void LingerAndClose(int fd, SSL* ssl) {
+  LingeringClose(fd, ssl);
+  if (ssl != nullptr) SSL_free(ssl);
+}
 struct Completion {
   std::uint64_t id;   // the connection
   std::uint64_t seq;  // the request on it
@@ -176,8 +181,7 @@ class ConnectionLoop::Impl {
         return;
       }
     }
-    LingeringClose(fd, ssl);
-    if (ssl != nullptr) SSL_free(ssl);
+    LingerAndClose(fd, ssl);
   }
 
   void Stop() {
@@ -597,12 +601,10 @@ class ConnectionLoop::Impl {
       SetBlocking(fd, true);
       HandedOffRequest r =
           ServeOneRequest(fd, ssl, std::move(read_ahead), last, s_.limits, s_.process, s_.refused);
-      if (r.keep && !stopping_) {
+      if (r.keep && !stopping_)
         Adopt(fd, ssl, std::move(r.read_ahead), served);
-      } else {
-        LingeringClose(fd, ssl);
-        if (ssl != nullptr) SSL_free(ssl);
-      }
+      else
+        LingerAndClose(fd, ssl);
     });
   }
 

@@ -140,15 +140,22 @@ Status Shipper::Impl::Init() {
   return Status::Ok();
 }
 
-Status Shipper::Impl::Connect() {
-  auto conf = ship::MakeConf(settings_, &context_);
+Result<ship::KafkaPtr> Shipper::Impl::NewProducer(const ship::KafkaSettings& settings) {
+  auto conf = ship::MakeConf(settings, &context_);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Impl::OnDelivery);
   rd_kafka_conf_set_error_cb(conf->get(), &Impl::OnError);
   char err[512];
+  ship::KafkaPtr producer(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof err));
+  if (!producer) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
+  return producer;
+}
+
+Status Shipper::Impl::Connect() {
   session_ = std::make_unique<ProducerSession>();
-  session_->producer.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->release(), err, sizeof err));
-  if (!session_->producer) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
+  auto producer = NewProducer(settings_);
+  if (!producer.ok()) return producer.status();
+  session_->producer = std::move(producer).value();
 
   if (opt_.mode != DeliveryMode::kExactlyOnce) return Status::Ok();
 
@@ -165,16 +172,11 @@ Status Shipper::Impl::Connect() {
   // The second producer, on a real cluster (overlap_transactions). Its init_transactions also
   // settles a transaction that a killed shipper left open under the second id.
   if (!standby_settings_.empty() && !session_->cluster_shows_uncommitted) {
-    auto standby_conf = ship::MakeConf(standby_settings_, &context_);
-    if (!standby_conf.ok()) return standby_conf.status();
-    rd_kafka_conf_set_dr_msg_cb(standby_conf->get(), &Impl::OnDelivery);
-    rd_kafka_conf_set_error_cb(standby_conf->get(), &Impl::OnError);
-    session_->standby.reset(
-        rd_kafka_new(RD_KAFKA_PRODUCER, standby_conf->release(), err, sizeof err));
-    if (!session_->standby) return Status::InvalidArgument(fmt::format("Kafka producer: {}", err));
+    auto standby = NewProducer(standby_settings_);
+    if (!standby.ok()) return standby.status();
+    session_->standby = std::move(standby).value();
     const std::string standby_id = ship::FindSetting(standby_settings_, "transactional.id");
     if (Status s = InitTransactions(session_->standby.get(), standby_id); !s.ok()) return s;
-    session_->overlap = true;
   }
 
   // What Kafka already holds: the last committed checkpoint record of this store.

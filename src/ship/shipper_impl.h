@@ -151,11 +151,10 @@ class Shipper::Impl {
     bool cluster_shows_uncommitted = true;
 
     // Exactly-once with overlap_transactions on a real cluster: the other producer (its own
-    // transactional.id) and its topic handles. The two swap at every hand-over, so
+    // transactional.id) and its topic handles, else null. The two swap at every hand-over, so
     // `producer` is always the one with the open transaction.
     ship::KafkaPtr standby;
     std::map<std::string, rd_kafka_topic_t*, std::less<>> standby_topics;
-    bool overlap = false;
     // The previous transaction, committing in the background (standby's), or null.
     std::unique_ptr<BackgroundCommit> committing;
 
@@ -183,6 +182,8 @@ class Shipper::Impl {
   void WaitForWork();
   void Drain();
   Status Connect();
+  // A producer with `settings`, its callbacks this shipper's.
+  Result<ship::KafkaPtr> NewProducer(const ship::KafkaSettings& settings);
   // Purges what the producer still holds and collects its last delivery reports (so the
   // checkpoint keeps every success); the session stays for the caller to read, then EndSession.
   void DrainProducer();

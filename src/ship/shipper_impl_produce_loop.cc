@@ -104,7 +104,7 @@ Shipper::Impl::Step Shipper::Impl::ShipOnce() {
     if (session_->in_transaction && (TransactionDue() || stop_requested_)) {
       const auto deadline = internal::DeadlineAfter(
           stop_requested_ ? opt_.drain_timeout : std::chrono::milliseconds(30000));
-      (void)(session_->overlap && !stop_requested_ ? HandOverTransaction(deadline)
+      (void)(session_->standby && !stop_requested_ ? HandOverTransaction(deadline)
                                                    : CommitTransaction(deadline));
     }
   } else if (shipped_through_ != saved_checkpoint_ &&
