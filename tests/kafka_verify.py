@@ -68,6 +68,36 @@ def murmur2(data):
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+def transient(error):
+    """Errors a cluster recovering from a fault gives for a while. librdkafka flags few of
+    them retriable, so the codes are named."""
+    from confluent_kafka import KafkaError as E
+    return not error.fatal() and (error.retriable() or error.code() in (
+        E.NOT_LEADER_FOR_PARTITION, E.LEADER_NOT_AVAILABLE, E.REQUEST_TIMED_OUT,
+        E.NOT_ENOUGH_REPLICAS, E._TRANSPORT, E._TIMED_OUT, E._ALL_BROKERS_DOWN,
+        E._WAIT_COORD, E.COORDINATOR_NOT_AVAILABLE, E.NOT_COORDINATOR))
+
+
+def watermark_low(consumer, tp):
+    """The partition's log start offset. Leadership can still be moving right after a fault
+    (a resumed or restarted broker takes its partitions back), and the watermark request does
+    not re-route by itself: retry a retriable error for up to a minute."""
+    import time
+    from confluent_kafka import KafkaException
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            lo, _ = consumer.get_watermark_offsets(tp, timeout=15)
+            return lo
+        except KafkaException as e:
+            error = e.args[0]
+            if not transient(error) or time.monotonic() > deadline:
+                raise
+            print(f"kafka_verify: {tp.topic}/{tp.partition}: {error.str()}; retrying",
+                  file=sys.stderr)
+            time.sleep(0.5)
+
+
 def read_topic_confluent(bootstrap, topic, read_committed):
     """Every record of `topic` a read_committed (or uncommitted) consumer sees, and each
     partition's log start offset."""
@@ -78,10 +108,7 @@ def read_topic_confluent(bootstrap, topic, read_committed):
                          else "read_uncommitted"})
     md = consumer.list_topics(topic, timeout=15)
     partitions = sorted(md.topics[topic].partitions) if topic in md.topics else []
-    starts = {}
-    for p in partitions:
-        lo, _ = consumer.get_watermark_offsets(TP(topic, p), timeout=15)
-        starts[p] = lo
+    starts = {p: watermark_low(consumer, TP(topic, p)) for p in partitions}
     consumer.assign([TP(topic, p, starts[p]) for p in partitions])
     pending, records, idle = set(partitions), [], 0
     while pending:
@@ -96,6 +123,8 @@ def read_topic_confluent(bootstrap, topic, read_committed):
             if m.error().code() == KafkaError._PARTITION_EOF:
                 pending.discard(m.partition())
                 continue
+            if transient(m.error()):
+                continue  # e.g. a leader that moved after a fault: the client re-routes
             raise SystemExit(f"{topic}: {m.error()}")
         records.append(Record(m.topic(), m.partition(), m.offset(), m.key() or b"",
                               m.value() or b"", m.headers() or []))
