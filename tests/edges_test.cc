@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -274,6 +276,50 @@ TEST(EdgesTest, ConcurrentCreatorsOfOneStoreGetOneStoreAndClearAnswers) {
     }
     EXPECT_EQ(owners, 1);
   }
+}
+
+// Readers opening a store while its creator builds, publishes and reopens it: each sees no
+// store yet (kNotFound) or the whole store — never "not a cairn store" from the moment the
+// creator's first reopen moves the metadata from RocksDB's log into a table (found by the CLI
+// fuzz: a `cairn read` racing the first `cairn append` exited 1 calling the store foreign).
+TEST(EdgesTest, ReadersDuringCreationSeeNoStoreOrTheWholeStore) {
+  std::map<std::string, int> wrong;
+  int whole = 0;
+  for (int round = 0; round < 40; ++round) {
+    TempDir dir;
+    const std::string path = dir.Sub("new-store");
+    std::atomic<bool> go{false}, created{false};
+    std::mutex mu;
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 3; ++i)
+      readers.emplace_back([&] {
+        StoreOptions ro = QuietOptions();
+        ro.read_only = true;
+        while (!go) std::this_thread::yield();
+        for (bool last = false; !last;) {
+          last = created.load();
+          auto r = Store::Open(path, ro);
+          std::lock_guard lk(mu);
+          if (r.ok())
+            ++whole;
+          else if (r.status().code() != StatusCode::kNotFound)
+            ++wrong[r.status().ToString()];
+        }
+      });
+    go = true;
+    {
+      auto store = Store::Open(path, QuietOptions());
+      ASSERT_THAT(store, IsOk());
+    }
+    created = true;
+    for (auto& r : readers) r.join();
+  }
+  EXPECT_TRUE(wrong.empty()) << [&] {
+    std::string all;
+    for (const auto& [what, n] : wrong) all += std::to_string(n) + "x " + what + "\n";
+    return all;
+  }();
+  EXPECT_GE(whole, 40 * 3) << "every reader's last open, after the creation, must succeed";
 }
 
 }  // namespace

@@ -58,21 +58,29 @@ Status CheckAccess(const std::string& path, bool writer) {
 Status CheckDirectoryWithoutDatabase(const std::string& path, const StoreOptions& options,
                                      bool interrupted) {
   std::error_code ec;
+  // A creation that began since the caller looked is no damage and no foreign directory
+  // (readers racing a creator found it: kCreatingDir appeared between the looks). So what
+  // is found is judged only if neither kCreatingDir nor a finished store's CURRENT is there
+  // after it was found.
+  auto creation_began = [&] {
+    return fs::exists(fs::path(path) / kCreatingDir, ec) || HasDatabase(path);
+  };
   if (!interrupted) {
     for (const auto& entry : fs::directory_iterator(path, ec)) {
-      if (LooksLikeRocksFile(entry.path()))
+      if (LooksLikeRocksFile(entry.path()) && !creation_began())
         return Status::Corruption(fmt::format(
             "store {} is damaged: its CURRENT file is missing, though RocksDB files such as {} "
             "are there; restore the store from a backup (docs/guarantees.md)",
             path, entry.path().filename().string()));
     }
   }
-  // A directory without CURRENT that holds kCreatingDir is a creation a crash interrupted:
-  // start it over.
-  if (interrupted && !options.read_only) {
+  // A directory without CURRENT that holds kCreatingDir is a creation a crash interrupted (or
+  // one under way): the writer that will create the store — it holds the creation lock, so
+  // no creator is at work — starts it over. Any other opener leaves it alone.
+  if (interrupted && options.create_if_missing && !options.read_only) {
     for (const auto& entry : fs::directory_iterator(path, ec)) fs::remove_all(entry.path(), ec);
   }
-  if (!interrupted && !fs::is_empty(path, ec))
+  if (!interrupted && !fs::is_empty(path, ec) && !creation_began())
     return Status::FailedPrecondition(fmt::format(
         "{} is not a cairn store: the directory is not empty and holds no database", path));
   return Status::Ok();
@@ -96,16 +104,22 @@ Result<StoreDirectory> PrepareStoreDirectory(const std::string& path, const Stor
   StoreDirectory dir{false, path};
   if (exists && fs::exists(fs::path(path) / "CURRENT", ec)) return dir;
   const bool interrupted = exists && fs::exists(fs::path(path) / kCreatingDir, ec);
+  // A creator may have published its store (CURRENT in place, kCreatingDir gone) between the
+  // two looks: without a third, the finished store would read as a foreign directory.
+  if (exists && !interrupted && HasDatabase(path)) return dir;
   if (exists) {
     if (Status s = CheckDirectoryWithoutDatabase(path, options, interrupted); !s.ok()) return s;
   }
-  if (!options.create_if_missing || options.read_only)
-    return Status::NotFound(interrupted
-                                ? fmt::format("no cairn store at {}: its creation was "
-                                              "interrupted (opening it for writing creates it "
-                                              "again)",
-                                              path)
-                                : fmt::format("no cairn store at {}", path));
+  if (!options.create_if_missing || options.read_only) {
+    if (!interrupted) return Status::NotFound(fmt::format("no cairn store at {}", path));
+    if (CreationUnderWay(path))
+      return Status::NotFound(
+          fmt::format("no cairn store at {} yet: another process is creating it", path));
+    return Status::NotFound(fmt::format(
+        "no cairn store at {}: its creation was interrupted (opening it for writing creates "
+        "it again)",
+        path));
+  }
   // A new store is built in a subdirectory and its files moved up once its metadata is on
   // disk, RocksDB's CURRENT last: a crash while creating leaves either no database or a
   // whole store — never a RocksDB database without cairn's metadata, which would be refused
@@ -147,6 +161,16 @@ Result<CreationLock> CreationLock::Take(const std::string& path) {
 
 CreationLock::~CreationLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+bool CreationUnderWay(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // A shared lock conflicts only with the creator's exclusive one, so probing readers never
+  // hold each other up; a creator arriving meanwhile waits the instant this takes.
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
 }
 
 bool HasDatabase(const std::string& path) {

@@ -43,6 +43,10 @@ class CreationLock {
   int fd_;
 };
 
+// Whether a writer holds `path`'s CreationLock right now (a reader finding kCreatingDir
+// tells a creation under way from one a crash interrupted).
+bool CreationUnderWay(const std::string& path);
+
 // Whether `path` holds a database (its CURRENT file): only then may a writer skip the
 // creation lock.
 bool HasDatabase(const std::string& path);

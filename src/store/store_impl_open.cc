@@ -164,6 +164,12 @@ void Store::Impl::StartWriters() {
 }
 
 Status Store::Impl::PublishNewStore(const std::string& built_at) {
+  // The metadata goes into a table file before the move: left in RocksDB's log, the reopen
+  // below would flush it into a table and delete the log, and a reader between the two would
+  // find a database without cairn's metadata and call it foreign.
+  if (rocksdb::Status flushed = database_->db()->Flush(rocksdb::FlushOptions(), database_->meta());
+      !flushed.ok())
+    return FromRocks(flushed, "writing the new store's metadata to a table");
   Status closed = database_->Close();
   database_.reset();
   if (!closed.ok())
