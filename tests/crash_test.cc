@@ -5,6 +5,7 @@
 // that every acknowledged append is there, intact, and that no append is half there.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,24 @@ TEST(CrashTest, AnInterruptedCreationIsNamedToReadersAndStartedOverByAWriter) {
   EXPECT_THAT(reader.status().message(), ::testing::HasSubstr("creation was interrupted"));
   EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(store) / ".cairn-creating"))
       << "a reader must not touch the directory";
+
+  // While a creator holds the creation lock (an flock on the directory), the same leftovers
+  // are a creation under way, and a writer that does not create leaves them alone.
+  {
+    const int held = ::open(store.c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(held, 0);
+    ASSERT_EQ(::flock(held, LOCK_EX), 0);
+    auto during = Store::Open(store, ro);
+    EXPECT_THAT(during, testing::StatusIs(StatusCode::kNotFound));
+    EXPECT_THAT(during.status().message(), ::testing::HasSubstr("another process is creating it"));
+    StoreOptions existing_only = testing::QuietOptions();
+    existing_only.create_if_missing = false;
+    EXPECT_THAT(Store::Open(store, existing_only), testing::StatusIs(StatusCode::kNotFound));
+    EXPECT_TRUE(
+        std::filesystem::exists(std::filesystem::path(store) / ".cairn-creating" / "000003.log"))
+        << "only the creator may clear a creation";
+    ::close(held);
+  }
 
   auto writer = Store::Open(store, testing::QuietOptions());
   ASSERT_THAT(writer, IsOk());
