@@ -120,8 +120,30 @@ for variant in overlap no-overlap; do
   expect_exit 0 -- "$CAIRN" reconcile "$WORK/eos" -b "$BS" --default-topic ${P}cli-eos-$variant
   expect_has "$OUT" "matched    6 events" "exactly-once ($variant) reconciles"
 done
+# A transaction left open on a topic (here by a raw producer that never commits) holds a
+# read_committed reader's end back: reconcile waits for it (up to 10 s), says so, and compares
+# what is committed. On the mock, which shows uncommitted records, there is nothing to wait for.
+if [[ -z $MOCK ]]; then
+  "$(dirname "$0")/kafka/python" -c '
+import sys, time
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "transactional.id": sys.argv[2]})
+p.init_transactions(); p.begin_transaction()
+p.produce(sys.argv[3], key=b"stranger", value=b"uncommitted"); p.flush()
+print("open", flush=True); time.sleep(120)
+' "$BS" "${P}cli-stranger" "${P}cli-eos-overlap" >"$WORK/stranger.out" 2>&1 &
+  stranger=$!
+  for _ in $(seq 100); do grep -q open "$WORK/stranger.out" 2>/dev/null && break; sleep 0.2; done
+  expect_exit 0 -- "$CAIRN" reconcile "$WORK/eos" -b "$BS" --default-topic ${P}cli-eos-overlap
+  expect_has "$OUT" "matched    6 events" "reconcile beside an open transaction"
+  expect_has "$ERR" "1 partition(s) still hold a transaction open" "reconcile names the open one"
+  kill "$stranger" 2>/dev/null; wait "$stranger" 2>/dev/null
+fi
 expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --transaction-interval 0
 expect_has "$ERR" "--transaction-interval" "a zero transaction interval"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --transaction-interval nan
+expect_has "$ERR" "not a finite number" "a NaN transaction interval"
+expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --stall-timeout nan
 expect_exit 2 -- "$CAIRN" ship "$S" -b "$BS" --transaction-interval soon
 expect_has "$ERR" "--transaction-interval" "a transaction interval that is not a number"
 before=$("$CAIRN" checkpoints "$S" --format json)

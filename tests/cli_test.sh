@@ -124,6 +124,13 @@ expect_exit 0 -- "$CAIRN" query "$A" --since 2099-01-01T00:00:00Z --format jsonl
 expect_eq "$OUT" "" "query in the future finds nothing"
 expect_exit 2 -- "$CAIRN" query "$A" --since yesterday
 expect_has "$ERR" "--since 'yesterday'" "bad time named"
+# Seconds that are not finite: a range check passes NaN (every comparison with it is false).
+for v in nan NaN -nan inf 1e400; do
+  expect_exit 2 -- "$CAIRN" tail "$A" --poll-interval "$v" --max-events 1
+  expect_has "$ERR" "--poll-interval" "tail --poll-interval $v"
+done
+expect_exit 2 -- "$CAIRN" demo --outage nan
+expect_exit 2 -- "$CAIRN" serve "$A" --request-timeout nan
 expect_exit 2 -- "$CAIRN" query "$A" --where nothing
 expect_has "$ERR" "expected path=value" "bad --where"
 expect_exit 2 -- "$CAIRN" query "$A" --format xml

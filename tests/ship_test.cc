@@ -644,6 +644,26 @@ TEST_F(ShipTest, ExactlyOnceAcrossRestartsWithCheckpointTopic) {
   ExpectExactlyOnceInKafka(n);
 }
 
+// Exactly-once, Kafka's checkpoint record is the truth; the store's checkpoint may be ahead of
+// it (a store shipped at-least-once before, or to another cluster). Until the shipper has read
+// Kafka's, nothing is "shipped": `cairn ship --exit-when-caught-up` on a fresh cluster (slow
+// to its first transaction) exited 0 at once, having shipped nothing, because the store's
+// checkpoint already said the head.
+TEST_F(ShipTest, ExactlyOnceShipsNothingThroughUntilKafkasCheckpointIsRead) {
+  CAIRN_REQUIRE_MOCK();
+  const std::uint64_t n = AppendInterleaved(*store_, 4, 5);
+  ASSERT_THAT(S(store_->SaveCheckpoint("shipper", n)), IsOk());
+  ASSERT_THAT(S(kafka_.mock()->SetAllBrokersDown()), IsOk());
+  auto shipper = Shipper::Start(*store_, ExactlyOnceOptions());
+  ASSERT_THAT(shipper, IsOk());
+  EXPECT_THAT(S((*shipper)->WaitUntilShipped(n, 1500ms)), StatusIs(StatusCode::kTimedOut));
+  EXPECT_EQ((*shipper)->GetStatus().state, ShipperState::kStarting);
+  ASSERT_THAT(S(kafka_.mock()->SetAllBrokersUp()), IsOk());
+  ASSERT_THAT(S((*shipper)->WaitUntilShipped(n, 60s)), IsOk());
+  ASSERT_THAT(S((*shipper)->Stop()), IsOk());
+  ExpectExactlyOnceInKafka(n);
+}
+
 TEST_F(ShipTest, ExactlyOnceSurvivesABrokerOutage) {
   CAIRN_REQUIRE_MOCK();
   ShipperOptions o = ExactlyOnceOptions();

@@ -197,9 +197,11 @@ std::string_view ToString(ShipperState state);
 
 struct ShipperStatus {
   ShipperState state = ShipperState::kStarting;
-  bool broker_reachable = false;      // at least one broker connection is up
-  std::uint64_t head_position = 0;    // the store's committed head
-  std::uint64_t shipped_through = 0;  // every event at or below is in Kafka or dead
+  bool broker_reachable = false;    // at least one broker connection is up
+  std::uint64_t head_position = 0;  // the store's committed head
+  // Every event at or below is in Kafka or dead. Exactly-once while kStarting: the store's
+  // checkpoint, not yet checked against Kafka's (see WaitUntilShipped).
+  std::uint64_t shipped_through = 0;
   std::uint64_t lag_events = 0;       // head_position - shipped_through
   std::uint64_t lag_bytes = 0;        // estimate: in-flight bytes exact, rest by mean size
   double lag_seconds = 0;             // age of the oldest unshipped event
@@ -234,7 +236,9 @@ class Shipper {
   std::string PrometheusMetrics() const;
 
   // Waits until every event at or below `position` is in Kafka (or dead-lettered).
-  // kTimedOut when it is not within `timeout`; the shipper's error if it failed.
+  // kTimedOut when it is not within `timeout`; the shipper's error if it failed. Exactly-once,
+  // not before the shipper has read Kafka's checkpoint record (state past kStarting): until
+  // then GetStatus().shipped_through is the store's checkpoint, which may be ahead of Kafka's.
   Status WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout);
 
   // Stops producing, waits up to `drain_timeout` (from the options) for in-flight events,

@@ -4,8 +4,10 @@
 // consumer set-up (kafka.h).
 #include "ship/kafka.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -115,9 +117,11 @@ Status CreateCompactedTopic(rd_kafka_t* rk, const std::string& topic, int timeou
   return result;
 }
 
-Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
-                                          const std::string& bootstrap_servers,
-                                          const std::string& group_id, ClientContext* context) {
+namespace {
+
+Result<KafkaPtr> NewConsumer(const KafkaSettings& settings, const std::string& bootstrap_servers,
+                             const std::string& group_id, ClientContext* context,
+                             bool read_committed) {
   KafkaSettings consumer_settings;
   // Producer-only keys would make librdkafka warn (or refuse): keep the ones both kinds of
   // client accept.
@@ -133,7 +137,8 @@ Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
   consumer_settings.emplace_back("group.id", group_id);
   consumer_settings.emplace_back("enable.auto.commit", "false");
   consumer_settings.emplace_back("enable.partition.eof", "true");
-  consumer_settings.emplace_back("isolation.level", "read_committed");
+  consumer_settings.emplace_back("isolation.level",
+                                 read_committed ? "read_committed" : "read_uncommitted");
   auto conf = MakeConf(consumer_settings, context);
   if (!conf.ok()) return conf.status();
   char err[512];
@@ -142,9 +147,52 @@ Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
   return rk;
 }
 
+}  // namespace
+
+Result<KafkaPtr> NewReadCommittedConsumer(const KafkaSettings& settings,
+                                          const std::string& bootstrap_servers,
+                                          const std::string& group_id, ClientContext* context) {
+  return NewConsumer(settings, bootstrap_servers, group_id, context, /*read_committed=*/true);
+}
+
+Result<std::vector<PartitionRange>> FindSettledPartitionRanges(
+    const KafkaSettings& settings, const std::string& bootstrap_servers, ClientContext* context,
+    rd_kafka_t* consumer, const std::vector<std::string>& topics, int timeout_ms, int settle_ms,
+    int* unsettled) {
+  *unsettled = 0;
+  auto committed = FindPartitionRanges(consumer, topics, timeout_ms, /*keep_empty=*/true);
+  if (!committed.ok()) return committed.status();
+  // The high watermarks (what a read_uncommitted reader is given) of the same partitions.
+  auto uncommitted_reader =
+      NewConsumer(settings, bootstrap_servers, "cairn-high-watermarks", context, false);
+  if (!uncommitted_reader.ok()) return uncommitted_reader.status();
+  auto highs = FindPartitionRanges(uncommitted_reader->get(), topics, timeout_ms, true);
+  if (!highs.ok()) return highs.status();
+  std::map<std::pair<std::string, int>, std::int64_t> high;
+  for (const PartitionRange& r : *highs) high[{r.topic, r.partition}] = r.high;
+  const auto settle_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(settle_ms);
+  for (;;) {
+    int open = 0;
+    for (PartitionRange& r : *committed) {
+      const auto at = high.find({r.topic, r.partition});
+      if (at == high.end() || r.high >= at->second) continue;
+      std::int64_t low = 0, stable = 0;
+      if (rd_kafka_query_watermark_offsets(consumer, r.topic.c_str(), r.partition, &low, &stable,
+                                           timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        r.high = std::max(r.high, stable);
+      if (r.high < at->second) ++open;
+    }
+    *unsettled = open;
+    if (open == 0 || std::chrono::steady_clock::now() >= settle_by) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::erase_if(*committed, [](const PartitionRange& r) { return r.high <= r.low; });
+  return committed;
+}
+
 Result<std::vector<PartitionRange>> FindPartitionRanges(rd_kafka_t* consumer,
                                                         const std::vector<std::string>& topics,
-                                                        int timeout_ms) {
+                                                        int timeout_ms, bool keep_empty) {
   std::vector<PartitionRange> ranges;
   for (const std::string& topic : topics) {
     rd_kafka_topic_t* rkt = rd_kafka_topic_new(consumer, topic.c_str(), nullptr);
@@ -163,7 +211,7 @@ Result<std::vector<PartitionRange>> FindPartitionRanges(rd_kafka_t* consumer,
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
         return Status::Unavailable(
             fmt::format("offsets of {}/{}: {}", topic, p, rd_kafka_err2str(e)));
-      if (r.high > r.low) ranges.push_back(std::move(r));
+      if (keep_empty || r.high > r.low) ranges.push_back(std::move(r));
     }
   }
   return ranges;

@@ -72,11 +72,25 @@ struct PartitionRange {
   std::int64_t high = 0;
 };
 
-// The non-empty partitions of `topics` and their watermarks; a topic that does not exist has
+// The non-empty partitions of `topics` (every partition with keep_empty) and their
+// watermarks, as the consumer's isolation level gives them; a topic that does not exist has
 // none. kUnavailable naming the topic when the brokers do not answer within timeout_ms.
 Result<std::vector<PartitionRange>> FindPartitionRanges(rd_kafka_t* consumer,
                                                         const std::vector<std::string>& topics,
-                                                        int timeout_ms);
+                                                        int timeout_ms, bool keep_empty = false);
+
+// FindPartitionRanges for a read_committed `consumer`, once the transactions open when it is
+// called have ended. A committed transaction's markers reach its partitions after
+// commit_transaction has returned (the coordinator writes them afterwards), and until they do
+// the partition's last stable offset — the end a read_committed reader is given — stays below
+// the transaction: `cairn reconcile` run just after an exactly-once shipper called the last
+// events missing. So each partition's end is read again, for up to settle_ms, until it reaches
+// the high watermark the partition had at the call. *unsettled: the partitions still short of
+// it then (a transaction left open, e.g. by a killed shipper, until transaction.timeout.ms).
+Result<std::vector<PartitionRange>> FindSettledPartitionRanges(
+    const KafkaSettings& settings, const std::string& bootstrap_servers, ClientContext* context,
+    rd_kafka_t* consumer, const std::vector<std::string>& topics, int timeout_ms, int settle_ms,
+    int* unsettled);
 
 // Reads every range from its low watermark to its end, calling on_record for each record.
 // kUnavailable (naming `what`) on a consume error or when no record comes for

@@ -53,6 +53,7 @@ Shipper::Impl::Step Shipper::Impl::ConnectOrWait(std::chrono::milliseconds* back
   internal::MutexLock lk(status_mu_);
   status_.state = ShipperState::kShipping;
   status_.shipped_through = shipped_through_;
+  shipped_cv_.notify_all();  // exactly-once, what is shipped is known from now on
   return Step::kShip;
 }
 

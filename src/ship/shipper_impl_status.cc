@@ -80,11 +80,18 @@ ShipperStatus Shipper::Impl::GetStatus() const {
 
 Status Shipper::Impl::WaitUntilShipped(std::uint64_t position, std::chrono::milliseconds timeout) {
   internal::MutexLock lk(status_mu_);
+  // Exactly-once, Kafka's checkpoint record decides what is shipped; the store's, shown until
+  // the shipper has read Kafka's, may be ahead of it (a store shipped at-least-once before, or
+  // to another cluster).
+  auto shipped = [&]() CAIRN_REQUIRES(status_mu_) {
+    return status_.shipped_through >= position &&
+           (opt_.mode != DeliveryMode::kExactlyOnce || status_.state != ShipperState::kStarting);
+  };
   const bool done = lk.WaitFor(shipped_cv_, timeout, [&]() CAIRN_REQUIRES(status_mu_) {
-    return status_.shipped_through >= position || status_.state == ShipperState::kFailed ||
+    return shipped() || status_.state == ShipperState::kFailed ||
            status_.state == ShipperState::kStopped;
   });
-  if (status_.shipped_through >= position) return Status::Ok();
+  if (shipped()) return Status::Ok();
   if (status_.state == ShipperState::kFailed) return final_status_;
   if (status_.state == ShipperState::kStopped)
     return Status::Cancelled(

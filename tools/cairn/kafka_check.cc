@@ -43,14 +43,18 @@ ShippedRecord ToShippedRecord(const rd_kafka_message_t& m) {
 Result<std::vector<ShippedRecord>> ReadBack(
     const std::string& bootstrap_servers,
     const std::vector<std::pair<std::string, std::string>>& settings,
-    const std::vector<std::string>& topics, std::uint64_t* foreign) {
+    const std::vector<std::string>& topics, std::uint64_t* foreign, int* open_transactions) {
   // The shipper's own consumer set-up (ship/kafka.h): the same settings filter and isolation.
   ship::ClientContext context;
   auto consumer =
       ship::NewReadCommittedConsumer(settings, bootstrap_servers, "cairn-delivery-check", &context);
   if (!consumer.ok()) return consumer.status();
-  auto ranges = ship::FindPartitionRanges(consumer->get(), topics, 10000);
+  int unsettled = 0;
+  auto ranges =
+      ship::FindSettledPartitionRanges(settings, bootstrap_servers, &context, consumer->get(),
+                                       topics, 10000, kTransactionSettleMs, &unsettled);
   if (!ranges.ok()) return ranges.status();
+  if (open_transactions != nullptr) *open_transactions = unsettled;
   std::vector<ShippedRecord> records;
   *foreign = 0;
   Status s = ship::ReadRanges(
@@ -76,7 +80,7 @@ Result<DeliveryReport> CheckDelivery(
     const std::vector<std::pair<std::string, std::string>>& settings,
     const std::vector<std::string>& topics, const std::map<std::string, std::uint64_t>& expected) {
   std::uint64_t foreign = 0;
-  auto records = ReadBack(bootstrap_servers, settings, topics, &foreign);
+  auto records = ReadBack(bootstrap_servers, settings, topics, &foreign, nullptr);
   if (!records.ok()) return records.status();
   DeliveryReport report;
   report.messages = records->size() + foreign;

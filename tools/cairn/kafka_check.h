@@ -39,12 +39,18 @@ struct ShippedRecord {
   std::int64_t offset = 0;
 };
 
+// How long ReadBack waits for the transactions open when it starts to end (their commit
+// markers to land) before it reads what is committed by then.
+inline constexpr int kTransactionSettleMs = 10000;
+
 // Every message of `topics` (all partitions, start to end, read_committed), in topic,
-// partition, offset order. Messages without cairn headers are counted in *foreign.
+// partition, offset order, once the transactions open at the start have ended (up to
+// kTransactionSettleMs; *open_transactions, when given: the partitions whose transaction was
+// still open then). Messages without cairn headers are counted in *foreign.
 Result<std::vector<ShippedRecord>> ReadBack(
     const std::string& bootstrap_servers,
     const std::vector<std::pair<std::string, std::string>>& settings,
-    const std::vector<std::string>& topics, std::uint64_t* foreign);
+    const std::vector<std::string>& topics, std::uint64_t* foreign, int* open_transactions);
 
 // Reads every partition of `topics` from its start to its end and compares each stream's
 // versions (cairn.stream and cairn.version headers, in offset order) with `expected`

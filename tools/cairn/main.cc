@@ -4,7 +4,9 @@
 // (command.h); main builds the CLI11 app from them, applies the rules every command shares
 // (global options, non-negative counts, exit code 2 on usage errors, a failed stdout), and
 // dispatches to the chosen one.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -47,6 +49,15 @@ int main(int argc, char** argv) {
                          : std::string();
             },
             "", "non-negative"));
+      // Seconds are doubles, and a range check lets "nan" through (every comparison with it
+      // is false): `tail --poll-interval nan` ran, and a NaN duration is undefined behaviour.
+      else if (opt->get_type_name().starts_with("FLOAT"))
+        opt->check(CLI::Validator(
+            [](std::string& value) -> std::string {
+              const double v = std::strtod(value.c_str(), nullptr);
+              return std::isfinite(v) ? std::string() : "'" + value + "' is not a finite number";
+            },
+            "", "finite"));
 
   try {
     app.parse(argc, argv);

@@ -66,8 +66,15 @@ class Reconciliation {
     if (!store.ok()) return Fail(store.status());
     if (Status s = LoadStore(**store); !s.ok()) return Fail(s);
     std::uint64_t foreign = 0;
-    auto records = ReadBack(bootstrap, *settings, topics_, &foreign);
+    int open_transactions = 0;
+    auto records = ReadBack(bootstrap, *settings, topics_, &foreign, &open_transactions);
     if (!records.ok()) return Fail(records.status());
+    if (open_transactions > 0)
+      std::fprintf(stderr,
+                   "cairn: %d partition(s) still hold a transaction open after %d s (a shipper "
+                   "at work, or one killed mid-transaction: Kafka aborts it after "
+                   "transaction.timeout.ms); only committed records are compared\n",
+                   open_transactions, kTransactionSettleMs / 1000);
     for (const ShippedRecord& r : *records) Match(r);
     FindMissing();
     Print(*format, records->size(), foreign);

@@ -342,7 +342,9 @@ int WatchShipper(Shipper& shipper, std::uint64_t target, bool exit_when_caught_u
       std::fprintf(stderr, "%s\n", StatusLine(s).c_str());
       last_line = now;
     }
-    if (exit_when_caught_up && s.shipped_through >= target) break;
+    // The shipper's own test: exactly-once, nothing is shipped before Kafka's checkpoint is read.
+    if (exit_when_caught_up && shipper.WaitUntilShipped(target, std::chrono::milliseconds(0)).ok())
+      break;
   }
   if (tty) std::fprintf(stderr, "\n");
   if (g_signal)
