@@ -78,17 +78,40 @@ def transient(error):
         E._WAIT_COORD, E.COORDINATOR_NOT_AVAILABLE, E.NOT_COORDINATOR))
 
 
-def watermark_low(consumer, tp):
-    """The partition's log start offset. Leadership can still be moving right after a fault
-    (a resumed or restarted broker takes its partitions back), and the watermark request does
-    not re-route by itself: retry a retriable error for up to a minute."""
+def await_stable_ends(bootstrap, consumer, topic, partitions):
+    """Waits (up to 30 s) until every transaction open now has ended: each partition's last
+    stable offset (the end a read_committed reader is given) reaches its high watermark of
+    now. commit_transaction returns before the commit markers reach the partitions, and a
+    read_committed reader meeting the partition end before them stops short of the last
+    committed events."""
+    import time
+    from confluent_kafka import Consumer, TopicPartition as TP
+    uncommitted = Consumer({"bootstrap.servers": bootstrap, "group.id": "cairn-verify-hw",
+                            "isolation.level": "read_uncommitted"})
+    highs = {p: watermarks(uncommitted, TP(topic, p))[1] for p in partitions}
+    uncommitted.close()
+    deadline = time.monotonic() + 30
+    while True:
+        short = [p for p in partitions if watermarks(consumer, TP(topic, p))[1] < highs[p]]
+        if not short or time.monotonic() > deadline:
+            if short:
+                print(f"kafka_verify: {topic}: partitions {short} still hold an open "
+                      "transaction after 30 s", file=sys.stderr)
+            return
+        time.sleep(0.1)
+
+
+def watermarks(consumer, tp):
+    """The partition's (low, high) offsets as the consumer's isolation level gives them.
+    Leadership can still be moving right after a fault (a resumed or restarted broker takes its
+    partitions back), and the watermark request does not re-route by itself: retry a retriable
+    error for up to a minute."""
     import time
     from confluent_kafka import KafkaException
     deadline = time.monotonic() + 60
     while True:
         try:
-            lo, _ = consumer.get_watermark_offsets(tp, timeout=15)
-            return lo
+            return consumer.get_watermark_offsets(tp, timeout=15)
         except KafkaException as e:
             error = e.args[0]
             if not transient(error) or time.monotonic() > deadline:
@@ -108,7 +131,9 @@ def read_topic_confluent(bootstrap, topic, read_committed):
                          else "read_uncommitted"})
     md = consumer.list_topics(topic, timeout=15)
     partitions = sorted(md.topics[topic].partitions) if topic in md.topics else []
-    starts = {p: watermark_low(consumer, TP(topic, p)) for p in partitions}
+    starts = {p: watermarks(consumer, TP(topic, p))[0] for p in partitions}
+    if read_committed:
+        await_stable_ends(bootstrap, consumer, topic, partitions)
     consumer.assign([TP(topic, p, starts[p]) for p in partitions])
     pending, records, idle = set(partitions), [], 0
     while pending:
