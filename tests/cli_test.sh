@@ -279,6 +279,13 @@ expect_has "$ERR" "outside the log" "verify past the head is a usage error"
 expect_exit 2 -- "$CAIRN" read "$H" --from -1
 expect_exit 2 -- "$CAIRN" read "$H" --limit -5
 expect_has "$ERR" "negative" "negative limit"
+# 2^64 and beyond: strtoull saturates to 2^64-1, which read as "no limit".
+expect_exit 0 -- "$CAIRN" read "$H" --limit 18446744073709551615
+for v in 18446744073709551616 99999999999999999999999; do
+  expect_exit 2 -- "$CAIRN" read "$H" --limit "$v"
+  expect_has "$ERR" "out of range: the largest is 18446744073709551615" "limit $v"
+  expect_exit 2 -- "$CAIRN" read "$H" --from "$v"
+done
 expect_exit 2 -- "$CAIRN" tail "$H" --poll-interval 0
 expect_exit 2 -- "$CAIRN" stream-meta "$H" ok-1 --truncate-before 99
 expect_has "$ERR" "past stream 'ok-1''s next version" "truncate-before beyond the next version"
@@ -366,9 +373,9 @@ expect_exit 0 -- "$CAIRN" retention "$E" --max-age 0s --min-audit-age 106751991d
 expect_has "$OUT" '"removed_events": 0' "the longest audit window keeps everything"
 expect_exit 0 -- "$CAIRN" retention "$E" --max-events 18446744073709551615 --min-audit-age 0s --format json
 expect_has "$OUT" '"removed_events": 0' "max-events 2^64-1 keeps everything"
-# max + 1: CLI11 saturates it to the max, which keeps everything too (never a wrap to 0).
-expect_exit 0 -- "$CAIRN" retention "$E" --max-events 18446744073709551616 --min-audit-age 0s --format json
-expect_has "$OUT" '"removed_events": 0' "max-events 2^64 keeps everything"
+# max + 1 is refused (CLI11 alone would saturate it to the max), never a wrap to 0.
+expect_exit 2 -- "$CAIRN" retention "$E" --max-events 18446744073709551616 --min-audit-age 0s --format json
+expect_has "$ERR" "out of range" "max-events 2^64 refused"
 expect_exit 2 -- "$CAIRN" retention "$E" --max-events -1 --min-audit-age 0s
 expect_exit 0 -- "$CAIRN" stream-meta "$E" e-1 --max-age 106751991d --max-count 18446744073709551615
 expect_exit 2 -- "$CAIRN" stream-meta "$E" e-1 --max-age 9999999999d

@@ -4,6 +4,7 @@
 // (command.h); main builds the CLI11 app from them, applies the rules every command shares
 // (global options, non-negative counts, exit code 2 on usage errors, a failed stdout), and
 // dispatches to the chosen one.
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,16 +38,21 @@ int main(int argc, char** argv) {
   for (const auto& command : commands) added.emplace_back(command->Add(app), command.get());
 
   // Counts, positions and versions are unsigned: "-1" would wrap to 2^64-1 and read as "no
-  // limit". Refuse negative numbers on every such option, in every subcommand.
+  // limit", and so would 2^64 (CLI11 takes strtoull's saturated answer). Refuse negative and
+  // out-of-range numbers on every such option, in every subcommand.
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
     for (CLI::Option* opt : sub->get_options())
-      if (opt->get_type_name() == "UINT")
+      if (opt->get_type_name().starts_with("UINT"))
         opt->check(CLI::Validator(
             [](std::string& value) -> std::string {
               const auto at = value.find_first_not_of(" \t");
-              return at != std::string::npos && value[at] == '-'
-                         ? "'" + value + "' is negative; a count or position is 0 or more"
-                         : std::string();
+              if (at != std::string::npos && value[at] == '-')
+                return "'" + value + "' is negative; a count or position is 0 or more";
+              errno = 0;
+              (void)std::strtoull(value.c_str(), nullptr, 0);
+              return errno == ERANGE ? "'" + value + "' is out of range: the largest is " +
+                                           std::to_string(UINT64_MAX)
+                                     : std::string();
             },
             "", "non-negative"));
       // Seconds are doubles, and a range check lets "nan" through (every comparison with it
