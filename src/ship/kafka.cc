@@ -162,25 +162,29 @@ Result<std::vector<PartitionRange>> FindSettledPartitionRanges(
   *unsettled = 0;
   auto committed = FindPartitionRanges(consumer, topics, timeout_ms, /*keep_empty=*/true);
   if (!committed.ok()) return committed.status();
-  // The high watermarks (what a read_uncommitted reader is given) of the same partitions.
+  // The high watermarks (the end a read_uncommitted reader is given) of the same partitions.
   auto uncommitted_reader =
       NewConsumer(settings, bootstrap_servers, "cairn-high-watermarks", context, false);
   if (!uncommitted_reader.ok()) return uncommitted_reader.status();
-  auto highs = FindPartitionRanges(uncommitted_reader->get(), topics, timeout_ms, true);
-  if (!highs.ok()) return highs.status();
-  std::map<std::pair<std::string, int>, std::int64_t> high;
-  for (const PartitionRange& r : *highs) high[{r.topic, r.partition}] = r.high;
+  std::vector<std::int64_t> high(committed->size());
+  for (std::size_t i = 0; i < committed->size(); ++i) {
+    const PartitionRange& r = (*committed)[i];
+    std::int64_t low = 0;
+    if (rd_kafka_query_watermark_offsets(uncommitted_reader->get(), r.topic.c_str(), r.partition,
+                                         &low, &high[i], timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      high[i] = r.high;  // unknown: nothing to wait for
+  }
   const auto settle_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(settle_ms);
   for (;;) {
     int open = 0;
-    for (PartitionRange& r : *committed) {
-      const auto at = high.find({r.topic, r.partition});
-      if (at == high.end() || r.high >= at->second) continue;
+    for (std::size_t i = 0; i < committed->size(); ++i) {
+      PartitionRange& r = (*committed)[i];
+      if (r.high >= high[i]) continue;
       std::int64_t low = 0, stable = 0;
       if (rd_kafka_query_watermark_offsets(consumer, r.topic.c_str(), r.partition, &low, &stable,
                                            timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR)
         r.high = std::max(r.high, stable);
-      if (r.high < at->second) ++open;
+      if (r.high < high[i]) ++open;
     }
     *unsettled = open;
     if (open == 0 || std::chrono::steady_clock::now() >= settle_by) break;

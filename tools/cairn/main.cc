@@ -17,6 +17,38 @@
 #include "commands.h"
 #include "output.h"
 
+namespace {
+
+// Counts, positions and versions are unsigned: "-1" would wrap to 2^64-1 and read as "no
+// limit", and so would 2^64 (CLI11 takes strtoull's saturated answer).
+CLI::Validator CountInRange() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        const auto at = value.find_first_not_of(" \t");
+        if (at != std::string::npos && value[at] == '-')
+          return "'" + value + "' is negative; a count or position is 0 or more";
+        errno = 0;
+        (void)std::strtoull(value.c_str(), nullptr, 0);
+        if (errno == ERANGE)
+          return "'" + value + "' is out of range: the largest is " + std::to_string(UINT64_MAX);
+        return {};
+      },
+      "", "non-negative");
+}
+
+// Seconds are doubles, and a range check lets "nan" through (every comparison with it is
+// false): `tail --poll-interval nan` ran, and a NaN duration is undefined behaviour.
+CLI::Validator FiniteNumber() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (std::isfinite(std::strtod(value.c_str(), nullptr))) return {};
+        return "'" + value + "' is not a finite number";
+      },
+      "", "finite");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace cairn::tool;
   CLI::App app{
@@ -37,33 +69,13 @@ int main(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, Command*>> added;
   for (const auto& command : commands) added.emplace_back(command->Add(app), command.get());
 
-  // Counts, positions and versions are unsigned: "-1" would wrap to 2^64-1 and read as "no
-  // limit", and so would 2^64 (CLI11 takes strtoull's saturated answer). Refuse negative and
-  // out-of-range numbers on every such option, in every subcommand.
+  // Every option of every subcommand gets its type's rule (validators below).
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
-    for (CLI::Option* opt : sub->get_options())
-      if (opt->get_type_name().starts_with("UINT"))
-        opt->check(CLI::Validator(
-            [](std::string& value) -> std::string {
-              const auto at = value.find_first_not_of(" \t");
-              if (at != std::string::npos && value[at] == '-')
-                return "'" + value + "' is negative; a count or position is 0 or more";
-              errno = 0;
-              (void)std::strtoull(value.c_str(), nullptr, 0);
-              return errno == ERANGE ? "'" + value + "' is out of range: the largest is " +
-                                           std::to_string(UINT64_MAX)
-                                     : std::string();
-            },
-            "", "non-negative"));
-      // Seconds are doubles, and a range check lets "nan" through (every comparison with it
-      // is false): `tail --poll-interval nan` ran, and a NaN duration is undefined behaviour.
-      else if (opt->get_type_name().starts_with("FLOAT"))
-        opt->check(CLI::Validator(
-            [](std::string& value) -> std::string {
-              const double v = std::strtod(value.c_str(), nullptr);
-              return std::isfinite(v) ? std::string() : "'" + value + "' is not a finite number";
-            },
-            "", "finite"));
+    for (CLI::Option* opt : sub->get_options()) {
+      const std::string type = opt->get_type_name();
+      if (type.starts_with("UINT")) opt->check(CountInRange());
+      if (type.starts_with("FLOAT")) opt->check(FiniteNumber());
+    }
 
   try {
     app.parse(argc, argv);
